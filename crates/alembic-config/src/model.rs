@@ -1,0 +1,242 @@
+//! The typed topology: what `alembic.toml` means once every value has been validated.
+//! Everything downstream (policy, render, plan) reads only these types.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use serde::Serialize;
+
+use crate::cron::Schedule;
+use crate::types::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plane {
+    Host,
+    Droplet,
+    Ci,
+}
+
+impl Plane {
+    pub const ALL: [Plane; 3] = [Plane::Host, Plane::Droplet, Plane::Ci];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plane::Host => "host",
+            Plane::Droplet => "droplet",
+            Plane::Ci => "ci",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Plane> {
+        Plane::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Plane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Exposure {
+    Private,
+    Public,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostOs {
+    Macos,
+    Linux,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Tls {
+    #[serde(rename = "acme")]
+    Acme,
+    #[serde(rename = "acme-staging")]
+    AcmeStaging,
+    #[serde(rename = "internal")]
+    Internal,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Project {
+    pub name: ProjectName,
+    pub domain: Hostname,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Host {
+    pub os: HostOs,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Droplet {
+    pub name: WorkloadName,
+    pub region: Option<Slug>,
+    pub size: Option<Slug>,
+    pub image: Option<Slug>,
+    pub ssh_user: UserName,
+    pub ssh_port: Port,
+    pub ssh_keys: Vec<SshKeyRef>,
+    pub admin_cidrs: Vec<Cidr>,
+    pub token_env: EnvVarName,
+    pub tls: Tls,
+    pub acme_email: Option<Email>,
+    pub root: AbsPath,
+    pub edge_image: ImageRef,
+    pub edge_bind: IpAddr,
+    pub http_port: Port,
+    pub https_port: Port,
+    /// An existing server: no Terraform is rendered when set.
+    pub address: Option<IpAddr>,
+    /// Releases kept on the droplet after a successful deploy.
+    pub keep_releases: u32,
+}
+
+impl Droplet {
+    /// True when Terraform provisions the droplet (no `address` given).
+    pub fn is_provisioned(&self) -> bool {
+        self.address.is_none()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Ci {
+    pub repository: Repository,
+    pub branch: BranchName,
+    pub runner: Token,
+    pub node_version: Token,
+    pub checks: Vec<Text>,
+    pub gates: Vec<Text>,
+    pub environment: Token,
+    pub secrets: Vec<EnvVarName>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    pub name: WorkloadName,
+    pub plane: Plane,
+    pub exposure: Exposure,
+    pub image: Option<ImageRef>,
+    pub command: Vec<Text>,
+    pub port: Option<Port>,
+    pub route: Option<Route>,
+    pub health: Option<HttpPath>,
+    /// Explicit container healthcheck test (`["CMD", ...]` or `["CMD-SHELL", "..."]`).
+    pub healthcheck: Vec<Text>,
+    pub env: BTreeMap<EnvVarName, Text>,
+    pub secrets: Vec<EnvVarName>,
+    pub depends_on: Vec<WorkloadName>,
+    pub bind: Option<IpAddr>,
+    pub keep_alive: bool,
+    pub schedule: Option<Schedule>,
+    /// Index of this workload's `[[workload]]` table in the file, for span lookups.
+    #[serde(skip)]
+    pub index: usize,
+}
+
+impl Workload {
+    pub fn is_public(&self) -> bool {
+        self.exposure == Exposure::Public
+    }
+
+    /// The key path of one of this workload's fields in the [`SpanMap`].
+    pub fn path(&self, field: &str) -> String {
+        format!("workload.{}.{}", self.index, field)
+    }
+}
+
+/// Byte ranges of every key and value in the source, keyed by dotted path
+/// (`droplet.admin_cidrs.0`, `workload.2.exposure`). Policy looks spans up here after a rule
+/// has run on the typed model, so the model stays free of span noise.
+#[derive(Clone, Debug, Default)]
+pub struct SpanMap {
+    spans: BTreeMap<String, Range<usize>>,
+}
+
+impl SpanMap {
+    pub fn insert(&mut self, path: String, span: Range<usize>) {
+        self.spans.entry(path).or_insert(span);
+    }
+
+    /// The span of `path`, or of its nearest recorded ancestor.
+    pub fn get(&self, path: &str) -> Option<Range<usize>> {
+        let mut p = path;
+        loop {
+            if let Some(s) = self.spans.get(p) {
+                return Some(s.clone());
+            }
+            p = &p[..p.rfind('.')?];
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Topology {
+    pub version: u32,
+    pub project: Project,
+    pub host: Host,
+    pub droplet: Droplet,
+    pub ci: Ci,
+    pub workloads: Vec<Workload>,
+    #[serde(skip)]
+    pub spans: SpanMap,
+}
+
+impl Topology {
+    pub fn workload(&self, name: &str) -> Option<&Workload> {
+        self.workloads.iter().find(|w| w.name.as_str() == name)
+    }
+
+    pub fn on_plane(&self, plane: Plane) -> impl Iterator<Item = &Workload> {
+        self.workloads.iter().filter(move |w| w.plane == plane)
+    }
+
+    /// Public droplet workloads with a route: the edge's sites.
+    pub fn routes(&self) -> impl Iterator<Item = (&Workload, &Route)> {
+        self.workloads
+            .iter()
+            .filter(|w| w.plane == Plane::Droplet && w.is_public())
+            .filter_map(|w| w.route.as_ref().map(|r| (w, r)))
+    }
+
+    /// Every secret name a plane needs at apply time, with its consumers, sorted by name.
+    pub fn secret_names(&self) -> BTreeMap<EnvVarName, Vec<SecretUse>> {
+        let mut out: BTreeMap<EnvVarName, Vec<SecretUse>> = BTreeMap::new();
+        if self.droplet.is_provisioned() {
+            out.entry(self.droplet.token_env.clone())
+                .or_default()
+                .push(SecretUse {
+                    plane: Plane::Droplet,
+                    consumer: "terraform".to_owned(),
+                });
+        }
+        for w in &self.workloads {
+            for s in &w.secrets {
+                out.entry(s.clone()).or_default().push(SecretUse {
+                    plane: w.plane,
+                    consumer: w.name.to_string(),
+                });
+            }
+        }
+        for s in &self.ci.secrets {
+            out.entry(s.clone()).or_default().push(SecretUse {
+                plane: Plane::Ci,
+                consumer: format!("environment {}", self.ci.environment),
+            });
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SecretUse {
+    pub plane: Plane,
+    pub consumer: String,
+}

@@ -1,0 +1,1241 @@
+//! `alembic.toml` text -> [`Topology`], collecting every problem instead of stopping at the
+//! first.
+//!
+//! The document is parsed with `toml`'s recoverable parser (all syntax errors, spans kept), then
+//! walked by hand rather than deserialised with serde: serde stops at the first error and loses
+//! the span of the key that was wrong, while walking lets one bad `[[workload]]` be reported
+//! beside every other problem with an exact line and column.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::cron::Schedule;
+use crate::diag::{Code, Diagnostic, Severity, SourceFile};
+use crate::model::*;
+use crate::types::*;
+
+/// Refuse files larger than this before parsing: a config is a few KiB; 10k workloads is ~2 MiB.
+pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
+/// Refuse arrays/tables nested deeper than this (TOML parsers recurse).
+pub const MAX_NESTING: usize = 32;
+/// Refuse configs with more workloads than this.
+pub const MAX_WORKLOADS: usize = 50_000;
+
+/// The outcome of loading a config: the source (for rendering diagnostics), the topology when
+/// there was no error, and every diagnostic found.
+#[derive(Debug)]
+pub struct Loaded {
+    pub source: SourceFile,
+    pub topology: Option<Topology>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parse and validate raw bytes (which may not be UTF-8) named `file` in diagnostics.
+pub fn load_bytes(file: &str, bytes: &[u8]) -> Loaded {
+    if bytes.len() > MAX_FILE_BYTES {
+        let source = SourceFile::new(file, "");
+        let d = source.diag(
+            Code::Cfg001,
+            Severity::Error,
+            0..0,
+            format!(
+                "config is {} bytes; the limit is {MAX_FILE_BYTES} bytes",
+                bytes.len()
+            ),
+            Some("split generated workloads into a smaller file or check that this is the right file".into()),
+        );
+        return Loaded {
+            source,
+            topology: None,
+            diagnostics: vec![d],
+        };
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load_str(file, text),
+        Err(e) => {
+            let good = e.valid_up_to();
+            // Locate against the valid prefix so line/column point at the offending byte.
+            let prefix = String::from_utf8_lossy(&bytes[..good]).into_owned();
+            let mut source = SourceFile::new(file, prefix);
+            let d = source.diag(
+                Code::Cfg001,
+                Severity::Error,
+                good..good + 1,
+                format!(
+                    "file is not valid UTF-8 (invalid byte 0x{:02x} at offset {good})",
+                    bytes[good]
+                ),
+                Some("save the file as UTF-8".into()),
+            );
+            source = SourceFile::new(file, String::from_utf8_lossy(bytes).into_owned());
+            Loaded {
+                source,
+                topology: None,
+                diagnostics: vec![d],
+            }
+        }
+    }
+}
+
+/// Parse and validate text named `file` in diagnostics.
+pub fn load_str(file: &str, text: &str) -> Loaded {
+    let source = SourceFile::new(file, text);
+    let mut diagnostics = Vec::new();
+    if let Some(at) = too_deep(text) {
+        diagnostics.push(source.diag(
+            Code::Cfg001,
+            Severity::Error,
+            at..at + 1,
+            format!("arrays or inline tables nested deeper than {MAX_NESTING} levels"),
+            Some("flatten the value; alembic.toml never needs deep nesting".into()),
+        ));
+        return Loaded {
+            source,
+            topology: None,
+            diagnostics,
+        };
+    }
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    for e in &errors {
+        let span = e.span().unwrap_or(0..0);
+        diagnostics.push(source.diag(
+            Code::Cfg001,
+            Severity::Error,
+            span,
+            format!("TOML syntax error: {}", e.message().trim()),
+            Some("see https://toml.io for the syntax; strings need double quotes".into()),
+        ));
+    }
+    let mut cx = Cx {
+        src: &source,
+        diags: diagnostics,
+        spans: SpanMap::default(),
+        syntax_broken: !errors.is_empty(),
+    };
+    let topology = cx.topology(doc.get_ref(), doc.span());
+    let mut diagnostics = cx.diags;
+    crate::diag::sort_diagnostics(&mut diagnostics);
+    let ok = !diagnostics.iter().any(Diagnostic::is_error);
+    Loaded {
+        source,
+        topology: if ok { topology } else { None },
+        diagnostics,
+    }
+}
+
+/// Byte offset where bracket/brace nesting first exceeds [`MAX_NESTING`], outside strings and
+/// comments. A cheap pre-pass so the recursive parser never sees hostile depth.
+fn too_deep(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            q @ (b'"' | b'\'') => {
+                let triple = b.get(i..i + 3) == Some(&[q, q, q][..]);
+                if triple {
+                    i += 3;
+                    while i < b.len() && b.get(i..i + 3) != Some(&[q, q, q][..]) {
+                        i += if q == b'"' && b[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 2;
+                } else {
+                    i += 1;
+                    while i < b.len() && b[i] != q && b[i] != b'\n' {
+                        i += if q == b'"' && b[i] == b'\\' { 2 } else { 1 };
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+struct Cx<'s> {
+    src: &'s SourceFile,
+    diags: Vec<Diagnostic>,
+    spans: SpanMap,
+    /// With syntax errors the tree is partial: don't report fields as missing.
+    syntax_broken: bool,
+}
+
+/// A table being read: its entries, its dotted path and its span.
+struct Tbl<'a, 'i> {
+    t: &'a DeTable<'i>,
+    path: String,
+    span: Range<usize>,
+}
+
+fn type_name(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+const ROOT_KEYS: &[&str] = &["version", "project", "host", "droplet", "ci", "workload"];
+const PROJECT_KEYS: &[&str] = &["name", "domain"];
+const HOST_KEYS: &[&str] = &["os"];
+const DROPLET_KEYS: &[&str] = &[
+    "name",
+    "region",
+    "size",
+    "image",
+    "ssh_user",
+    "ssh_port",
+    "ssh_keys",
+    "admin_cidrs",
+    "token_env",
+    "tls",
+    "acme_email",
+    "root",
+    "edge_image",
+    "edge_bind",
+    "http_port",
+    "https_port",
+    "address",
+    "keep_releases",
+];
+const CI_KEYS: &[&str] = &[
+    "repository",
+    "branch",
+    "runner",
+    "node_version",
+    "checks",
+    "gates",
+    "environment",
+    "secrets",
+];
+const WORKLOAD_KEYS: &[&str] = &[
+    "name",
+    "plane",
+    "exposure",
+    "image",
+    "command",
+    "port",
+    "route",
+    "health",
+    "healthcheck",
+    "env",
+    "secrets",
+    "depends_on",
+    "bind",
+    "keep_alive",
+    "schedule",
+];
+
+/// Every key the parser knows, by table; the JSON Schema test compares against this.
+pub fn known_keys() -> BTreeMap<&'static str, &'static [&'static str]> {
+    BTreeMap::from([
+        ("", ROOT_KEYS),
+        ("project", PROJECT_KEYS),
+        ("host", HOST_KEYS),
+        ("droplet", DROPLET_KEYS),
+        ("ci", CI_KEYS),
+        ("workload", WORKLOAD_KEYS),
+    ])
+}
+
+impl<'s> Cx<'s> {
+    fn err(
+        &mut self,
+        code: Code,
+        span: Range<usize>,
+        msg: impl Into<String>,
+        help: impl Into<Option<String>>,
+    ) {
+        let d = self.src.diag(code, Severity::Error, span, msg, help.into());
+        self.diags.push(d);
+    }
+
+    /// Open a table: record spans of its keys, report unknown ones with a did-you-mean.
+    fn open<'a, 'i>(
+        &mut self,
+        t: &'a DeTable<'i>,
+        path: String,
+        span: Range<usize>,
+        known: &[&str],
+    ) -> Tbl<'a, 'i> {
+        self.spans.insert(path.clone(), span.clone());
+        for (k, v) in t.iter() {
+            let kp = join(&path, k.get_ref());
+            let kspan = k.span();
+            self.spans
+                .insert(kp, kspan.start..v.span().end.max(kspan.end));
+            if !known.contains(&k.get_ref().as_ref()) {
+                let name = k.get_ref().as_ref();
+                let suggestion = known
+                    .iter()
+                    .map(|c| (strsim::jaro_winkler(name, c), *c))
+                    .filter(|(s, _)| *s > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, c)| c);
+                let shown: String = name.chars().take(64).collect();
+                let (msg, help) = match suggestion {
+                    Some(c) => (
+                        format!("unknown key `{shown}` in {}", table_label(&path)),
+                        format!("did you mean `{c}`?"),
+                    ),
+                    None => (
+                        format!("unknown key `{shown}` in {}", table_label(&path)),
+                        format!("known keys here: {}", known.join(", ")),
+                    ),
+                };
+                self.err(Code::Cfg002, kspan, msg, Some(help));
+            }
+        }
+        Tbl { t, path, span }
+    }
+
+    fn get<'a, 'i>(&self, tb: &Tbl<'a, 'i>, key: &str) -> Option<&'a Value<'i>> {
+        tb.t.get(key)
+    }
+
+    fn missing(&mut self, tb: &Tbl<'_, '_>, key: &str, help: &str) {
+        if self.syntax_broken {
+            return;
+        }
+        let span = tb.span.clone();
+        self.err(
+            Code::Cfg003,
+            span,
+            format!(
+                "missing required field `{key}` in {}",
+                table_label(&tb.path)
+            ),
+            Some(help.to_owned()),
+        );
+    }
+
+    fn wrong_type(&mut self, v: &Value<'_>, key_path: &str, expected: &str) {
+        self.err(
+            Code::Cfg004,
+            v.span(),
+            format!(
+                "`{key_path}` must be {expected}, found {}",
+                type_name(v.get_ref())
+            ),
+            None,
+        );
+    }
+
+    /// A string field, checked by `parse`; problems reported with `code`.
+    fn string<T>(
+        &mut self,
+        tb: &Tbl<'_, '_>,
+        key: &str,
+        required: Option<&str>,
+        code: Code,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let Some(v) = self.get(tb, key) else {
+            if let Some(help) = required {
+                self.missing(tb, key, help);
+            }
+            return None;
+        };
+        self.string_value(v, &join(&tb.path, key), code, parse)
+    }
+
+    fn string_value<T>(
+        &mut self,
+        v: &Value<'_>,
+        path: &str,
+        code: Code,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match v.get_ref() {
+            DeValue::String(s) => {
+                if s.len() > MAX_STRING {
+                    self.err(
+                        Code::Cfg004,
+                        v.span(),
+                        format!(
+                            "`{path}` is {} bytes long; the limit is {MAX_STRING}",
+                            s.len()
+                        ),
+                        None,
+                    );
+                    return None;
+                }
+                match parse(s) {
+                    Ok(t) => Some(t),
+                    Err(msg) => {
+                        self.err(code, v.span(), format!("invalid `{path}`: {msg}"), None);
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.wrong_type(v, path, "a string");
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, tb: &Tbl<'_, '_>, key: &str) -> Option<(i64, Range<usize>)> {
+        let v = self.get(tb, key)?;
+        match v.get_ref() {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) => Some((n, v.span())),
+                Err(_) => {
+                    self.err(
+                        Code::Cfg004,
+                        v.span(),
+                        format!("`{}` is out of range", join(&tb.path, key)),
+                        None,
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(v, &join(&tb.path, key), "an integer");
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, tb: &Tbl<'_, '_>, key: &str) -> Option<Port> {
+        let (n, span) = self.integer(tb, key)?;
+        match Port::new(n) {
+            Ok(p) => Some(p),
+            Err(m) => {
+                self.err(
+                    Code::Cfg004,
+                    span,
+                    format!("invalid `{}`: {m}", join(&tb.path, key)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, tb: &Tbl<'_, '_>, key: &str) -> Option<bool> {
+        let v = self.get(tb, key)?;
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(v, &join(&tb.path, key), "true or false");
+                None
+            }
+        }
+    }
+
+    /// An array of strings, each checked by `parse`; duplicates reported as CFG005.
+    fn string_list<T: PartialEq>(
+        &mut self,
+        tb: &Tbl<'_, '_>,
+        key: &str,
+        code: Code,
+        dedup: bool,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Vec<T> {
+        let Some(v) = self.get(tb, key) else {
+            return Vec::new();
+        };
+        let path = join(&tb.path, key);
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, &path, "an array of strings");
+            return Vec::new();
+        };
+        let mut out: Vec<T> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let ip = format!("{path}.{i}");
+            self.spans.insert(ip.clone(), item.span());
+            if let Some(t) = self.string_value(item, &ip, code, &parse) {
+                if dedup && out.contains(&t) {
+                    self.err(
+                        Code::Cfg005,
+                        item.span(),
+                        format!("duplicate entry in `{path}`"),
+                        Some("remove the repeated entry".to_owned()),
+                    );
+                    continue;
+                }
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    fn sub_table<'a, 'i>(
+        &mut self,
+        tb: &Tbl<'a, 'i>,
+        key: &str,
+        known: &[&str],
+        required: bool,
+    ) -> Option<Tbl<'a, 'i>> {
+        let Some(v) = self.get(tb, key) else {
+            if required && !self.syntax_broken {
+                let span = tb.span.start..tb.span.start;
+                self.err(
+                    Code::Cfg003,
+                    span,
+                    format!("missing required table `[{key}]`"),
+                    Some(format!(
+                        "add a [{key}] table; `alembic init` writes a complete example"
+                    )),
+                );
+            }
+            return None;
+        };
+        match v.get_ref() {
+            DeValue::Table(t) => Some(self.open(t, join(&tb.path, key), v.span(), known)),
+            _ => {
+                self.wrong_type(v, key, "a table");
+                None
+            }
+        }
+    }
+
+    fn topology(&mut self, root: &DeTable<'_>, span: Range<usize>) -> Option<Topology> {
+        let root = self.open(root, String::new(), span.start..span.start, ROOT_KEYS);
+        let version = match self.integer(&root, "version") {
+            Some((1, _)) => Some(1),
+            Some((n, sp)) => {
+                self.err(
+                    Code::Cfg004,
+                    sp,
+                    format!("unsupported config version {n}"),
+                    Some("this alembic understands `version = 1`".to_owned()),
+                );
+                None
+            }
+            None => {
+                if root.t.get("version").is_none() {
+                    self.missing(&root, "version", "add `version = 1` at the top of the file");
+                }
+                None
+            }
+        };
+        let project = self.project(&root);
+        let host = self.host(&root);
+        let droplet = self.droplet(&root, project.as_ref());
+        let ci = self.ci(&root);
+        let workloads = self.workloads(&root);
+        Some(Topology {
+            version: version?,
+            project: project?,
+            host: host?,
+            droplet: droplet?,
+            ci: ci?,
+            workloads: workloads?,
+            spans: std::mem::take(&mut self.spans),
+        })
+    }
+
+    fn project(&mut self, root: &Tbl<'_, '_>) -> Option<Project> {
+        let t = self.sub_table(root, "project", PROJECT_KEYS, true)?;
+        let name = self.string(
+            &t,
+            "name",
+            Some("name the project, like name = \"alembic\""),
+            Code::Cfg004,
+            ProjectName::parse,
+        );
+        let domain = self.string(
+            &t,
+            "domain",
+            Some("the DNS zone routes live under, like domain = \"example.com\""),
+            Code::Cfg004,
+            Hostname::parse,
+        );
+        Some(Project {
+            name: name?,
+            domain: domain?,
+        })
+    }
+
+    fn host(&mut self, root: &Tbl<'_, '_>) -> Option<Host> {
+        let Some(t) = self.sub_table(root, "host", HOST_KEYS, false) else {
+            // `[host]` is optional (macOS by default) unless it was present but malformed.
+            return match root.t.get("host") {
+                Some(_) => None,
+                None => Some(Host { os: HostOs::Macos }),
+            };
+        };
+        let os = self.string(&t, "os", None, Code::Cfg004, |s| match s {
+            "macos" => Ok(HostOs::Macos),
+            "linux" => Ok(HostOs::Linux),
+            _ => Err(format!("{s:?} is not one of \"macos\", \"linux\"")),
+        });
+        match (t.t.get("os"), os) {
+            (None, _) => Some(Host { os: HostOs::Macos }),
+            (Some(_), Some(os)) => Some(Host { os }),
+            (Some(_), None) => None,
+        }
+    }
+
+    fn droplet(&mut self, root: &Tbl<'_, '_>, project: Option<&Project>) -> Option<Droplet> {
+        let t = self.sub_table(root, "droplet", DROPLET_KEYS, true)?;
+        let mut ok = true;
+        let address = self.string(&t, "address", None, Code::Cfg004, |s| {
+            s.parse::<IpAddr>()
+                .map_err(|_| format!("{s:?} is not an IP address"))
+        });
+        ok &= t.t.get("address").is_none() || address.is_some();
+        let provisioned = t.t.get("address").is_none();
+        let need = |what: &'static str| if provisioned { Some(what) } else { None };
+        let name = self.string(
+            &t,
+            "name",
+            Some("name the droplet, like name = \"alembic-prod\""),
+            Code::Cfg004,
+            |s| WorkloadName::parse(s).map_err(|e| e.replace("workload name", "droplet name")),
+        );
+        let region = self.string(
+            &t,
+            "region",
+            need("a DigitalOcean region slug, like region = \"nyc3\""),
+            Code::Cfg004,
+            Slug::parse,
+        );
+        let size = self.string(
+            &t,
+            "size",
+            need("a droplet size slug, like size = \"s-1vcpu-2gb\""),
+            Code::Cfg004,
+            Slug::parse,
+        );
+        let image = self.string(
+            &t,
+            "image",
+            need("an image slug, like image = \"ubuntu-24-04-x64\""),
+            Code::Cfg004,
+            Slug::parse,
+        );
+        ok &= !provisioned || (region.is_some() && size.is_some() && image.is_some());
+        let ssh_user = match t.t.get("ssh_user") {
+            Some(_) => self.string(&t, "ssh_user", None, Code::Cfg004, UserName::parse),
+            None => UserName::parse("root").ok(),
+        };
+        let ssh_port = match t.t.get("ssh_port") {
+            Some(_) => self.port(&t, "ssh_port"),
+            None => Port::new(22).ok(),
+        };
+        let ssh_keys = self.string_list(&t, "ssh_keys", Code::Cfg004, true, SshKeyRef::parse);
+        if provisioned && ssh_keys.is_empty() && !self.syntax_broken {
+            let span = t.spans_of("ssh_keys");
+            self.err(
+                Code::Cfg003,
+                span,
+                "missing `droplet.ssh_keys`: a provisioned droplet needs at least one SSH key"
+                    .to_owned(),
+                Some(
+                    "list the fingerprints of keys already in the DigitalOcean account".to_owned(),
+                ),
+            );
+            ok = false;
+        }
+        let admin_cidrs = self.string_list(&t, "admin_cidrs", Code::Cfg004, true, Cidr::parse);
+        if provisioned && admin_cidrs.is_empty() && !self.syntax_broken {
+            let span = t.spans_of("admin_cidrs");
+            self.err(
+                Code::Cfg003,
+                span,
+                "missing `droplet.admin_cidrs`: the firewall needs the sources allowed to reach SSH".to_owned(),
+                Some("list your admin networks, like admin_cidrs = [\"203.0.113.10/32\"]".to_owned()),
+            );
+            ok = false;
+        }
+        let token_env = match t.t.get("token_env") {
+            Some(_) => self.string(&t, "token_env", None, Code::Sec002, EnvVarName::parse),
+            None => EnvVarName::parse("DIGITALOCEAN_TOKEN").ok(),
+        };
+        let tls = match t.t.get("tls") {
+            Some(_) => self.string(&t, "tls", None, Code::Cfg004, |s| match s {
+                "acme" => Ok(Tls::Acme),
+                "acme-staging" => Ok(Tls::AcmeStaging),
+                "internal" => Ok(Tls::Internal),
+                _ => Err(format!(
+                    "{s:?} is not one of \"acme\", \"acme-staging\", \"internal\""
+                )),
+            }),
+            None => Some(Tls::Acme),
+        };
+        let acme_email = self.string(&t, "acme_email", None, Code::Cfg004, Email::parse);
+        ok &= t.t.get("acme_email").is_none() || acme_email.is_some();
+        let root_dir = match t.t.get("root") {
+            Some(_) => self.string(&t, "root", None, Code::Cfg004, AbsPath::parse),
+            None => project.and_then(|p| AbsPath::parse(&format!("/opt/{}", p.name)).ok()),
+        };
+        let edge_image = match t.t.get("edge_image") {
+            Some(_) => self.string(&t, "edge_image", None, Code::Cfg004, ImageRef::parse),
+            None => ImageRef::parse("caddy:2.10-alpine").ok(),
+        };
+        let edge_bind = match t.t.get("edge_bind") {
+            Some(_) => self.string(&t, "edge_bind", None, Code::Cfg004, |s| {
+                s.parse::<IpAddr>()
+                    .map_err(|_| format!("{s:?} is not an IP address"))
+            }),
+            None => Some(IpAddr::from([0, 0, 0, 0])),
+        };
+        let http_port = match t.t.get("http_port") {
+            Some(_) => self.port(&t, "http_port"),
+            None => Port::new(80).ok(),
+        };
+        let https_port = match t.t.get("https_port") {
+            Some(_) => self.port(&t, "https_port"),
+            None => Port::new(443).ok(),
+        };
+        if let (Some(h), Some(s)) = (http_port, https_port) {
+            if h == s {
+                let span = t.spans_of("https_port");
+                self.err(
+                    Code::Cfg004,
+                    span,
+                    "`droplet.http_port` and `droplet.https_port` must differ",
+                    None,
+                );
+                ok = false;
+            }
+        }
+        let keep_releases = match self.integer(&t, "keep_releases") {
+            Some((n, _)) if (1..=100).contains(&n) => Some(n as u32),
+            Some((n, sp)) => {
+                self.err(
+                    Code::Cfg004,
+                    sp,
+                    format!("`droplet.keep_releases` = {n} must be from 1 to 100"),
+                    None,
+                );
+                None
+            }
+            None if t.t.get("keep_releases").is_some() => None,
+            None => Some(5),
+        };
+        if !ok {
+            return None;
+        }
+        Some(Droplet {
+            name: name?,
+            region,
+            size,
+            image,
+            ssh_user: ssh_user?,
+            ssh_port: ssh_port?,
+            ssh_keys,
+            admin_cidrs,
+            token_env: token_env?,
+            tls: tls?,
+            acme_email,
+            root: root_dir?,
+            edge_image: edge_image?,
+            edge_bind: edge_bind?,
+            http_port: http_port?,
+            https_port: https_port?,
+            address,
+            keep_releases: keep_releases?,
+        })
+    }
+
+    fn ci(&mut self, root: &Tbl<'_, '_>) -> Option<Ci> {
+        let t = self.sub_table(root, "ci", CI_KEYS, true)?;
+        let repository = self.string(
+            &t,
+            "repository",
+            Some("the GitHub repository, like repository = \"acme/alembic\""),
+            Code::Cfg004,
+            Repository::parse,
+        );
+        let defaulted =
+            |cx: &mut Self, key: &str, default: &str, p: fn(&str) -> Result<Token, String>| match t
+                .t
+                .get(key)
+            {
+                Some(_) => cx.string(&t, key, None, Code::Cfg004, p),
+                None => p(default).ok(),
+            };
+        let runner = defaulted(self, "runner", "ubuntu-24.04", Token::parse);
+        let node_version = defaulted(self, "node_version", "22", Token::parse);
+        let environment = defaulted(self, "environment", "production", Token::parse);
+        let branch = match t.t.get("branch") {
+            Some(_) => self.string(&t, "branch", None, Code::Cfg004, BranchName::parse),
+            None => BranchName::parse("main").ok(),
+        };
+        let n = self.diags.len();
+        let checks = self.string_list(&t, "checks", Code::Cfg004, false, Text::parse_ci);
+        let gates = self.string_list(&t, "gates", Code::Cfg004, false, Text::parse_ci);
+        let secrets = self.string_list(&t, "secrets", Code::Sec002, true, EnvVarName::parse);
+        if self.diags[n..].iter().any(Diagnostic::is_error) {
+            return None;
+        }
+        Some(Ci {
+            repository: repository?,
+            branch: branch?,
+            runner: runner?,
+            node_version: node_version?,
+            checks,
+            gates,
+            environment: environment?,
+            secrets,
+        })
+    }
+
+    fn workloads(&mut self, root: &Tbl<'_, '_>) -> Option<Vec<Workload>> {
+        let Some(v) = root.t.get("workload") else {
+            return Some(Vec::new());
+        };
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, "workload", "an array of tables ([[workload]])");
+            return None;
+        };
+        if items.len() > MAX_WORKLOADS {
+            self.err(
+                Code::Cfg004,
+                v.span(),
+                format!("{} workloads; the limit is {MAX_WORKLOADS}", items.len()),
+                None,
+            );
+            return None;
+        }
+        let n = self.diags.len();
+        let mut out = Vec::with_capacity(items.len());
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let DeValue::Table(t) = item.get_ref() else {
+                self.wrong_type(item, &format!("workload.{i}"), "a table");
+                continue;
+            };
+            let tb = self.open(t, format!("workload.{i}"), item.span(), WORKLOAD_KEYS);
+            if let Some(w) = self.workload(&tb, i) {
+                if let Some(first) = seen.get(w.name.as_str()) {
+                    let span = self
+                        .spans
+                        .get(&format!("workload.{i}.name"))
+                        .unwrap_or(item.span());
+                    let (line, _) = self.src.locate(
+                        self.spans
+                            .get(&format!("workload.{first}.name"))
+                            .map(|s| s.start)
+                            .unwrap_or(0),
+                    );
+                    self.err(
+                        Code::Cfg005,
+                        span,
+                        format!("duplicate workload name `{}`", w.name),
+                        Some(format!(
+                            "first defined on line {line}; workload names must be unique"
+                        )),
+                    );
+                    continue;
+                }
+                seen.insert(w.name.to_string(), i);
+                out.push(w);
+            }
+        }
+        self.references(&out);
+        if self.diags[n..].iter().any(Diagnostic::is_error) {
+            return None;
+        }
+        Some(out)
+    }
+
+    fn workload(&mut self, t: &Tbl<'_, '_>, index: usize) -> Option<Workload> {
+        let n = self.diags.len();
+        let name = self.string(
+            t,
+            "name",
+            Some("every workload needs name = \"...\""),
+            Code::Cfg004,
+            WorkloadName::parse,
+        );
+        let plane = self.string(
+            t,
+            "plane",
+            Some("plane = \"host\", \"droplet\" or \"ci\""),
+            Code::Cfg004,
+            |s| {
+                Plane::parse(s)
+                    .ok_or_else(|| format!("{s:?} is not one of \"host\", \"droplet\", \"ci\""))
+            },
+        );
+        let exposure = match t.t.get("exposure") {
+            Some(_) => self.string(t, "exposure", None, Code::Cfg004, |s| match s {
+                "private" => Ok(Exposure::Private),
+                "public" => Ok(Exposure::Public),
+                _ => Err(format!("{s:?} is not one of \"private\", \"public\"")),
+            }),
+            None => Some(Exposure::Private),
+        };
+        let image = self.string(t, "image", None, Code::Cfg004, ImageRef::parse);
+        let command = self.string_list(t, "command", Code::Cfg004, false, Text::parse);
+        let port = self.port(t, "port");
+        let route = self.string(t, "route", None, Code::Cfg004, Route::parse);
+        let health = self.string(t, "health", None, Code::Cfg004, HttpPath::parse);
+        let healthcheck = self.string_list(t, "healthcheck", Code::Cfg004, false, Text::parse);
+        let env = self.env_table(t);
+        let secrets = self.string_list(t, "secrets", Code::Sec002, true, EnvVarName::parse);
+        let depends_on = self.string_list(t, "depends_on", Code::Cfg004, true, WorkloadName::parse);
+        let bind = self.string(t, "bind", None, Code::Cfg004, |s| {
+            s.parse::<IpAddr>()
+                .map_err(|_| format!("{s:?} is not an IP address"))
+        });
+        let keep_alive = self.boolean(t, "keep_alive");
+        let schedule = self.string(t, "schedule", None, Code::Cfg004, Schedule::parse);
+        if self.diags[n..].iter().any(Diagnostic::is_error) {
+            return None;
+        }
+        let (name, plane, exposure) = (name?, plane?, exposure?);
+        let path = |k: &str| format!("workload.{index}.{k}");
+        let here = |cx: &Self, k: &str| cx.spans.get(&path(k)).unwrap_or(t.span.clone());
+        let mut problems: Vec<(Code, String, String, String)> = Vec::new();
+        let mut not_on = |key: &str, present: bool, why: &str| {
+            if present {
+                problems.push((
+                    Code::Cfg004,
+                    key.to_owned(),
+                    format!("`{key}` does not apply to {plane} workload `{name}`"),
+                    why.to_owned(),
+                ));
+            }
+        };
+        match plane {
+            Plane::Droplet => {
+                not_on(
+                    "bind",
+                    bind.is_some(),
+                    "droplet services are reached only through the edge; remove `bind`",
+                );
+                not_on(
+                    "schedule",
+                    schedule.is_some(),
+                    "scheduled jobs run on the host plane",
+                );
+                not_on(
+                    "keep_alive",
+                    keep_alive.is_some(),
+                    "compose restarts droplet services; remove `keep_alive`",
+                );
+                if image.is_none() {
+                    problems.push((
+                        Code::Cfg003,
+                        "name".into(),
+                        format!("droplet workload `{name}` needs `image`"),
+                        "set image = \"registry/name:tag\"".into(),
+                    ));
+                }
+                if exposure == Exposure::Public && port.is_none() {
+                    problems.push((
+                        Code::Cfg003,
+                        "exposure".into(),
+                        format!("public workload `{name}` needs `port` for the edge to proxy to"),
+                        "set port = <container port>".into(),
+                    ));
+                }
+            }
+            Plane::Host => {
+                not_on(
+                    "image",
+                    image.is_some(),
+                    "host workloads run a command; containers belong on the droplet",
+                );
+                not_on(
+                    "healthcheck",
+                    !healthcheck.is_empty(),
+                    "healthcheck applies to droplet containers",
+                );
+                if command.is_empty() {
+                    problems.push((
+                        Code::Cfg003,
+                        "name".into(),
+                        format!("host workload `{name}` needs `command`"),
+                        "set command = [\"/path/to/program\", \"arg\"]".into(),
+                    ));
+                }
+                if schedule.is_some() && keep_alive == Some(true) {
+                    problems.push((
+                        Code::Cfg004,
+                        "keep_alive".into(),
+                        format!("`{name}` sets both `schedule` and `keep_alive = true`"),
+                        "a job runs on its schedule; a daemon is kept alive; choose one".into(),
+                    ));
+                }
+            }
+            Plane::Ci => {
+                not_on(
+                    "image",
+                    image.is_some(),
+                    "a ci workload is a command run on the runner",
+                );
+                not_on(
+                    "schedule",
+                    schedule.is_some(),
+                    "ci workloads run on push and pull_request",
+                );
+                if command.is_empty() {
+                    problems.push((
+                        Code::Cfg003,
+                        "name".into(),
+                        format!("ci workload `{name}` needs `command`"),
+                        "set command = [\"make\", \"lint\"]".into(),
+                    ));
+                }
+            }
+        }
+        if health.is_some() && port.is_none() {
+            problems.push((
+                Code::Cfg004,
+                "health".into(),
+                format!("`health` on `{name}` needs a `port` to probe"),
+                "set port or remove health".into(),
+            ));
+        }
+        if route.is_some() && exposure == Exposure::Private && plane == Plane::Droplet {
+            problems.push((
+                Code::Cfg004,
+                "route".into(),
+                format!("private workload `{name}` has a route"),
+                "routes are for public workloads; set exposure = \"public\" or remove route".into(),
+            ));
+        }
+        if let Some(first) = healthcheck.first() {
+            if !matches!(first.as_str(), "CMD" | "CMD-SHELL" | "NONE") {
+                problems.push((
+                    Code::Cfg004,
+                    "healthcheck".into(),
+                    "`healthcheck` must start with \"CMD\", \"CMD-SHELL\" or \"NONE\"".into(),
+                    "like healthcheck = [\"CMD\", \"/app/healthcheck\"]".into(),
+                ));
+            }
+        }
+        let failed = !problems.is_empty();
+        for (code, key, msg, help) in problems {
+            let span = here(self, &key);
+            self.err(code, span, msg, Some(help));
+        }
+        if failed {
+            return None;
+        }
+        let keep_alive = keep_alive.unwrap_or(plane == Plane::Host && schedule.is_none());
+        let bind = match (plane, bind, port) {
+            (Plane::Host, None, Some(_)) => Some(IpAddr::from([127, 0, 0, 1])),
+            (_, b, _) => b,
+        };
+        Some(Workload {
+            name,
+            plane,
+            exposure,
+            image,
+            command,
+            port,
+            route,
+            health,
+            healthcheck,
+            env,
+            secrets,
+            depends_on,
+            bind,
+            keep_alive,
+            schedule,
+            index,
+        })
+    }
+
+    fn env_table(&mut self, t: &Tbl<'_, '_>) -> BTreeMap<EnvVarName, Text> {
+        let mut out = BTreeMap::new();
+        let Some(v) = t.t.get("env") else {
+            return out;
+        };
+        let path = join(&t.path, "env");
+        let DeValue::Table(env) = v.get_ref() else {
+            self.wrong_type(v, &path, "a table of NAME = \"value\"");
+            return out;
+        };
+        for (k, val) in env.iter() {
+            let kp = join(&path, k.get_ref());
+            self.spans
+                .insert(kp.clone(), k.span().start..val.span().end);
+            let name = match EnvVarName::parse(k.get_ref()) {
+                Ok(n) => Some(n),
+                Err(m) => {
+                    self.err(
+                        Code::Sec002,
+                        k.span(),
+                        format!("invalid env var name in `{path}`: {m}"),
+                        None,
+                    );
+                    None
+                }
+            };
+            let value = match val.get_ref() {
+                DeValue::String(_) => self.string_value(val, &kp, Code::Cfg004, Text::parse),
+                DeValue::Integer(i) => Text::parse(&i.to_string()).ok(),
+                DeValue::Boolean(b) => Text::parse(&b.to_string()).ok(),
+                _ => {
+                    self.wrong_type(val, &kp, "a string, integer or boolean");
+                    None
+                }
+            };
+            if let (Some(n), Some(v)) = (name, value) {
+                out.insert(n, v);
+            }
+        }
+        out
+    }
+
+    /// depends_on: every name must exist, on the same plane, without cycles.
+    fn references(&mut self, workloads: &[Workload]) {
+        let by_name: HashMap<&str, &Workload> =
+            workloads.iter().map(|w| (w.name.as_str(), w)).collect();
+        for w in workloads {
+            for (j, dep) in w.depends_on.iter().enumerate() {
+                let span = self
+                    .spans
+                    .get(&w.path(&format!("depends_on.{j}")))
+                    .unwrap_or(0..0);
+                match by_name.get(dep.as_str()) {
+                    None => {
+                        let hint = by_name
+                            .keys()
+                            .map(|c| (strsim::jaro_winkler(dep.as_str(), c), *c))
+                            .filter(|(s, _)| *s > 0.8)
+                            .max_by(|a, b| a.0.total_cmp(&b.0))
+                            .map(|(_, c)| format!("did you mean `{c}`?"))
+                            .unwrap_or_else(|| {
+                                "depends_on names other workloads of the same plane".to_owned()
+                            });
+                        self.err(
+                            Code::Cfg006,
+                            span,
+                            format!("`{}` depends on unknown workload `{dep}`", w.name),
+                            Some(hint),
+                        );
+                    }
+                    Some(d) if d.name == w.name => {
+                        self.err(
+                            Code::Cfg006,
+                            span,
+                            format!("`{}` depends on itself", w.name),
+                            None,
+                        );
+                    }
+                    Some(d) if d.plane != w.plane => {
+                        self.err(
+                            Code::Cfg006,
+                            span,
+                            format!(
+                                "`{}` ({}) depends on `{dep}` on another plane ({})",
+                                w.name, w.plane, d.plane
+                            ),
+                            Some("depends_on orders start-up within one plane".to_owned()),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        // Cycle detection (iterative DFS; 10k workloads must not recurse deeply).
+        let mut state: HashMap<&str, u8> = HashMap::with_capacity(workloads.len());
+        let mut reported: HashSet<&str> = HashSet::new();
+        for start in workloads {
+            if state.contains_key(start.name.as_str()) {
+                continue;
+            }
+            let mut stack: Vec<(&Workload, usize)> = vec![(start, 0)];
+            state.insert(start.name.as_str(), 1);
+            while let Some((w, i)) = stack.pop() {
+                if let Some(dep) = w.depends_on.get(i) {
+                    stack.push((w, i + 1));
+                    let Some(d) = by_name
+                        .get(dep.as_str())
+                        .filter(|d| d.plane == w.plane && d.name != w.name)
+                    else {
+                        continue;
+                    };
+                    match state.get(d.name.as_str()) {
+                        None => {
+                            state.insert(d.name.as_str(), 1);
+                            stack.push((d, 0));
+                        }
+                        Some(1) if reported.insert(w.name.as_str()) => {
+                            let span = self
+                                .spans
+                                .get(&w.path(&format!("depends_on.{i}")))
+                                .unwrap_or(0..0);
+                            self.err(
+                                Code::Cfg006,
+                                span,
+                                format!(
+                                    "dependency cycle: `{}` -> `{}` leads back to `{}`",
+                                    w.name, d.name, w.name
+                                ),
+                                Some("remove one depends_on edge of the cycle".to_owned()),
+                            );
+                        }
+                        _ => {}
+                    }
+                } else {
+                    state.insert(w.name.as_str(), 2);
+                }
+            }
+        }
+    }
+}
+
+impl Tbl<'_, '_> {
+    /// Span of `key` if present, else of the table.
+    fn spans_of(&self, key: &str) -> Range<usize> {
+        self.t
+            .get(key)
+            .map(|v| v.span())
+            .unwrap_or_else(|| self.span.clone())
+    }
+}
+
+fn table_label(path: &str) -> String {
+    if path.is_empty() {
+        return "the top level".to_owned();
+    }
+    match path.split_once('.') {
+        Some(("workload", rest)) => {
+            let i: usize = rest
+                .split('.')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            format!("[[workload]] #{}", i + 1)
+        }
+        _ => format!("[{path}]"),
+    }
+}

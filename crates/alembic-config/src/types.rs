@@ -1,0 +1,665 @@
+//! Validated newtypes. Each is checked once, at the border, so that past the parser a value is
+//! safe to put into a path, a label, a YAML/HCL/Caddyfile/XML string or a shell argument without
+//! further escaping decisions about *what* it may contain.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// Longest string value accepted anywhere in the config. Keeps hostile 10 MB values out of
+/// every renderer and every terminal.
+pub const MAX_STRING: usize = 4096;
+
+macro_rules! string_newtype {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+fn check_len(s: &str, max: usize, what: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    if s.len() > max {
+        return Err(format!(
+            "{what} is {} bytes long; the limit is {max}",
+            s.len()
+        ));
+    }
+    Ok(())
+}
+
+/// `[a-z][a-z0-9-]*`, no trailing or doubled hyphen.
+fn slug(s: &str, max: usize, what: &str) -> Result<(), String> {
+    check_len(s, max, what)?;
+    let ok_chars = s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let first = s.as_bytes()[0];
+    if !ok_chars || !first.is_ascii_lowercase() || s.ends_with('-') || s.contains("--") {
+        return Err(format!(
+            "{what} {s:?} must match [a-z][a-z0-9-]* (lowercase letters, digits, single hyphens; no trailing hyphen)"
+        ));
+    }
+    Ok(())
+}
+
+string_newtype!(
+    /// A workload's name: `[a-z][a-z0-9-]{0,62}`. Safe as a file name, a compose service, a DNS
+    /// label, a launchd label segment and a systemd unit name. `edge` is reserved for Caddy.
+    WorkloadName
+);
+
+impl WorkloadName {
+    pub const RESERVED: &'static [&'static str] = &["edge"];
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        slug(s, 63, "workload name")?;
+        if Self::RESERVED.contains(&s) {
+            return Err(format!(
+                "workload name {s:?} is reserved for the implicit edge (Caddy)"
+            ));
+        }
+        Ok(WorkloadName(s.to_owned()))
+    }
+
+    /// The implicit edge workload's name, which `parse` refuses for user workloads.
+    pub fn edge() -> Self {
+        WorkloadName("edge".to_owned())
+    }
+}
+
+string_newtype!(
+    /// The project's name: `[a-z][a-z0-9-]{0,39}`.
+    ProjectName
+);
+
+impl ProjectName {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        slug(s, 40, "project name")?;
+        Ok(ProjectName(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// A lowercase DNS name: labels of `[a-z0-9-]`, 1-63 bytes, no leading/trailing hyphen, at
+    /// most 253 bytes, at least two labels.
+    Hostname
+);
+
+impl Hostname {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 253, "hostname")?;
+        let bad = || {
+            format!(
+                "{s:?} is not a lowercase DNS name (labels of a-z, 0-9 and '-', separated by dots)"
+            )
+        };
+        let labels: Vec<&str> = s.split('.').collect();
+        if labels.len() < 2 {
+            return Err(format!("{s:?} needs at least two labels, like example.com"));
+        }
+        for l in &labels {
+            if l.is_empty()
+                || l.len() > 63
+                || l.starts_with('-')
+                || l.ends_with('-')
+                || !l
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(bad());
+            }
+        }
+        if labels
+            .last()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!("{s:?} looks like an address, not a DNS name"));
+        }
+        Ok(Hostname(s.to_owned()))
+    }
+
+    /// True when this name is `zone` or lies under it.
+    pub fn is_within(&self, zone: &Hostname) -> bool {
+        self.0 == zone.0
+            || (self.0.len() > zone.0.len()
+                && self.0.ends_with(zone.as_str())
+                && self.0.as_bytes()[self.0.len() - zone.0.len() - 1] == b'.')
+    }
+
+    /// The part before the zone (`api` for `api.example.com` in `example.com`), `@` at the apex.
+    pub fn record_name(&self, zone: &Hostname) -> String {
+        if self.0 == zone.0 {
+            "@".to_owned()
+        } else {
+            self.0[..self.0.len() - zone.0.len() - 1].to_owned()
+        }
+    }
+}
+
+string_newtype!(
+    /// An environment variable name: `[A-Z_][A-Z0-9_]{0,127}`. Safe in YAML, HCL, shell and
+    /// `${NAME}` interpolation.
+    EnvVarName
+);
+
+impl EnvVarName {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 128, "env var name")?;
+        let first = s.as_bytes()[0];
+        if !(first.is_ascii_uppercase() || first == b'_')
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(format!(
+                "{s:?} is not a valid env var name: use [A-Z_][A-Z0-9_]* (uppercase, digits, underscore)"
+            ));
+        }
+        Ok(EnvVarName(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// An HTTP path: starts with `/`, then unreserved URL characters only
+    /// (`A-Za-z0-9-._~/`), at most 256 bytes, no `..` segment.
+    HttpPath
+);
+
+impl HttpPath {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 256, "path")?;
+        if !s.starts_with('/')
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b))
+            || s.split('/').any(|seg| seg == "..")
+        {
+            return Err(format!(
+                "{s:?} must be an absolute URL path of letters, digits and -._~/ (no '..', no spaces or quotes)"
+            ));
+        }
+        Ok(HttpPath(s.to_owned()))
+    }
+}
+
+/// `host[/path-prefix]` on the edge.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Route {
+    pub host: Hostname,
+    pub path: Option<HttpPath>,
+}
+
+impl Route {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 512, "route")?;
+        let (host, path) = match s.find('/') {
+            Some(i) => (&s[..i], Some(&s[i..])),
+            None => (s, None),
+        };
+        let host = Hostname::parse(host)?;
+        let path = match path {
+            Some("/") | None => None,
+            Some(p) => Some(HttpPath::parse(p.trim_end_matches('/'))?),
+        };
+        Ok(Route { host, path })
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "{}{}", self.host, p),
+            None => write!(f, "{}", self.host),
+        }
+    }
+}
+
+/// An IPv4 or IPv6 network in CIDR notation, host bits zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| {
+            format!("{s:?} is not a CIDR: write it as ADDRESS/PREFIX, like 203.0.113.10/32")
+        })?;
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{a:?} is not an IP address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| format!("prefix {p:?} must be a number from 0 to {max}"))?;
+        let masked = mask(addr, prefix);
+        if masked != addr {
+            return Err(format!(
+                "{s:?} has host bits set; the network is {masked}/{prefix}"
+            ));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+
+    /// True for 0.0.0.0/0 and ::/0 (and any prefix short enough to be "the internet").
+    pub fn is_whole_internet(&self) -> bool {
+        self.prefix == 0
+    }
+}
+
+fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(v) => {
+            let bits = u32::from(v);
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
+            IpAddr::V4((bits & m).into())
+        }
+        IpAddr::V6(v) => {
+            let bits = u128::from(v);
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
+            IpAddr::V6((bits & m).into())
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Is this address loopback or in a private range (RFC 1918, CGNAT 100.64/10 for tailnets,
+/// IPv6 ULA fc00::/7)? Host workloads may bind only to these.
+pub fn is_private_or_loopback(addr: &IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v) => {
+            v.is_loopback()
+                || v.is_private()
+                || (v.octets()[0] == 100 && (v.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v) => v.is_loopback() || (v.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+string_newtype!(
+    /// A container image reference: `[a-zA-Z0-9._/:@+-]`, at most 255 bytes, not starting with
+    /// `-` (it is passed as an argument).
+    ImageRef
+);
+
+impl ImageRef {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 255, "image")?;
+        if s.starts_with('-')
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._/:@+-".contains(&b))
+        {
+            return Err(format!(
+                "{s:?} is not an image reference (registry/name:tag or name@sha256:..., no spaces or quotes)"
+            ));
+        }
+        Ok(ImageRef(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// A DigitalOcean slug (region, size, image): `[a-z0-9][a-z0-9-]*`.
+    Slug
+);
+
+impl Slug {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 64, "slug")?;
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            || s.starts_with('-')
+        {
+            return Err(format!(
+                "{s:?} must be a lowercase slug like nyc3 or s-1vcpu-2gb"
+            ));
+        }
+        Ok(Slug(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// A POSIX user name: `[a-z_][a-z0-9_-]{0,31}`.
+    UserName
+);
+
+impl UserName {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 32, "user name")?;
+        let first = s.as_bytes()[0];
+        if !(first.is_ascii_lowercase() || first == b'_')
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            return Err(format!("{s:?} must be a POSIX user name like deploy"));
+        }
+        Ok(UserName(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// An SSH key reference in the DigitalOcean account: an MD5 fingerprint
+    /// (`aa:bb:...`, 16 pairs) or a numeric key id.
+    SshKeyRef
+);
+
+impl SshKeyRef {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let is_id = !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        let pairs: Vec<&str> = s.split(':').collect();
+        let is_fp = pairs.len() == 16
+            && pairs
+                .iter()
+                .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !(is_id || is_fp) {
+            return Err(format!(
+                "{s:?} is not an SSH key fingerprint (16 hex pairs joined by ':') or a numeric key id"
+            ));
+        }
+        Ok(SshKeyRef(s.to_ascii_lowercase()))
+    }
+}
+
+string_newtype!(
+    /// An absolute POSIX path of safe characters (`A-Za-z0-9._/-`), no `..` segment, no
+    /// trailing slash, at most 255 bytes.
+    AbsPath
+);
+
+impl AbsPath {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 255, "path")?;
+        if !s.starts_with('/')
+            || s.len() < 2
+            || s.ends_with('/')
+            || s.contains("//")
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+            || s.split('/').any(|seg| seg == ".." || seg == ".")
+        {
+            return Err(format!(
+                "{s:?} must be an absolute path of letters, digits and ._-/ (no '..', spaces or quotes)"
+            ));
+        }
+        Ok(AbsPath(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// A GitHub `owner/name`.
+    Repository
+);
+
+impl Repository {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 140, "repository")?;
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p != "."
+                && p != ".."
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        };
+        match s.split_once('/') {
+            Some((o, n)) if ok(o) && ok(n) => Ok(Repository(s.to_owned())),
+            _ => Err(format!("{s:?} must be a GitHub repository as owner/name")),
+        }
+    }
+}
+
+string_newtype!(
+    /// A git branch name of safe characters (`A-Za-z0-9._/-`), no `..`, not starting with `-`.
+    BranchName
+);
+
+impl BranchName {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 200, "branch")?;
+        if s.starts_with('-')
+            || s.starts_with('/')
+            || s.ends_with('/')
+            || s.contains("..")
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+        {
+            return Err(format!(
+                "{s:?} must be a branch name of letters, digits and ._/-"
+            ));
+        }
+        Ok(BranchName(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// A plain token (runner label, node version, GitHub environment): `[A-Za-z0-9._-]`.
+    Token
+);
+
+impl Token {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 100, "value")?;
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(format!("{s:?} may contain only letters, digits and ._-"));
+        }
+        Ok(Token(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// An e-mail address for ACME: `local@domain`, local part of `[A-Za-z0-9._+-]`.
+    Email
+);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 254, "email")?;
+        match s.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty()
+                    && local
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+                    && Hostname::parse(&domain.to_ascii_lowercase()).is_ok() =>
+            {
+                Ok(Email(s.to_owned()))
+            }
+            _ => Err(format!(
+                "{s:?} is not an e-mail address like ops@example.com"
+            )),
+        }
+    }
+}
+
+string_newtype!(
+    /// Free text that ends up inside generated files (a command argument, a plain env value, a
+    /// CI step). Printable only: no control characters (newlines, NUL, escapes), at most
+    /// MAX_STRING bytes. Renderers still quote it with their format's serializer; this type
+    /// guarantees it is a single line they can quote.
+    Text
+);
+
+impl Text {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.len() > MAX_STRING {
+            return Err(format!(
+                "value is {} bytes long; the limit is {MAX_STRING}",
+                s.len()
+            ));
+        }
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "value contains the control character {c:?}; only printable single-line text is allowed"
+            ));
+        }
+        Ok(Text(s.to_owned()))
+    }
+
+    /// Text that may not contain a GitHub Actions expression (`${{`), for values rendered into
+    /// workflow `run:` steps.
+    pub fn parse_ci(s: &str) -> Result<Self, String> {
+        let t = Self::parse(s)?;
+        if s.contains("${{") {
+            return Err(format!(
+                "{s:?} contains a GitHub Actions expression; pass values through env: instead"
+            ));
+        }
+        if s.trim().is_empty() {
+            return Err("command must not be empty".to_owned());
+        }
+        Ok(t)
+    }
+}
+
+/// A TCP port, 1..=65535.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Port(u16);
+
+impl Port {
+    pub fn new(n: i64) -> Result<Self, String> {
+        if (1..=65535).contains(&n) {
+            Ok(Port(n as u16))
+        } else {
+            Err(format!("port {n} is out of range 1-65535"))
+        }
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_are_refused() {
+        for s in [
+            "../etc", "a\nb", "a\"b", "$(id)", "a\0b", "", "Upper", "edge", "a--b", "a-",
+        ] {
+            assert!(WorkloadName::parse(s).is_err(), "{s:?}");
+        }
+        assert!(WorkloadName::parse("council-api").is_ok());
+    }
+
+    #[test]
+    fn hostnames() {
+        assert!(Hostname::parse("api.example.com").is_ok());
+        for s in [
+            "example", "-a.com", "a..com", "a.com.", "A.com", "1.2.3.4", "a b.com",
+        ] {
+            assert!(Hostname::parse(s).is_err(), "{s:?}");
+        }
+        let zone = Hostname::parse("example.com").unwrap();
+        assert!(Hostname::parse("api.example.com").unwrap().is_within(&zone));
+        assert!(!Hostname::parse("badexample.com").unwrap().is_within(&zone));
+        assert_eq!(
+            Hostname::parse("a.b.example.com")
+                .unwrap()
+                .record_name(&zone),
+            "a.b"
+        );
+    }
+
+    #[test]
+    fn cidrs() {
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().is_whole_internet());
+        assert!(Cidr::parse("::/0").unwrap().is_whole_internet());
+        assert!(Cidr::parse("203.0.113.10/32").is_ok());
+        assert!(Cidr::parse("203.0.113.10/24").is_err());
+        assert!(Cidr::parse("203.0.113.10").is_err());
+        assert!(Cidr::parse("1.2.3.4/33").is_err());
+    }
+
+    #[test]
+    fn routes() {
+        let r = Route::parse("api.example.com/v1").unwrap();
+        assert_eq!(r.path.unwrap().as_str(), "/v1");
+        assert!(Route::parse("api.example.com/../x").is_err());
+        assert!(Route::parse("api.example.com/a b").is_err());
+    }
+
+    #[test]
+    fn private_addresses() {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "100.100.1.1",
+            "::1",
+            "fd00::1",
+        ] {
+            assert!(is_private_or_loopback(&a.parse().unwrap()), "{a}");
+        }
+        for a in ["0.0.0.0", "8.8.8.8", "::"] {
+            assert!(!is_private_or_loopback(&a.parse().unwrap()), "{a}");
+        }
+    }
+}
