@@ -1,3 +1,7 @@
-//! Plans, operations and the one executor that runs them. The only crate with side effects.
+//! Plans, operations and the one executor that runs them. The only crate with side effects:
+//! it runs programs (ssh, docker compose, terraform, launchctl/systemctl) and touches the file
+//! system. Everything it runs is first an [`ops::Op`], so dry runs and plans show the exact argv.
 
+pub mod exec;
 pub mod fsio;
+pub mod ops;

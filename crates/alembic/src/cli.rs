@@ -75,6 +75,72 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = TopologyFormat::Human)]
         format: TopologyFormat,
     },
+    /// Render every plane's artifacts (atomically) under --out
+    Render {
+        /// Output root (default: the config's directory)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Do not write; exit 1 with a unified diff where files on disk differ
+        #[arg(long)]
+        check: bool,
+    },
+    /// Show what apply would change, per plane, with the exact commands
+    Plan {
+        #[arg(long, value_enum)]
+        plane: Option<PlaneArg>,
+        /// Exit 0 for no changes, 2 for changes, 1 for errors (as Terraform)
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Save the plan to FILE for `alembic apply FILE`
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Apply the plan: a dry run without --yes, executed with it
+    Apply {
+        /// A plan saved by `alembic plan --out`; refused if its artifacts no longer match
+        plan_file: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        plane: Option<PlaneArg>,
+        /// Execute (without it, print the operations and run nothing)
+        #[arg(long)]
+        yes: bool,
+        /// Allow Terraform to replace the droplet or reserved IP
+        #[arg(long)]
+        allow_replace: bool,
+    },
+    /// Restore a previous release whole
+    Rollback {
+        #[arg(long, value_enum, default_value_t = PlaneArg::Droplet)]
+        plane: PlaneArg,
+        /// Release number to restore (default: the one before current)
+        #[arg(long, value_name = "RELEASE")]
+        to: Option<u64>,
+        /// Execute (without it, print the operations and run nothing)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Health of config, artifacts, tools and secrets (names only); --online checks live planes
+    Doctor {
+        #[arg(long)]
+        online: bool,
+    },
+    /// Every secret name, who consumes it, where it must be set, whether it is set now
+    Secrets {
+        /// Exit 1 when a needed secret is unset or empty
+        #[arg(long)]
+        check: bool,
+        #[arg(long, value_enum)]
+        plane: Option<PlaneArg>,
+    },
     /// Print the JSON Schema of alembic.toml
     Schema,
+}
+
+/// Planes as `apply`/`plan` see them: `infra` is the Terraform stage of the droplet plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlaneArg {
+    Infra,
+    Droplet,
+    Host,
+    Ci,
 }

@@ -1,0 +1,218 @@
+//! The executor: one interface, two goals. `Goal::DryRun` records and prints operations;
+//! `Goal::Apply` runs them. Callers build the same ops either way (colmena's `Goal` enum).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::ops::{Op, Stdin};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    DryRun,
+    Apply,
+}
+
+/// What an op produced.
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+#[derive(Debug)]
+pub enum ExecError {
+    /// The program could not be started (missing from PATH, not executable).
+    Spawn {
+        program: String,
+        error: std::io::Error,
+    },
+    /// A secret named in an env file is unset or empty in the applying environment.
+    SecretUnset { name: String },
+}
+
+impl std::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExecError::Spawn { program, error } => write!(f, "cannot run {program}: {error}"),
+            ExecError::SecretUnset { name } => {
+                write!(f, "secret {name} is unset or empty in the environment")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ExecError {}
+
+/// Source of secret values at run time. The real one reads the process environment; tests pass
+/// their own map. Values never leave the pipe they are written to.
+pub trait SecretSource {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl SecretSource for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+/// Runs (or records) operations.
+pub struct Executor<'a> {
+    pub goal: Goal,
+    secrets: &'a dyn SecretSource,
+    /// Every op seen, in order: the dry-run transcript, and an audit trail for apply.
+    pub transcript: Vec<Op>,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(goal: Goal, secrets: &'a dyn SecretSource) -> Self {
+        Executor {
+            goal,
+            secrets,
+            transcript: Vec::new(),
+        }
+    }
+
+    /// Run `op` (or record it in a dry run, returning a successful empty output).
+    pub fn run(&mut self, op: &Op) -> Result<Output, ExecError> {
+        self.transcript.push(op.clone());
+        if self.goal == Goal::DryRun {
+            return Ok(Output::default());
+        }
+        run_op(op, self.secrets)
+    }
+
+    /// Run a read-only op even in a dry run (probes, `show`, `print`): plans need the answers.
+    pub fn query(&mut self, op: &Op) -> Result<Output, ExecError> {
+        debug_assert!(!op.mutating, "query() is for read-only ops");
+        run_op(op, self.secrets)
+    }
+}
+
+/// Spawn `op` and wait. Env vars it names are passed through from the secret source only.
+pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> {
+    let mut cmd = Command::new(&op.program);
+    cmd.args(&op.args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(match op.stdin {
+            Stdin::None => Stdio::null(),
+            _ => Stdio::piped(),
+        });
+    for name in &op.env {
+        match secrets.get(name) {
+            Some(v) => {
+                cmd.env(name, v);
+            }
+            None => return Err(ExecError::SecretUnset { name: name.clone() }),
+        }
+    }
+    let input: Option<Vec<u8>> = match &op.stdin {
+        Stdin::None => None,
+        Stdin::Bytes { data } => Some(data.clone()),
+        Stdin::EnvFile { names } => Some(env_file(names, secrets)?),
+    };
+    let mut child = cmd.spawn().map_err(|error| ExecError::Spawn {
+        program: op.program.clone(),
+        error,
+    })?;
+    // Write stdin from a thread so a child that fills its stdout pipe cannot deadlock us.
+    let writer = match (input, child.stdin.take()) {
+        (Some(bytes), Some(mut stdin)) => Some(std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        })),
+        _ => None,
+    };
+    let out = child.wait_with_output().map_err(|error| ExecError::Spawn {
+        program: op.program.clone(),
+        error,
+    })?;
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    Ok(Output {
+        status: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
+}
+
+/// `NAME=value` lines for a compose `.env`. Values are written single-quoted-free: compose's
+/// `.env` syntax takes the rest of the line literally when unquoted, so a value with a newline
+/// is refused rather than mangled.
+pub fn env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Vec<u8>, ExecError> {
+    let mut out = Vec::new();
+    for name in names {
+        let v = secrets
+            .get(name)
+            .filter(|v| !v.contains('\n') && !v.contains('\0'))
+            .ok_or_else(|| ExecError::SecretUnset { name: name.clone() })?;
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Map(HashMap<String, String>);
+    impl SecretSource for Map {
+        fn get(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+    }
+
+    #[test]
+    fn dry_run_runs_nothing() {
+        let s = Map(HashMap::new());
+        let mut ex = Executor::new(Goal::DryRun, &s);
+        let op = Op::new("host", "boom", "/nonexistent/program", vec![]);
+        assert!(ex.run(&op).unwrap().success());
+        assert_eq!(ex.transcript.len(), 1);
+    }
+
+    #[test]
+    fn apply_runs_and_streams_env_file() {
+        let s = Map(HashMap::from([("CANARY".to_owned(), "v4lue".to_owned())]));
+        let mut ex = Executor::new(Goal::Apply, &s);
+        let op = Op::new("host", "cat", "cat", vec![]).with_stdin(Stdin::EnvFile {
+            names: vec!["CANARY".into()],
+        });
+        let out = ex.run(&op).unwrap();
+        assert_eq!(out.stdout_text(), "CANARY=v4lue\n");
+        // The recorded op holds the name only.
+        assert!(!format!("{:?}", ex.transcript).contains("v4lue"));
+    }
+
+    #[test]
+    fn unset_secret_is_an_error_naming_it() {
+        let s = Map(HashMap::new());
+        let op = Op::new("host", "env", "env", vec![]).with_env(["MISSING".to_owned()]);
+        let err = run_op(&op, &s).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret MISSING is unset or empty in the environment"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Operations as data: the exact program, argv and env-var *names* that apply would run. Plans
+//! hold these; the executor runs them; dry runs print them. Nothing here runs a process.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What is fed to an operation's stdin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stdin {
+    None,
+    /// Non-secret bytes known at plan time (an uploaded artifact); shown by sha256 and length.
+    Bytes {
+        #[serde(with = "b64ish")]
+        data: Vec<u8>,
+    },
+    /// `NAME=value` lines built from the applying process's environment at run time. Only the
+    /// names are ever stored, printed or serialised; values exist only in the pipe.
+    EnvFile {
+        names: Vec<String>,
+    },
+}
+
+/// A single step of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    /// Plane this op belongs to (`infra`, `droplet`, `host`).
+    pub plane: String,
+    /// Short human label: "take lease", "upload compose.yaml", "docker compose up".
+    pub step: String,
+    pub program: String,
+    pub args: Vec<String>,
+    /// Env var names the child needs from the applying environment (never values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    pub stdin: Stdin,
+    /// True when the op changes state anywhere (a read-only probe is false).
+    pub mutating: bool,
+}
+
+impl Op {
+    pub fn new(
+        plane: &str,
+        step: impl Into<String>,
+        program: impl Into<String>,
+        args: Vec<String>,
+    ) -> Op {
+        Op {
+            plane: plane.to_owned(),
+            step: step.into(),
+            program: program.into(),
+            args,
+            env: Vec::new(),
+            stdin: Stdin::None,
+            mutating: true,
+        }
+    }
+
+    pub fn read_only(mut self) -> Op {
+        self.mutating = false;
+        self
+    }
+
+    pub fn with_env(mut self, names: impl IntoIterator<Item = String>) -> Op {
+        self.env.extend(names);
+        self
+    }
+
+    pub fn with_stdin(mut self, stdin: Stdin) -> Op {
+        self.stdin = stdin;
+        self
+    }
+
+    /// The command line, quoted for a POSIX shell by `shlex` (never by hand).
+    pub fn command_line(&self) -> String {
+        let words =
+            std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str));
+        shlex::try_join(words).unwrap_or_else(|_| {
+            // Only NUL bytes make try_join fail; validated inputs never contain them.
+            format!("{} <argv with NUL>", self.program)
+        })
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.env.is_empty() {
+            write!(f, "[env: {}] ", self.env.join(", "))?;
+        }
+        f.write_str(&self.command_line())?;
+        match &self.stdin {
+            Stdin::None => Ok(()),
+            Stdin::Bytes { data } => write!(f, " < ({} bytes)", data.len()),
+            Stdin::EnvFile { names } => write!(f, " < (env file: {})", names.join(", ")),
+        }
+    }
+}
+
+/// Bytes serialised as a UTF-8 string when they are text (artifacts are), else as an array.
+mod b64ish {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Raw(Vec<u8>),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(v) {
+            Ok(t) => Repr::Text(t.to_owned()).serialize(s),
+            Err(_) => Repr::Raw(v.to_vec()).serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(match Repr::deserialize(d)? {
+            Repr::Text(t) => t.into_bytes(),
+            Repr::Raw(r) => r,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_is_by_shlex() {
+        let op = Op::new(
+            "droplet",
+            "x",
+            "ssh",
+            vec!["host".into(), "echo 'a b'".into(), "$(id)".into()],
+        );
+        assert_eq!(op.command_line(), r#"ssh host "echo 'a b'" '$(id)'"#);
+    }
+}
