@@ -59,6 +59,32 @@ pub fn load(flag: Option<&Path>) -> Result<(Origin, Loaded), String> {
     }
 }
 
+/// Discover, load and require a valid topology. On failure the diagnostics are printed (JSON on
+/// stdout with `json`, else human on stderr) and the exit code to return is given back.
+pub fn load_topology(
+    flag: Option<&Path>,
+    json: bool,
+) -> Result<(Origin, Loaded, alembic_config::Topology), i32> {
+    let (origin, mut loaded) = match load(flag) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(crate::exit::PROBLEMS);
+        }
+    };
+    match loaded.topology.take() {
+        Some(t) => Ok((origin, loaded, t)),
+        None => {
+            if json {
+                crate::output::print_json(&loaded.diagnostics);
+            } else {
+                crate::output::print_human(&loaded.diagnostics, &[&loaded.source]);
+            }
+            Err(crate::exit::PROBLEMS)
+        }
+    }
+}
+
 /// Read at most one byte past the size limit, so a huge file is refused without reading it all.
 fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
