@@ -226,3 +226,19 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod staleness {
+    /// The committed `alembic.schema.json` (for editors and CI) must equal what the code
+    /// generates; regenerate with `cargo run -q -- schema > alembic.schema.json`.
+    #[test]
+    fn committed_schema_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../alembic.schema.json");
+        let committed = std::fs::read_to_string(path)
+            .expect("alembic.schema.json is committed at the repo root");
+        assert!(
+            committed == super::schema_json(),
+            "alembic.schema.json is stale: run `cargo run -q -- schema > alembic.schema.json`"
+        );
+    }
+}
