@@ -9,6 +9,7 @@ pub mod caddy;
 pub mod compose;
 pub mod github;
 pub mod launchd;
+pub mod launcher;
 pub mod manifest;
 pub mod systemd;
 pub mod terraform;
