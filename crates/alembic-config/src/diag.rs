@@ -237,14 +237,31 @@ impl SourceFile {
         Diagnostic {
             code,
             severity,
-            message: message.into(),
+            message: printable(message.into()),
             file: self.name.clone(),
             line,
             column,
-            help,
+            help: help.map(printable),
             span: Some(span),
         }
     }
+}
+
+/// Messages quote values from the file; a control character in one (a terminal escape, a
+/// newline forging a second diagnostic) must not reach the terminal raw.
+fn printable(s: String) -> String {
+    if !s.chars().any(char::is_control) {
+        return s;
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Counts for the `summary` object of the JSON shape.

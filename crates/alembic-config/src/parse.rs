@@ -91,13 +91,25 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Loaded {
 pub fn load_str(file: &str, text: &str) -> Loaded {
     let source = SourceFile::new(file, text);
     let mut diagnostics = Vec::new();
-    if let Some(at) = too_deep(text) {
+    if let Some(deep) = too_deep(text) {
+        let (at, msg, help) = match deep {
+            Deep::Nesting(at) => (
+                at,
+                format!("arrays or inline tables nested deeper than {MAX_NESTING} levels"),
+                "flatten the value; alembic.toml never needs deep nesting",
+            ),
+            Deep::KeyParts(at) => (
+                at,
+                format!("dotted key or table header with more than {MAX_KEY_PARTS} parts"),
+                "alembic.toml keys have at most three parts, like [droplet] or workload.env",
+            ),
+        };
         diagnostics.push(source.diag(
             Code::Cfg001,
             Severity::Error,
             at..at + 1,
-            format!("arrays or inline tables nested deeper than {MAX_NESTING} levels"),
-            Some("flatten the value; alembic.toml never needs deep nesting".into()),
+            msg,
+            Some(help.into()),
         ));
         return Loaded {
             source,
@@ -121,9 +133,11 @@ pub fn load_str(file: &str, text: &str) -> Loaded {
         diags: diagnostics,
         spans: SpanMap::default(),
         syntax_broken: !errors.is_empty(),
+        workload_names: HashMap::new(),
     };
     let topology = cx.topology(doc.get_ref(), doc.span());
     let mut diagnostics = cx.diags;
+    drop_noise_on_broken_lines(&source, &mut diagnostics);
     crate::diag::sort_diagnostics(&mut diagnostics);
     let ok = !diagnostics.iter().any(Diagnostic::is_error);
     Loaded {
@@ -133,18 +147,45 @@ pub fn load_str(file: &str, text: &str) -> Loaded {
     }
 }
 
-/// Byte offset where bracket/brace nesting first exceeds [`MAX_NESTING`], outside strings and
-/// comments. A cheap pre-pass so the recursive parser never sees hostile depth.
-fn too_deep(text: &str) -> Option<usize> {
+/// Where a hostile shape starts, found by [`too_deep`].
+enum Deep {
+    /// Bracket/brace nesting first exceeds [`MAX_NESTING`] at this byte.
+    Nesting(usize),
+    /// A dotted key or table header starting at this byte has more than [`MAX_KEY_PARTS`] parts.
+    KeyParts(usize),
+}
+
+/// Most parts a dotted key (`a.b.c`) or table header may have. `toml` refuses more than 80 with
+/// a span-less "recursion limit" error and builds every level first, so a file of thousands of
+/// deep headers takes seconds; nothing in alembic.toml needs more than three.
+pub const MAX_KEY_PARTS: usize = 32;
+
+/// A cheap pre-pass, outside strings and comments, so the recursive parser never sees hostile
+/// depth: bracket/brace nesting, and the number of dots in a run of key-like tokens (bare keys,
+/// quoted keys, whitespace and dots; any other byte ends the run).
+fn too_deep(text: &str) -> Option<Deep> {
     let b = text.as_bytes();
     let mut depth = 0usize;
+    let mut run_start: Option<usize> = None;
+    let mut dots = 0usize;
     let mut i = 0;
     while i < b.len() {
-        match b[i] {
+        let c = b[i];
+        let keyish = c.is_ascii_alphanumeric()
+            || matches!(c, b'_' | b'-' | b'.' | b' ' | b'\t' | b'"' | b'\'');
+        if !keyish {
+            run_start = None;
+            dots = 0;
+        } else if run_start.is_none() && !matches!(c, b' ' | b'\t') {
+            run_start = Some(i);
+        }
+        match c {
             b'#' => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
                 }
+                run_start = None;
+                dots = 0;
             }
             q @ (b'"' | b'\'') => {
                 let triple = b.get(i..i + 3) == Some(&[q, q, q][..]);
@@ -161,10 +202,16 @@ fn too_deep(text: &str) -> Option<usize> {
                     }
                 }
             }
+            b'.' if run_start.is_some() => {
+                dots += 1;
+                if dots >= MAX_KEY_PARTS {
+                    return run_start.map(Deep::KeyParts);
+                }
+            }
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Some(i);
+                    return Some(Deep::Nesting(i));
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
@@ -175,6 +222,71 @@ fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
+/// With a syntax error on a line, the recoverable parser still hands back a guessed value for
+/// it (`address = 203.0.113.20` becomes a float): a type or value complaint about that guess is
+/// noise beside the real error. Keys are real, so CFG002 stays.
+fn drop_noise_on_broken_lines(source: &SourceFile, diags: &mut Vec<Diagnostic>) {
+    let broken: Vec<(usize, usize)> = diags
+        .iter()
+        .filter(|d| d.code == Code::Cfg001)
+        .map(|d| {
+            let end = d.span.as_ref().map(|s| s.end).unwrap_or(0);
+            (d.line, source.locate(end).0.max(d.line))
+        })
+        .collect();
+    if broken.is_empty() {
+        return;
+    }
+    diags.retain(|d| {
+        if matches!(d.code, Code::Cfg001 | Code::Cfg002) {
+            return true;
+        }
+        let (first, last) = match &d.span {
+            Some(s) => (d.line, source.locate(s.end).0.max(d.line)),
+            None => (d.line, d.line),
+        };
+        !broken.iter().any(|&(a, b)| a <= last && first <= b)
+    });
+}
+
+/// A user-facing name for a dotted key path: `workload.1.port` becomes
+/// "`port` in [[workload]] #2 (`gateway`)", `droplet.admin_cidrs.0` becomes
+/// "`droplet.admin_cidrs[0]`". Raw key segments are escaped and shortened: they come from the
+/// file and may hold anything.
+fn describe_path(path: &str, workload_names: &HashMap<usize, String>) -> String {
+    fn key(segs: &[&str]) -> String {
+        let mut out = String::new();
+        for s in segs {
+            if s.parse::<usize>().is_ok() && !out.is_empty() {
+                out.push_str(&format!("[{s}]"));
+            } else {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                let shown: String = s.chars().take(64).collect();
+                out.push_str(&shown.escape_debug().to_string());
+            }
+        }
+        out
+    }
+    let segs: Vec<&str> = path.split('.').collect();
+    match segs.as_slice() {
+        ["workload", i, rest @ ..] if i.parse::<usize>().is_ok() => {
+            let n: usize = i.parse().unwrap_or(0);
+            let table = match workload_names.get(&n) {
+                Some(name) => format!("[[workload]] #{} (`{name}`)", n + 1),
+                None => format!("[[workload]] #{}", n + 1),
+            };
+            if rest.is_empty() {
+                table
+            } else {
+                format!("`{}` in {table}", key(rest))
+            }
+        }
+        _ => format!("`{}`", key(&segs)),
+    }
+}
+
 type Value<'i> = Spanned<DeValue<'i>>;
 
 struct Cx<'s> {
@@ -183,6 +295,9 @@ struct Cx<'s> {
     spans: SpanMap,
     /// With syntax errors the tree is partial: don't report fields as missing.
     syntax_broken: bool,
+    /// Valid names of `[[workload]]` tables by index, so messages can say
+    /// "`port` in [[workload]] #2 (`gateway`)" rather than `workload.1.port`.
+    workload_names: HashMap<usize, String>,
 }
 
 /// A table being read: its entries, its dotted path and its span.
@@ -309,14 +424,21 @@ impl<'s> Cx<'s> {
                     .filter(|(s, _)| *s > 0.8)
                     .max_by(|a, b| a.0.total_cmp(&b.0))
                     .map(|(_, c)| c);
-                let shown: String = name.chars().take(64).collect();
+                // Quoted keys may hold anything: escape them for the terminal.
+                let shown: String = name
+                    .chars()
+                    .take(64)
+                    .collect::<String>()
+                    .escape_debug()
+                    .to_string();
+                let table = self.table_label(&path);
                 let (msg, help) = match suggestion {
                     Some(c) => (
-                        format!("unknown key `{shown}` in {}", table_label(&path)),
+                        format!("unknown key `{shown}` in {table}"),
                         format!("did you mean `{c}`?"),
                     ),
                     None => (
-                        format!("unknown key `{shown}` in {}", table_label(&path)),
+                        format!("unknown key `{shown}` in {table}"),
                         format!("known keys here: {}", known.join(", ")),
                     ),
                 };
@@ -340,18 +462,32 @@ impl<'s> Cx<'s> {
             span,
             format!(
                 "missing required field `{key}` in {}",
-                table_label(&tb.path)
+                self.table_label(&tb.path)
             ),
             Some(help.to_owned()),
         );
     }
 
+    /// `[droplet]`, or `[[workload]] #2 (`gateway`)` for a workload table.
+    fn table_label(&self, path: &str) -> String {
+        if path.starts_with("workload.") {
+            describe_path(path, &self.workload_names)
+        } else {
+            table_label(path)
+        }
+    }
+
+    fn describe(&self, path: &str) -> String {
+        describe_path(path, &self.workload_names)
+    }
+
     fn wrong_type(&mut self, v: &Value<'_>, key_path: &str, expected: &str) {
+        let what = self.describe(key_path);
         self.err(
             Code::Cfg004,
             v.span(),
             format!(
-                "`{key_path}` must be {expected}, found {}",
+                "{what} must be {expected}, found {}",
                 type_name(v.get_ref())
             ),
             None,
@@ -386,11 +522,12 @@ impl<'s> Cx<'s> {
         match v.get_ref() {
             DeValue::String(s) => {
                 if s.len() > MAX_STRING {
+                    let what = self.describe(path);
                     self.err(
                         Code::Cfg004,
                         v.span(),
                         format!(
-                            "`{path}` is {} bytes long; the limit is {MAX_STRING}",
+                            "{what} is {} bytes long; the limit is {MAX_STRING}",
                             s.len()
                         ),
                         None,
@@ -400,7 +537,8 @@ impl<'s> Cx<'s> {
                 match parse(s) {
                     Ok(t) => Some(t),
                     Err(msg) => {
-                        self.err(code, v.span(), format!("invalid `{path}`: {msg}"), None);
+                        let what = self.describe(path);
+                        self.err(code, v.span(), format!("invalid {what}: {msg}"), None);
                         None
                     }
                 }
@@ -418,10 +556,11 @@ impl<'s> Cx<'s> {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) => Some((n, v.span())),
                 Err(_) => {
+                    let what = self.describe(&join(&tb.path, key));
                     self.err(
                         Code::Cfg004,
                         v.span(),
-                        format!("`{}` is out of range", join(&tb.path, key)),
+                        format!("{what} is out of range"),
                         None,
                     );
                     None
@@ -439,12 +578,8 @@ impl<'s> Cx<'s> {
         match Port::new(n) {
             Ok(p) => Some(p),
             Err(m) => {
-                self.err(
-                    Code::Cfg004,
-                    span,
-                    format!("invalid `{}`: {m}", join(&tb.path, key)),
-                    None,
-                );
+                let what = self.describe(&join(&tb.path, key));
+                self.err(Code::Cfg004, span, format!("invalid {what}: {m}"), None);
                 None
             }
         }
@@ -484,10 +619,11 @@ impl<'s> Cx<'s> {
             self.spans.insert(ip.clone(), item.span());
             if let Some(t) = self.string_value(item, &ip, code, &parse) {
                 if dedup && out.contains(&t) {
+                    let what = self.describe(&path);
                     self.err(
                         Code::Cfg005,
                         item.span(),
-                        format!("duplicate entry in `{path}`"),
+                        format!("duplicate entry in {what}"),
                         Some("remove the repeated entry".to_owned()),
                     );
                     continue;
@@ -654,7 +790,7 @@ impl<'s> Cx<'s> {
             None => Port::new(22).ok(),
         };
         let ssh_keys = self.string_list(&t, "ssh_keys", Code::Cfg004, true, SshKeyRef::parse);
-        if provisioned && ssh_keys.is_empty() && !self.syntax_broken {
+        if provisioned && ssh_keys.is_empty() && t.no_items("ssh_keys") && !self.syntax_broken {
             let span = t.spans_of("ssh_keys");
             self.err(
                 Code::Cfg003,
@@ -668,7 +804,8 @@ impl<'s> Cx<'s> {
             ok = false;
         }
         let admin_cidrs = self.string_list(&t, "admin_cidrs", Code::Cfg004, true, Cidr::parse);
-        if provisioned && admin_cidrs.is_empty() && !self.syntax_broken {
+        if provisioned && admin_cidrs.is_empty() && t.no_items("admin_cidrs") && !self.syntax_broken
+        {
             let span = t.spans_of("admin_cidrs");
             self.err(
                 Code::Cfg003,
@@ -837,6 +974,11 @@ impl<'s> Cx<'s> {
                 self.wrong_type(item, &format!("workload.{i}"), "a table");
                 continue;
             };
+            if let Some(DeValue::String(n)) = t.get("name").map(|v| v.get_ref()) {
+                if let Ok(n) = WorkloadName::parse(n) {
+                    self.workload_names.insert(i, n.to_string());
+                }
+            }
             let tb = self.open(t, format!("workload.{i}"), item.span(), WORKLOAD_KEYS);
             if let Some(w) = self.workload(&tb, i) {
                 if let Some(first) = seen.get(w.name.as_str()) {
@@ -1089,10 +1231,11 @@ impl<'s> Cx<'s> {
             let name = match EnvVarName::parse(k.get_ref()) {
                 Ok(n) => Some(n),
                 Err(m) => {
+                    let what = self.describe(&path);
                     self.err(
                         Code::Sec002,
                         k.span(),
-                        format!("invalid env var name in `{path}`: {m}"),
+                        format!("invalid env var name in {what}: {m}"),
                         None,
                     );
                     None
@@ -1214,6 +1357,16 @@ impl<'s> Cx<'s> {
 }
 
 impl Tbl<'_, '_> {
+    /// True when `key` is absent or an empty array. A list whose entries are all invalid is
+    /// not "missing": its entries were already reported, and a second CFG003 would mislead.
+    fn no_items(&self, key: &str) -> bool {
+        match self.t.get(key).map(|v| v.get_ref()) {
+            None => true,
+            Some(DeValue::Array(a)) => a.is_empty(),
+            Some(_) => false,
+        }
+    }
+
     /// Span of `key` if present, else of the table.
     fn spans_of(&self, key: &str) -> Range<usize> {
         self.t

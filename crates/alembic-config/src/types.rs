@@ -551,6 +551,12 @@ impl Text {
                 "value contains the control character {c:?}; only printable single-line text is allowed"
             ));
         }
+        if let Some(c) = s.chars().find(|c| is_invisible_format(*c)) {
+            return Err(format!(
+                "value contains the invisible character U+{:04X}; it can break lines or reorder text in generated files",
+                c as u32
+            ));
+        }
         Ok(Text(s.to_owned()))
     }
 
@@ -568,6 +574,22 @@ impl Text {
         }
         Ok(t)
     }
+}
+
+/// Characters that are not `is_control()` yet change how text reads or splits: the Unicode line
+/// and paragraph separators (line breaks for YAML 1.1 and JavaScript), bidirectional overrides
+/// and isolates (Trojan Source, CVE-2021-42574), zero-width characters and the BOM.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}' | '\u{2029}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{061C}'
+            | '\u{FEFF}'
+    )
 }
 
 /// A TCP port, 1..=65535.
