@@ -123,6 +123,18 @@ pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> 
             None => return Err(ExecError::SecretUnset { name: name.clone() }),
         }
     }
+    for (child, source) in &op.env_map {
+        match secrets.get(source) {
+            Some(v) => {
+                cmd.env(child, v);
+            }
+            None => {
+                return Err(ExecError::SecretUnset {
+                    name: source.clone(),
+                })
+            }
+        }
+    }
     let input: Option<Vec<u8>> = match &op.stdin {
         Stdin::None => None,
         Stdin::Bytes { data } => Some(data.clone()),

@@ -5,3 +5,7 @@
 pub mod exec;
 pub mod fsio;
 pub mod ops;
+pub mod doctor;
+pub mod host;
+pub mod secrets;
+pub mod terraform;

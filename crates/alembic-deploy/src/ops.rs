@@ -34,6 +34,10 @@ pub struct Op {
     /// Env var names the child needs from the applying environment (never values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// Env vars the child gets under another name: `(child_name, source_name)`, e.g.
+    /// `("TF_VAR_do_token", "DIGITALOCEAN_TOKEN")`. Names only, like `env`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_map: Vec<(String, String)>,
     pub stdin: Stdin,
     /// True when the op changes state anywhere (a read-only probe is false).
     pub mutating: bool,
@@ -52,6 +56,7 @@ impl Op {
             program: program.into(),
             args,
             env: Vec::new(),
+            env_map: Vec::new(),
             stdin: Stdin::None,
             mutating: true,
         }
@@ -64,6 +69,12 @@ impl Op {
 
     pub fn with_env(mut self, names: impl IntoIterator<Item = String>) -> Op {
         self.env.extend(names);
+        self
+    }
+
+    /// Pass the value of `source` (from the applying environment) to the child as `child`.
+    pub fn with_env_as(mut self, child: impl Into<String>, source: impl Into<String>) -> Op {
+        self.env_map.push((child.into(), source.into()));
         self
     }
 
@@ -85,8 +96,14 @@ impl Op {
 
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.env.is_empty() {
-            write!(f, "[env: {}] ", self.env.join(", "))?;
+        if !self.env.is_empty() || !self.env_map.is_empty() {
+            let names: Vec<String> = self
+                .env
+                .iter()
+                .cloned()
+                .chain(self.env_map.iter().map(|(c, s)| format!("{c}<-{s}")))
+                .collect();
+            write!(f, "[env: {}] ", names.join(", "))?;
         }
         f.write_str(&self.command_line())?;
         match &self.stdin {

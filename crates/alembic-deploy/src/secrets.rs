@@ -1,0 +1,303 @@
+//! The secrets inventory: every secret name the topology uses, which plane and workload consume
+//! it, where it must be set, whether the current context needs it, and whether it is set now.
+//!
+//! Values are looked at only to answer "set and non-empty?" (SEC003): a [`SecretRow`] holds a
+//! bool, never the value, so nothing built from it can leak one.
+
+use alembic_config::{Plane, Topology};
+use serde::Serialize;
+
+/// Where alembic is running: the CI plane needs the CI environment's secrets, a local apply
+/// needs the droplet's and the host's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Context {
+    Ci,
+    Local,
+}
+
+impl Context {
+    /// `CI` set to anything but empty/`false`/`0`, or `GITHUB_ACTIONS=true`, means CI.
+    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Context {
+        let truthy =
+            |v: Option<String>| v.is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+        if truthy(get("CI")) || truthy(get("GITHUB_ACTIONS")) {
+            Context::Ci
+        } else {
+            Context::Local
+        }
+    }
+
+    pub fn is_ci(self) -> bool {
+        self == Context::Ci
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Context::Ci => "ci",
+            Context::Local => "local",
+        }
+    }
+}
+
+/// The planes as `apply --plane` names them: `infra` is Terraform's stage of the droplet plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyPlane {
+    Infra,
+    Droplet,
+    Host,
+    Ci,
+}
+
+impl ApplyPlane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyPlane::Infra => "infra",
+            ApplyPlane::Droplet => "droplet",
+            ApplyPlane::Host => "host",
+            ApplyPlane::Ci => "ci",
+        }
+    }
+
+    /// Whether a context needs this plane's secrets when no plane is selected.
+    fn needed_in(self, ctx: Context) -> bool {
+        match ctx {
+            Context::Ci => self == ApplyPlane::Ci,
+            Context::Local => self != ApplyPlane::Ci,
+        }
+    }
+}
+
+/// One consumer of a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Use {
+    pub plane: ApplyPlane,
+    pub consumer: String,
+}
+
+/// One secret name and what is known about it. Never its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SecretRow {
+    pub name: String,
+    /// Set and non-empty in this process's environment.
+    pub set: bool,
+    /// Needed in the current context (or by the selected plane).
+    pub needed: bool,
+    pub uses: Vec<Use>,
+    /// Where the value must be provided, one line per place.
+    pub set_in: Vec<String>,
+}
+
+fn place(t: &Topology, plane: ApplyPlane) -> String {
+    match plane {
+        ApplyPlane::Infra => format!(
+            "environment of `alembic apply` (passed to terraform as TF_VAR_{})",
+            crate::terraform::TOKEN_VARIABLE
+        ),
+        ApplyPlane::Droplet => format!(
+            "droplet {}/.env (mode 0600), written at apply from the applying environment",
+            t.droplet.root
+        ),
+        ApplyPlane::Host => format!(
+            "host secrets file ~/{} (mode 0600), written by `alembic apply --plane host`",
+            crate::host::SECRETS_FILE_IN_HOME
+        ),
+        ApplyPlane::Ci => format!(
+            "GitHub environment `{}` of {}",
+            t.ci.environment, t.ci.repository
+        ),
+    }
+}
+
+/// The inventory, sorted by name. `plane`: only secrets that plane consumes, all of them needed;
+/// `None`: every secret, needed as the context says. `get` reads the environment.
+pub fn inventory(
+    t: &Topology,
+    ctx: Context,
+    plane: Option<ApplyPlane>,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Vec<SecretRow> {
+    let mut rows = Vec::new();
+    for (name, uses) in t.secret_names() {
+        let uses: Vec<Use> = uses
+            .into_iter()
+            .map(|u| Use {
+                plane: match u.plane {
+                    // `secret_names` files the provisioning token under the droplet plane.
+                    Plane::Droplet if u.consumer == "terraform" => ApplyPlane::Infra,
+                    Plane::Droplet => ApplyPlane::Droplet,
+                    Plane::Host => ApplyPlane::Host,
+                    Plane::Ci => ApplyPlane::Ci,
+                },
+                consumer: u.consumer,
+            })
+            .collect();
+        if let Some(p) = plane {
+            if !uses.iter().any(|u| u.plane == p) {
+                continue;
+            }
+        }
+        let needed = match plane {
+            Some(_) => true,
+            None => uses.iter().any(|u| u.plane.needed_in(ctx)),
+        };
+        let mut planes: Vec<ApplyPlane> = uses.iter().map(|u| u.plane).collect();
+        planes.sort();
+        planes.dedup();
+        let name = name.to_string();
+        rows.push(SecretRow {
+            set: get(&name).is_some_and(|v| !v.is_empty()),
+            needed,
+            set_in: planes.into_iter().map(|p| place(t, p)).collect(),
+            uses,
+            name,
+        });
+    }
+    rows
+}
+
+/// Needed secrets that are unset or empty (SEC003).
+pub fn missing(rows: &[SecretRow]) -> impl Iterator<Item = &SecretRow> {
+    rows.iter().filter(|r| r.needed && !r.set)
+}
+
+/// The `secrets --json` document.
+pub fn to_json(ctx: Context, rows: &[SecretRow]) -> serde_json::Value {
+    serde_json::json!({
+        "format_version": 1,
+        "context": ctx.as_str(),
+        "ok": missing(rows).next().is_none(),
+        "secrets": rows,
+    })
+}
+
+/// Human table: one block per secret.
+pub fn to_human(ctx: Context, rows: &[SecretRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let state = match (r.set, r.needed) {
+            (true, _) => "set",
+            (false, true) => "UNSET (needed)",
+            (false, false) => "unset (not needed here)",
+        };
+        out.push_str(&format!("{}  {state}\n", r.name));
+        let used: Vec<String> = r
+            .uses
+            .iter()
+            .map(|u| format!("{} ({})", u.consumer, u.plane.as_str()))
+            .collect();
+        out.push_str(&format!("  used by: {}\n", used.join(", ")));
+        for p in &r.set_in {
+            out.push_str(&format!("  set in:  {p}\n"));
+        }
+    }
+    let n = missing(rows).count();
+    out.push_str(&format!(
+        "{} secret(s), {} needed here ({} context), {} unset\n",
+        rows.len(),
+        rows.iter().filter(|r| r.needed).count(),
+        ctx.as_str(),
+        n
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alembic_config::default_topology;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn context_from_ci_markers() {
+        assert_eq!(Context::from_env(&env(&[])), Context::Local);
+        assert_eq!(Context::from_env(&env(&[("CI", "true")])), Context::Ci);
+        assert_eq!(Context::from_env(&env(&[("CI", "false")])), Context::Local);
+        assert_eq!(
+            Context::from_env(&env(&[("GITHUB_ACTIONS", "true")])),
+            Context::Ci
+        );
+    }
+
+    #[test]
+    fn local_needs_droplet_and_host_secrets_ci_needs_the_environment() {
+        let t = default_topology();
+        let local = inventory(&t, Context::Local, None, &env(&[]));
+        let needed: Vec<&str> = missing(&local).map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            needed,
+            [
+                "DATABASE_URL",
+                "DIGITALOCEAN_TOKEN",
+                "GATEWAY_SIGNING_KEY",
+                "OPENAI_API_KEY"
+            ]
+        );
+        let ci = inventory(&t, Context::Ci, None, &env(&[("DEPLOY_SSH_KEY", "")]));
+        let needed: Vec<&str> = missing(&ci).map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            needed,
+            [
+                "DATABASE_URL",
+                "DEPLOY_SSH_KEY",
+                "DIGITALOCEAN_TOKEN",
+                "GATEWAY_SIGNING_KEY"
+            ],
+            "an empty value counts as unset"
+        );
+    }
+
+    #[test]
+    fn plane_filter_and_places() {
+        let t = default_topology();
+        let rows = inventory(&t, Context::Local, Some(ApplyPlane::Infra), &env(&[]));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].name, "DIGITALOCEAN_TOKEN");
+        assert_eq!(
+            rows[0].set_in,
+            [
+                "environment of `alembic apply` (passed to terraform as TF_VAR_do_token)",
+                "GitHub environment `production` of acme/alembic"
+            ]
+        );
+        let host = inventory(&t, Context::Local, Some(ApplyPlane::Host), &env(&[]));
+        assert_eq!(host.len(), 1);
+        assert_eq!(
+            host[0].uses,
+            [Use {
+                plane: ApplyPlane::Host,
+                consumer: "nightly-digest".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn values_never_reach_the_views() {
+        let t = default_topology();
+        let rows = inventory(
+            &t,
+            Context::Local,
+            None,
+            &env(&[
+                ("OPENAI_API_KEY", "sk-canary-7f3a"),
+                ("DATABASE_URL", "pg://canary"),
+            ]),
+        );
+        let text = format!(
+            "{}{}",
+            to_human(Context::Local, &rows),
+            to_json(Context::Local, &rows)
+        );
+        assert!(!text.contains("canary"));
+        assert!(rows.iter().any(|r| r.name == "OPENAI_API_KEY" && r.set));
+    }
+}
