@@ -88,6 +88,14 @@ impl<V: Serialize> Serialize for Ordered<V> {
     }
 }
 
+/// A `with:` input: action inputs are strings or booleans.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Input {
+    Str(String),
+    Bool(bool),
+}
+
 /// A map that serialises as `{}` (an event with no filters).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Empty {}
@@ -147,7 +155,7 @@ pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uses: Option<String>,
     #[serde(skip_serializing_if = "Ordered::is_empty")]
-    pub with: Ordered<String>,
+    pub with: Ordered<Input>,
     #[serde(skip_serializing_if = "Ordered::is_empty")]
     pub env: Ordered<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,7 +171,7 @@ impl Step {
         }
     }
 
-    fn uses(name: impl Into<String>, pin: Pin, with: Ordered<String>) -> Self {
+    fn uses(name: impl Into<String>, pin: Pin, with: Ordered<Input>) -> Self {
         Step {
             name: name.into(),
             uses: Some(pin.uses()),
@@ -181,7 +189,7 @@ fn checkout() -> Step {
     Step::uses(
         "checkout",
         CHECKOUT,
-        Ordered::default().with("persist-credentials", "false".to_owned()),
+        Ordered::default().with("persist-credentials", Input::Bool(false)),
     )
 }
 
@@ -193,8 +201,8 @@ fn node_and_pnpm(t: &Topology) -> Vec<Step> {
             "set up node",
             SETUP_NODE,
             Ordered::default()
-                .with("node-version", t.ci.node_version.to_string())
-                .with("cache", "pnpm".to_owned()),
+                .with("node-version", Input::Str(t.ci.node_version.to_string()))
+                .with("cache", Input::Str("pnpm".to_owned())),
         ),
         Step::run("install dependencies", "pnpm install --frozen-lockfile"),
     ]

@@ -1,0 +1,382 @@
+//! ci-plane artifacts: the GitHub workflows pass `actionlint` (with shellcheck) and `zizmor
+//! --offline` with the auditor persona and no finding at all, are hardened by construction
+//! (pins, permissions, persist-credentials, secrets only in the deploy step), and read back
+//! through a YAML parser and a POSIX shell word splitter to exactly what the config said.
+
+use std::path::Path;
+use std::process::Command;
+
+use alembic_config::{default_topology, load_str, Plane, Topology};
+use alembic_render::github::PINS;
+use alembic_render::ArtifactKind;
+use alembic_testkit::{tool, tools};
+use serde_yaml_ng::Value;
+
+fn fixture(name: &str) -> Topology {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("fixture exists");
+    let loaded = load_str(name, &text);
+    loaded
+        .topology
+        .unwrap_or_else(|| panic!("{name} is valid: {:#?}", loaded.diagnostics))
+}
+
+fn topologies() -> Vec<(&'static str, Topology)> {
+    vec![
+        ("default", default_topology()),
+        ("ci-workloads", fixture("ci-workloads.toml")),
+        ("host-linux", fixture("host-linux.toml")),
+    ]
+}
+
+/// Write the workflows of `t` under a temp dir, as a repository would hold them.
+fn write_workflows(t: &Topology) -> (tempfile::TempDir, Vec<std::path::PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for a in alembic_render::render(t)
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Workflow)
+    {
+        let p = dir.path().join(&a.path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, &a.bytes).unwrap();
+        files.push(p);
+    }
+    assert_eq!(files.len(), 2);
+    (dir, files)
+}
+
+fn workflow(t: &Topology, name: &str) -> (String, Value) {
+    let set = alembic_render::render(t);
+    let text = set
+        .get(&format!(".github/workflows/{name}"))
+        .unwrap()
+        .text()
+        .to_owned();
+    let v: Value = serde_yaml_ng::from_str(&text).expect("rendered YAML parses");
+    (text, v)
+}
+
+#[test]
+fn workflows_pass_actionlint_with_shellcheck() {
+    let Some([actionlint, shellcheck]) = tools(["actionlint", "shellcheck"]) else {
+        return;
+    };
+    for (name, t) in topologies() {
+        let (_dir, files) = write_workflows(&t);
+        let out = Command::new(&actionlint)
+            .arg("-no-color")
+            .arg(format!("-shellcheck={}", shellcheck.display()))
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: actionlint findings:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn workflows_have_no_zizmor_findings_even_as_auditor() {
+    let Some(zizmor) = tool("zizmor") else {
+        return;
+    };
+    for (name, t) in topologies() {
+        let (dir, _) = write_workflows(&t);
+        let out = Command::new(&zizmor)
+            .args([
+                "--offline",
+                "--persona=auditor",
+                "--no-ignores",
+                "--format=plain",
+            ])
+            .arg(dir.path().join(".github/workflows"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("No findings"),
+            "{name}: zizmor findings (status {:?}):\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The checkers can fail: a workflow with an unpinned action, default permissions and an
+/// expression in `run:` is reported by both (so a pass above means something).
+#[test]
+fn checkers_reject_a_careless_workflow() {
+    let Some([actionlint, zizmor]) = tools(["actionlint", "zizmor"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join(".github/workflows/bad.yml");
+    std::fs::create_dir_all(wf.parent().unwrap()).unwrap();
+    std::fs::write(
+        &wf,
+        "on: pull_request_target\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: actions/checkout@v4\n      - run: echo \"${{ github.event.pull_request.title }}\"\n        shell: bahs\n",
+    )
+    .unwrap();
+    let z = Command::new(zizmor)
+        .args(["--offline", "--persona=auditor"])
+        .arg(wf.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(!z.status.success(), "zizmor accepted a careless workflow");
+    let a = Command::new(actionlint).arg(&wf).output().unwrap();
+    assert!(
+        !a.status.success(),
+        "actionlint accepted a careless workflow"
+    );
+}
+
+#[test]
+fn every_action_is_pinned_to_a_full_sha_with_its_version_comment() {
+    for (name, t) in topologies() {
+        for file in ["ci.yml", "deploy.yml"] {
+            let (text, _) = workflow(&t, file);
+            let uses: Vec<&str> = text
+                .lines()
+                .filter(|l| l.trim_start().trim_start_matches("- ").starts_with("uses:"))
+                .collect();
+            assert!(!uses.is_empty());
+            for line in uses {
+                let value = line.split("uses:").nth(1).unwrap().trim();
+                let (action, comment) = value.split_once(" # ").expect("a version comment");
+                let (repo, sha) = action.split_once('@').unwrap();
+                assert!(
+                    sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{name}/{file}: {line}"
+                );
+                let pin = PINS.iter().find(|p| p.action == repo).unwrap();
+                assert_eq!((pin.sha, pin.version), (sha, comment));
+            }
+        }
+    }
+}
+
+#[test]
+fn permissions_are_empty_at_the_top_and_read_only_per_job() {
+    for (name, t) in topologies() {
+        for file in ["ci.yml", "deploy.yml"] {
+            let (_, v) = workflow(&t, file);
+            assert_eq!(
+                v["permissions"],
+                Value::Mapping(Default::default()),
+                "{name}/{file}"
+            );
+            for (id, job) in v["jobs"].as_mapping().unwrap() {
+                let perms = job["permissions"].as_mapping().unwrap();
+                assert_eq!(perms.len(), 1, "{name}/{file}/{id:?}");
+                assert_eq!(job["permissions"]["contents"], "read");
+                for step in job["steps"].as_sequence().unwrap() {
+                    if step["uses"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with("actions/checkout@"))
+                    {
+                        assert_eq!(step["with"]["persist-credentials"], Value::Bool(false));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ci_runs_checks_then_gates_and_one_job_per_ci_workload() {
+    let t = fixture("ci-workloads.toml");
+    let (_, v) = workflow(&t, "ci.yml");
+    assert!(v["on"]["push"].is_mapping() && v["on"]["pull_request"].is_mapping());
+    let runs = |job: &str| -> Vec<String> {
+        v["jobs"][job]["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let checks = runs("checks");
+    for c in &t.ci.checks {
+        assert!(checks.iter().any(|r| r == c.as_str()), "{c} not run");
+    }
+    let cache = v["jobs"]["checks"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/setup-node@"))
+        })
+        .unwrap();
+    assert_eq!(cache["with"]["cache"], "pnpm");
+    assert_eq!(cache["with"]["node-version"], "20.11.1");
+    assert_eq!(v["jobs"]["gates"]["needs"][0], "checks");
+    let gates = runs("gates");
+    for g in &t.ci.gates {
+        assert!(gates.iter().any(|r| r == g.as_str()), "{g} not run");
+    }
+    // A workload named like a fixed job gets its own id instead of replacing it.
+    assert_eq!(runs("checks-workload"), ["make check"]);
+    let lint = runs("lint-docs");
+    assert_eq!(lint.len(), 1);
+    let env = &v["jobs"]["lint-docs"]["steps"][1]["env"];
+    let w = t.workload("lint-docs").unwrap();
+    for (k, val) in &w.env {
+        assert_eq!(env[k.as_str()], val.as_str());
+    }
+    assert_eq!(w.plane, Plane::Ci);
+}
+
+/// Argv words special to the shell (`#`, globs, quotes) read back unchanged through a POSIX
+/// word splitter (python's shlex in POSIX mode).
+#[test]
+fn ci_workload_commands_split_back_to_their_argv() {
+    let Some(python) = tool("python3") else {
+        return;
+    };
+    let t = fixture("ci-workloads.toml");
+    let (_, v) = workflow(&t, "ci.yml");
+    let w = t.workload("lint-docs").unwrap();
+    let run = v["jobs"]["lint-docs"]["steps"][1]["run"].as_str().unwrap();
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import json, shlex, sys; print(json.dumps(shlex.split(sys.argv[1])))",
+            run,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let words: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: Vec<&str> = w.command.iter().map(|c| c.as_str()).collect();
+    assert_eq!(words, expected);
+}
+
+#[test]
+fn deploy_runs_apply_in_the_environment_without_cancelling() {
+    for (name, t) in topologies() {
+        let (_, v) = workflow(&t, "deploy.yml");
+        assert_eq!(
+            v["on"]["push"]["branches"][0],
+            t.ci.branch.as_str(),
+            "{name}"
+        );
+        assert!(v["on"]["workflow_dispatch"].is_mapping());
+        let jobs = v["jobs"].as_mapping().unwrap();
+        assert_eq!(jobs.len(), 1);
+        let deploy = &v["jobs"]["deploy"];
+        assert_eq!(deploy["environment"], t.ci.environment.as_str());
+        assert_eq!(
+            deploy["concurrency"]["group"],
+            format!("deploy-{}", t.project.name).as_str()
+        );
+        assert_eq!(
+            deploy["concurrency"]["cancel-in-progress"],
+            Value::Bool(false)
+        );
+        let steps = deploy["steps"].as_sequence().unwrap();
+        let apply = steps.last().unwrap();
+        assert_eq!(apply["run"], "alembic apply --yes");
+        let env = apply["env"].as_mapping().unwrap();
+        assert_eq!(env.len(), t.ci.secrets.len());
+        for s in &t.ci.secrets {
+            assert_eq!(
+                apply["env"][s.as_str()],
+                format!("${{{{ secrets.{s} }}}}").as_str()
+            );
+        }
+    }
+}
+
+/// Secrets are named only in the deploy step's env; no `run:` anywhere holds an expression.
+#[test]
+fn secrets_reach_only_the_deploy_step_and_run_never_interpolates() {
+    for (name, t) in topologies() {
+        let (ci_text, ci) = workflow(&t, "ci.yml");
+        assert!(
+            !ci_text.contains("secrets."),
+            "{name}: ci.yml names a secret"
+        );
+        let (deploy_text, deploy) = workflow(&t, "deploy.yml");
+        assert_eq!(
+            deploy_text.matches("secrets.").count(),
+            t.ci.secrets.len(),
+            "{name}"
+        );
+        for v in [&ci, &deploy] {
+            for (_, job) in v["jobs"].as_mapping().unwrap() {
+                for step in job["steps"].as_sequence().unwrap() {
+                    if let Some(run) = step["run"].as_str() {
+                        assert!(!run.contains("${{"), "{name}: {run}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn canary_secret_values_never_appear_in_workflows() {
+    let canaries = [
+        ("DIGITALOCEAN_TOKEN", "dop_v1_canary0123456789abcdef"),
+        ("DEPLOY_SSH_KEY", "canary-ssh-private-key"),
+        ("STRIPE_SECRET_KEY", "sk_live_canary_42"),
+    ];
+    for (k, v) in canaries {
+        std::env::set_var(k, v);
+    }
+    for (name, t) in topologies() {
+        for a in alembic_render::render(&t).iter() {
+            for (_, v) in canaries {
+                assert!(
+                    !a.text().contains(v),
+                    "{name}: {} holds a secret value",
+                    a.path
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    for (_, t) in topologies() {
+        assert_eq!(alembic_render::render(&t), alembic_render::render(&t));
+    }
+}
+
+#[test]
+fn ci_artifact_snapshots() {
+    for (name, t) in topologies() {
+        let set = alembic_render::render(&t);
+        for a in set.iter().filter(|a| a.plane == Plane::Ci) {
+            insta::assert_snapshot!(format!("{name}__{}", a.path.replace('/', "__")), a.text());
+        }
+    }
+}
+
+/// The manifest over the host and ci artifacts of each fixture (the droplet plane's files are
+/// another renderer's and snapshotted there), so hash, mode, plane and kind changes show up.
+#[test]
+fn manifest_snapshots() {
+    for (name, t) in topologies() {
+        let mut set = alembic_render::ArtifactSet::default();
+        for a in alembic_render::launchd::render(&t)
+            .into_iter()
+            .chain(alembic_render::systemd::render(&t))
+            .chain(alembic_render::github::render(&t))
+        {
+            set.insert(a);
+        }
+        let m = alembic_render::manifest::render(&set);
+        insta::assert_snapshot!(format!("{name}__manifest"), m.text());
+    }
+}

@@ -1,0 +1,523 @@
+//! Host-plane artifacts (launchd plists, systemd user units and timers, the secrets launcher)
+//! checked by the real tools: `plistutil` and python `plistlib`, `systemd-analyze verify --user`
+//! and `calendar`, `shellcheck`, and a real run of the launcher with a canary secret.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use alembic_config::{default_topology, load_str, Topology};
+use alembic_render::{launcher, ArtifactKind, ArtifactSet};
+use alembic_testkit::{tool, tools};
+
+fn fixture(name: &str) -> Topology {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("fixture exists");
+    let loaded = load_str(name, &text);
+    loaded
+        .topology
+        .unwrap_or_else(|| panic!("{name} is valid: {:#?}", loaded.diagnostics))
+}
+
+/// Every topology whose host artifacts are tested: the default (macos) and the host fixtures.
+fn topologies() -> Vec<(&'static str, Topology)> {
+    vec![
+        ("default", default_topology()),
+        ("host-macos", fixture("host-macos.toml")),
+        ("host-linux", fixture("host-linux.toml")),
+    ]
+}
+
+fn write_all(set: &ArtifactSet, root: &Path) {
+    for a in set.iter() {
+        let p = root.join(&a.path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, &a.bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(a.mode)).unwrap();
+    }
+}
+
+fn host_paths(set: &ArtifactSet, kind: ArtifactKind) -> Vec<String> {
+    set.iter()
+        .filter(|a| a.kind == kind)
+        .map(|a| a.path.clone())
+        .collect()
+}
+
+#[test]
+fn macos_renders_one_plist_per_host_workload_and_linux_renders_units() {
+    let mac = alembic_render::render(&fixture("host-macos.toml"));
+    assert_eq!(
+        host_paths(&mac, ArtifactKind::LaunchdPlist),
+        [
+            "infra/host/launchd/com.labmac.agent-browser.plist",
+            "infra/host/launchd/com.labmac.local-models.plist",
+            "infra/host/launchd/com.labmac.nightly-digest.plist",
+            "infra/host/launchd/com.labmac.workday-sync.plist",
+        ]
+    );
+    assert!(host_paths(&mac, ArtifactKind::SystemdUnit).is_empty());
+    let linux = alembic_render::render(&fixture("host-linux.toml"));
+    assert_eq!(
+        host_paths(&linux, ArtifactKind::SystemdUnit),
+        [
+            "infra/host/systemd/alembic-agent-browser.service",
+            "infra/host/systemd/alembic-local-models.service",
+            "infra/host/systemd/alembic-nightly-digest.service",
+            "infra/host/systemd/alembic-nightly-digest.timer",
+            "infra/host/systemd/alembic-workday-sync.service",
+            "infra/host/systemd/alembic-workday-sync.timer",
+        ]
+    );
+    assert!(host_paths(&linux, ArtifactKind::LaunchdPlist).is_empty());
+    for set in [&mac, &linux] {
+        let l = set.get(launcher::PATH).expect("launcher rendered");
+        assert_eq!(l.mode, 0o755);
+        assert_eq!(l.kind, ArtifactKind::Script);
+    }
+}
+
+#[test]
+fn plists_parse_with_plistutil() {
+    let Some(plistutil) = tool("plistutil") else {
+        return;
+    };
+    for (name, t) in topologies() {
+        let set = alembic_render::render(&t);
+        let dir = tempfile::tempdir().unwrap();
+        write_all(&set, dir.path());
+        for p in host_paths(&set, ArtifactKind::LaunchdPlist) {
+            // plistutil exits 0 even on a parse error; the error is on stderr.
+            let out = Command::new(&plistutil)
+                .args(["-i"])
+                .arg(dir.path().join(&p))
+                .args(["-f", "bin", "-o", "-"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success()
+                    && stderr.trim().is_empty()
+                    && out.stdout.starts_with(b"bplist00"),
+                "{name}: plistutil rejected {p}: {stderr}"
+            );
+        }
+    }
+}
+
+/// Python's plistlib reads every plist back to exactly the values alembic meant, including
+/// arguments and environment values with characters special to XML and shell.
+#[test]
+fn plists_read_back_unchanged_with_plistlib() {
+    let Some(python) = tool("python3") else {
+        return;
+    };
+    for (name, t) in topologies() {
+        if t.host.os != alembic_config::HostOs::Macos {
+            continue;
+        }
+        let set = alembic_render::render(&t);
+        let dir = tempfile::tempdir().unwrap();
+        write_all(&set, dir.path());
+        for w in t.on_plane(alembic_config::Plane::Host) {
+            let label = alembic_render::launchd::label(&t, w);
+            let path = dir.path().join(format!("infra/host/launchd/{label}.plist"));
+            let out = Command::new(&python)
+                .args([
+                    "-c",
+                    "import json, plistlib, sys\nwith open(sys.argv[1], 'rb') as f: print(json.dumps(plistlib.load(f)))",
+                ])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: plistlib rejected {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["Label"], label.as_str());
+            let args: Vec<String> = serde_json::from_value(v["ProgramArguments"].clone()).unwrap();
+            assert_eq!(args, alembic_render::launchd::program_arguments(w));
+            let command: Vec<&str> = w.command.iter().map(|c| c.as_str()).collect();
+            assert_eq!(&args[args.len() - command.len()..], command.as_slice());
+            for (k, val) in &w.env {
+                assert_eq!(
+                    v["EnvironmentVariables"][k.as_str()],
+                    val.as_str(),
+                    "{name}/{label}"
+                );
+            }
+            match &w.schedule {
+                Some(s) => {
+                    assert_eq!(v["RunAtLoad"], false);
+                    assert_eq!(v["ProcessType"], "Background");
+                    assert!(v.get("KeepAlive").is_none());
+                    let entries = s.calendar_entries();
+                    let got = &v["StartCalendarInterval"];
+                    let got: Vec<serde_json::Value> = if entries.len() == 1 {
+                        vec![got.clone()]
+                    } else {
+                        serde_json::from_value(got.clone()).expect("an array of dicts")
+                    };
+                    assert_eq!(got.len(), entries.len());
+                    for (g, e) in got.iter().zip(&entries) {
+                        for (k, n) in e {
+                            assert_eq!(g[*k], *n as u64, "{label} {k}");
+                        }
+                    }
+                }
+                None => {
+                    assert_eq!(v["RunAtLoad"], true);
+                    assert_eq!(v["KeepAlive"], w.keep_alive);
+                    assert_eq!(v["ProcessType"], "Standard");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn workday_schedule_expands_to_one_calendar_dict_per_fire_time() {
+    let t = fixture("host-macos.toml");
+    let set = alembic_render::render(&t);
+    let text = set
+        .get("infra/host/launchd/com.labmac.workday-sync.plist")
+        .unwrap()
+        .text()
+        .to_owned();
+    // 30 9,17 * * 1-5: two hours times five weekdays.
+    assert_eq!(text.matches("<key>Weekday</key>").count(), 10);
+    assert_eq!(text.matches("<key>Minute</key>").count(), 10);
+}
+
+fn install_units(set: &ArtifactSet, home: &Path) -> Vec<PathBuf> {
+    let unit_dir = home.join(".config/systemd/user");
+    std::fs::create_dir_all(&unit_dir).unwrap();
+    let bin = home.join(launcher::INSTALL_PATH_IN_HOME);
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    let l = set.get(launcher::PATH).unwrap();
+    std::fs::write(&bin, &l.bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut units = Vec::new();
+    for a in set.iter().filter(|a| a.kind == ArtifactKind::SystemdUnit) {
+        let p = unit_dir.join(a.path.rsplit('/').next().unwrap());
+        std::fs::write(&p, &a.bytes).unwrap();
+        units.push(p);
+    }
+    units
+}
+
+#[test]
+fn units_pass_systemd_analyze_verify() {
+    let Some(analyze) = tool("systemd-analyze") else {
+        return;
+    };
+    let set = alembic_render::render(&fixture("host-linux.toml"));
+    let home = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let units = install_units(&set, home.path());
+    assert_eq!(units.len(), 6);
+    let out = Command::new(&analyze)
+        .args(["verify", "--user", "--man=no"])
+        .args(&units)
+        .env("HOME", home.path())
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("SYSTEMD_LOG_LEVEL", "notice")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // verify exits 0 on unknown keys and bad escapes (it only warns): any line naming one of
+    // our units is a finding.
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("alembic-")).collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify: status {:?}\n{stderr}",
+        out.status
+    );
+}
+
+/// A quoting bug shows up as a warning from verify: prove the check can fail by feeding it a
+/// unit with a bad escape and an unknown key.
+#[test]
+fn systemd_analyze_verify_reports_a_broken_unit() {
+    let Some(analyze) = tool("systemd-analyze") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let unit = home.path().join("alembic-broken.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/bin/true \"unterminated\nFrobnicate=yes\n",
+    )
+    .unwrap();
+    let out = Command::new(&analyze)
+        .args(["verify", "--user", "--man=no"])
+        .arg(&unit)
+        .env("HOME", home.path())
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().any(|l| l.contains("alembic-broken")),
+        "verify said nothing about a broken unit: {stderr}"
+    );
+}
+
+#[test]
+fn timer_calendars_are_accepted_by_systemd() {
+    let Some(analyze) = tool("systemd-analyze") else {
+        return;
+    };
+    let t = fixture("host-linux.toml");
+    for w in t.on_plane(alembic_config::Plane::Host) {
+        let Some(s) = &w.schedule else { continue };
+        let expr = s.on_calendar();
+        let out = Command::new(&analyze)
+            .args(["calendar", &expr])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "systemd rejected OnCalendar={expr}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let timer = alembic_render::systemd::timer(&t, w).unwrap().to_text();
+        assert!(timer.contains(&format!("OnCalendar={expr}\n")));
+        assert!(timer.contains("Persistent=true\n"));
+    }
+}
+
+#[test]
+fn launcher_is_shellcheck_clean() {
+    let Some(shellcheck) = tool("shellcheck") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("alembic-launch");
+    std::fs::write(&p, launcher::SCRIPT).unwrap();
+    let out = Command::new(shellcheck)
+        .args(["--shell=sh", "--severity=style"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "shellcheck findings:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+struct Launcher {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    script: PathBuf,
+    secrets: PathBuf,
+}
+
+fn launcher_with_secrets(contents: &str, mode: u32) -> Launcher {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let script = dir.path().join("alembic-launch");
+    std::fs::write(&script, launcher::SCRIPT).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secrets = dir.path().join("secrets.env");
+    std::fs::write(&secrets, contents).unwrap();
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(mode)).unwrap();
+    Launcher {
+        _dir: dir,
+        home,
+        script,
+        secrets,
+    }
+}
+
+impl Launcher {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("/bin/sh")
+            .arg(&self.script)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &self.home)
+            .env("ALEMBIC_SECRETS_FILE", &self.secrets)
+            .output()
+            .unwrap()
+    }
+}
+
+const CANARY: &str = "canary-sk-4f1b9e7c=with spaces 'quotes' $dollar";
+
+#[test]
+fn launcher_exports_only_declared_secrets_to_the_child() {
+    let l = launcher_with_secrets(
+        &format!("# comment\n\nOPENAI_API_KEY={CANARY}\nOTHER_SECRET=must-not-leak\n"),
+        0o600,
+    );
+    let out = l.run(&[
+        "--secrets",
+        "OPENAI_API_KEY",
+        "--",
+        "/bin/sh",
+        "-c",
+        "printf '%s|%s' \"$OPENAI_API_KEY\" \"${OTHER_SECRET-unset}\"",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{CANARY}|unset")
+    );
+}
+
+#[test]
+fn launcher_refuses_a_secrets_file_readable_by_others() {
+    let l = launcher_with_secrets(&format!("OPENAI_API_KEY={CANARY}\n"), 0o644);
+    let out = l.run(&["--secrets", "OPENAI_API_KEY", "--", "/bin/echo", "ran"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "the command must not run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mode 0600"), "{stderr}");
+    assert!(!stderr.contains("canary"), "a secret value reached stderr");
+}
+
+#[test]
+fn launcher_names_missing_secrets_without_values() {
+    let l = launcher_with_secrets(&format!("OPENAI_API_KEY={CANARY}\n"), 0o600);
+    let out = l.run(&[
+        "--secrets",
+        "OPENAI_API_KEY,ANTHROPIC_API_KEY",
+        "--",
+        "/bin/true",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ANTHROPIC_API_KEY"), "{stderr}");
+    assert!(!stderr.contains("canary"), "a secret value reached stderr");
+}
+
+#[test]
+fn launcher_without_secrets_does_not_need_the_file_and_logs_under_home() {
+    let l = launcher_with_secrets("", 0o644);
+    let out = l.run(&[
+        "--log",
+        "Library/Logs/alembic/demo.log",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(l.home.join("Library/Logs/alembic/demo.log")).unwrap();
+    assert_eq!(log, "out\nerr\n");
+}
+
+#[test]
+fn launcher_rejects_bad_usage() {
+    let l = launcher_with_secrets("", 0o600);
+    for args in [&[][..], &["--"][..], &["--bogus", "--", "/bin/true"][..]] {
+        let out = l.run(args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage"));
+    }
+}
+
+/// Secret values in the environment of the renderer never reach a rendered byte.
+#[test]
+fn canary_secret_values_never_appear_in_host_artifacts() {
+    let canaries = [
+        ("OPENAI_API_KEY", "sk-canary-openai-7d1c0b"),
+        ("ANTHROPIC_API_KEY", "sk-ant-canary-3f9a2e"),
+        ("DEPLOY_SSH_KEY", "canary-ssh-key-0a1b2c"),
+    ];
+    for (k, v) in canaries {
+        std::env::set_var(k, v);
+    }
+    for (name, t) in topologies() {
+        for a in alembic_render::render(&t).iter() {
+            for (_, v) in canaries {
+                assert!(
+                    !a.text().contains(v),
+                    "{name}: {} contains a secret value",
+                    a.path
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn host_artifact_snapshots() {
+    for (name, t) in topologies() {
+        let set = alembic_render::render(&t);
+        for a in set
+            .iter()
+            .filter(|a| a.plane == alembic_config::Plane::Host)
+        {
+            insta::assert_snapshot!(format!("{name}__{}", a.path.replace('/', "__")), a.text());
+        }
+    }
+}
+
+#[test]
+fn both_checkers_run_on_the_same_files() {
+    // The plist checks need both parsers; a machine with only one still runs the other test.
+    let _ = tools(["plistutil", "python3"]);
+}
+
+/// The plist's `ProgramArguments`, run as launchd would (argv as is, a bare environment with
+/// HOME), finds the installed launcher through `$HOME`, passes the command's arguments
+/// unchanged and writes the log under `$HOME/Library/Logs/alembic/`.
+#[test]
+fn plist_program_arguments_start_the_installed_launcher() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = fixture("host-macos.toml");
+    let set = alembic_render::render(&t);
+    let home = tempfile::tempdir().unwrap();
+    let bin = home.path().join(launcher::INSTALL_PATH_IN_HOME);
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::write(&bin, &set.get(launcher::PATH).unwrap().bytes).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut w = t.workload("local-models").unwrap().clone();
+    // Same words after the program, printed one per line instead of starting ollama.
+    let mut command = vec![alembic_config::types::Text::parse("/usr/bin/printf").unwrap()];
+    command.push(alembic_config::types::Text::parse("%s\\n").unwrap());
+    command.extend(w.command.iter().skip(1).cloned());
+    w.command = command;
+    let argv = alembic_render::launchd::program_arguments(&w);
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log =
+        std::fs::read_to_string(home.path().join("Library/Logs/alembic/local-models.log")).unwrap();
+    let expected: Vec<&str> = t.workload("local-models").unwrap().command[1..]
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(log.lines().collect::<Vec<_>>(), expected);
+}
