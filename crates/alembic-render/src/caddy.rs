@@ -1,9 +1,268 @@
-//! caddy artifacts (being written).
+//! `infra/caddy/Caddyfile`: the edge's config, written by a small typed writer (no Caddyfile
+//! serializer crate exists) in the exact layout `caddy fmt` produces (tabs, one blank line
+//! between top-level blocks), so `caddy fmt` leaves it unchanged.
+//!
+//! Shape:
+//! - global options: the ACME e-mail, the staging CA for `tls = "acme-staging"`, `local_certs`
+//!   + `skip_install_trust` for `tls = "internal"`, and HTTP/1.1 + HTTP/2 only (no HTTP/3:
+//!   compose publishes no UDP port and the firewall opens none). The admin API stays at its
+//!   default (localhost:2019 *inside* the container, never published) so a deploy can
+//!   `caddy reload` through `docker compose exec`;
+//! - one site per distinct public route host, listening on Caddy's defaults (80/443 inside the
+//!   container whatever host ports compose publishes);
+//! - every site sets the security headers and drops `Server`;
+//! - each route proxies to `<service>:<port>` on the compose network, with active health
+//!   checks on the workload's `health` path and `lb_try_duration`/`lb_try_interval`, so while
+//!   an upstream restarts during a deploy, requests wait for it instead of failing;
+//! - a route with a path prefix (`host/v1`) becomes a `handle` on `/v1` and `/v1/*`, longest
+//!   prefix first; the prefix is kept (not stripped) so the upstream sees the public URL.
 
-use alembic_config::Topology;
+use std::collections::BTreeMap;
 
-use crate::Artifact;
+use alembic_config::{Plane, Tls, Topology, Workload};
 
-pub fn render(_t: &Topology) -> Vec<Artifact> {
-    Vec::new()
+use crate::{Artifact, ArtifactKind};
+
+pub const PATH: &str = "infra/caddy/Caddyfile";
+pub const ACME_STAGING_CA: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+/// How long a request waits for a healthy upstream before failing (covers a restart).
+pub const LB_TRY_DURATION: &str = "30s";
+pub const LB_TRY_INTERVAL: &str = "250ms";
+pub const HEALTH_INTERVAL: &str = "5s";
+pub const HEALTH_TIMEOUT: &str = "2s";
+/// Response headers every site sets, in order.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "Strict-Transport-Security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+];
+
+/// One line of a Caddyfile: a directive's tokens, and optionally a `{ ... }` block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Directive {
+    pub tokens: Vec<String>,
+    pub block: Option<Vec<Directive>>,
+}
+
+impl Directive {
+    pub fn new<S: Into<String>>(tokens: impl IntoIterator<Item = S>) -> Self {
+        Directive {
+            tokens: tokens.into_iter().map(Into::into).collect(),
+            block: None,
+        }
+    }
+
+    pub fn with_block(mut self, block: Vec<Directive>) -> Self {
+        self.block = Some(block);
+        self
+    }
+}
+
+/// A whole Caddyfile: the global options block (omitted when empty) and the site blocks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caddyfile {
+    pub global: Vec<Directive>,
+    pub sites: Vec<(Vec<String>, Vec<Directive>)>,
+}
+
+impl Caddyfile {
+    /// The text, laid out as `caddy fmt` does.
+    pub fn write(&self) -> String {
+        let mut out = String::new();
+        let mut blocks: Vec<(Vec<String>, &[Directive])> = Vec::new();
+        if !self.global.is_empty() {
+            blocks.push((Vec::new(), &self.global));
+        }
+        for (addresses, body) in &self.sites {
+            blocks.push((addresses.clone(), body));
+        }
+        for (i, (head, body)) in blocks.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let head: Vec<String> = head.iter().map(|t| token(t)).collect();
+            if head.is_empty() {
+                out.push_str("{\n");
+            } else {
+                out.push_str(&head.join(" "));
+                out.push_str(" {\n");
+            }
+            write_block(&mut out, body, 1);
+            out.push_str("}\n");
+        }
+        out
+    }
+}
+
+fn write_block(out: &mut String, body: &[Directive], depth: usize) {
+    for d in body {
+        for _ in 0..depth {
+            out.push('\t');
+        }
+        let line: Vec<String> = d.tokens.iter().map(|t| token(t)).collect();
+        out.push_str(&line.join(" "));
+        match &d.block {
+            Some(inner) => {
+                out.push_str(" {\n");
+                write_block(out, inner, depth + 1);
+                for _ in 0..depth {
+                    out.push('\t');
+                }
+                out.push_str("}\n");
+            }
+            None => out.push('\n'),
+        }
+    }
+}
+
+/// Quote one token for the Caddyfile lexer. Plain when it holds no whitespace, quote, brace or
+/// backslash; otherwise a backtick string (literal: no escapes), or a double-quoted string with
+/// `\"` when the token itself holds a backtick. Braces stay special even inside quotes
+/// (placeholders and `{$ENV}`): the config types never let them reach this writer.
+pub fn token(s: &str) -> String {
+    let plain = !s.is_empty()
+        && !s.starts_with('#')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || "\"'`\\{}".contains(c));
+    if plain {
+        s.to_owned()
+    } else if s.contains('"') && !s.contains('`') {
+        format!("`{s}`")
+    } else {
+        format!("\"{}\"", s.replace('"', "\\\""))
+    }
+}
+
+pub fn render(t: &Topology) -> Vec<Artifact> {
+    vec![Artifact::new(
+        PATH,
+        caddyfile(t).write(),
+        Plane::Droplet,
+        ArtifactKind::Caddyfile,
+    )]
+}
+
+/// The typed Caddyfile for `t` (the deploy and tests may adjust global options before writing).
+pub fn caddyfile(t: &Topology) -> Caddyfile {
+    let d = &t.droplet;
+    let mut global = Vec::new();
+    if matches!(d.tls, Tls::Acme | Tls::AcmeStaging) {
+        if let Some(email) = &d.acme_email {
+            global.push(Directive::new(["email", email.as_str()]));
+        }
+    }
+    match d.tls {
+        Tls::Acme => {}
+        Tls::AcmeStaging => global.push(Directive::new(["acme_ca", ACME_STAGING_CA])),
+        Tls::Internal => {
+            global.push(Directive::new(["local_certs"]));
+            global.push(Directive::new(["skip_install_trust"]));
+        }
+    }
+    global.push(Directive::new(["servers"]).with_block(vec![Directive::new([
+        "protocols",
+        "h1",
+        "h2",
+    ])]));
+
+    // Routes grouped by host, in host order; within a host, longest path prefix first so the
+    // most specific `handle` wins, and the bare host (catch-all) last.
+    let mut by_host: BTreeMap<&str, Vec<(&Workload, Option<&str>)>> = BTreeMap::new();
+    for (w, r) in t.routes() {
+        by_host
+            .entry(r.host.as_str())
+            .or_default()
+            .push((w, r.path.as_ref().map(|p| p.as_str())));
+    }
+    let sites = by_host
+        .into_iter()
+        .map(|(host, mut routes)| {
+            routes.sort_by(|a, b| {
+                let len = |p: Option<&str>| p.map_or(0, str::len);
+                len(b.1).cmp(&len(a.1)).then(a.1.cmp(&b.1))
+            });
+            (vec![host.to_owned()], site(t, routes))
+        })
+        .collect();
+    Caddyfile { global, sites }
+}
+
+fn site(t: &Topology, routes: Vec<(&Workload, Option<&str>)>) -> Vec<Directive> {
+    let mut body = Vec::new();
+    if t.droplet.tls == Tls::Internal {
+        body.push(Directive::new(["tls", "internal"]));
+    }
+    let mut headers: Vec<Directive> = SECURITY_HEADERS
+        .iter()
+        .map(|(k, v)| Directive::new([*k, *v]))
+        .collect();
+    headers.push(Directive::new(["-Server"]));
+    body.push(Directive::new(["header"]).with_block(headers));
+
+    if let [(w, None)] = routes.as_slice() {
+        body.push(reverse_proxy(w));
+        return body;
+    }
+    let mut has_catch_all = false;
+    for (w, path) in &routes {
+        match path {
+            Some(p) => {
+                let matcher = format!("@{}", w.name);
+                body.push(Directive::new(vec![
+                    matcher.clone(),
+                    "path".to_owned(),
+                    (*p).to_owned(),
+                    format!("{p}/*"),
+                ]));
+                body.push(
+                    Directive::new(["handle", matcher.as_str()]).with_block(vec![reverse_proxy(w)]),
+                );
+            }
+            None => {
+                has_catch_all = true;
+                body.push(Directive::new(["handle"]).with_block(vec![reverse_proxy(w)]));
+            }
+        }
+    }
+    // Only path routes on this host: anything else is an explicit 404, not Caddy's empty 200.
+    if !has_catch_all {
+        body.push(Directive::new(["handle"]).with_block(vec![Directive::new(["respond", "404"])]));
+    }
+    body
+}
+
+fn reverse_proxy(w: &Workload) -> Directive {
+    let upstream = match w.port {
+        Some(p) => format!("{}:{}", w.name, p),
+        // A public droplet workload always has a port (validation); Caddy's default is 80.
+        None => w.name.to_string(),
+    };
+    let mut opts = Vec::new();
+    if let Some(h) = &w.health {
+        opts.push(Directive::new(["health_uri", h.as_str()]));
+        opts.push(Directive::new(["health_interval", HEALTH_INTERVAL]));
+        opts.push(Directive::new(["health_timeout", HEALTH_TIMEOUT]));
+    }
+    opts.push(Directive::new(["lb_try_duration", LB_TRY_DURATION]));
+    opts.push(Directive::new(["lb_try_interval", LB_TRY_INTERVAL]));
+    Directive::new(["reverse_proxy".to_owned(), upstream]).with_block(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_quoted_only_when_needed() {
+        assert_eq!(token("api.example.com"), "api.example.com");
+        assert_eq!(token("a b"), "\"a b\"");
+        assert_eq!(token("say \"hi\""), "`say \"hi\"`");
+        assert_eq!(token("#x"), "\"#x\"");
+        assert_eq!(token(""), "\"\"");
+    }
 }

@@ -1,9 +1,335 @@
-//! compose artifacts (being written).
+//! `infra/docker/compose.yaml`: the droplet's services, serialized by `serde_yaml_ng` from the
+//! typed structs below (never a text template).
+//!
+//! Release layout this file is written for. On the droplet, each release is a directory
+//! `<droplet.root>/releases/<n>/` holding, side by side:
+//!
+//! ```text
+//! compose.yaml   this file (rendered at infra/docker/compose.yaml)
+//! Caddyfile      the edge's config (rendered at infra/caddy/Caddyfile), mounted read-only
+//! .env           mode 0600, written by apply from values streamed over stdin: one NAME=value
+//!                line per secret, read by compose for `${NAME:?}` interpolation
+//! ```
+//!
+//! `docker compose up -d` runs in that directory. The compose project `name:` is the project
+//! name, not the directory, so every release replaces the previous release's containers and
+//! keeps the same named volumes (Caddy's certificates survive deploys).
+//!
+//! Exposure rules enforced by construction:
+//! - the edge (Caddy) is the only service with `ports`; it publishes `droplet.http_port` and
+//!   `droplet.https_port` on `droplet.edge_bind`, always to 80/443 inside the container;
+//! - workloads only `expose` their port on the `internal` network, which the edge also joins;
+//!   the edge alone sits on `public` too. `internal` is a plain bridge, not `internal: true`,
+//!   so workloads keep outbound access (databases, APIs) while publishing nothing;
+//! - secrets are `${NAME:?...}` references, never values; every literal `$` in a plain value,
+//!   a command or a healthcheck is written as `$$` so compose does not interpolate it;
+//! - a `healthcheck` only when the workload names one: a compose healthcheck runs inside the
+//!   image, and `up --wait` must not depend on tools an image may lack (DESIGN "Applying").
+//!
+//! The edge image must have `caddy` on its PATH (as the official image does); the edge's
+//! command and XDG directories are set here so any such image behaves the same.
 
-use alembic_config::Topology;
+use std::collections::BTreeMap;
 
-use crate::Artifact;
+use alembic_config::{Plane, Topology, Workload};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
-pub fn render(_t: &Topology) -> Vec<Artifact> {
-    Vec::new()
+use crate::{Artifact, ArtifactKind};
+
+pub const PATH: &str = "infra/docker/compose.yaml";
+/// The edge's compose service name (the reserved workload name).
+pub const EDGE_SERVICE: &str = "edge";
+/// Where the release's Caddyfile is mounted in the edge container.
+pub const CADDYFILE_IN_CONTAINER: &str = "/etc/caddy/Caddyfile";
+pub const INTERNAL_NETWORK: &str = "internal";
+pub const PUBLIC_NETWORK: &str = "public";
+
+/// A map that serializes in insertion order (services: edge first, then file order).
+struct Ordered<V>(Vec<(String, V)>);
+
+impl<V: Serialize> Serialize for Ordered<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct ComposeFile {
+    name: String,
+    services: Ordered<Service>,
+    networks: BTreeMap<&'static str, Network>,
+    volumes: BTreeMap<&'static str, BTreeMap<String, String>>,
+}
+
+#[derive(Serialize)]
+struct Network {
+    driver: &'static str,
+}
+
+#[derive(Serialize, Default)]
+struct Service {
+    image: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    command: Vec<String>,
+    restart: &'static str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    environment: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ports: Vec<PublishedPort>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    expose: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    volumes: Vec<Mount>,
+    networks: Vec<&'static str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    depends_on: BTreeMap<String, DependsOn>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    healthcheck: Option<Healthcheck>,
+    read_only: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tmpfs: Vec<&'static str>,
+    security_opt: Vec<&'static str>,
+    cap_drop: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cap_add: Vec<&'static str>,
+    logging: Logging,
+}
+
+/// Long port syntax: unambiguous for IPv6 bind addresses, and easy for policy to read.
+#[derive(Serialize)]
+struct PublishedPort {
+    target: u16,
+    published: String,
+    host_ip: String,
+    protocol: &'static str,
+}
+
+#[derive(Serialize)]
+struct Mount {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    source: &'static str,
+    target: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    read_only: bool,
+}
+
+#[derive(Serialize)]
+struct DependsOn {
+    condition: &'static str,
+}
+
+#[derive(Serialize)]
+struct Healthcheck {
+    test: Vec<String>,
+    interval: &'static str,
+    timeout: &'static str,
+    retries: u32,
+    start_period: &'static str,
+}
+
+/// Bounded json-file logs: a chatty service must not fill the droplet's disk.
+#[derive(Serialize)]
+struct Logging {
+    driver: &'static str,
+    options: BTreeMap<&'static str, &'static str>,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            driver: "json-file",
+            options: [("max-file", "3"), ("max-size", "10m")].into(),
+        }
+    }
+}
+
+/// Escape a literal for compose: `$` starts an interpolation, `$$` is a literal dollar.
+pub fn escape_literal(s: &str) -> String {
+    s.replace('$', "$$")
+}
+
+/// The interpolation that makes compose fail (not start with an empty value) when the release's
+/// `.env` lacks `name`.
+pub fn secret_reference(name: &str) -> String {
+    format!("${{{name}:?{name} is required}}")
+}
+
+pub fn render(t: &Topology) -> Vec<Artifact> {
+    let file = compose_file(t);
+    // Serializing these plain structs cannot fail (string keys, no non-finite floats); an
+    // empty file would fail every checker test loudly if it ever did.
+    let yaml = serde_yaml_ng::to_string(&file).unwrap_or_default();
+    vec![Artifact::new(
+        PATH,
+        yaml,
+        Plane::Droplet,
+        ArtifactKind::Compose,
+    )]
+}
+
+fn compose_file(t: &Topology) -> ComposeFile {
+    let mut services = vec![(EDGE_SERVICE.to_owned(), edge(t))];
+    for w in t.on_plane(Plane::Droplet) {
+        services.push((w.name.to_string(), workload(t, w)));
+    }
+    ComposeFile {
+        name: t.project.name.to_string(),
+        services: Ordered(services),
+        networks: [
+            (INTERNAL_NETWORK, Network { driver: "bridge" }),
+            (PUBLIC_NETWORK, Network { driver: "bridge" }),
+        ]
+        .into(),
+        volumes: [
+            ("caddy_config", BTreeMap::new()),
+            ("caddy_data", BTreeMap::new()),
+        ]
+        .into(),
+    }
+}
+
+fn edge(t: &Topology) -> Service {
+    let d = &t.droplet;
+    let publish = |host: u16, target: u16| PublishedPort {
+        target,
+        published: host.to_string(),
+        host_ip: d.edge_bind.to_string(),
+        protocol: "tcp",
+    };
+    Service {
+        image: d.edge_image.to_string(),
+        command: [
+            "caddy",
+            "run",
+            "--config",
+            CADDYFILE_IN_CONTAINER,
+            "--adapter",
+            "caddyfile",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        restart: "unless-stopped",
+        // Caddy keeps certificates under $XDG_DATA_HOME/caddy: pin it to the named volume so
+        // an image without these variables does not write into its read-only root.
+        environment: [
+            ("XDG_CONFIG_HOME".to_owned(), "/config".to_owned()),
+            ("XDG_DATA_HOME".to_owned(), "/data".to_owned()),
+        ]
+        .into(),
+        ports: vec![
+            publish(d.http_port.get(), 80),
+            publish(d.https_port.get(), 443),
+        ],
+        volumes: vec![
+            Mount {
+                kind: "bind",
+                source: "./Caddyfile",
+                target: CADDYFILE_IN_CONTAINER,
+                read_only: true,
+            },
+            Mount {
+                kind: "volume",
+                source: "caddy_data",
+                target: "/data",
+                read_only: false,
+            },
+            Mount {
+                kind: "volume",
+                source: "caddy_config",
+                target: "/config",
+                read_only: false,
+            },
+        ],
+        networks: vec![INTERNAL_NETWORK, PUBLIC_NETWORK],
+        read_only: true,
+        tmpfs: vec!["/tmp"],
+        security_opt: vec!["no-new-privileges:true"],
+        cap_drop: vec!["ALL"],
+        // Binding 80/443 inside the container needs this one capability back.
+        cap_add: vec!["NET_BIND_SERVICE"],
+        ..Service::default()
+    }
+}
+
+fn workload(t: &Topology, w: &Workload) -> Service {
+    let mut environment: BTreeMap<String, String> = w
+        .env
+        .iter()
+        .map(|(k, v)| (k.to_string(), escape_literal(v.as_str())))
+        .collect();
+    // A secret wins over a plain value of the same name: the reference is always what ships.
+    for s in &w.secrets {
+        environment.insert(s.to_string(), secret_reference(s.as_str()));
+    }
+    let depends_on = w
+        .depends_on
+        .iter()
+        .filter(|d| {
+            t.workload(d.as_str())
+                .is_some_and(|x| x.plane == Plane::Droplet)
+        })
+        .map(|d| {
+            (
+                d.to_string(),
+                DependsOn {
+                    condition: "service_started",
+                },
+            )
+        })
+        .collect();
+    let healthcheck = (!w.healthcheck.is_empty()).then(|| Healthcheck {
+        test: w
+            .healthcheck
+            .iter()
+            .map(|s| escape_literal(s.as_str()))
+            .collect(),
+        interval: "10s",
+        timeout: "5s",
+        retries: 3,
+        start_period: "10s",
+    });
+    // Most images run as root; a port below 1024 needs its bind capability back after ALL is
+    // dropped.
+    let cap_add = match w.port {
+        Some(p) if p.get() < 1024 => vec!["NET_BIND_SERVICE"],
+        _ => Vec::new(),
+    };
+    Service {
+        image: w.image.as_ref().map(|i| i.to_string()).unwrap_or_default(),
+        command: w
+            .command
+            .iter()
+            .map(|s| escape_literal(s.as_str()))
+            .collect(),
+        restart: "unless-stopped",
+        environment,
+        expose: w.port.map(|p| p.to_string()).into_iter().collect(),
+        networks: vec![INTERNAL_NETWORK],
+        depends_on,
+        healthcheck,
+        // A twelve-factor service writes only to /tmp: the rest of its filesystem is the image.
+        read_only: true,
+        tmpfs: vec!["/tmp"],
+        security_opt: vec!["no-new-privileges:true"],
+        cap_drop: vec!["ALL"],
+        cap_add,
+        ..Service::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_escape_dollars() {
+        assert_eq!(escape_literal("a$b$$c${D}"), "a$$b$$$$c$${D}");
+        assert_eq!(secret_reference("DB_URL"), "${DB_URL:?DB_URL is required}");
+    }
 }

@@ -8,6 +8,7 @@
 pub mod caddy;
 pub mod compose;
 pub mod github;
+mod hclfmt;
 pub mod launchd;
 pub mod launcher;
 pub mod manifest;

@@ -1,9 +1,310 @@
-//! terraform artifacts (being written).
+//! `infra/terraform/{versions.tf,variables.tf,main.tf,outputs.tf}`: the droplet plane's
+//! DigitalOcean resources, built as `hcl::Body` values and laid out like `terraform fmt`.
+//!
+//! What gets provisioned, and why it is shaped this way:
+//! - one droplet and one reserved IP, both `prevent_destroy`: a re-render must never plan the
+//!   loss of the server or of the address every DNS record points at. The IP is attached by a
+//!   separate `digitalocean_reserved_ip_assignment`, so replacing the droplet moves the address
+//!   instead of destroying it;
+//! - a firewall: 80/443 (tcp) from anywhere, SSH only from `droplet.admin_cidrs`, and explicit
+//!   outbound rules (DigitalOcean firewalls drop all egress when none are given);
+//! - the `project.domain` zone with one A record per distinct route host, at the reserved IP;
+//! - a DigitalOcean project grouping the droplet, the IP and the domain.
+//!
+//! The API token never appears here: `variable "do_token"` is sensitive and has no default; the
+//! deploy layer sets `TF_VAR_do_token` from the env var named by `droplet.token_env`.
+//! Nothing is rendered when `droplet.address` names an existing server.
 
-use alembic_config::Topology;
+use std::collections::BTreeSet;
 
-use crate::Artifact;
+use alembic_config::types::Hostname;
+use alembic_config::{Plane, Topology};
+use hcl::{Attribute, Block, Body, Expression, Traversal, Variable};
 
-pub fn render(_t: &Topology) -> Vec<Artifact> {
-    Vec::new()
+use crate::hclfmt::format_body;
+use crate::{Artifact, ArtifactKind};
+
+/// Provider source and the version range the rendered resources are written against.
+pub const PROVIDER_SOURCE: &str = "digitalocean/digitalocean";
+pub const PROVIDER_VERSION: &str = "~> 2.0";
+/// Oldest Terraform that understands everything rendered here.
+pub const REQUIRED_VERSION: &str = ">= 1.5.0";
+/// Name of the token variable (`TF_VAR_do_token` in the environment of `terraform`).
+pub const TOKEN_VARIABLE: &str = "do_token";
+/// Output names the deploy layer reads with `terraform output -json`.
+pub const OUTPUT_DROPLET_ID: &str = "droplet_id";
+pub const OUTPUT_RESERVED_IP: &str = "reserved_ip";
+
+const DIR: &str = "infra/terraform";
+const EVERYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
+
+pub fn render(t: &Topology) -> Vec<Artifact> {
+    if !t.droplet.is_provisioned() {
+        return Vec::new();
+    }
+    [
+        ("versions.tf", versions()),
+        ("variables.tf", variables(t)),
+        ("main.tf", main(t)),
+        ("outputs.tf", outputs()),
+    ]
+    .into_iter()
+    .map(|(file, body)| {
+        Artifact::new(
+            format!("{DIR}/{file}"),
+            format_body(&body),
+            Plane::Droplet,
+            ArtifactKind::Terraform,
+        )
+    })
+    .collect()
+}
+
+/// `a.b.c` as an HCL traversal expression (a reference, not a string).
+fn reference(path: &str) -> Expression {
+    let mut parts = path.split('.');
+    let root = parts.next().unwrap_or_default();
+    let mut b = Traversal::builder(Variable::unchecked(root));
+    for p in parts {
+        b = b.attr(p);
+    }
+    Expression::from(b.build())
+}
+
+fn strings<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Expression {
+    Expression::Array(
+        items
+            .into_iter()
+            .map(|s| Expression::String(s.as_ref().to_owned()))
+            .collect(),
+    )
+}
+
+fn prevent_destroy() -> Block {
+    Block::builder("lifecycle")
+        .add_attribute(("prevent_destroy", true))
+        .build()
+}
+
+fn versions() -> Body {
+    let provider: Expression = [
+        ("source", Expression::from(PROVIDER_SOURCE)),
+        ("version", Expression::from(PROVIDER_VERSION)),
+    ]
+    .into_iter()
+    .collect();
+    Body::builder()
+        .add_block(
+            Block::builder("terraform")
+                .add_attribute(("required_version", REQUIRED_VERSION))
+                .add_block(
+                    Block::builder("required_providers")
+                        .add_attribute(("digitalocean", provider))
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+fn variables(t: &Topology) -> Body {
+    let description = format!(
+        "DigitalOcean API token. Never written to a file: alembic sets TF_VAR_{TOKEN_VARIABLE} from the {} environment variable.",
+        t.droplet.token_env
+    );
+    Body::builder()
+        .add_block(
+            Block::builder("variable")
+                .add_label(TOKEN_VARIABLE)
+                .add_attribute(("description", description))
+                .add_attribute(("type", Expression::Variable(Variable::unchecked("string"))))
+                .add_attribute(("sensitive", true))
+                .build(),
+        )
+        .build()
+}
+
+/// Distinct route hosts, sorted: one DNS record each.
+fn route_hosts(t: &Topology) -> BTreeSet<&Hostname> {
+    t.routes().map(|(_, r)| &r.host).collect()
+}
+
+/// A Terraform resource name for the record of `host`. Injective: hostnames hold no `_`, so
+/// turning dots into underscores cannot make two hosts collide, and the `_` prefixes used for
+/// the apex and digit-led names cannot come from a hostname either.
+fn record_resource_name(host: &Hostname, zone: &Hostname) -> String {
+    let name = host.record_name(zone);
+    if name == "@" {
+        return "_apex".to_owned();
+    }
+    let name = name.replace('.', "_");
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{name}")
+    } else {
+        name
+    }
+}
+
+fn main(t: &Topology) -> Body {
+    let d = &t.droplet;
+    let mut droplet = Block::builder("resource")
+        .add_labels(["digitalocean_droplet", "main"])
+        .add_attribute(("name", d.name.as_str()));
+    // Provisioned droplets have these (validation requires them without `address`); skipping a
+    // missing one keeps the renderer total instead of panicking.
+    for (key, value) in [
+        ("region", &d.region),
+        ("size", &d.size),
+        ("image", &d.image),
+    ] {
+        if let Some(v) = value {
+            droplet = droplet.add_attribute((key, v.as_str()));
+        }
+    }
+    let droplet = droplet
+        .add_attribute(("ssh_keys", strings(&d.ssh_keys)))
+        .add_attribute(("monitoring", true))
+        .add_attribute(("tags", strings([t.project.name.as_str()])))
+        .add_block(prevent_destroy())
+        .build();
+
+    let reserved_ip = Block::builder("resource")
+        .add_labels(["digitalocean_reserved_ip", "edge"])
+        .add_attribute(("region", reference("digitalocean_droplet.main.region")))
+        .add_block(prevent_destroy())
+        .build();
+    let assignment = Block::builder("resource")
+        .add_labels(["digitalocean_reserved_ip_assignment", "edge"])
+        .add_attribute((
+            "ip_address",
+            reference("digitalocean_reserved_ip.edge.ip_address"),
+        ))
+        .add_attribute(("droplet_id", reference("digitalocean_droplet.main.id")))
+        .build();
+
+    let mut firewall = Block::builder("resource")
+        .add_labels(["digitalocean_firewall", "edge"])
+        .add_attribute(("name", format!("{}-edge", d.name)))
+        .add_attribute((
+            "droplet_ids",
+            Expression::Array(vec![reference("digitalocean_droplet.main.id")]),
+        ));
+    for port in ["80", "443"] {
+        firewall = firewall.add_block(
+            Block::builder("inbound_rule")
+                .add_attribute(("protocol", "tcp"))
+                .add_attribute(("port_range", port))
+                .add_attribute(("source_addresses", strings(EVERYWHERE)))
+                .build(),
+        );
+    }
+    // An empty admin list renders no SSH rule at all: no CIDRs means nobody, never everybody.
+    if !d.admin_cidrs.is_empty() {
+        firewall = firewall.add_block(
+            Block::builder("inbound_rule")
+                .add_attribute(("protocol", "tcp"))
+                .add_attribute(("port_range", d.ssh_port.to_string()))
+                .add_attribute((
+                    "source_addresses",
+                    strings(d.admin_cidrs.iter().map(|c| c.to_string())),
+                ))
+                .build(),
+        );
+    }
+    for protocol in ["tcp", "udp", "icmp"] {
+        let mut rule = Block::builder("outbound_rule").add_attribute(("protocol", protocol));
+        if protocol != "icmp" {
+            rule = rule.add_attribute(("port_range", "1-65535"));
+        }
+        firewall = firewall.add_block(
+            rule.add_attribute(("destination_addresses", strings(EVERYWHERE)))
+                .build(),
+        );
+    }
+    let firewall = firewall.build();
+
+    let domain = Block::builder("resource")
+        .add_labels(["digitalocean_domain", "zone"])
+        .add_attribute(("name", t.project.domain.as_str()))
+        .build();
+
+    let records: Vec<Block> = route_hosts(t)
+        .into_iter()
+        .map(|host| {
+            Block::builder("resource")
+                .add_labels([
+                    "digitalocean_record".to_owned(),
+                    record_resource_name(host, &t.project.domain),
+                ])
+                .add_attribute(("domain", reference("digitalocean_domain.zone.id")))
+                .add_attribute(("type", "A"))
+                .add_attribute(("name", host.record_name(&t.project.domain)))
+                .add_attribute((
+                    "value",
+                    reference("digitalocean_reserved_ip.edge.ip_address"),
+                ))
+                .add_attribute(("ttl", 300))
+                .build()
+        })
+        .collect();
+
+    let project = Block::builder("resource")
+        .add_labels(["digitalocean_project", "main"])
+        .add_attribute(("name", t.project.name.as_str()))
+        .add_attribute((
+            "description",
+            format!("{} (managed by alembic)", t.project.domain),
+        ))
+        .add_attribute(("purpose", "Web Application"))
+        .add_attribute(("environment", "Production"))
+        .add_attribute((
+            "resources",
+            Expression::Array(vec![
+                reference("digitalocean_droplet.main.urn"),
+                reference("digitalocean_reserved_ip.edge.urn"),
+                reference("digitalocean_domain.zone.urn"),
+            ]),
+        ))
+        .build();
+
+    let provider = Block::builder("provider")
+        .add_label("digitalocean")
+        .add_attribute(Attribute::new(
+            "token",
+            reference(&format!("var.{TOKEN_VARIABLE}")),
+        ))
+        .build();
+
+    Body::builder()
+        .add_block(provider)
+        .add_block(droplet)
+        .add_block(reserved_ip)
+        .add_block(assignment)
+        .add_block(firewall)
+        .add_block(domain)
+        .add_blocks(records)
+        .add_block(project)
+        .build()
+}
+
+fn outputs() -> Body {
+    let output = |name: &str, description: &str, value: &str| {
+        Block::builder("output")
+            .add_label(name)
+            .add_attribute(("description", description))
+            .add_attribute(("value", reference(value)))
+            .build()
+    };
+    Body::builder()
+        .add_block(output(
+            OUTPUT_DROPLET_ID,
+            "ID of the droplet.",
+            "digitalocean_droplet.main.id",
+        ))
+        .add_block(output(
+            OUTPUT_RESERVED_IP,
+            "The reserved IP every route's A record points at; alembic deploys over SSH to it.",
+            "digitalocean_reserved_ip.edge.ip_address",
+        ))
+        .build()
 }

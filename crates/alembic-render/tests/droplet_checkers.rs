@@ -1,0 +1,306 @@
+//! The droplet-plane artifacts of every fixture, run through their real checkers:
+//! `terraform fmt -check`, `docker compose config`, `caddy validate` / `caddy adapt` /
+//! `caddy fmt`. Plus the structural promises those checkers cannot see (only the edge
+//! publishes ports, the firewall's SSH rule, no Terraform with `address`).
+
+mod droplet_support;
+
+use std::process::Command;
+
+use alembic_render::{caddy, compose, terraform};
+use droplet_support::*;
+
+#[test]
+fn terraform_fmt_accepts_every_fixture() {
+    let Some(tf) = alembic_testkit::tool("terraform") else {
+        return;
+    };
+    let mut checked = 0;
+    for (name, t) in fixtures() {
+        let arts = terraform::render(&t);
+        if !t.droplet.is_provisioned() {
+            assert!(
+                arts.is_empty(),
+                "{name}: `address` set but Terraform rendered"
+            );
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_all(dir.path(), &arts);
+        let tfdir = dir.path().join("infra/terraform");
+        let out = run_ok(
+            terraform_cmd(&tf)
+                .args(["fmt", "-check", "-diff", "-recursive"])
+                .arg(&tfdir),
+            &format!("{name}: terraform fmt -check"),
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{name}: terraform fmt -diff printed a diff"
+        );
+        let out = run_ok(
+            terraform_cmd(&tf)
+                .args(["fmt", "-write=false", "-list=false", "-diff"])
+                .arg(&tfdir),
+            &format!("{name}: terraform fmt -write=false -diff"),
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{name}: terraform fmt would change:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} fixtures had Terraform");
+}
+
+#[test]
+fn compose_config_accepts_every_fixture() {
+    let Some(docker) = alembic_testkit::tool("docker") else {
+        return;
+    };
+    for (name, t) in fixtures() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_release(dir.path(), &t);
+        let mut cmd = Command::new(&docker);
+        cmd.current_dir(dir.path())
+            .args(["compose", "-f", "compose.yaml", "config", "-q"]);
+        for s in secret_names(&t) {
+            cmd.env(&s, canary(&s));
+        }
+        run_ok(&mut cmd, &format!("{name}: docker compose config -q"));
+
+        // A missing secret must stop compose, not start the service with an empty value.
+        let wl_secrets: Vec<_> = t
+            .on_plane(alembic_config::Plane::Droplet)
+            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
+            .collect();
+        if let Some(first) = wl_secrets.first() {
+            let mut cmd = Command::new(&docker);
+            cmd.current_dir(dir.path())
+                .args(["compose", "-f", "compose.yaml", "config", "-q"])
+                .env_remove(first);
+            for s in secret_names(&t).iter().filter(|s| *s != first) {
+                cmd.env(s, canary(s));
+            }
+            let out = cmd.output().expect("run docker compose");
+            assert!(
+                !out.status.success(),
+                "{name}: compose accepted a missing {first}"
+            );
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(&format!("{first} is required")),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn caddy_validates_adapts_and_keeps_format_for_every_fixture() {
+    let Some(bin) = alembic_testkit::tool("caddy") else {
+        return;
+    };
+    for (name, t) in fixtures() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let art = &caddy::render(&t)[0];
+        let file = home.path().join("Caddyfile");
+        std::fs::write(&file, &art.bytes).expect("write");
+        run_ok(
+            caddy_cmd(&bin, home.path())
+                .args(["validate", "--adapter", "caddyfile", "--config"])
+                .arg(&file),
+            &format!("{name}: caddy validate"),
+        );
+        let adapted = run_ok(
+            caddy_cmd(&bin, home.path())
+                .args(["adapt", "--adapter", "caddyfile", "--config"])
+                .arg(&file),
+            &format!("{name}: caddy adapt"),
+        );
+        // `caddy adapt` reports formatting and other problems as warnings on stderr.
+        let stderr = String::from_utf8_lossy(&adapted.stderr);
+        assert!(
+            !stderr.contains("\"level\":\"warn\""),
+            "{name}: caddy adapt warned:\n{stderr}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&adapted.stdout).expect("adapt prints JSON");
+        let routes = t.routes().count();
+        if routes > 0 {
+            assert!(
+                json.pointer("/apps/http/servers").is_some(),
+                "{name}: no HTTP server in the adapted config"
+            );
+        }
+        let formatted = run_ok(
+            caddy_cmd(&bin, home.path()).arg("fmt").arg(&file),
+            &format!("{name}: caddy fmt"),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&formatted.stdout),
+            art.text(),
+            "{name}: caddy fmt would reformat the Caddyfile"
+        );
+    }
+}
+
+#[test]
+fn only_the_edge_publishes_ports() {
+    for (name, t) in fixtures() {
+        let yaml: serde_yaml_ng::Value =
+            serde_yaml_ng::from_slice(&compose::render(&t)[0].bytes).expect("yaml");
+        let services = yaml["services"].as_mapping().expect("services");
+        for (svc, def) in services {
+            let svc = svc.as_str().expect("name");
+            let has_ports = def.get("ports").is_some();
+            assert_eq!(
+                has_ports,
+                svc == compose::EDGE_SERVICE,
+                "{name}: {svc} ports"
+            );
+            if svc != compose::EDGE_SERVICE {
+                assert_eq!(
+                    def["networks"],
+                    serde_yaml_ng::to_value(["internal"]).unwrap()
+                );
+                assert_eq!(def["read_only"], serde_yaml_ng::Value::Bool(true));
+                let w = t.workload(svc).expect("service is a workload");
+                assert_eq!(
+                    def.get("healthcheck").is_some(),
+                    !w.healthcheck.is_empty(),
+                    "{name}: {svc}: a compose healthcheck only when the workload names one"
+                );
+            }
+        }
+        let edge = &services[compose::EDGE_SERVICE];
+        let ports: Vec<(i64, String)> = edge["ports"]
+            .as_sequence()
+            .expect("edge ports")
+            .iter()
+            .map(|p| {
+                (
+                    p["target"].as_i64().expect("target"),
+                    p["published"].as_str().expect("published").to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ports,
+            vec![
+                (80, t.droplet.http_port.to_string()),
+                (443, t.droplet.https_port.to_string())
+            ],
+            "{name}"
+        );
+        assert_eq!(yaml["name"].as_str(), Some(t.project.name.as_str()));
+    }
+}
+
+#[test]
+fn firewall_and_records_follow_the_topology() {
+    for (name, t) in fixtures() {
+        let arts = terraform::render(&t);
+        let Some(main) = arts.iter().find(|a| a.path.ends_with("/main.tf")) else {
+            continue;
+        };
+        let body: hcl::Body = hcl::from_str(main.text()).expect("main.tf parses");
+        let resources: Vec<&hcl::Block> = body
+            .blocks()
+            .filter(|b| b.identifier() == "resource")
+            .collect();
+        let of_type = |ty: &str| {
+            resources
+                .iter()
+                .filter(|b| b.labels()[0].as_str() == ty)
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        let firewall = of_type("digitalocean_firewall");
+        assert_eq!(firewall.len(), 1, "{name}");
+        let inbound: Vec<(String, Vec<String>)> = firewall[0]
+            .body()
+            .blocks()
+            .filter(|b| b.identifier() == "inbound_rule")
+            .map(|b| {
+                let attr = |k: &str| {
+                    b.body()
+                        .attributes()
+                        .find(|a| a.key() == k)
+                        .map(|a| a.expr().clone())
+                };
+                let port = match attr("port_range") {
+                    Some(hcl::Expression::String(s)) => s,
+                    other => panic!("{name}: port_range {other:?}"),
+                };
+                let sources = match attr("source_addresses") {
+                    Some(hcl::Expression::Array(v)) => v
+                        .into_iter()
+                        .map(|e| match e {
+                            hcl::Expression::String(s) => s,
+                            other => panic!("{other:?}"),
+                        })
+                        .collect(),
+                    other => panic!("{name}: source_addresses {other:?}"),
+                };
+                (port, sources)
+            })
+            .collect();
+        let everywhere = vec!["0.0.0.0/0".to_owned(), "::/0".to_owned()];
+        let admin: Vec<String> = t
+            .droplet
+            .admin_cidrs
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            inbound,
+            vec![
+                ("80".to_owned(), everywhere.clone()),
+                ("443".to_owned(), everywhere),
+                (t.droplet.ssh_port.to_string(), admin)
+            ],
+            "{name}"
+        );
+        let outbound = firewall[0]
+            .body()
+            .blocks()
+            .filter(|b| b.identifier() == "outbound_rule")
+            .count();
+        assert_eq!(outbound, 3, "{name}: tcp, udp and icmp egress");
+        let hosts: std::collections::BTreeSet<_> =
+            t.routes().map(|(_, r)| r.host.clone()).collect();
+        assert_eq!(of_type("digitalocean_record").len(), hosts.len(), "{name}");
+        for ty in ["digitalocean_droplet", "digitalocean_reserved_ip"] {
+            let b = of_type(ty);
+            let lifecycle = b[0]
+                .body()
+                .blocks()
+                .find(|b| b.identifier() == "lifecycle")
+                .unwrap_or_else(|| panic!("{name}: {ty} without lifecycle"));
+            assert!(
+                lifecycle
+                    .body()
+                    .attributes()
+                    .any(|a| a.key() == "prevent_destroy"
+                        && *a.expr() == hcl::Expression::Bool(true)),
+                "{name}: {ty} must be prevent_destroy"
+            );
+        }
+        let vars = arts
+            .iter()
+            .find(|a| a.path.ends_with("/variables.tf"))
+            .expect("variables.tf");
+        let vars: hcl::Body = hcl::from_str(vars.text()).expect("variables.tf parses");
+        let token = vars.blocks().next().expect("do_token");
+        assert!(
+            token.body().attributes().all(|a| a.key() != "default"),
+            "{name}: token default"
+        );
+        assert!(token
+            .body()
+            .attributes()
+            .any(|a| a.key() == "sensitive" && *a.expr() == hcl::Expression::Bool(true)));
+    }
+}
