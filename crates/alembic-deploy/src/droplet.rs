@@ -1,0 +1,1179 @@
+//! The droplet deploy: lease -> upload the release bundle to `<root>/releases/<n>/` -> `.env`
+//! (0600) from values streamed over ssh stdin -> `docker compose up -d --remove-orphans --wait`
+//! -> probe every public route through the edge -> switch `current`, record the release in
+//! `<root>/ledger.json`, prune -> release the lease. A failed `up` or probe brings the previous
+//! release back, records the failure and reports why (route, probe answer, container logs).
+//!
+//! Layout on the droplet:
+//!
+//! ```text
+//! <root>/releases/<n>/{compose.yaml,Caddyfile,.env}   one dir per release
+//! <root>/active  -> releases/<n>   what compose runs now (switched before `up`)
+//! <root>/current -> releases/<n>   the last release that passed its probes
+//! <root>/ledger.json               releases, hashes, images, secret names, outcomes
+//! <root>/lease.json                the deploy lease (see lease.rs)
+//! ```
+//!
+//! Compose always runs with `--project-directory <root>/active`, so the edge's `./Caddyfile`
+//! bind mount has the same source path in every release: a release that changes only an
+//! upstream does not recreate the edge, and traffic keeps flowing (Caddy retries while the
+//! upstream restarts). Every remote command is a fixed script with data in `$1..$n`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use alembic_config::{Plane, Tls, Topology};
+use alembic_render::ArtifactSet;
+
+use crate::exec::{ExecError, Executor, Output, SecretSource};
+use crate::lease::{self, Found, Lease};
+use crate::ledger::{self, Ledger, Outcome, Release as LedgerEntry};
+use crate::ops::{Op, Stdin};
+use crate::plan::{diff_artifacts, OldArtifact, PlanePlan};
+use crate::probe::{self, ProbeResult, ProbeTarget};
+use crate::progress::Steps;
+use crate::ssh::SshTarget;
+
+pub const PLANE: &str = "droplet";
+pub const COMPOSE: &str = "compose.yaml";
+pub const CADDYFILE: &str = "Caddyfile";
+/// Pseudo-artifact standing for the release's `.env`: its "content" is the secret NAMES.
+pub const ENV_NAMES: &str = ".env (names)";
+/// Seconds the probes may take to turn healthy (default 60).
+pub const PROBE_TIMEOUT_ENV: &str = "ALEMBIC_PROBE_TIMEOUT";
+/// Where Caddy keeps its local CA's root in the edge container (XDG_DATA_HOME=/data).
+pub const EDGE_CA_PATH: &str = "/data/caddy/pki/authorities/local/root.crt";
+const LOG_LINES: usize = 20;
+
+const STATE: &str = r#"if [ -f "$1/ledger.json" ]; then cat "$1/ledger.json"; fi
+echo '@@alembic-releases@@'
+if [ -d "$1/releases" ]; then ls -1 "$1/releases"; fi"#;
+const READ_FILE: &str = r#"cat "$1/releases/$2/$3""#;
+const PREPARE: &str = r#"set -e; d="$1/releases/$2"; rm -rf "$d"; mkdir -p "$d""#;
+const UPLOAD: &str =
+    r#"set -e; umask 022; d="$1/releases/$2"; cat > "$d/.$3.tmp"; mv "$d/.$3.tmp" "$d/$3""#;
+const WRITE_ENV: &str = r#"set -e; umask 077; d="$1/releases/$2"; cat > "$d/.env.tmp"; chmod 600 "$d/.env.tmp"; mv "$d/.env.tmp" "$d/.env""#;
+const LINK: &str =
+    r#"set -e; test -d "$1/releases/$2"; ln -sfn "releases/$2" "$1/.$3.tmp"; mv -T "$1/.$3.tmp" "$1/$3""#;
+const WRITE_LEDGER: &str =
+    r#"set -e; umask 022; cat > "$1/.ledger.json.tmp"; mv "$1/.ledger.json.tmp" "$1/ledger.json""#;
+const PRUNE: &str = r#"r="$1"; shift; for n in "$@"; do rm -rf "$r/releases/$n"; done"#;
+const FETCH_CA: &str = r#"c=$(docker ps -q --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.service=edge | head -n 1)
+[ -n "$c" ] || { echo "no running edge container" >&2; exit 1; }
+docker cp "$c:$2" -"#;
+
+/// Why the droplet plane could not be planned or applied.
+#[derive(Debug)]
+pub enum DeployError {
+    /// The config or rendered artifacts cannot be deployed (exit 1).
+    Config(String),
+    /// ssh could not reach the droplet (exit 3).
+    Unreachable(String),
+    /// Another apply holds a live lease (exit 3).
+    LeaseHeld(String),
+    /// The droplet moved on since the plan was made (exit 3).
+    Stale(String),
+    /// A remote step failed before anything was switched (exit 3).
+    Step { step: String, detail: String },
+    /// The release failed; the previous one is serving again (exit 3).
+    RolledBack {
+        failed: u64,
+        to: u64,
+        failure: Failure,
+    },
+    /// The release failed and there was nothing to go back to (exit 3).
+    Failed { failed: u64, failure: Failure },
+    Exec(ExecError),
+}
+
+/// What went wrong with a release, and the evidence.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub what: String,
+    /// `(service, last log lines)`.
+    pub logs: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.what)?;
+        for (svc, lines) in &self.logs {
+            write!(f, "\n--- last {LOG_LINES} log lines of {svc} ---\n{lines}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for DeployError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeployError::Config(m) => f.write_str(m),
+            DeployError::Unreachable(m) => write!(f, "cannot reach the droplet over ssh: {m}"),
+            DeployError::LeaseHeld(who) => write!(f, "another apply holds the lease: {who}"),
+            DeployError::Stale(m) => f.write_str(m),
+            DeployError::Step { step, detail } => write!(f, "{step} failed: {detail}"),
+            DeployError::RolledBack {
+                failed,
+                to,
+                failure,
+            } => write!(
+                f,
+                "release {failed} failed; rolled back to release {to}\nwhy: {failure}"
+            ),
+            DeployError::Failed { failed, failure } => write!(
+                f,
+                "release {failed} failed and there is no previous release to roll back to\nwhy: {failure}"
+            ),
+            DeployError::Exec(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DeployError {}
+
+impl DeployError {
+    /// DESIGN exit codes: 1 for the user's config, 3 for everything that failed at run time.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DeployError::Config(_) => 1,
+            DeployError::Exec(ExecError::SecretUnset { .. }) => 1,
+            _ => 3,
+        }
+    }
+}
+
+impl From<ExecError> for DeployError {
+    fn from(e: ExecError) -> Self {
+        DeployError::Exec(e)
+    }
+}
+
+/// The release bundle built from the rendered artifacts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bundle {
+    /// File name in the release dir -> bytes.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Names of the `.env` variables (sorted, unique).
+    pub secrets: Vec<String>,
+    pub images: Vec<String>,
+}
+
+impl Bundle {
+    pub fn from_artifacts(t: &Topology, set: &ArtifactSet) -> Result<Bundle, DeployError> {
+        let mut files = BTreeMap::new();
+        for (path, name) in [
+            (alembic_render::compose::PATH, COMPOSE),
+            ("infra/caddy/Caddyfile", CADDYFILE),
+        ] {
+            match set.get(path) {
+                Some(a) if !a.bytes.is_empty() => {
+                    files.insert(name.to_owned(), a.bytes.clone());
+                }
+                _ => {
+                    return Err(DeployError::Config(format!(
+                        "the rendered release lacks {path}: this build cannot deploy the droplet"
+                    )))
+                }
+            }
+        }
+        let mut secrets: Vec<String> = t
+            .on_plane(Plane::Droplet)
+            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
+            .collect();
+        secrets.sort();
+        secrets.dedup();
+        let mut images = vec![t.droplet.edge_image.to_string()];
+        images.extend(
+            t.on_plane(Plane::Droplet)
+                .filter_map(|w| w.image.as_ref().map(|i| i.to_string())),
+        );
+        Ok(Bundle {
+            files,
+            secrets,
+            images,
+        })
+    }
+
+    /// Artifacts as the plan compares them (files plus the `.env` names).
+    fn comparable(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut m = self.files.clone();
+        m.insert(ENV_NAMES.to_owned(), names_text(&self.secrets).into_bytes());
+        m
+    }
+
+    fn hashes(&self) -> BTreeMap<String, String> {
+        self.files
+            .iter()
+            .map(|(k, v)| (k.clone(), ledger::sha256_hex(v)))
+            .collect()
+    }
+}
+
+fn names_text(names: &[String]) -> String {
+    names.iter().map(|n| format!("{n}\n")).collect()
+}
+
+/// What is on the droplet now.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteState {
+    pub ledger: Ledger,
+    /// Release dirs present.
+    pub dirs: Vec<u64>,
+    /// The current release's artifacts (hash from the ledger, text read back).
+    pub old: BTreeMap<String, OldArtifact>,
+}
+
+/// The droplet as a deploy target.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub ssh: SshTarget,
+    pub root: String,
+    pub project: String,
+    pub address: IpAddr,
+    pub https_port: u16,
+    pub tls_internal: bool,
+    pub keep: u32,
+    pub probes: Vec<ProbeTarget>,
+    /// Droplet workload (compose service) names.
+    pub services: Vec<String>,
+}
+
+impl Target {
+    pub fn from_topology(t: &Topology) -> Result<Target, DeployError> {
+        let d = &t.droplet;
+        let address = d.address.ok_or_else(|| {
+            DeployError::Config(
+                "droplet.address is not set: provision the droplet (`alembic apply --plane infra`) \
+                 and set droplet.address to its reserved IP"
+                    .to_owned(),
+            )
+        })?;
+        let host = address.to_string();
+        let probes = t
+            .routes()
+            .map(|(w, r)| {
+                let prefix = r.path.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                let health = w.health.as_ref().map(|h| h.to_string());
+                ProbeTarget {
+                    workload: w.name.to_string(),
+                    host: r.host.to_string(),
+                    path: match health {
+                        Some(h) => format!("{prefix}{h}"),
+                        None if prefix.is_empty() => "/".to_owned(),
+                        None => format!("{prefix}/"),
+                    },
+                }
+            })
+            .collect();
+        Ok(Target {
+            ssh: SshTarget::new(d.ssh_user.as_str(), &host, d.ssh_port.get()),
+            root: d.root.to_string(),
+            project: t.project.name.to_string(),
+            address,
+            https_port: d.https_port.get(),
+            tls_internal: d.tls == Tls::Internal,
+            keep: d.keep_releases,
+            probes,
+            services: t
+                .on_plane(Plane::Droplet)
+                .map(|w| w.name.to_string())
+                .collect(),
+        })
+    }
+
+    fn script(&self, step: &str, script: &str, args: &[String]) -> Op {
+        self.ssh.script(PLANE, step, script, args)
+    }
+
+    fn compose(&self, step: &str, tail: &[&str]) -> Op {
+        let dir = format!("{}/active", self.root);
+        let mut argv: Vec<String> = [
+            "docker",
+            "compose",
+            "-p",
+            &self.project,
+            "--project-directory",
+            &dir,
+            "-f",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        argv.push(format!("{dir}/{COMPOSE}"));
+        argv.extend(tail.iter().map(|s| (*s).to_owned()));
+        self.ssh.remote(PLANE, step, &argv)
+    }
+
+    pub fn state_op(&self) -> Op {
+        self.script("read ledger", STATE, &[self.root.clone()])
+            .read_only()
+    }
+
+    fn up_op(&self) -> Op {
+        self.compose(
+            "docker compose up",
+            &[
+                "up",
+                "-d",
+                "--remove-orphans",
+                "--wait",
+                "--wait-timeout",
+                "120",
+            ],
+        )
+    }
+
+    fn link_op(&self, n: u64, name: &str) -> Op {
+        self.script(
+            &format!("point {name} at release {n}"),
+            LINK,
+            &[self.root.clone(), n.to_string(), name.to_owned()],
+        )
+    }
+
+    fn ledger_op(&self, l: &Ledger) -> Op {
+        self.script("record the ledger", WRITE_LEDGER, &[self.root.clone()])
+            .with_stdin(Stdin::Bytes {
+                data: l.to_json().into_bytes(),
+            })
+    }
+
+    fn prune_op(&self, dirs: &[u64]) -> Option<Op> {
+        if dirs.is_empty() {
+            return None;
+        }
+        let mut args = vec![self.root.clone()];
+        args.extend(dirs.iter().map(u64::to_string));
+        Some(self.script("prune old releases", PRUNE, &args))
+    }
+
+    fn fetch_ca_op(&self) -> Op {
+        self.script(
+            "fetch the edge's local CA",
+            FETCH_CA,
+            &[self.project.clone(), EDGE_CA_PATH.to_owned()],
+        )
+        .read_only()
+    }
+
+    fn ca_file(&self) -> PathBuf {
+        self.ssh.control_dir.join("edge-ca.crt")
+    }
+
+    fn probe_op(&self, p: &ProbeTarget) -> Op {
+        let ca = self.tls_internal.then(|| self.ca_file());
+        probe::curl_op(PLANE, p, self.address, self.https_port, ca.as_deref(), 5)
+    }
+
+    fn logs_op(&self, service: &str) -> Op {
+        let n = LOG_LINES.to_string();
+        self.compose(
+            &format!("logs of {service}"),
+            &["logs", "--no-color", "--tail", &n, service],
+        )
+        .read_only()
+    }
+
+    /// Read the ledger, the release dirs and the current release's files (read-only).
+    pub fn query_state(&self, ex: &mut Executor<'_>) -> Result<RemoteState, DeployError> {
+        let out = query(ex, &self.state_op())?;
+        if !out.success() {
+            return Err(DeployError::Step {
+                step: "read ledger".into(),
+                detail: out.stderr_text().trim().to_owned(),
+            });
+        }
+        let text = out.stdout_text();
+        let (ledger_text, dirs_text) = text
+            .split_once("@@alembic-releases@@")
+            .unwrap_or((text.as_str(), ""));
+        let ledger = Ledger::parse(ledger_text).map_err(|m| DeployError::Step {
+            step: "read ledger".into(),
+            detail: m,
+        })?;
+        let mut dirs: Vec<u64> = dirs_text
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        dirs.sort_unstable();
+        let mut old = BTreeMap::new();
+        if let Some(cur) = ledger.current_release().cloned() {
+            for (name, sha) in &cur.artifacts {
+                let op = self
+                    .script(
+                        &format!("read {name} of release {}", cur.number),
+                        READ_FILE,
+                        &[self.root.clone(), cur.number.to_string(), name.clone()],
+                    )
+                    .read_only();
+                let o = query(ex, &op)?;
+                let text = (o.success() && ledger::sha256_hex(&o.stdout) == *sha)
+                    .then(|| o.stdout_text());
+                old.insert(
+                    name.clone(),
+                    OldArtifact {
+                        sha256: sha.clone(),
+                        text,
+                    },
+                );
+            }
+            let names = names_text(&cur.secrets);
+            old.insert(
+                ENV_NAMES.to_owned(),
+                OldArtifact {
+                    sha256: ledger::sha256_hex(names.as_bytes()),
+                    text: Some(names),
+                },
+            );
+        }
+        Ok(RemoteState { ledger, dirs, old })
+    }
+}
+
+/// The ops of one deploy, in the order they run on the happy path.
+#[derive(Clone, Debug)]
+pub struct DeployOps {
+    pub number: u64,
+    pub base: Option<u64>,
+    pub lease: Lease,
+    pub take_lease: Op,
+    pub prepare: Op,
+    pub uploads: Vec<Op>,
+    pub env: Op,
+    pub activate: Op,
+    pub up: Op,
+    pub fetch_ca: Option<Op>,
+    pub probes: Vec<(ProbeTarget, Op)>,
+    pub switch: Op,
+    pub ledger: Op,
+    pub prune: Option<Op>,
+    pub release_lease: Op,
+    pub close: Op,
+    /// The ledger as it will read after success.
+    pub next_ledger: Ledger,
+}
+
+impl DeployOps {
+    pub fn to_vec(&self) -> Vec<Op> {
+        let mut v = vec![self.take_lease.clone(), self.prepare.clone()];
+        v.extend(self.uploads.iter().cloned());
+        v.push(self.env.clone());
+        v.push(self.activate.clone());
+        v.push(self.up.clone());
+        v.extend(self.fetch_ca.iter().cloned());
+        v.extend(self.probes.iter().map(|(_, o)| o.clone()));
+        v.push(self.switch.clone());
+        v.push(self.ledger.clone());
+        v.extend(self.prune.iter().cloned());
+        v.push(self.release_lease.clone());
+        v.push(self.close.clone());
+        v
+    }
+}
+
+/// A planned droplet deploy: the plan to show, and the ops to run (None: nothing to do).
+pub struct Planned {
+    pub plane: PlanePlan,
+    pub ops: Option<DeployOps>,
+    pub state: RemoteState,
+}
+
+/// Plan the deploy of `bundle` over `state`. Pure: no I/O.
+pub fn plan(
+    target: &Target,
+    bundle: &Bundle,
+    state: RemoteState,
+    lease: Lease,
+    by: &str,
+) -> Planned {
+    let mut plane = PlanePlan::new(PLANE);
+    let base = state.ledger.current;
+    plane.base_release = base;
+    plane.changes = diff_artifacts(&state.old, &bundle.comparable());
+    if plane.changes.is_empty() && base.is_some() {
+        plane.notes.push(format!(
+            "release {} is already current: nothing to do",
+            base.unwrap_or(0)
+        ));
+        plane.ops.push(target.ssh.close_master(PLANE));
+        return Planned {
+            plane,
+            ops: None,
+            state,
+        };
+    }
+    let n = state.ledger.next_number(state.dirs.last().copied());
+    plane.release = Some(n);
+    let root = target.root.clone();
+    let uploads = bundle
+        .files
+        .iter()
+        .map(|(name, bytes)| {
+            target
+                .script(
+                    &format!("upload {name}"),
+                    UPLOAD,
+                    &[root.clone(), n.to_string(), name.clone()],
+                )
+                .with_stdin(Stdin::Bytes {
+                    data: bytes.clone(),
+                })
+        })
+        .collect();
+    let mut next_ledger = state.ledger.clone();
+    next_ledger.format_version = 1;
+    next_ledger.current = Some(n);
+    next_ledger.releases.push(LedgerEntry {
+        number: n,
+        artifacts: bundle.hashes(),
+        images: bundle.images.clone(),
+        secrets: bundle.secrets.clone(),
+        time: ledger::rfc3339(ledger::now_epoch()),
+        outcome: Outcome::Deployed,
+        by: by.to_owned(),
+        note: None,
+    });
+    let mut dirs = state.dirs.clone();
+    dirs.push(n);
+    let prune = target.prune_op(&next_ledger.prune(&dirs, target.keep));
+    let ops = DeployOps {
+        number: n,
+        base,
+        take_lease: lease::acquire_op(&target.ssh, PLANE, &root, &lease),
+        release_lease: lease::remove_if_op(
+            &target.ssh,
+            PLANE,
+            "release lease",
+            &root,
+            &lease.record(),
+        ),
+        lease,
+        prepare: target.script(
+            &format!("create release dir {n}"),
+            PREPARE,
+            &[root.clone(), n.to_string()],
+        ),
+        uploads,
+        env: target
+            .script(
+                "write .env (0600)",
+                WRITE_ENV,
+                &[root.clone(), n.to_string()],
+            )
+            .with_stdin(Stdin::EnvFile {
+                names: bundle.secrets.clone(),
+            }),
+        activate: target.link_op(n, "active"),
+        up: target.up_op(),
+        fetch_ca: target.tls_internal.then(|| target.fetch_ca_op()),
+        probes: target
+            .probes
+            .iter()
+            .map(|p| (p.clone(), target.probe_op(p)))
+            .collect(),
+        switch: target.link_op(n, "current"),
+        ledger: target.ledger_op(&next_ledger),
+        prune,
+        close: target.ssh.close_master(PLANE),
+        next_ledger,
+    };
+    plane.ops = ops.to_vec();
+    Planned {
+        plane,
+        ops: Some(ops),
+        state,
+    }
+}
+
+/// Scrubs secret values out of anything shown (remote stderr, logs), as a second line of
+/// defence: no code path prints a value on purpose.
+pub struct Redactor(Vec<(String, String)>);
+
+impl Redactor {
+    pub fn new(names: &[String], secrets: &dyn SecretSource) -> Redactor {
+        Redactor(
+            names
+                .iter()
+                .filter_map(|n| secrets.get(n).map(|v| (n.clone(), v)))
+                .filter(|(_, v)| v.len() >= 4)
+                .collect(),
+        )
+    }
+
+    pub fn clean(&self, s: &str) -> String {
+        let mut out = s.to_owned();
+        for (name, value) in &self.0 {
+            out = out.replace(value, &format!("[{name}: redacted]"));
+        }
+        out
+    }
+}
+
+fn query(ex: &mut Executor<'_>, op: &Op) -> Result<Output, DeployError> {
+    let out = ex.query(op)?;
+    check_ssh(op, &out)?;
+    Ok(out)
+}
+
+/// ssh exits 255 when the connection itself failed.
+fn check_ssh(op: &Op, out: &Output) -> Result<(), DeployError> {
+    if op.program == "ssh" && out.status == 255 {
+        let e = out.stderr_text();
+        return Err(DeployError::Unreachable(
+            e.lines()
+                .last()
+                .unwrap_or("ssh exited with status 255")
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs a deploy's ops and reports progress.
+pub struct Runner<'a, 'b> {
+    pub target: &'a Target,
+    pub ex: &'a mut Executor<'b>,
+    pub steps: Steps<'a>,
+    pub redact: Redactor,
+}
+
+impl Runner<'_, '_> {
+    fn run(&mut self, op: &Op) -> Result<Output, DeployError> {
+        self.steps.op(op);
+        let out = self.ex.run(op)?;
+        check_ssh(op, &out)?;
+        Ok(out)
+    }
+
+    fn run_ok(&mut self, op: &Op) -> Result<Output, DeployError> {
+        let out = self.run(op)?;
+        if !out.success() {
+            return Err(DeployError::Step {
+                step: op.step.clone(),
+                detail: self.tail(&out.stderr_text(), 10),
+            });
+        }
+        Ok(out)
+    }
+
+    fn tail(&self, text: &str, n: usize) -> String {
+        let lines: Vec<&str> = text.trim_end().lines().collect();
+        let start = lines.len().saturating_sub(n);
+        self.redact.clean(&lines[start..].join("\n"))
+    }
+
+    /// A step wrapped in progress start/end.
+    fn step<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut Self) -> Result<T, DeployError>,
+    ) -> Result<T, DeployError> {
+        self.steps.start(name);
+        let r = f(self);
+        match &r {
+            Ok(_) => self.steps.end(true, ""),
+            Err(e) => {
+                let first = e.to_string().lines().next().unwrap_or("").to_owned();
+                self.steps.end(false, first)
+            }
+        }
+        r
+    }
+
+    /// Take the lease; an expired one is taken over with a warning.
+    fn take_lease(&mut self, ops: &DeployOps) -> Result<(), DeployError> {
+        let root = self.target.root.clone();
+        for _ in 0..2 {
+            let out = self.run(&ops.take_lease)?;
+            match lease::interpret(out.status, &out.stdout_text(), ledger::now_epoch()) {
+                Found::Acquired => return Ok(()),
+                Found::Live(l) => return Err(DeployError::LeaseHeld(l.describe())),
+                Found::Unreadable(raw) if out.status == lease::HELD => {
+                    return Err(DeployError::LeaseHeld(format!(
+                        "unknown (unreadable {root}/lease.json: {raw:?}); remove it if no apply is running"
+                    )))
+                }
+                Found::Unreadable(_) => {
+                    return Err(DeployError::Step {
+                        step: "take lease".into(),
+                        detail: self.tail(&out.stderr_text(), 5),
+                    })
+                }
+                Found::Expired { lease, raw } => {
+                    self.steps.warn(format!(
+                        "taking over an expired lease held by {}",
+                        lease.describe()
+                    ));
+                    let op = lease::remove_if_op(
+                        &self.target.ssh,
+                        PLANE,
+                        "remove expired lease",
+                        &root,
+                        &raw,
+                    );
+                    self.run_ok(&op)?;
+                }
+            }
+        }
+        Err(DeployError::LeaseHeld(
+            "another apply took the expired lease first".into(),
+        ))
+    }
+
+    fn release_lease(&mut self, op: &Op) {
+        self.steps.start("release lease");
+        let ok = self.run(op).map(|o| o.success()).unwrap_or(false);
+        self.steps.end(ok, if ok { "" } else { "could not release the lease; it expires on its own" });
+    }
+
+    fn close(&mut self, op: &Op) {
+        self.steps.op(op);
+        let _ = self.ex.run(op);
+        self.target.ssh.cleanup();
+    }
+
+    /// Run a planned deploy. The lease is released whatever happens after it was taken.
+    pub fn deploy(&mut self, ops: &DeployOps) -> Result<u64, DeployError> {
+        if let Err(e) = self.target.ssh.prepare() {
+            return Err(DeployError::Step {
+                step: "create ssh control dir".into(),
+                detail: e.to_string(),
+            });
+        }
+        let r = self.step("take lease", |s| s.take_lease(ops));
+        if let Err(e) = r {
+            self.close(&ops.close);
+            return Err(e);
+        }
+        let r = self.deploy_leased(ops);
+        self.release_lease(&ops.release_lease);
+        self.close(&ops.close);
+        r
+    }
+
+    fn deploy_leased(&mut self, ops: &DeployOps) -> Result<u64, DeployError> {
+        let n = ops.number;
+        self.step("check the droplet has not moved", |s| {
+            let now = s.target.query_state(s.ex)?;
+            let next = now.ledger.next_number(now.dirs.last().copied());
+            if now.ledger.current != ops.base || next > n {
+                return Err(DeployError::Stale(format!(
+                    "the droplet changed since this plan was made (current release {:?}, planned from {:?}); plan again",
+                    now.ledger.current, ops.base
+                )));
+            }
+            Ok(())
+        })?;
+        self.step(&format!("upload release {n}"), |s| {
+            s.run_ok(&ops.prepare)?;
+            for u in &ops.uploads {
+                s.run_ok(u)?;
+            }
+            s.run_ok(&ops.env)?;
+            Ok(())
+        })?;
+        self.step(&format!("activate release {n}"), |s| {
+            s.run_ok(&ops.activate).map(drop)
+        })?;
+        let up = self.step("docker compose up --wait", |s| {
+            let out = s.run(&ops.up)?;
+            Ok(out)
+        })?;
+        if !up.success() {
+            let what = format!(
+                "docker compose up --wait failed (exit {}): {}",
+                up.status,
+                self.tail(&up.stderr_text(), 10)
+            );
+            let services = self.target.services.clone();
+            return Err(self.fail_and_roll_back(ops, what, &services));
+        }
+        if let Some(failed) = self.step("probe public routes", |s| s.probe_all(ops))? {
+            let (p, result) = failed;
+            let what = format!(
+                "probe of https://{}{} (through the edge at {}:{}) got {}",
+                p.host, p.path, self.target.address, self.target.https_port, result
+            );
+            return Err(self.fail_and_roll_back(ops, what, &[p.workload.clone()]));
+        }
+        self.step(&format!("switch current to release {n}"), |s| {
+            s.run_ok(&ops.switch)?;
+            s.run_ok(&ops.ledger)?;
+            if let Some(p) = &ops.prune {
+                s.run_ok(p)?;
+            }
+            Ok(())
+        })?;
+        Ok(n)
+    }
+
+    /// Probe every route until healthy or the deadline. Returns the first route still failing.
+    fn probe_all(
+        &mut self,
+        ops: &DeployOps,
+    ) -> Result<Option<(ProbeTarget, ProbeResult)>, DeployError> {
+        let timeout = std::env::var(PROBE_TIMEOUT_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(60);
+        let deadline = Instant::now() + Duration::from_secs(timeout);
+        if let Some(op) = &ops.fetch_ca {
+            self.fetch_ca(op, deadline)?;
+        }
+        for (p, op) in &ops.probes {
+            let mut last;
+            loop {
+                self.steps.op(op);
+                let out = self.ex.run(op)?;
+                last = probe::interpret(out.status, &out.stdout_text(), &out.stderr_text());
+                if last.is_healthy() || Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            if !last.is_healthy() {
+                return Ok(Some((p.clone(), last)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Caddy creates its local CA on start: retry until the edge has it.
+    fn fetch_ca(&mut self, op: &Op, deadline: Instant) -> Result<(), DeployError> {
+        loop {
+            let out = self.run(op)?;
+            if out.success() {
+                if let Some(pem) = probe::first_file_in_tar(&out.stdout) {
+                    crate::fsio::write_atomic(&self.target.ca_file(), &pem, 0o644).map_err(
+                        |e| DeployError::Step {
+                            step: "save the edge CA".into(),
+                            detail: e.to_string(),
+                        },
+                    )?;
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(DeployError::Step {
+                    step: "fetch the edge's local CA".into(),
+                    detail: self.tail(&out.stderr_text(), 5),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn collect_logs(&mut self, services: &[String]) -> Vec<(String, String)> {
+        let mut logs = Vec::new();
+        for svc in services {
+            let op = self.target.logs_op(svc);
+            if let Ok(out) = self.run(&op) {
+                let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+                logs.push((svc.clone(), self.tail(&text, LOG_LINES)));
+            }
+        }
+        logs
+    }
+
+    /// Bring the previous release back, record the failure, and say why.
+    fn fail_and_roll_back(&mut self, ops: &DeployOps, what: String, services: &[String]) -> DeployError {
+        let n = ops.number;
+        let failure = Failure {
+            what,
+            logs: self.collect_logs(services),
+        };
+        let mut ledger = ops.next_ledger.clone();
+        ledger.current = ops.base;
+        let mut restored = None;
+        if let Some(prev) = ops.base {
+            let r = self.step(&format!("roll back to release {prev}"), |s| {
+                s.run_ok(&s.target.link_op(prev, "active"))?;
+                s.run_ok(&s.target.up_op())?;
+                Ok(())
+            });
+            match r {
+                Ok(()) => restored = Some(prev),
+                Err(e) => {
+                    return DeployError::Step {
+                        step: format!("release {n} failed ({}); rolling back to {prev}", failure.what),
+                        detail: e.to_string(),
+                    }
+                }
+            }
+        }
+        if let Some(entry) = ledger.releases.iter_mut().rev().find(|r| r.number == n) {
+            entry.outcome = Outcome::Failed;
+            entry.note = Some(match restored {
+                Some(p) => format!("{}; rolled back to release {p}", failure.what),
+                None => failure.what.clone(),
+            });
+        }
+        let op = self.target.ledger_op(&ledger);
+        let _ = self.step("record the failure in the ledger", |s| s.run_ok(&op).map(drop));
+        match restored {
+            Some(to) => DeployError::RolledBack {
+                failed: n,
+                to,
+                failure,
+            },
+            None => DeployError::Failed { failed: n, failure },
+        }
+    }
+
+    /// `alembic rollback`: make release `to` (default: the newest healthy one before current)
+    /// current again, whole: its compose file, Caddyfile and `.env`.
+    pub fn rollback(&mut self, to: Option<u64>, by: &str) -> Result<u64, DeployError> {
+        if let Err(e) = self.target.ssh.prepare() {
+            return Err(DeployError::Step {
+                step: "create ssh control dir".into(),
+                detail: e.to_string(),
+            });
+        }
+        let lease = Lease::for_this_process();
+        let root = self.target.root.clone();
+        let take = lease::acquire_op(&self.target.ssh, PLANE, &root, &lease);
+        let release = lease::remove_if_op(&self.target.ssh, PLANE, "release lease", &root, &lease.record());
+        let close = self.target.ssh.close_master(PLANE);
+        let ops = rollback_stub(take, release.clone(), close.clone(), lease);
+        let r = self.step("take lease", |s| s.take_lease(&ops));
+        if let Err(e) = r {
+            self.close(&close);
+            return Err(e);
+        }
+        let r = self.rollback_leased(to, by);
+        self.release_lease(&release);
+        self.close(&close);
+        r
+    }
+
+    fn rollback_leased(&mut self, to: Option<u64>, by: &str) -> Result<u64, DeployError> {
+        let state = self.target.query_state(self.ex)?;
+        let to = match to.or_else(|| state.ledger.previous_healthy().first().copied()) {
+            Some(n) => n,
+            None => {
+                return Err(DeployError::Config(
+                    "no previous healthy release to roll back to".into(),
+                ))
+            }
+        };
+        let entry = state
+            .ledger
+            .healthy(to)
+            .cloned()
+            .filter(|_| state.dirs.contains(&to))
+            .ok_or_else(|| {
+                DeployError::Config(format!(
+                    "release {to} is not a healthy release still on the droplet (kept: {:?})",
+                    state.dirs
+                ))
+            })?;
+        self.step(&format!("restore release {to}"), |s| {
+            s.run_ok(&s.target.link_op(to, "active"))?;
+            s.run_ok(&s.target.up_op())?;
+            Ok(())
+        })?;
+        let fake = DeployOps {
+            fetch_ca: self.target.tls_internal.then(|| self.target.fetch_ca_op()),
+            probes: self
+                .target
+                .probes
+                .iter()
+                .map(|p| (p.clone(), self.target.probe_op(p)))
+                .collect(),
+            ..rollback_stub(
+                Op::new(PLANE, "", "true", vec![]),
+                Op::new(PLANE, "", "true", vec![]),
+                Op::new(PLANE, "", "true", vec![]),
+                Lease::for_this_process(),
+            )
+        };
+        if let Some((p, result)) = self.step("probe public routes", |s| s.probe_all(&fake))? {
+            return Err(DeployError::Step {
+                step: format!("probe after restoring release {to}"),
+                detail: format!("https://{}{} got {result}", p.host, p.path),
+            });
+        }
+        let mut ledger = state.ledger.clone();
+        let from = ledger.current;
+        ledger.current = Some(to);
+        ledger.releases.push(LedgerEntry {
+            time: ledger::rfc3339(ledger::now_epoch()),
+            outcome: Outcome::RolledBack,
+            by: by.to_owned(),
+            note: Some(match from {
+                Some(f) => format!("restored by `alembic rollback` from release {f}"),
+                None => "restored by `alembic rollback`".to_owned(),
+            }),
+            ..entry
+        });
+        let ledger_op = self.target.ledger_op(&ledger);
+        self.step(&format!("switch current to release {to}"), |s| {
+            s.run_ok(&s.target.link_op(to, "current"))?;
+            s.run_ok(&ledger_op).map(drop)
+        })?;
+        Ok(to)
+    }
+}
+
+/// The rollback ops a dry run shows: the same scripts the real rollback runs.
+pub fn rollback_ops(target: &Target, to: u64) -> Vec<Op> {
+    let lease = Lease::for_this_process();
+    vec![
+        lease::acquire_op(&target.ssh, PLANE, &target.root, &lease),
+        target.link_op(to, "active"),
+        target.up_op(),
+        target.link_op(to, "current"),
+        target.script("record the ledger", WRITE_LEDGER, &[target.root.clone()]),
+        lease::remove_if_op(&target.ssh, PLANE, "release lease", &target.root, &lease.record()),
+        target.ssh.close_master(PLANE),
+    ]
+}
+
+/// A `DeployOps` holding only what rollback's shared helpers read.
+fn rollback_stub(take: Op, release: Op, close: Op, lease: Lease) -> DeployOps {
+    let nothing = Op::new(PLANE, "", "true", vec![]).read_only();
+    DeployOps {
+        number: 0,
+        base: None,
+        lease,
+        take_lease: take,
+        prepare: nothing.clone(),
+        uploads: vec![],
+        env: nothing.clone(),
+        activate: nothing.clone(),
+        up: nothing.clone(),
+        fetch_ca: None,
+        probes: vec![],
+        switch: nothing.clone(),
+        ledger: nothing,
+        prune: None,
+        release_lease: release,
+        close,
+        next_ledger: Ledger::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology() -> Topology {
+        let mut t = alembic_config::default_topology();
+        t.droplet.address = Some("203.0.113.20".parse().unwrap());
+        t
+    }
+
+    fn bundle() -> Bundle {
+        Bundle {
+            files: [
+                (COMPOSE.to_owned(), b"services: {}\n".to_vec()),
+                (CADDYFILE.to_owned(), b":443 {\n}\n".to_vec()),
+            ]
+            .into(),
+            secrets: vec!["DATABASE_URL".into()],
+            images: vec!["caddy:2".into()],
+        }
+    }
+
+    #[test]
+    fn first_release_plans_every_step_in_order() {
+        let t = topology();
+        let target = Target::from_topology(&t).unwrap();
+        let p = plan(
+            &target,
+            &bundle(),
+            RemoteState::default(),
+            Lease::for_this_process(),
+            "me@here",
+        );
+        assert_eq!(p.plane.release, Some(1));
+        let steps: Vec<&str> = p.plane.ops.iter().map(|o| o.step.as_str()).collect();
+        assert_eq!(
+            steps,
+            [
+                "take lease",
+                "create release dir 1",
+                "upload Caddyfile",
+                "upload compose.yaml",
+                "write .env (0600)",
+                "point active at release 1",
+                "docker compose up",
+                "probe api.alembic.example.com/healthz",
+                "probe gateway.alembic.example.com/health",
+                "point current at release 1",
+                "record the ledger",
+                "release lease",
+                "close ssh connection"
+            ]
+        );
+        let up = p.plane.ops.iter().find(|o| o.step == "docker compose up").unwrap();
+        assert!(up.args.last().unwrap().starts_with(
+            "docker compose -p alembic --project-directory /opt/alembic/active -f /opt/alembic/active/compose.yaml up -d --remove-orphans --wait"
+        ));
+        let env = p.plane.ops.iter().find(|o| o.step.starts_with("write .env")).unwrap();
+        assert_eq!(
+            env.stdin,
+            Stdin::EnvFile {
+                names: vec!["DATABASE_URL".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn an_unchanged_release_plans_no_mutating_op() {
+        let t = topology();
+        let target = Target::from_topology(&t).unwrap();
+        let b = bundle();
+        let first = plan(&target, &b, RemoteState::default(), Lease::for_this_process(), "me");
+        let ledger = first.ops.unwrap().next_ledger;
+        let mut old: BTreeMap<String, OldArtifact> = b
+            .files
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    OldArtifact {
+                        sha256: ledger::sha256_hex(v),
+                        text: None,
+                    },
+                )
+            })
+            .collect();
+        let names = names_text(&b.secrets);
+        old.insert(
+            ENV_NAMES.into(),
+            OldArtifact {
+                sha256: ledger::sha256_hex(names.as_bytes()),
+                text: None,
+            },
+        );
+        let state = RemoteState {
+            ledger,
+            dirs: vec![1],
+            old,
+        };
+        let again = plan(&target, &b, state.clone(), Lease::for_this_process(), "me");
+        assert!(again.ops.is_none());
+        assert_eq!(again.plane.mutating_ops(), 0);
+        assert!(!again.plane.has_changes());
+        // A new secret name is a change.
+        let mut b2 = b.clone();
+        b2.secrets.push("NEW_KEY".into());
+        let changed = plan(&target, &b2, state, Lease::for_this_process(), "me");
+        assert_eq!(changed.plane.changes[0].path, ENV_NAMES);
+        assert_eq!(changed.plane.release, Some(2));
+    }
+
+    #[test]
+    fn redactor_scrubs_values() {
+        struct One;
+        impl SecretSource for One {
+            fn get(&self, n: &str) -> Option<String> {
+                (n == "DB").then(|| "s3cr3t-value".to_owned())
+            }
+        }
+        let r = Redactor::new(&["DB".into()], &One);
+        assert_eq!(r.clean("x s3cr3t-value y"), "x [DB: redacted] y");
+    }
+}

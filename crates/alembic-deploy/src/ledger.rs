@@ -1,0 +1,204 @@
+//! The release ledger kept on the droplet at `<root>/ledger.json`: numbered releases with their
+//! artifact sha256s, image refs, secret NAMES (never values), time and outcome. Pure data and
+//! the decisions made from it (next number, what to prune); `droplet.rs` reads and writes it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What became of a release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Deployed, probed healthy, made `current`.
+    Deployed,
+    /// Failed to come up or failed its probe; the previous release was brought back.
+    Failed,
+    /// Made `current` again by `alembic rollback`.
+    RolledBack,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub number: u64,
+    /// Artifact file name in the release dir -> sha256 (hex).
+    pub artifacts: BTreeMap<String, String>,
+    pub images: Vec<String>,
+    /// Names of the variables in the release's `.env`.
+    pub secrets: Vec<String>,
+    /// RFC 3339 UTC.
+    pub time: String,
+    pub outcome: Outcome,
+    /// Who applied it (user@host).
+    #[serde(default)]
+    pub by: String,
+    /// Why it failed, or which release a rollback restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub format_version: u32,
+    /// The release `current` points at (the last healthy one), if any.
+    pub current: Option<u64>,
+    /// Every recorded event, oldest first (a rollback appends an entry for the restored number).
+    pub releases: Vec<Release>,
+}
+
+impl Ledger {
+    /// Parse the remote file; an empty answer means no ledger yet.
+    pub fn parse(text: &str) -> Result<Ledger, String> {
+        if text.trim().is_empty() {
+            return Ok(Ledger {
+                format_version: 1,
+                ..Ledger::default()
+            });
+        }
+        serde_json::from_str(text).map_err(|e| format!("ledger.json is not a valid ledger: {e}"))
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("ledger serialises");
+        s.push('\n');
+        s
+    }
+
+    /// The entry that made `current` what it is.
+    pub fn current_release(&self) -> Option<&Release> {
+        let n = self.current?;
+        self.releases.iter().rev().find(|r| r.number == n)
+    }
+
+    /// The number a new release gets: one past every number ever used (failed ones included),
+    /// and past `highest_dir` (a release dir an interrupted apply left behind).
+    pub fn next_number(&self, highest_dir: Option<u64>) -> u64 {
+        let used = self.releases.iter().map(|r| r.number).max().unwrap_or(0);
+        used.max(highest_dir.unwrap_or(0)) + 1
+    }
+
+    /// Healthy releases older than `current`, newest first: rollback candidates.
+    pub fn previous_healthy(&self) -> Vec<u64> {
+        let cur = self.current.unwrap_or(0);
+        let mut v: Vec<u64> = self
+            .releases
+            .iter()
+            .filter(|r| r.outcome != Outcome::Failed && r.number < cur)
+            .map(|r| r.number)
+            .collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        v.dedup();
+        v
+    }
+
+    /// The latest entry for release `n` that was healthy.
+    pub fn healthy(&self, n: u64) -> Option<&Release> {
+        self.releases
+            .iter()
+            .rev()
+            .find(|r| r.number == n && r.outcome != Outcome::Failed)
+    }
+
+    /// Release dirs to delete: every dir but `current` and the `keep - 1` newest healthy ones
+    /// before it (so `keep` releases stay, counting current). Failed releases' dirs go too.
+    pub fn prune(&self, dirs: &[u64], keep: u32) -> Vec<u64> {
+        let keep = keep.max(1) as usize;
+        let mut kept: Vec<u64> = self.current.into_iter().collect();
+        kept.extend(self.previous_healthy().into_iter().take(keep - 1));
+        dirs.iter().copied().filter(|d| !kept.contains(d)).collect()
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC for an epoch second (civil-from-days, no time crate needed).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(n: u64, outcome: Outcome) -> Release {
+        Release {
+            number: n,
+            artifacts: BTreeMap::new(),
+            images: vec![],
+            secrets: vec![],
+            time: rfc3339(0),
+            outcome,
+            by: "t@h".into(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn numbers_skip_failed_and_leftover_dirs() {
+        let l = Ledger {
+            format_version: 1,
+            current: Some(1),
+            releases: vec![rel(1, Outcome::Deployed), rel(2, Outcome::Failed)],
+        };
+        assert_eq!(l.next_number(None), 3);
+        assert_eq!(l.next_number(Some(7)), 8);
+        assert_eq!(Ledger::parse("").unwrap().next_number(None), 1);
+    }
+
+    #[test]
+    fn prune_keeps_current_and_newest_healthy() {
+        let l = Ledger {
+            format_version: 1,
+            current: Some(5),
+            releases: [1, 2, 3, 5]
+                .into_iter()
+                .map(|n| rel(n, Outcome::Deployed))
+                .chain([rel(4, Outcome::Failed)])
+                .collect(),
+        };
+        assert_eq!(l.previous_healthy(), vec![3, 2, 1]);
+        assert_eq!(l.prune(&[1, 2, 3, 4, 5], 3), vec![1, 4]);
+        assert_eq!(l.prune(&[1, 2, 3, 4, 5], 1), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn round_trips_and_dates() {
+        let l = Ledger {
+            format_version: 1,
+            current: Some(1),
+            releases: vec![rel(1, Outcome::Deployed)],
+        };
+        assert_eq!(Ledger::parse(&l.to_json()).unwrap(), l);
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
+        assert!(Ledger::parse("{not json").is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! Plans as data: per plane, each artifact added/changed/removed against the last applied
+//! release (with a unified diff when the old text is known), and the exact ordered ops apply
+//! would run. Saved with `plan --out`, a plan is checked against a fresh one before `apply FILE`
+//! runs anything: if an artifact's hash or the base release differs, it is refused.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::sha256_hex;
+use crate::ops::Op;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Add,
+    Change,
+    Remove,
+}
+
+impl Action {
+    pub fn symbol(self) -> char {
+        match self {
+            Action::Add => '+',
+            Action::Change => '~',
+            Action::Remove => '-',
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactChange {
+    pub path: String,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_sha256: Option<String>,
+    /// Unified diff, when both sides' text is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// One plane's part of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanePlan {
+    pub plane: String,
+    /// The release the changes are measured against (droplet: the ledger's `current`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_release: Option<u64>,
+    /// The release number apply would create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<u64>,
+    pub changes: Vec<ArtifactChange>,
+    pub ops: Vec<Op>,
+    /// Things the reader should know (a plane skipped, and why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl PlanePlan {
+    pub fn new(plane: &str) -> PlanePlan {
+        PlanePlan {
+            plane: plane.to_owned(),
+            base_release: None,
+            release: None,
+            changes: Vec::new(),
+            ops: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn mutating_ops(&self) -> usize {
+        self.ops.iter().filter(|o| o.mutating).count()
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty() || self.mutating_ops() > 0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub planes: Vec<PlanePlan>,
+}
+
+impl Plan {
+    pub fn new(planes: Vec<PlanePlan>) -> Plan {
+        Plan {
+            format_version: 1,
+            planes,
+        }
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.planes.iter().any(PlanePlan::has_changes)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("plans serialise");
+        v["has_changes"] = self.has_changes().into();
+        v
+    }
+
+    pub fn parse(text: &str) -> Result<Plan, String> {
+        let p: Plan =
+            serde_json::from_str(text).map_err(|e| format!("not a saved alembic plan: {e}"))?;
+        if p.format_version != 1 {
+            return Err(format!(
+                "saved plan has format_version {}; this alembic reads 1",
+                p.format_version
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Why a saved plan may not be applied now: for each of its planes, the fresh plan must
+    /// start from the same release and carry the same artifact changes (by sha256).
+    pub fn staleness(&self, fresh: &Plan) -> Vec<String> {
+        let mut why = Vec::new();
+        for saved in &self.planes {
+            let Some(now) = fresh.planes.iter().find(|p| p.plane == saved.plane) else {
+                why.push(format!("plane {} is no longer planned", saved.plane));
+                continue;
+            };
+            if saved.base_release != now.base_release {
+                why.push(format!(
+                    "plane {}: planned against release {}, the droplet is now at {}",
+                    saved.plane,
+                    opt(saved.base_release),
+                    opt(now.base_release)
+                ));
+            }
+            let key = |c: &ArtifactChange| (c.path.clone(), (c.action, c.sha256.clone()));
+            let a: BTreeMap<_, _> = saved.changes.iter().map(key).collect();
+            let b: BTreeMap<_, _> = now.changes.iter().map(key).collect();
+            for path in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                if a.get(path) != b.get(path) {
+                    why.push(format!(
+                        "plane {}: {path} no longer matches the saved plan",
+                        saved.plane
+                    ));
+                }
+            }
+        }
+        why
+    }
+}
+
+fn opt(n: Option<u64>) -> String {
+    n.map_or_else(|| "none".to_owned(), |n| n.to_string())
+}
+
+/// What the last applied release held for one artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OldArtifact {
+    pub sha256: String,
+    /// The old text, when it could be read back.
+    pub text: Option<String>,
+}
+
+/// Compare the new artifacts with the old ones, in path order.
+pub fn diff_artifacts(
+    old: &BTreeMap<String, OldArtifact>,
+    new: &BTreeMap<String, Vec<u8>>,
+) -> Vec<ArtifactChange> {
+    let mut out = Vec::new();
+    for (path, bytes) in new {
+        let sha = sha256_hex(bytes);
+        match old.get(path) {
+            None => out.push(ArtifactChange {
+                path: path.clone(),
+                action: Action::Add,
+                sha256: Some(sha),
+                old_sha256: None,
+                diff: std::str::from_utf8(bytes)
+                    .ok()
+                    .map(|t| unified_diff(path, "", t)),
+            }),
+            Some(o) if o.sha256 == sha => {}
+            Some(o) => out.push(ArtifactChange {
+                path: path.clone(),
+                action: Action::Change,
+                sha256: Some(sha),
+                old_sha256: Some(o.sha256.clone()),
+                diff: match (&o.text, std::str::from_utf8(bytes)) {
+                    (Some(a), Ok(b)) => Some(unified_diff(path, a, b)),
+                    _ => None,
+                },
+            }),
+        }
+    }
+    for (path, o) in old {
+        if !new.contains_key(path) {
+            out.push(ArtifactChange {
+                path: path.clone(),
+                action: Action::Remove,
+                sha256: None,
+                old_sha256: Some(o.sha256.clone()),
+                diff: o.text.as_deref().map(|t| unified_diff(path, t, "")),
+            });
+        }
+    }
+    out
+}
+
+pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn old(text: &str) -> OldArtifact {
+        OldArtifact {
+            sha256: sha256_hex(text.as_bytes()),
+            text: Some(text.to_owned()),
+        }
+    }
+
+    #[test]
+    fn classifies_and_diffs() {
+        let o: BTreeMap<String, OldArtifact> = [
+            ("same".to_owned(), old("x\n")),
+            ("changed".to_owned(), old("a\nb\n")),
+            ("gone".to_owned(), old("z\n")),
+        ]
+        .into();
+        let n: BTreeMap<String, Vec<u8>> = [
+            ("same".to_owned(), b"x\n".to_vec()),
+            ("changed".to_owned(), b"a\nc\n".to_vec()),
+            ("new".to_owned(), b"n\n".to_vec()),
+        ]
+        .into();
+        let c = diff_artifacts(&o, &n);
+        let acts: Vec<(&str, Action)> = c.iter().map(|c| (c.path.as_str(), c.action)).collect();
+        assert_eq!(
+            acts,
+            vec![
+                ("changed", Action::Change),
+                ("new", Action::Add),
+                ("gone", Action::Remove)
+            ]
+        );
+        assert_eq!(
+            c[0].diff.as_deref().unwrap(),
+            "--- a/changed\n+++ b/changed\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+        );
+    }
+
+    #[test]
+    fn a_saved_plan_is_stale_when_an_artifact_or_base_moves() {
+        let mut p = PlanePlan::new("droplet");
+        p.base_release = Some(1);
+        p.changes = diff_artifacts(&BTreeMap::new(), &[("c".to_owned(), b"1".to_vec())].into());
+        let saved = Plan::new(vec![p.clone()]);
+        assert!(saved.staleness(&saved.clone()).is_empty());
+        let mut moved = p.clone();
+        moved.changes = diff_artifacts(&BTreeMap::new(), &[("c".to_owned(), b"2".to_vec())].into());
+        let why = saved.staleness(&Plan::new(vec![moved]));
+        assert_eq!(why, vec!["plane droplet: c no longer matches the saved plan"]);
+        let mut based = p;
+        based.base_release = Some(2);
+        assert_eq!(saved.staleness(&Plan::new(vec![based])).len(), 1);
+        let text = serde_json::to_string(&saved).unwrap();
+        assert_eq!(Plan::parse(&text).unwrap(), saved);
+    }
+}
