@@ -22,6 +22,10 @@ use crate::types::*;
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// Refuse arrays/tables nested deeper than this (TOML parsers recurse).
 pub const MAX_NESTING: usize = 32;
+/// Refuse tables (and `env` tables) with more keys than this; the largest table has 18 keys.
+pub const MAX_TABLE_KEYS: usize = 1024;
+/// Refuse arrays (command, secrets, admin_cidrs, checks ...) with more entries than this.
+pub const MAX_LIST_ITEMS: usize = 1024;
 /// Refuse configs with more workloads than this.
 pub const MAX_WORKLOADS: usize = 50_000;
 
@@ -411,6 +415,9 @@ impl<'s> Cx<'s> {
         known: &[&str],
     ) -> Tbl<'a, 'i> {
         self.spans.insert(path.clone(), span.clone());
+        if self.too_many_keys(t, &path) {
+            return Tbl { t, path, span };
+        }
         for (k, v) in t.iter() {
             let kp = join(&path, k.get_ref());
             let kspan = k.span();
@@ -446,6 +453,25 @@ impl<'s> Cx<'s> {
             }
         }
         Tbl { t, path, span }
+    }
+
+    /// One CFG004 for a table with more keys than any config needs, instead of one diagnostic
+    /// per key: 100k unknown keys would otherwise be 100k lines of output.
+    fn too_many_keys(&mut self, t: &DeTable<'_>, path: &str) -> bool {
+        let Some((k, _)) = t.iter().nth(MAX_TABLE_KEYS) else {
+            return false;
+        };
+        let table = self.table_label(path);
+        self.err(
+            Code::Cfg004,
+            k.span(),
+            format!(
+                "{table} has {} keys; the limit is {MAX_TABLE_KEYS}",
+                t.len()
+            ),
+            Some("this is not an alembic.toml table; check that this is the right file".to_owned()),
+        );
+        true
     }
 
     fn get<'a, 'i>(&self, tb: &Tbl<'a, 'i>, key: &str) -> Option<&'a Value<'i>> {
@@ -613,6 +639,21 @@ impl<'s> Cx<'s> {
             self.wrong_type(v, &path, "an array of strings");
             return Vec::new();
         };
+        // Duplicate detection is quadratic and every entry ends up in generated files: a
+        // 100k-entry list took 49 s to refuse before this limit.
+        if let Some(item) = items.get(MAX_LIST_ITEMS) {
+            let what = self.describe(&path);
+            self.err(
+                Code::Cfg004,
+                item.span(),
+                format!(
+                    "{what} has {} entries; the limit is {MAX_LIST_ITEMS}",
+                    items.len()
+                ),
+                None,
+            );
+            return Vec::new();
+        }
         let mut out: Vec<T> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let ip = format!("{path}.{i}");
@@ -1224,6 +1265,9 @@ impl<'s> Cx<'s> {
             self.wrong_type(v, &path, "a table of NAME = \"value\"");
             return out;
         };
+        if self.too_many_keys(env, &path) {
+            return out;
+        }
         for (k, val) in env.iter() {
             let kp = join(&path, k.get_ref());
             self.spans
@@ -1269,8 +1313,15 @@ impl<'s> Cx<'s> {
                     .unwrap_or(0..0);
                 match by_name.get(dep.as_str()) {
                     None => {
+                        // Suggestions compare against every name: skip them on huge topologies
+                        // where many dangling names would make this quadratic.
                         let hint = by_name
                             .keys()
+                            .take(if workloads.len() <= 1000 {
+                                usize::MAX
+                            } else {
+                                0
+                            })
                             .map(|c| (strsim::jaro_winkler(dep.as_str(), c), *c))
                             .filter(|(s, _)| *s > 0.8)
                             .max_by(|a, b| a.0.total_cmp(&b.0))

@@ -2,6 +2,7 @@
 //! it runs programs (ssh, docker compose, terraform, launchctl/systemctl) and touches the file
 //! system. Everything it runs is first an [`ops::Op`], so dry runs and plans show the exact argv.
 
+pub mod artifacts;
 pub mod exec;
 pub mod fsio;
 pub mod ops;

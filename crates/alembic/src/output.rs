@@ -19,15 +19,17 @@ pub fn print_human(diags: &[Diagnostic], sources: &[&SourceFile]) {
             s.errors, s.warnings
         ));
     }
-    eprint!("{out}");
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), out.as_bytes());
 }
 
 /// Print the DESIGN.md diagnostics JSON document on stdout.
 pub fn print_json(diags: &[Diagnostic]) {
-    println!("{}", diagnostics_json(diags));
+    print_value(&diagnostics_json(diags));
 }
 
-/// Print any serialisable document as JSON on stdout.
+/// Print any serialisable document as JSON on stdout. A closed pipe (`| head`) is not an
+/// error worth a panic: `println!` would panic on EPIPE, so write and ignore the result.
 pub fn print_value(v: &serde_json::Value) {
-    println!("{v}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{v}");
 }
