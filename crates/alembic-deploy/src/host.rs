@@ -20,9 +20,9 @@ use crate::ops::{Op, Stdin};
 pub const PLANE: &str = "host";
 
 /// Rendered launcher script (see `alembic_render::launcher`).
-pub const LAUNCHER_ARTIFACT: &str = "infra/host/bin/alembic-launch";
+pub const LAUNCHER_ARTIFACT: &str = alembic_render::launcher::PATH;
 /// Where the launcher is installed, relative to `$HOME`; plists and units exec it from there.
-pub const LAUNCHER_IN_HOME: &str = ".config/alembic/bin/alembic-launch";
+pub const LAUNCHER_IN_HOME: &str = alembic_render::launcher::INSTALL_PATH_IN_HOME;
 /// The secrets file the launcher reads, relative to `$HOME`.
 pub const SECRETS_FILE_IN_HOME: &str = ".config/alembic/secrets.env";
 
@@ -153,6 +153,40 @@ pub fn host_secret_names(t: &Topology) -> Vec<String> {
     names
 }
 
+/// Host workload names with dependencies first (stable: file order otherwise), so an agent or
+/// unit is (re)started after the ones it `depends_on`.
+pub fn start_order(t: &Topology) -> Vec<String> {
+    fn visit(t: &Topology, name: &str, seen: &mut Vec<String>, out: &mut Vec<String>) {
+        if seen.iter().any(|s| s == name) {
+            return;
+        }
+        seen.push(name.to_owned());
+        if let Some(w) = t.workload(name).filter(|w| w.plane == Plane::Host) {
+            for d in &w.depends_on {
+                visit(t, d.as_str(), seen, out);
+            }
+            out.push(name.to_owned());
+        }
+    }
+    let (mut seen, mut out) = (Vec::new(), Vec::new());
+    for w in t.on_plane(Plane::Host) {
+        visit(t, w.name.as_str(), &mut seen, &mut out);
+    }
+    out
+}
+
+/// Position of the workload a unit/agent belongs to in [`start_order`] (unknown ones last).
+fn rank(
+    t: &Topology,
+    order: &[String],
+    matches: impl Fn(&alembic_config::Workload) -> bool,
+) -> usize {
+    order
+        .iter()
+        .position(|n| t.workload(n).is_some_and(&matches))
+        .unwrap_or(usize::MAX)
+}
+
 /// A launchd agent as the installer needs it: label, and whether it is a daemon (started at
 /// load and kept alive) or a calendar job.
 struct Agent {
@@ -229,23 +263,30 @@ pub fn install_ops(t: &Topology, set: &ArtifactSet, env: &HostEnv) -> Result<Vec
         ));
     }
     match t.host.os {
-        HostOs::Macos => macos_ops(&mut ops, &units, &unit_dir, env)?,
-        HostOs::Linux => linux_ops(&mut ops, &units, &unit_dir),
+        HostOs::Macos => macos_ops(t, &mut ops, &units, &unit_dir, env)?,
+        HostOs::Linux => linux_ops(t, &mut ops, &units, &unit_dir),
     }
     Ok(ops)
 }
 
 fn macos_ops(
+    t: &Topology,
     ops: &mut Vec<Op>,
     units: &[&alembic_render::Artifact],
     dir: &Path,
     env: &HostEnv,
 ) -> Result<(), HostError> {
     let domain = format!("gui/{}", env.uid);
-    let agents = units
+    let mut agents = units
         .iter()
         .map(|a| read_agent(&a.path, &a.bytes).map(|ag| (ag, *a)))
         .collect::<Result<Vec<_>, _>>()?;
+    let order = start_order(t);
+    agents.sort_by_key(|(ag, _)| {
+        rank(t, &order, |w| {
+            alembic_render::launchd::label(t, w) == ag.label
+        })
+    });
     for (ag, a) in &agents {
         ops.push(write_op(
             format!("install {}", ag.file_name),
@@ -281,11 +322,20 @@ fn macos_ops(
     Ok(())
 }
 
-fn linux_ops(ops: &mut Vec<Op>, units: &[&alembic_render::Artifact], dir: &Path) {
-    let names: Vec<String> = units
+fn linux_ops(t: &Topology, ops: &mut Vec<Op>, units: &[&alembic_render::Artifact], dir: &Path) {
+    let order = start_order(t);
+    let mut units: Vec<(String, &alembic_render::Artifact)> = units
         .iter()
-        .map(|a| a.path.rsplit('/').next().unwrap_or(&a.path).to_owned())
+        .map(|a| (a.path.rsplit('/').next().unwrap_or(&a.path).to_owned(), *a))
         .collect();
+    units.sort_by_key(|(name, _)| {
+        let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
+        (
+            rank(t, &order, |w| alembic_render::systemd::unit_name(w) == stem),
+            name.clone(),
+        )
+    });
+    let (names, units): (Vec<String>, Vec<&alembic_render::Artifact>) = units.into_iter().unzip();
     for (name, a) in names.iter().zip(units) {
         ops.push(write_op(
             format!("install {name}"),
