@@ -1,0 +1,63 @@
+//! What a rule is: a static with its stable code, default severity, one-line summary and help,
+//! plus a check function. Rules build located [`Diagnostic`]s through [`Rule::at`], so every
+//! finding carries the rule's code and help without each check repeating them.
+
+use std::ops::Range;
+
+use alembic_config::{Code, Diagnostic, Severity, SourceFile, Topology};
+
+use crate::artifacts::{Doc, FileKind};
+
+/// A rule's identity and wording. Several rules may share a code (EXP005 is checked over the
+/// config and over Terraform); SARIF metadata is per code.
+#[derive(Debug)]
+pub struct Rule {
+    pub code: Code,
+    pub severity: Severity,
+    pub summary: &'static str,
+    pub help: &'static str,
+}
+
+impl Rule {
+    /// A finding of this rule at `span` in `src`, with the rule's severity and help.
+    pub fn at(
+        &self,
+        src: &SourceFile,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        src.diag(
+            self.code,
+            self.severity,
+            span,
+            message,
+            Some(self.help.to_owned()),
+        )
+    }
+
+    /// Like [`Rule::at`] with another severity (a weaker form of the same problem).
+    pub fn at_severity(
+        &self,
+        severity: Severity,
+        src: &SourceFile,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let mut d = self.at(src, span, message);
+        d.severity = severity;
+        d
+    }
+}
+
+/// A rule over the validated topology; spans come from `Topology::spans`.
+pub struct TopologyRule {
+    pub rule: Rule,
+    pub check: fn(&Rule, &Topology, &SourceFile) -> Vec<Diagnostic>,
+}
+
+/// A rule over one artifact file of a given kind.
+pub struct FileRule {
+    pub rule: Rule,
+    pub kind: FileKind,
+    pub check: fn(&Rule, &Doc<'_>) -> Vec<Diagnostic>,
+}

@@ -1,0 +1,429 @@
+//! Secret shapes: known credential formats found anywhere in a text (whatever the key, or no
+//! key at all), and high-entropy values under secret-like keys. Hand-written matchers instead
+//! of a regex engine: each shape is a fixed prefix plus a character class and a length, which
+//! `str::match_indices` finds quickly even in multi-megabyte files.
+//!
+//! A finding carries only the shape's public prefix (`dop_v1_`), never the matched value, so
+//! nothing built from it can leak the secret.
+
+use std::ops::Range;
+
+/// A credential shape found in a text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenHit {
+    /// What it looks like, for the message ("DigitalOcean personal access token").
+    pub what: &'static str,
+    /// The shape's public prefix, safe to print (`dop_v1_`).
+    pub prefix: &'static str,
+    /// Byte range of the whole secret in the text (to redact it, never to print it).
+    pub span: Range<usize>,
+}
+
+#[derive(Clone, Copy)]
+enum Class {
+    Hex,
+    Alnum,
+    /// `[A-Za-z0-9_]`
+    Word,
+    /// `[A-Za-z0-9_-]`
+    WordDash,
+    /// `[A-Z0-9]`
+    UpperDigit,
+    /// `[A-Za-z0-9-]`
+    AlnumDash,
+}
+
+impl Class {
+    fn has(self, b: u8) -> bool {
+        match self {
+            Class::Hex => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+            Class::Alnum => b.is_ascii_alphanumeric(),
+            Class::Word => b.is_ascii_alphanumeric() || b == b'_',
+            Class::WordDash => b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
+            Class::UpperDigit => b.is_ascii_uppercase() || b.is_ascii_digit(),
+            Class::AlnumDash => b.is_ascii_alphanumeric() || b == b'-',
+        }
+    }
+}
+
+struct Shape {
+    prefix: &'static str,
+    class: Class,
+    min: usize,
+    /// Exact length when `Some` (the body must then end at a non-class byte).
+    exact: Option<usize>,
+    /// A marker the body must contain (OpenAI's `T3BlbkFJ`).
+    contains: Option<&'static str>,
+    what: &'static str,
+}
+
+const fn shape(prefix: &'static str, class: Class, min: usize, what: &'static str) -> Shape {
+    Shape {
+        prefix,
+        class,
+        min,
+        exact: None,
+        contains: None,
+        what,
+    }
+}
+
+const fn exact(prefix: &'static str, class: Class, n: usize, what: &'static str) -> Shape {
+    Shape {
+        prefix,
+        class,
+        min: n,
+        exact: Some(n),
+        contains: None,
+        what,
+    }
+}
+
+/// Most specific first: a text position claimed by one shape is not matched again.
+const SHAPES: &[Shape] = &[
+    exact(
+        "dop_v1_",
+        Class::Hex,
+        64,
+        "DigitalOcean personal access token",
+    ),
+    exact("doo_v1_", Class::Hex, 64, "DigitalOcean OAuth token"),
+    exact("dor_v1_", Class::Hex, 64, "DigitalOcean refresh token"),
+    exact("ghp_", Class::Alnum, 36, "GitHub personal access token"),
+    exact("gho_", Class::Alnum, 36, "GitHub OAuth token"),
+    exact("ghu_", Class::Alnum, 36, "GitHub user-to-server token"),
+    exact("ghs_", Class::Alnum, 36, "GitHub server-to-server token"),
+    exact("ghr_", Class::Alnum, 36, "GitHub refresh token"),
+    shape("github_pat_", Class::Word, 40, "GitHub fine-grained token"),
+    shape("sk-ant-", Class::WordDash, 32, "Anthropic API key"),
+    shape("sk-proj-", Class::WordDash, 40, "OpenAI project API key"),
+    Shape {
+        prefix: "sk-",
+        class: Class::WordDash,
+        min: 40,
+        exact: None,
+        contains: Some("T3BlbkFJ"),
+        what: "OpenAI API key",
+    },
+    exact("AKIA", Class::UpperDigit, 16, "AWS access key ID"),
+    exact("ASIA", Class::UpperDigit, 16, "AWS temporary access key ID"),
+    shape("xoxb-", Class::AlnumDash, 10, "Slack bot token"),
+    shape("xoxp-", Class::AlnumDash, 10, "Slack user token"),
+    shape("xoxa-", Class::AlnumDash, 10, "Slack app token"),
+    shape("xoxr-", Class::AlnumDash, 10, "Slack refresh token"),
+    shape("xoxs-", Class::AlnumDash, 10, "Slack session token"),
+];
+
+/// Every known credential shape in `text`, in order of position.
+pub fn find_tokens(text: &str) -> Vec<TokenHit> {
+    let bytes = text.as_bytes();
+    let mut hits: Vec<TokenHit> = Vec::new();
+    let mut claimed: Vec<usize> = Vec::new();
+    for s in SHAPES {
+        for (start, _) in text.match_indices(s.prefix) {
+            // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
+            if start > 0 && Class::WordDash.has(bytes[start - 1]) {
+                continue;
+            }
+            if claimed.contains(&start) {
+                continue;
+            }
+            let body_start = start + s.prefix.len();
+            let body_len = bytes[body_start..]
+                .iter()
+                .take_while(|b| s.class.has(**b))
+                .count();
+            let ok = match s.exact {
+                Some(n) => body_len == n,
+                None => body_len >= s.min,
+            };
+            if !ok {
+                continue;
+            }
+            let span = start..body_start + body_len;
+            if let Some(m) = s.contains {
+                if !text[span.clone()].contains(m) {
+                    continue;
+                }
+            }
+            claimed.push(start);
+            hits.push(TokenHit {
+                what: s.what,
+                prefix: s.prefix,
+                span,
+            });
+        }
+    }
+    for (start, _) in text.match_indices("-----BEGIN ") {
+        let line_end = text[start..]
+            .find('\n')
+            .map(|i| start + i)
+            .unwrap_or(text.len());
+        let line = &text[start..line_end];
+        if line.contains("PRIVATE KEY-----") {
+            // The span runs to the END marker so redaction covers the key body too.
+            let end = text[line_end..]
+                .find("-----END ")
+                .map(|j| line_end + j)
+                .unwrap_or(line_end);
+            hits.push(TokenHit {
+                what: "PEM private key",
+                prefix: "-----BEGIN ",
+                span: start..end,
+            });
+        }
+    }
+    hits.sort_by_key(|h| h.span.start);
+    hits
+}
+
+/// A value under a secret-like key that looks random enough to be a real secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntropyHit {
+    pub key: String,
+    pub key_span: Range<usize>,
+    pub value_span: Range<usize>,
+}
+
+/// Does this key name suggest it holds a secret value?
+pub fn is_secret_like_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    // Keys that hold a *name* or a location of a secret, not the secret.
+    if [
+        "_env", "_name", "_file", "_path", "_names", "_id", "_url", "_ref",
+    ]
+    .iter()
+    .any(|s| k.ends_with(s))
+    {
+        return false;
+    }
+    const PARTS: &[&str] = &[
+        "token",
+        "secret",
+        "passw",
+        "pwd",
+        "apikey",
+        "api_key",
+        "api-key",
+        "credential",
+        "private_key",
+        "privatekey",
+        "access_key",
+        "accesskey",
+        "auth_key",
+        "signing_key",
+        "client_key",
+    ];
+    PARTS.iter().any(|p| k.contains(p))
+        || k == "key"
+        || k.ends_with("_key")
+        || k.ends_with("-key")
+        || key.ends_with("Key")
+}
+
+/// Shannon entropy in bits per character.
+pub fn shannon_entropy(s: &str) -> f64 {
+    let mut counts = [0usize; 256];
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Would this value be a plausible secret (long, random, not a reference to one)?
+pub fn looks_random(v: &str) -> bool {
+    if v.len() < 16 || v.len() > 4096 {
+        return false;
+    }
+    if v.bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return false;
+    }
+    // References and placeholders: env var names, interpolations, paths, URLs.
+    let env_name = v
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if env_name
+        || v.contains("${")
+        || v.contains("$(")
+        || v.contains("{{")
+        || v.contains("://")
+        || v.starts_with('/')
+        || v.starts_with('.')
+        || v.starts_with('<')
+    {
+        return false;
+    }
+    let letters = v.bytes().any(|b| b.is_ascii_alphabetic());
+    let digits = v.bytes().any(|b| b.is_ascii_digit());
+    letters && digits && shannon_entropy(v) >= 3.5
+}
+
+/// `key = "value"`, `key: value`, `KEY=value`, `"key": "value"` pairs whose key is secret-like
+/// and whose value looks random. Works line by line on any text format.
+pub fn find_entropy_secrets(text: &str) -> Vec<EntropyHit> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for raw in text.split_inclusive('\n') {
+        let line = raw.trim_end_matches(['\n', '\r']);
+        scan_line(line, offset, &mut out);
+        offset += raw.len();
+    }
+    out
+}
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'
+}
+
+fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
+    let b = line.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'=' && c != b':' {
+            continue;
+        }
+        // `==`, `:=`, `=>`, `://` are not key/value separators.
+        if b.get(i + 1)
+            .is_some_and(|n| matches!(n, b'=' | b'>' | b'/'))
+            || (i > 0 && matches!(b[i - 1], b'=' | b'!' | b'<' | b'>' | b':'))
+        {
+            continue;
+        }
+        // Key: identifier right before the separator (skipping spaces and a closing quote).
+        let mut k_end = i;
+        while k_end > 0 && b[k_end - 1] == b' ' {
+            k_end -= 1;
+        }
+        if k_end > 0 && matches!(b[k_end - 1], b'"' | b'\'') {
+            k_end -= 1;
+        }
+        let mut k_start = k_end;
+        while k_start > 0 && is_key_byte(b[k_start - 1]) {
+            k_start -= 1;
+        }
+        if k_start == k_end {
+            continue;
+        }
+        let key = &line[k_start..k_end];
+        // Dotted YAML/TOML keys: judge the last segment (`db.password`).
+        let last = key.rsplit('.').next().unwrap_or(key);
+        if !is_secret_like_key(last) {
+            continue;
+        }
+        // Value: a quoted string, or a bare run up to a space, comma or brace.
+        let mut v_start = i + 1;
+        while v_start < b.len() && b[v_start] == b' ' {
+            v_start += 1;
+        }
+        let (vs, ve) = match b.get(v_start) {
+            Some(q @ (b'"' | b'\'')) => {
+                let Some(close) = line[v_start + 1..].find(*q as char) else {
+                    continue;
+                };
+                (v_start + 1, v_start + 1 + close)
+            }
+            Some(_) => {
+                let len = b[v_start..]
+                    .iter()
+                    .take_while(|c| !matches!(c, b' ' | b',' | b'}' | b']' | b'#'))
+                    .count();
+                (v_start, v_start + len)
+            }
+            None => continue,
+        };
+        if looks_random(&line[vs..ve]) {
+            out.push(EntropyHit {
+                key: key.to_owned(),
+                key_span: offset + k_start..offset + k_end,
+                value_span: offset + vs..offset + ve,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex64() -> String {
+        "0123456789abcdef".repeat(4)
+    }
+
+    #[test]
+    fn digitalocean_token_under_any_key() {
+        let t = format!("greeting: dop_v1_{}\n", hex64());
+        let h = find_tokens(&t);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].prefix, "dop_v1_");
+        assert_eq!(h[0].span, 10..10 + 7 + 64);
+    }
+
+    #[test]
+    fn shapes_need_their_full_length() {
+        assert!(find_tokens("dop_v1_abc").is_empty());
+        assert!(find_tokens(&format!("ghp_{}", "a".repeat(35))).is_empty());
+        assert_eq!(
+            find_tokens(&format!("x ghp_{} y", "aB3".repeat(12))).len(),
+            1
+        );
+        assert!(find_tokens(&format!("xghp_{}", "aB3".repeat(12))).is_empty());
+        // Built at run time so the repository itself carries no token-shaped literal.
+        assert_eq!(find_tokens(&format!("AKIA{}", "ABCDEFGHIJKLMNOP")).len(), 1);
+        assert_eq!(
+            find_tokens(&format!(
+                "k=sk-{}T3BlbkFJ{}",
+                "a1".repeat(10),
+                "b2".repeat(10)
+            ))[0]
+                .what,
+            "OpenAI API key"
+        );
+        assert_eq!(
+            find_tokens(&format!("sk-ant-api03-{}", "Zz9_".repeat(10)))[0].what,
+            "Anthropic API key"
+        );
+        assert_eq!(
+            find_tokens(&format!("xoxb{}", "-1234567890-abcdef")).len(),
+            1
+        );
+        let pem = [
+            "-----BEGIN",
+            "OPENSSH PRIVATE",
+            "KEY-----\nAAAA\n-----END",
+            "x",
+        ]
+        .join(" ");
+        let h = find_tokens(&pem);
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            &pem[h[0].span.clone()],
+            &pem[..pem.find("-----END").unwrap()]
+        );
+        assert!(find_tokens("-----BEGIN CERTIFICATE-----").is_empty());
+    }
+
+    #[test]
+    fn entropy_under_secret_like_keys_only() {
+        let random = "q8Zr2LmX0vTw9KpB4sYd7Hn";
+        let t = format!("api_token = \"{random}\"\nnote = \"{random}\"\ntoken_env = \"DIGITALOCEAN_TOKEN\"\nenv = {{ APP_SECRET = \"{random}\" }}\n");
+        let h = find_entropy_secrets(&t);
+        let keys: Vec<&str> = h.iter().map(|h| h.key.as_str()).collect();
+        assert_eq!(keys, ["api_token", "APP_SECRET"]);
+        assert_eq!(&t[h[0].value_span.clone()], random);
+        assert!(find_entropy_secrets("password: changeme\n").is_empty());
+        assert!(find_entropy_secrets("token: ${{ secrets.DEPLOY_TOKEN }}\n").is_empty());
+        assert!(find_entropy_secrets(
+            "ssh_keys = [\"3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa\"]\n"
+        )
+        .is_empty());
+    }
+}
