@@ -1,5 +1,215 @@
-use crate::cli::{Global, PlaneArg};
+//! `alembic plan`: what apply would change, per plane, with the exact operations. Also the
+//! plan builder `apply` and `rollback` share, so apply runs exactly what plan shows.
+
 use std::path::Path;
-pub fn run(_g: &Global, _p: Option<PlaneArg>, _d: bool, _out: Option<&Path>) -> i32 {
-    super::unavailable("plan")
+
+use alembic_config::Topology;
+use alembic_deploy::droplet::{self, Bundle, Planned, Target};
+use alembic_deploy::exec::{Executor, Goal, ProcessEnv};
+use alembic_deploy::lease::Lease;
+use alembic_deploy::plan::{Plan, PlanePlan};
+use alembic_deploy::{host, terraform};
+use alembic_render::ArtifactSet;
+
+use crate::cli::{Global, PlaneArg};
+use crate::config::Origin;
+use crate::exit;
+
+/// A plan and what apply needs to run it.
+pub(crate) struct Built {
+    pub plan: Plan,
+    pub topology: Topology,
+    pub set: ArtifactSet,
+    pub droplet: Option<(Target, Planned)>,
+    pub infra: Option<terraform::Runner>,
+    pub host: Option<host::HostEnv>,
+}
+
+/// Which planes a `--plane` selects: none given means every plane apply drives.
+fn selected(plane: Option<PlaneArg>, t: &Topology) -> Vec<PlaneArg> {
+    match plane {
+        Some(p) => vec![p],
+        None => {
+            let mut v = Vec::new();
+            if t.droplet.is_provisioned() {
+                v.push(PlaneArg::Infra);
+            }
+            v.extend([PlaneArg::Droplet, PlaneArg::Host]);
+            v
+        }
+    }
+}
+
+/// Print an error on stderr and give back its exit code.
+pub(crate) fn fail(msg: impl std::fmt::Display, code: i32) -> i32 {
+    eprintln!("error: {msg}");
+    code
+}
+
+/// Load, render and plan the selected planes. Read-only: remote state is only queried.
+pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Result<Built, i32> {
+    let (origin, _loaded, t) = crate::config::load_topology(g.config.as_deref(), g.json)?;
+    if for_apply && origin == Origin::Embedded {
+        return Err(fail(
+            "refusing to apply the embedded default topology (its domain is a placeholder); \
+             write your own alembic.toml (`alembic init`)",
+            exit::PROBLEMS,
+        ));
+    }
+    let set = alembic_render::render(&t);
+    let mut planes = Vec::new();
+    let mut built = Built {
+        plan: Plan::new(Vec::new()),
+        topology: t.clone(),
+        set: set.clone(),
+        droplet: None,
+        infra: None,
+        host: None,
+    };
+    for p in selected(plane, &t) {
+        match p {
+            PlaneArg::Droplet => {
+                let (target, planned) = plan_droplet(&t, &set)?;
+                planes.push(planned.plane.clone());
+                built.droplet = Some((target, planned));
+            }
+            PlaneArg::Infra => {
+                let mut pp = PlanePlan::new("infra");
+                if !t.droplet.is_provisioned() {
+                    pp.notes
+                        .push("droplet.address is set: Terraform is not used".to_owned());
+                } else {
+                    let program = terraform::find_program()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "terraform".to_owned());
+                    let runner = terraform::Runner::for_topology(&program, &origin.base_dir(), &t);
+                    pp.ops = runner.ops();
+                    pp.notes.push(
+                        "Terraform plans the files `alembic render` wrote; its summary is shown when apply runs `plan`".to_owned(),
+                    );
+                    built.infra = Some(runner);
+                }
+                planes.push(pp);
+            }
+            PlaneArg::Host => {
+                let mut pp = PlanePlan::new("host");
+                match host::HostEnv::from_process()
+                    .and_then(|env| host::install_ops(&t, &set, &env).map(|ops| (env, ops)))
+                {
+                    Ok((env, ops)) => {
+                        pp.ops = ops;
+                        built.host = Some(env);
+                    }
+                    Err(e) => pp.notes.push(format!("host plane not planned: {e}")),
+                }
+                planes.push(pp);
+            }
+            PlaneArg::Ci => {
+                let mut pp = PlanePlan::new("ci");
+                pp.notes.push(
+                    "the ci plane is applied by committing the rendered workflows (`alembic render`)"
+                        .to_owned(),
+                );
+                planes.push(pp);
+            }
+        }
+    }
+    built.plan = Plan::new(planes);
+    Ok(built)
+}
+
+fn plan_droplet(t: &Topology, set: &ArtifactSet) -> Result<(Target, Planned), i32> {
+    let target = Target::from_topology(t).map_err(|e| fail(&e, e.exit_code()))?;
+    let bundle = Bundle::from_artifacts(t, set).map_err(|e| fail(&e, e.exit_code()))?;
+    target
+        .ssh
+        .prepare()
+        .map_err(|e| fail(format!("cannot create the ssh control dir: {e}"), exit::RUNTIME))?;
+    let env = ProcessEnv;
+    let mut ex = Executor::new(Goal::DryRun, &env);
+    let state = match target.query_state(&mut ex) {
+        Ok(s) => s,
+        Err(e) => {
+            close(&target);
+            return Err(fail(&e, e.exit_code()));
+        }
+    };
+    let lease = Lease::for_this_process();
+    let by = lease.holder.clone();
+    let planned = droplet::plan(&target, &bundle, state, lease, &by);
+    Ok((target, planned))
+}
+
+/// Close the ssh master a read-only query opened.
+pub(crate) fn close(target: &Target) {
+    let env = ProcessEnv;
+    let _ = alembic_deploy::exec::run_op(&target.ssh.close_master(droplet::PLANE), &env);
+    target.ssh.cleanup();
+}
+
+/// The plan for humans, on stdout (it is the command's data).
+pub(crate) fn print_plan(plan: &Plan) {
+    let mut out = String::new();
+    for p in &plan.planes {
+        let head = match (p.release, p.base_release) {
+            (Some(n), Some(b)) => format!("plane {}: release {n} (replacing release {b})", p.plane),
+            (Some(n), None) => format!("plane {}: release {n} (first release)", p.plane),
+            _ => format!("plane {}", p.plane),
+        };
+        out.push_str(&head);
+        out.push('\n');
+        for n in &p.notes {
+            out.push_str(&format!("  note: {n}\n"));
+        }
+        for c in &p.changes {
+            out.push_str(&format!("  {} {}\n", c.action.symbol(), c.path));
+            if let Some(d) = &c.diff {
+                for line in d.lines() {
+                    out.push_str(&format!("      {line}\n"));
+                }
+            }
+        }
+        if !p.ops.is_empty() {
+            out.push_str(&format!(
+                "  operations ({} in order, {} change state):\n",
+                p.ops.len(),
+                p.mutating_ops()
+            ));
+            for (i, op) in p.ops.iter().enumerate() {
+                let mark = if op.mutating { "*" } else { " " };
+                out.push_str(&format!("  {mark}{:>3}. {}: {op}\n", i + 1, op.step));
+            }
+        }
+    }
+    if !plan.has_changes() {
+        out.push_str("No changes.\n");
+    }
+    print!("{out}");
+}
+
+pub fn run(g: &Global, plane: Option<PlaneArg>, detailed: bool, out: Option<&Path>) -> i32 {
+    let built = match build(g, plane, false) {
+        Ok(b) => b,
+        Err(code) => return if detailed { exit::PROBLEMS } else { code },
+    };
+    if let Some((target, _)) = &built.droplet {
+        close(target);
+    }
+    if let Some(path) = out {
+        let text = format!("{:#}\n", built.plan.to_json());
+        if let Err(e) = alembic_deploy::fsio::write_atomic(path, text.as_bytes(), 0o644) {
+            let code = fail(format!("cannot write {}: {e}", path.display()), exit::RUNTIME);
+            return if detailed { exit::PROBLEMS } else { code };
+        }
+        eprintln!("plan saved to {}; run `alembic apply {}` to apply it", path.display(), path.display());
+    }
+    if g.json {
+        crate::output::print_value(&built.plan.to_json());
+    } else {
+        print_plan(&built.plan);
+    }
+    match (detailed, built.plan.has_changes()) {
+        (true, true) => 2,
+        _ => exit::OK,
+    }
 }
