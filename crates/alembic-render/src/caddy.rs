@@ -4,7 +4,7 @@
 //!
 //! Shape:
 //! - global options: the ACME e-mail, the staging CA for `tls = "acme-staging"`, `local_certs`
-//!   + `skip_install_trust` for `tls = "internal"`, and HTTP/1.1 + HTTP/2 only (no HTTP/3:
+//!   and `skip_install_trust` for `tls = "internal"`, and HTTP/1.1 + HTTP/2 only (no HTTP/3:
 //!   compose publishes no UDP port and the firewall opens none). The admin API stays at its
 //!   default (localhost:2019 *inside* the container, never published) so a deploy can
 //!   `caddy reload` through `docker compose exec`;

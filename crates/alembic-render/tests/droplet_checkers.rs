@@ -304,3 +304,39 @@ fn firewall_and_records_follow_the_topology() {
             .any(|a| a.key() == "sensitive" && *a.expr() == hcl::Expression::Bool(true)));
     }
 }
+
+// Proves the fmt check above can fail: hcl-rs's own layout (one space before every `=`, what
+// the alignment pass fixes) is rejected by the real `terraform fmt -check`.
+#[test]
+fn terraform_fmt_rejects_unaligned_hcl() {
+    let Some(tf) = alembic_testkit::tool("terraform") else {
+        return;
+    };
+    let t = fixture("default");
+    let main = terraform::render(&t)
+        .into_iter()
+        .find(|a| a.path.ends_with("/main.tf"))
+        .expect("main.tf");
+    let unaligned: String = main
+        .text()
+        .lines()
+        .map(|l| match l.split_once(" =") {
+            Some((k, v)) if !k.trim_start().starts_with('"') => {
+                format!("{} ={v}\n", k.trim_end())
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(unaligned, main.text(), "the fixture has aligned runs");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("main.tf"), &unaligned).expect("write");
+    let out = terraform_cmd(&tf)
+        .args(["fmt", "-check"])
+        .arg(dir.path())
+        .output()
+        .expect("run terraform");
+    assert!(
+        !out.status.success(),
+        "terraform fmt -check accepted unaligned HCL"
+    );
+}
