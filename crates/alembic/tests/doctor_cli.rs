@@ -1,0 +1,275 @@
+//! `alembic doctor` end to end: on a fresh project with no secrets set it fails with one check
+//! per missing secret (naming it, SEC003), exit 1; with them set (canary values) it is ok, exit
+//! 0, and no value appears in any output. Tool checks run against the real tools on PATH (the
+//! test needs terraform and ssh, as the planes do). Drift is detected against rendered files.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// Local-context secrets of the default topology: droplet + infra + host.
+const LOCAL: [&str; 4] = [
+    "DATABASE_URL",
+    "DIGITALOCEAN_TOKEN",
+    "GATEWAY_SIGNING_KEY",
+    "OPENAI_API_KEY",
+];
+/// `ci.secrets` of the default topology.
+const CI: [&str; 4] = [
+    "DATABASE_URL",
+    "DEPLOY_SSH_KEY",
+    "DIGITALOCEAN_TOKEN",
+    "GATEWAY_SIGNING_KEY",
+];
+const ALL: [&str; 5] = [
+    "DATABASE_URL",
+    "DEPLOY_SSH_KEY",
+    "DIGITALOCEAN_TOKEN",
+    "GATEWAY_SIGNING_KEY",
+    "OPENAI_API_KEY",
+];
+
+fn canary(name: &str) -> String {
+    format!("canary-{}-value-8c1d", name.to_lowercase())
+}
+
+/// A clean process: no secret, no CI marker, no config override.
+fn alembic(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("alembic").unwrap();
+    c.current_dir(dir)
+        .env_remove("ALEMBIC_CONFIG")
+        .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS");
+    for n in ALL {
+        c.env_remove(n);
+    }
+    c
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("alembic.toml"),
+        alembic_config::DEFAULT_TOML,
+    )
+    .unwrap();
+    dir
+}
+
+fn doctor_json(c: &mut Command) -> (i32, Value, String) {
+    let out = c.args(["doctor", "--json"]).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    (
+        out.status.code().unwrap(),
+        v,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn checks(v: &Value) -> Vec<(String, String)> {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn needs_tools() -> bool {
+    alembic_testkit::tools(["terraform", "ssh"]).is_some()
+}
+
+#[test]
+fn fresh_project_without_secrets_fails_once_per_missing_secret() {
+    let dir = project();
+    let (code, v, _) = doctor_json(&mut alembic(dir.path()));
+    assert_eq!(code, 1);
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["ok"], false);
+    for c in v["checks"].as_array().unwrap() {
+        for k in ["id", "status", "message", "hint"] {
+            assert!(c[k].is_string(), "{k} in {c}");
+        }
+        assert!(["pass", "warn", "fail", "skip"].contains(&c["status"].as_str().unwrap()));
+    }
+    let failing_secrets: Vec<String> = checks(&v)
+        .into_iter()
+        .filter(|(id, s)| id.starts_with("secrets.") && s == "fail")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        failing_secrets,
+        LOCAL.map(|n| format!("secrets.{n}")).to_vec()
+    );
+    for c in v["checks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        if let Some(name) = id.strip_prefix("secrets.") {
+            let msg = c["message"].as_str().unwrap();
+            assert!(msg.starts_with(&format!("SEC003: {name} ")), "{msg}");
+        }
+    }
+    assert_eq!(
+        checks(&v)
+            .iter()
+            .find(|(id, _)| id == "config.found")
+            .unwrap()
+            .1,
+        "pass"
+    );
+}
+
+#[test]
+fn embedded_default_is_diagnosed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, v, stderr) = doctor_json(&mut alembic(dir.path()));
+    assert_eq!(code, 1);
+    assert_eq!(v["ok"], false);
+    assert!(stderr.contains("embedded default"));
+    assert_eq!(checks(&v)[0], ("config.found".into(), "warn".into()));
+}
+
+#[test]
+fn with_secrets_set_doctor_is_ok_and_prints_no_value() {
+    if !needs_tools() {
+        return;
+    }
+    let dir = project();
+    let mut c = alembic(dir.path());
+    for n in LOCAL {
+        c.env(n, canary(n));
+    }
+    let out = c.args(["doctor", "--json"]).output().unwrap();
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let failing: Vec<_> = checks(&v)
+        .into_iter()
+        .filter(|(_, s)| s == "fail")
+        .collect();
+    assert!(failing.is_empty(), "{failing:?}\n{stdout}");
+    assert_eq!(v["ok"], true);
+    assert_eq!(out.status.code(), Some(0));
+
+    // Human output too; nothing anywhere holds a value.
+    let mut c = alembic(dir.path());
+    for n in LOCAL {
+        c.env(n, canary(n));
+    }
+    let human = c.arg("doctor").output().unwrap();
+    assert_eq!(human.status.code(), Some(0));
+    let all = format!(
+        "{stdout}{}{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&human.stdout),
+        String::from_utf8_lossy(&human.stderr)
+    );
+    assert!(all.contains("secrets.OPENAI_API_KEY"));
+    assert!(
+        !all.contains("canary"),
+        "a secret value was printed:\n{all}"
+    );
+}
+
+#[test]
+fn empty_value_counts_as_unset() {
+    let dir = project();
+    let mut c = alembic(dir.path());
+    for n in LOCAL {
+        c.env(n, canary(n));
+    }
+    c.env("DATABASE_URL", "");
+    let (code, v, _) = doctor_json(&mut c);
+    assert_eq!(code, 1);
+    let failing: Vec<_> = checks(&v)
+        .into_iter()
+        .filter(|(id, s)| id.starts_with("secrets.") && s == "fail")
+        .collect();
+    assert_eq!(failing, [("secrets.DATABASE_URL".into(), "fail".into())]);
+}
+
+#[test]
+fn ci_context_checks_the_ci_environment_secrets_and_skips_the_host_tool() {
+    if !needs_tools() {
+        return;
+    }
+    let dir = project();
+    let mut c = alembic(dir.path());
+    c.env("CI", "true");
+    for n in CI {
+        c.env(n, canary(n));
+    }
+    let (code, v, _) = doctor_json(&mut c);
+    let ids = checks(&v);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(code, 0);
+    let secret_ids: Vec<&str> = ids
+        .iter()
+        .filter(|(id, _)| id.starts_with("secrets."))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(
+        secret_ids,
+        CI.map(|n| format!("secrets.{n}"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert!(ids.contains(&("tools.launchctl".into(), "skip".into())));
+    assert!(!v.to_string().contains("canary"));
+}
+
+#[test]
+fn drift_is_a_failure_and_in_sync_is_a_pass() {
+    let dir = project();
+    let render = alembic(dir.path()).arg("render").output().unwrap();
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    let (_, v, _) = doctor_json(&mut alembic(dir.path()));
+    let drift = |v: &Value| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "artifacts.drift")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(drift(&v)["status"], "pass", "{}", drift(&v));
+    let caddyfile = dir.path().join("infra/caddy/Caddyfile");
+    let mut text = std::fs::read_to_string(&caddyfile).unwrap();
+    text.push_str("# edited by hand\n");
+    std::fs::write(&caddyfile, text).unwrap();
+    let (code, v, _) = doctor_json(&mut alembic(dir.path()));
+    assert_eq!(code, 1);
+    let d = drift(&v);
+    assert_eq!(d["status"], "fail");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("infra/caddy/Caddyfile"),
+        "{d}"
+    );
+}
+
+#[test]
+fn invalid_config_fails_config_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("alembic.toml"),
+        "version = 1\n[project]\nname = 3\n",
+    )
+    .unwrap();
+    let (code, v, _) = doctor_json(&mut alembic(dir.path()));
+    assert_eq!(code, 1);
+    assert!(checks(&v).contains(&("config.valid".into(), "fail".into())));
+}
