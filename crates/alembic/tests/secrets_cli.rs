@@ -1,0 +1,160 @@
+//! `alembic secrets` end to end: every name with its consumers and where to set it, `--plane`
+//! filtering, `--check` exit codes (empty counts as unset, SEC003), and no value in any output.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const ALL: [&str; 5] = [
+    "DATABASE_URL",
+    "DEPLOY_SSH_KEY",
+    "DIGITALOCEAN_TOKEN",
+    "GATEWAY_SIGNING_KEY",
+    "OPENAI_API_KEY",
+];
+
+fn alembic(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("alembic").unwrap();
+    c.current_dir(dir)
+        .env_remove("ALEMBIC_CONFIG")
+        .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS");
+    for n in ALL {
+        c.env_remove(n);
+    }
+    c
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("alembic.toml"),
+        alembic_config::DEFAULT_TOML,
+    )
+    .unwrap();
+    dir
+}
+
+fn json(c: &mut Command) -> (i32, Value) {
+    let out = c.output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap();
+    (out.status.code().unwrap(), v)
+}
+
+#[test]
+fn lists_every_secret_with_consumers_and_places() {
+    let dir = project();
+    let (code, v) = json(alembic(dir.path()).args(["secrets", "--json"]));
+    assert_eq!(code, 0, "without --check a listing succeeds");
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["context"], "local");
+    assert_eq!(v["ok"], false);
+    let names: Vec<&str> = v["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ALL);
+    let db = &v["secrets"][0];
+    assert_eq!(db["set"], false);
+    assert_eq!(db["needed"], true);
+    assert_eq!(
+        db["uses"],
+        serde_json::json!([
+            {"plane": "droplet", "consumer": "council-api"},
+            {"plane": "ci", "consumer": "environment production"}
+        ])
+    );
+    assert_eq!(
+        db["set_in"],
+        serde_json::json!([
+            "droplet /opt/alembic/.env (mode 0600), written at apply from the applying environment",
+            "GitHub environment `production` of acme/alembic"
+        ])
+    );
+    // DEPLOY_SSH_KEY is only the CI environment's: not needed for a local apply.
+    assert_eq!(v["secrets"][1]["needed"], false);
+}
+
+#[test]
+fn check_exits_1_naming_unset_secrets_and_0_when_all_set() {
+    let dir = project();
+    let out = alembic(dir.path())
+        .args(["secrets", "--check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error[SEC003]: secret OPENAI_API_KEY is unset or empty"));
+    assert!(!stderr.contains("DEPLOY_SSH_KEY"), "not needed locally");
+
+    let mut c = alembic(dir.path());
+    for n in ALL {
+        c.env(n, format!("canary-{n}-3b9e"));
+    }
+    let out = c.args(["secrets", "--check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let mut c = alembic(dir.path());
+    for n in ALL {
+        c.env(n, format!("canary-{n}-3b9e"));
+    }
+    let js = c.args(["secrets", "--check", "--json"]).output().unwrap();
+    let all = format!(
+        "{}{}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&js.stdout),
+        String::from_utf8_lossy(&js.stderr)
+    );
+    assert!(all.contains("OPENAI_API_KEY"));
+    assert!(!all.contains("canary"), "a value was printed:\n{all}");
+}
+
+#[test]
+fn plane_filter_and_empty_values() {
+    let dir = project();
+    let (code, v) = json(
+        alembic(dir.path())
+            .env("OPENAI_API_KEY", "")
+            .args(["secrets", "--check", "--plane", "host", "--json"]),
+    );
+    assert_eq!(code, 1, "an empty value is unset");
+    assert_eq!(v["secrets"].as_array().unwrap().len(), 1);
+    assert_eq!(v["secrets"][0]["name"], "OPENAI_API_KEY");
+
+    let (code, v) = json(
+        alembic(dir.path())
+            .env("DIGITALOCEAN_TOKEN", "x")
+            .args(["secrets", "--check", "--plane", "infra", "--json"]),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(v["secrets"][0]["name"], "DIGITALOCEAN_TOKEN");
+    assert_eq!(v["secrets"][0]["set"], true);
+
+    // In CI the CI environment's secrets are the needed ones.
+    let (code, v) = json(
+        alembic(dir.path())
+            .env("CI", "true")
+            .args(["secrets", "--check", "--json"]),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(v["context"], "ci");
+    let needed: Vec<&str> = v["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["needed"] == true)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        needed,
+        [
+            "DATABASE_URL",
+            "DEPLOY_SSH_KEY",
+            "DIGITALOCEAN_TOKEN",
+            "GATEWAY_SIGNING_KEY"
+        ]
+    );
+}
