@@ -6,6 +6,7 @@ pub mod cmd;
 pub mod config;
 pub mod exit;
 pub mod output;
+pub mod sarif;
 
 use std::ffi::OsString;
 

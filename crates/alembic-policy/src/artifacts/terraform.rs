@@ -401,14 +401,15 @@ fn ssh_open(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
         .filter(|r| r.ports.covers(ssh))
         .filter_map(|r| {
             let (cidr, span) = r.world.first()?;
+            let what = if r.ports == Ports::Range(ssh, ssh) {
+                format!("SSH (port {ssh})")
+            } else {
+                format!("ports \"{}\", including SSH (port {ssh}),", r.ports_text)
+            };
             Some(rule.at(
                 doc.src,
                 span.clone(),
-                format!(
-                    "{} opens SSH (port {ssh}, ports \"{}\") to {cidr}",
-                    rule_name(r),
-                    r.ports_text
-                ),
+                format!("{} opens {what} to {cidr}", rule_name(r)),
             ))
         })
         .collect()

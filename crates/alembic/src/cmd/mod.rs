@@ -41,9 +41,3 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Schema => schema::run(),
     }
 }
-
-/// Placeholder body for a command whose module is being written; removed as each lands.
-fn unavailable(name: &str) -> i32 {
-    eprintln!("error: `alembic {name}` is not available in this build");
-    crate::exit::USAGE
-}

@@ -1,5 +1,164 @@
+//! `alembic scan PATH...`: the artifact rules over existing files. Directories are walked
+//! (skipping VCS, build and dependency folders, files over 5 MB, binary files, and symlinks
+//! that lead outside the scanned tree); each text file gets SEC001 plus the rules of its kind.
+//!
+//! Also home of the view shared with `check`: human (redacted source lines on stderr), JSON or
+//! SARIF (stdout), and the exit code.
+
+use std::path::{Path, PathBuf};
+
+use alembic_config::diag::sort_diagnostics;
+use alembic_config::{Diagnostic, SourceFile};
+
 use crate::cli::{DiagFormat, Global};
-use std::path::PathBuf;
-pub fn run(_g: &Global, _p: &[PathBuf], _f: DiagFormat) -> i32 {
-    super::unavailable("scan")
+use crate::{exit, output};
+
+/// Files larger than this are skipped: generated or vendored data, not configuration.
+pub const MAX_SCAN_BYTES: u64 = 5 * 1024 * 1024;
+
+/// Directory names never descended into.
+const SKIP_DIRS: &[&str] = &[
+    ".git",
+    "target",
+    "node_modules",
+    ".terraform",
+    ".venv",
+    "__pycache__",
+];
+
+pub fn run(g: &Global, paths: &[PathBuf], format: DiagFormat) -> i32 {
+    let format = effective_format(g, format);
+    let mut files = Vec::new();
+    for p in paths {
+        if std::fs::symlink_metadata(p).is_err() {
+            eprintln!("error: {}: no such file or directory", p.display());
+            return exit::USAGE;
+        }
+        collect(p, p, &mut files);
+    }
+    let mut diags = Vec::new();
+    let mut sources = Vec::new();
+    for f in &files {
+        let Some(text) = read_text(f) else { continue };
+        let name = display_name(f);
+        let found = alembic_policy::scan_text(&name, &text, None);
+        if !found.is_empty() {
+            sources.push(SourceFile::new(name, alembic_policy::redact(&text)));
+            diags.extend(found);
+        }
+    }
+    eprintln_if_human(format, &format!("scanned {} file(s)", files.len()));
+    emit(diags, &sources, format)
+}
+
+/// `--json` wins over `--format`.
+pub(super) fn effective_format(g: &Global, format: DiagFormat) -> DiagFormat {
+    if g.json {
+        DiagFormat::Json
+    } else {
+        format
+    }
+}
+
+fn eprintln_if_human(format: DiagFormat, msg: &str) {
+    if format == DiagFormat::Human {
+        eprintln!("{msg}");
+    }
+}
+
+/// Print `diags` in `format` and return the exit code: 1 when any is an error. `sources` must
+/// already be redacted: the human view prints source lines.
+pub(super) fn emit(mut diags: Vec<Diagnostic>, sources: &[SourceFile], format: DiagFormat) -> i32 {
+    sort_diagnostics(&mut diags);
+    diags.dedup();
+    match format {
+        DiagFormat::Human => {
+            let refs: Vec<&SourceFile> = sources.iter().collect();
+            output::print_human(&diags, &refs);
+            if diags.is_empty() {
+                eprintln!("no findings");
+            }
+        }
+        DiagFormat::Json => output::print_json(&diags),
+        DiagFormat::Sarif => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            output::print_value(&crate::sarif::document(&diags, &cwd));
+        }
+    }
+    if diags.iter().any(Diagnostic::is_error) {
+        exit::PROBLEMS
+    } else {
+        exit::OK
+    }
+}
+
+/// A path as diagnostics name it: as given, with `/` separators.
+fn display_name(p: &Path) -> String {
+    let s = p.to_string_lossy().replace('\\', "/");
+    match s.strip_prefix("./") {
+        Some(r) if !r.is_empty() => r.to_owned(),
+        _ => s,
+    }
+}
+
+/// Files under `p` (or `p` itself), sorted, never leaving `root` through a symlink.
+fn collect(root: &Path, p: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(meta) = std::fs::symlink_metadata(p) else {
+        return;
+    };
+    if meta.file_type().is_symlink() {
+        // Follow a symlinked file only when it stays inside the scanned tree; never follow a
+        // symlinked directory (loops, and trees that are not the user's).
+        let (Ok(target), Ok(base)) = (std::fs::canonicalize(p), std::fs::canonicalize(root)) else {
+            return;
+        };
+        let base = if base.is_file() {
+            base.parent().map(Path::to_path_buf).unwrap_or(base)
+        } else {
+            base
+        };
+        if target.is_file() && target.starts_with(&base) {
+            out.push(p.to_path_buf());
+        }
+        return;
+    }
+    if meta.is_file() {
+        out.push(p.to_path_buf());
+        return;
+    }
+    if !meta.is_dir() {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(p) else {
+        eprintln!("warning: cannot read directory {}", p.display());
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for e in entries {
+        let skip = e
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| SKIP_DIRS.contains(&n));
+        if skip && e.is_dir() {
+            continue;
+        }
+        collect(root, &e, out);
+    }
+}
+
+/// The file's text, or `None` for files too large, unreadable, or binary (NUL bytes or not
+/// UTF-8).
+pub(super) fn read_text(p: &Path) -> Option<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(p).ok()?;
+    if f.metadata().ok()?.len() > MAX_SCAN_BYTES {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_SCAN_BYTES + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_SCAN_BYTES || bytes.contains(&0) {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
 }
