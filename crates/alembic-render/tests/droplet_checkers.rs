@@ -340,3 +340,30 @@ fn terraform_fmt_rejects_unaligned_hcl() {
         "terraform fmt -check accepted unaligned HCL"
     );
 }
+
+// An IPv6 bind address must reach compose as a host_ip, not be mangled by the short
+// `ip:host:container` port syntax (which needs brackets around IPv6).
+#[test]
+fn ipv6_edge_bind_is_accepted_by_compose() {
+    let Some(docker) = alembic_testkit::tool("docker") else {
+        return;
+    };
+    let text = std::fs::read_to_string(fixtures_dir().join("tls-internal.toml"))
+        .expect("fixture")
+        .replacen("edge_bind   = \"127.0.0.1\"", "edge_bind   = \"::1\"", 1);
+    let t = alembic_config::load_str("v6.toml", &text)
+        .topology
+        .expect("valid with ::1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_release(dir.path(), &t);
+    let out = run_ok(
+        Command::new(&docker)
+            .current_dir(dir.path())
+            .args(["compose", "-f", "compose.yaml", "config", "--format", "json"])
+            .env("HELLO_TOKEN", canary("HELLO_TOKEN")),
+        "docker compose config (IPv6 bind)",
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let ports = json["services"]["edge"]["ports"].as_array().expect("ports");
+    assert!(ports.iter().all(|p| p["host_ip"] == "::1"), "{ports:?}");
+}
