@@ -343,6 +343,17 @@ impl fmt::Display for TfError {
 
 impl std::error::Error for TfError {}
 
+impl TfError {
+    /// DESIGN.md exit codes: a refused replacement is a problem with what the config asks for
+    /// (1); anything else failed at run time (3).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            TfError::ReplaceRefused(_) => 1,
+            _ => 3,
+        }
+    }
+}
+
 impl From<ExecError> for TfError {
     fn from(e: ExecError) -> Self {
         TfError::Exec(e)
@@ -582,6 +593,11 @@ mod tests {
              then create), forced by image); replacing the droplet or its reserved IP destroys \
              the server or changes its public address; re-run with --allow-replace if that is \
              intended"
+        );
+        assert_eq!(
+            err.exit_code(),
+            1,
+            "a refusal is the config's problem, not a crash"
         );
         s.check_replacements(PROTECTED_TYPES, true).unwrap();
     }

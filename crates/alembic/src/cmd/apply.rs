@@ -103,10 +103,14 @@ fn execute(built: Built, view: &mut dyn Progress, allow_replace: bool, json: boo
     let mut code = exit::OK;
     if let Some(runner) = &built.infra {
         let mut ex = Executor::new(Goal::Apply, &env);
-        let r = terraform::plan(&mut ex, runner)
-            .and_then(|s| terraform::apply(&mut ex, runner, s.as_ref(), allow_replace));
+        let r = terraform::plan(&mut ex, runner).and_then(|s| {
+            if let (Some(s), false) = (&s, json) {
+                eprint!("infra: terraform plan:\n{s}");
+            }
+            terraform::apply(&mut ex, runner, s.as_ref(), allow_replace)
+        });
         if let Err(e) = r {
-            return report(view, json, &format!("infra: {e}"), exit::RUNTIME);
+            return report(view, json, &format!("infra: {e}"), e.exit_code());
         }
     }
     if let Some((target, planned)) = &built.droplet {

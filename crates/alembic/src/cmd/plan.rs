@@ -96,6 +96,13 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
                 match host::HostEnv::from_process()
                     .and_then(|env| host::install_ops(&t, &set, &env).map(|ops| (env, ops)))
                 {
+                    // The deploy job runs `apply --yes` for every plane; the host plane is the
+                    // operator's machine, so CI skips it unless asked by name (then apply refuses).
+                    Ok((env, _)) if env.ci && plane.is_none() => pp.notes.push(
+                        "running in CI: the host plane is applied on the host itself \
+                         (`alembic apply --plane host --yes`)"
+                            .to_owned(),
+                    ),
                     Ok((env, ops)) => {
                         pp.ops = ops;
                         built.host = Some(env);
