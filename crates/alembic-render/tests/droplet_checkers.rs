@@ -359,7 +359,14 @@ fn ipv6_edge_bind_is_accepted_by_compose() {
     let out = run_ok(
         Command::new(&docker)
             .current_dir(dir.path())
-            .args(["compose", "-f", "compose.yaml", "config", "--format", "json"])
+            .args([
+                "compose",
+                "-f",
+                "compose.yaml",
+                "config",
+                "--format",
+                "json",
+            ])
             .env("HELLO_TOKEN", canary("HELLO_TOKEN")),
         "docker compose config (IPv6 bind)",
     );
