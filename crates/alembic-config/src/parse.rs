@@ -1194,6 +1194,23 @@ impl<'s> Cx<'s> {
                         "set command = [\"make\", \"lint\"]".into(),
                     ));
                 }
+                // Rendered into a workflow's run:/env:, where GitHub would evaluate `${{ }}`.
+                for (key, has) in [
+                    (
+                        "command",
+                        command.iter().any(|c| c.as_str().contains("${{")),
+                    ),
+                    ("env", env.values().any(|v| v.as_str().contains("${{"))),
+                ] {
+                    if has {
+                        problems.push((
+                            Code::Cfg004,
+                            key.into(),
+                            format!("`{key}` of ci workload `{name}` contains a GitHub Actions expression (`${{{{`)"),
+                            "workflow expressions are evaluated before the shell runs; pass values through plain env or secrets".into(),
+                        ));
+                    }
+                }
             }
         }
         if health.is_some() && port.is_none() {

@@ -380,3 +380,32 @@ fn manifest_snapshots() {
         insta::assert_snapshot!(format!("{name}__manifest"), m.text());
     }
 }
+
+/// A ci workload's command and env are rendered into `run:` and `env:`, where GitHub evaluates
+/// `${{ }}` before the shell runs: validation refuses them, so no renderer ever sees one.
+#[test]
+fn expressions_in_ci_workloads_are_refused_by_validation() {
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ci-workloads.toml"),
+    )
+    .unwrap();
+    for (from, to) in [
+        (
+            "command = [\"make\", \"check\"]",
+            "command = [\"echo\", \"${{ github.event.pull_request.title }}\"]",
+        ),
+        (
+            "FORCE_COLOR = \"0\"",
+            "FORCE_COLOR = \"${{ github.head_ref }}\"",
+        ),
+    ] {
+        let text = base.replace(from, to);
+        assert_ne!(text, base);
+        let loaded = load_str("ci.toml", &text);
+        assert!(loaded.topology.is_none(), "accepted: {to}");
+        assert!(loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.code == alembic_config::Code::Cfg004 && d.message.contains("${{")));
+    }
+}
