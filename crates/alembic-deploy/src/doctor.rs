@@ -594,7 +594,7 @@ pub fn droplet_address(t: &Topology, root: &Path, probe: &dyn Probe) -> Option<I
     address_from_outputs(&out)
 }
 
-/// The first IP-valued output, preferring one named like a reserved IP.
+/// The rendered `reserved_ip` output, else the first IP-valued output.
 pub fn address_from_outputs(json: &str) -> Option<IpAddr> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
     let obj = v.as_object()?;
@@ -604,7 +604,7 @@ pub fn address_from_outputs(json: &str) -> Option<IpAddr> {
         .filter_map(|(k, o)| Some((k, o.get("value")?.as_str()?.parse().ok()?)))
         .collect();
     ips.iter()
-        .find(|(k, _)| k.contains("reserved"))
+        .find(|(k, _)| k.as_str() == alembic_render::terraform::OUTPUT_RESERVED_IP)
         .or_else(|| ips.first())
         .map(|(_, ip)| *ip)
 }

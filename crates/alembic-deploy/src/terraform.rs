@@ -18,7 +18,7 @@ use crate::ops::Op;
 pub const PLANE: &str = "infra";
 
 /// The Terraform input variable that holds the DigitalOcean API token in the rendered config.
-pub const TOKEN_VARIABLE: &str = "do_token";
+pub const TOKEN_VARIABLE: &str = alembic_render::terraform::TOKEN_VARIABLE;
 
 /// Resource types whose replacement destroys something users reach by address (the droplet and
 /// its public IP); replacing them needs `--allow-replace`.
