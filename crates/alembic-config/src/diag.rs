@@ -310,19 +310,33 @@ pub fn render_human(d: &Diagnostic, source: Option<&SourceFile>) -> String {
     let _ = writeln!(out, "{}[{}]: {}", d.severity, d.code, d.message);
     let _ = writeln!(out, "  --> {}:{}:{}", d.file, d.line, d.column);
     if let Some(src) = source.filter(|s| s.name == d.file) {
+        // Long lines are shown as a window of SHOWN characters around the column, so a 10 MB
+        // value cannot flood the terminal and a caret far to the right still lands on its spot.
+        const SHOWN: usize = 160;
         let text = src.line_text(d.line);
-        // Long or binary-ish lines are shortened so a 10 MB value cannot flood the terminal.
-        let shown: String = text
-            .chars()
-            .take(160)
-            .map(|c| {
-                if c.is_control() && c != '\t' {
-                    '\u{FFFD}'
-                } else {
-                    c
-                }
-            })
-            .collect();
+        let line_len = text.chars().count();
+        // `column` is 1-based, but Diagnostic is public: never underflow on a 0.
+        let col0 = d.column.saturating_sub(1).min(line_len);
+        let start = if line_len <= SHOWN || col0 < SHOWN - 40 {
+            0
+        } else {
+            col0 - 60
+        };
+        let printable = |c: char| {
+            if c.is_control() && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        };
+        let mut shown = String::new();
+        if start > 0 {
+            shown.push('…');
+        }
+        shown.extend(text.chars().skip(start).take(SHOWN).map(printable));
+        if start + SHOWN < line_len {
+            shown.push('…');
+        }
         let gutter = d.line.to_string().len();
         let _ = writeln!(out, "{:gutter$} |", "");
         let _ = writeln!(out, "{} | {}", d.line, shown);
@@ -342,12 +356,15 @@ pub fn render_human(d: &Diagnostic, source: Option<&SourceFile>) -> String {
                     .unwrap_or(1)
             })
             .unwrap_or(1)
-            .clamp(1, 160usize.saturating_sub(d.column - 1).max(1));
-        let pad: String = text
-            .chars()
-            .take(d.column.saturating_sub(1).min(160))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+            .clamp(1, (SHOWN - (col0 - start)).max(1));
+        let mut pad: String = if start > 0 { " ".into() } else { String::new() };
+        pad.extend(text.chars().skip(start).take(col0 - start).map(|c| {
+            if c == '\t' {
+                '\t'
+            } else {
+                ' '
+            }
+        }));
         let _ = writeln!(out, "{:gutter$} | {}{}", "", pad, "^".repeat(width));
     }
     if let Some(help) = &d.help {
