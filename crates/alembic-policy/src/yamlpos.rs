@@ -102,8 +102,15 @@ impl YamlIndex {
             return pos.value.clone();
         }
         p.pop();
-        self.find_in(text, &p, needle)
-            .unwrap_or_else(|| self.key_span(&p))
+        // In a flow sequence, point at the element's opening quote, as block items do.
+        [
+            format!("\"{needle}\""),
+            format!("'{needle}'"),
+            needle.to_owned(),
+        ]
+        .iter()
+        .find_map(|n| self.find_in(text, &p, n))
+        .unwrap_or_else(|| self.key_span(&p))
     }
 
     /// First occurrence of `needle` inside the value of `path`.
@@ -321,6 +328,6 @@ mod tests {
         let ix = YamlIndex::new(text);
         assert_eq!(at(text, ix.key_span(&["on"])), "\"on\"");
         let r = ix.item_span(text, &["ports"], 1, "0.0.0.0:2:2");
-        assert_eq!(at(text, r), "0.0.0.0:2:2");
+        assert_eq!(at(text, r), "\"0.0.0.0:2:2\"");
     }
 }

@@ -1,0 +1,294 @@
+//! Position-exact tests for every code the artifact rules emit (compose, Terraform, workflows,
+//! secret shapes in any text), and the planted/clean fixture sets under `tests/fixtures/scan`.
+
+use alembic_config::{Diagnostic, Severity};
+use alembic_policy::{scan_text, FileKind};
+
+const E: Severity = Severity::Error;
+const W: Severity = Severity::Warning;
+
+fn found(diags: &[Diagnostic]) -> Vec<(&'static str, Severity, usize, usize)> {
+    diags
+        .iter()
+        .map(|d| (d.code.as_str(), d.severity, d.line, d.column))
+        .collect()
+}
+
+// ---- compose -----------------------------------------------------------------------------
+
+#[test]
+fn exp003_short_and_long_port_syntax() {
+    let text = "\
+services:
+  edge:
+    image: caddy:2.10-alpine
+    ports: [\"80:80\", \"443:443\"]
+  models:
+    image: ollama/ollama:0.6.0
+    ports:
+      - 11434
+      - \"127.0.0.1:8080:8080\"
+      - \"[::]:9000:9000\"
+      - target: 5432
+        host_ip: 0.0.0.0
+      - target: 6379
+        published: 6379
+  api:
+    image: ghcr.io/acme/api:1
+    ports: [\"127.0.0.1:1:1\", \"3000:3000\"]
+";
+    let d = scan_text("compose.yaml", text, None);
+    assert_eq!(
+        found(&d),
+        [
+            ("EXP003", E, 8, 9),
+            ("EXP003", E, 10, 9),
+            ("EXP003", E, 12, 18),
+            ("EXP003", E, 13, 7),
+            ("EXP003", E, 17, 30),
+        ]
+    );
+}
+
+#[test]
+fn exp008_privileged_host_namespaces_and_docker_socket() {
+    let text = "\
+services:
+  a:
+    image: x:1
+    privileged: true
+    network_mode: host
+  b:
+    image: x:1
+    pid: \"host\"
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock:ro
+      - data:/data
+      - type: bind
+        source: /run/docker.sock
+        target: /var/run/docker.sock
+";
+    let d = scan_text("docker-compose.yml", text, None);
+    assert_eq!(
+        found(&d),
+        [
+            ("EXP008", E, 4, 17),
+            ("EXP008", E, 5, 19),
+            ("EXP008", E, 8, 10),
+            ("EXP008", E, 10, 9),
+            ("EXP008", E, 13, 17),
+        ]
+    );
+}
+
+// ---- Terraform ---------------------------------------------------------------------------
+
+const FIREWALL: &str = r#"resource "digitalocean_firewall" "web" {
+  name = "web"
+
+  inbound_rule {
+    protocol         = "tcp"
+    port_range       = "80"
+    source_addresses = ["0.0.0.0/0", "::/0"]
+  }
+
+  inbound_rule {
+    protocol         = "tcp"
+    port_range       = "443"
+    source_addresses = ["0.0.0.0/0", "::/0"]
+  }
+
+  inbound_rule {
+    protocol         = "tcp"
+    port_range       = "5432"
+    source_addresses = ["::/0"]
+  }
+
+  inbound_rule {
+    protocol   = "tcp"
+    port_range = "1-65535"
+    source_addresses = [
+      "10.0.0.0/8",
+      "0.0.0.0/0",
+    ]
+  }
+
+  inbound_rule {
+    protocol         = "icmp"
+    source_addresses = ["0.0.0.0/0"]
+  }
+}
+"#;
+
+#[test]
+fn exp005_and_exp006_judged_per_rule_and_per_port() {
+    let d = scan_text("infra/main.tf", FIREWALL, None);
+    assert_eq!(
+        found(&d),
+        [
+            ("EXP006", E, 18, 24),
+            ("EXP006", E, 24, 18),
+            ("EXP005", E, 27, 7),
+        ]
+    );
+    assert!(d[2].message.contains("inbound rule #4"), "{}", d[2].message);
+}
+
+// If the file does not parse (here: an unterminated block elsewhere), text heuristics still
+// find SSH open to the world in a non-first rule.
+#[test]
+fn exp005_text_fallback_when_hcl_does_not_parse() {
+    let text = "resource \"digitalocean_firewall\" \"web\" {\n  inbound_rule {\n    protocol = \"tcp\"\n    port_range = \"443\"\n    source_addresses = [\"0.0.0.0/0\"]\n  }\n  inbound_rule {\n    protocol = \"tcp\"\n    port_range = \"22\"\n    source_addresses = [\"0.0.0.0/0\"]\n  }\n}\nlocals { x = = 1 }\n";
+    assert!(hcl_edit::parser::parse_body(text).is_err());
+    let d = scan_text("main.tf", text, None);
+    assert_eq!(found(&d), [("EXP005", E, 10, 25)]);
+}
+
+#[test]
+fn aws_style_ingress_and_ssh_port_context() {
+    let text = r#"resource "aws_security_group" "sg" {
+  ingress {
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+"#;
+    let d = scan_text("sg.tf", text, Some(FileKind::Terraform));
+    assert_eq!(found(&d), [("EXP005", E, 6, 20)]);
+    // With SSH on another port (droplet.ssh_port), port 22 is just an unneeded open port.
+    let ctx = alembic_policy::ScanContext {
+        ssh_port: 2222,
+        public_ports: vec![80, 443],
+    };
+    let d = alembic_policy::scan_text_with("sg.tf", text, None, &ctx);
+    assert_eq!(found(&d), [("EXP006", E, 3, 19)]);
+}
+
+// ---- workflows ---------------------------------------------------------------------------
+
+const WORKFLOW: &str = r#"name: ci
+on: [push, issue_comment]
+permissions: write-all
+concurrency:
+  group: ci
+  cancel-in-progress: true
+jobs:
+  test:
+    runs-on: ubuntu-24.04
+    permissions: write-all
+    steps:
+      - uses: actions/checkout@v4
+      - uses: ./.github/actions/local
+      - uses: docker://alpine:3.20
+      - run: echo "${{ github.sha }} ${{ github.event.comment.body }}"
+      - name: many lines
+        run: |
+          echo start
+          git checkout "${{ github.head_ref }}"
+  deploy:
+    runs-on: ubuntu-24.04
+    permissions:
+      contents: read
+    concurrency:
+      group: deploy
+      cancel-in-progress: true
+    steps:
+      - run: alembic apply --yes
+"#;
+
+#[test]
+fn ci_rules_point_at_the_offending_values() {
+    let d = scan_text(".github/workflows/ci.yml", WORKFLOW, None);
+    assert_eq!(
+        found(&d),
+        [
+            ("CI002", E, 3, 14),
+            ("CI004", E, 6, 23),
+            ("CI002", E, 10, 18),
+            ("CI001", E, 12, 15),
+            ("CI001", E, 14, 15),
+            ("CI003", E, 15, 38),
+            ("CI003", E, 19, 25),
+            ("CI004", E, 20, 3),
+            ("CI004", E, 26, 27),
+        ]
+    );
+}
+
+#[test]
+fn ci002_missing_top_level_permissions_is_a_warning() {
+    let text =
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo hi\n";
+    let d = scan_text("wf.yml", text, None);
+    assert_eq!(found(&d), [("CI002", W, 2, 1)]);
+}
+
+// ---- secrets in any text -----------------------------------------------------------------
+
+#[test]
+fn sec001_any_text_file_any_key() {
+    let gh = format!("ghp_{}", "aB3".repeat(12));
+    let text = format!("# notes\nthe value is {gh} ok\npassword=q8Zr2LmX0vTw9KpB4sYd7Hn\n");
+    let d = scan_text("notes.txt", &text, None);
+    assert_eq!(found(&d), [("SEC001", E, 2, 14), ("SEC001", W, 3, 10)]);
+    for x in &d {
+        assert!(!x.message.contains(&gh[4..]) && !x.message.contains("q8Zr2"));
+    }
+}
+
+#[test]
+fn redact_keeps_positions_and_hides_values() {
+    let token = format!("dop_v1_{}", "0123456789abcdef".repeat(4));
+    let text = format!("a: 1\ngreeting: {token}\n");
+    let r = alembic_policy::redact(&text);
+    assert_eq!(r.len(), text.len());
+    assert!(!r.contains(&token[7..]));
+    assert!(r.contains("greeting: dop_v1_****"));
+}
+
+// ---- fixture sets ------------------------------------------------------------------------
+
+fn scan_dir(rel: &str) -> Vec<(String, &'static str, usize)> {
+    let root = alembic_testkit::workspace_root()
+        .join("tests/fixtures/scan")
+        .join(rel);
+    let files = [
+        "terraform/firewall.tf",
+        "app/settings.yaml",
+        "docker/compose.yaml",
+        ".github/workflows/ci.yml",
+    ];
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(root.join(f)).expect("fixture exists");
+        for d in scan_text(f, &text, None) {
+            out.push((d.file.clone(), d.code.as_str(), d.line));
+        }
+    }
+    out
+}
+
+// The acceptance set: each planted problem found at its line, nothing in the clean twins.
+#[test]
+fn planted_fixtures_are_all_found() {
+    let s = |f: &str| f.to_owned();
+    assert_eq!(
+        scan_dir("planted"),
+        [
+            (s("terraform/firewall.tf"), "EXP005", 15),
+            (s("app/settings.yaml"), "SEC001", 4),
+            (s("docker/compose.yaml"), "EXP003", 10),
+            (s("docker/compose.yaml"), "EXP008", 13),
+            (s(".github/workflows/ci.yml"), "CI002", 6),
+            (s(".github/workflows/ci.yml"), "CI001", 11),
+            (s(".github/workflows/ci.yml"), "CI003", 15),
+        ]
+    );
+}
+
+#[test]
+fn clean_twins_yield_nothing() {
+    assert_eq!(scan_dir("clean"), []);
+}

@@ -1,0 +1,226 @@
+//! Position-exact tests for every code the topology rules emit: each case changes one thing in
+//! a small valid config and asserts the code, severity, line and column of what is reported.
+
+use alembic_config::{load_str, Code, Diagnostic, Severity};
+
+const BASE: &str = r#"version = 1
+
+[project]
+name = "demo"
+domain = "demo.example.com"
+
+[host]
+os = "linux"
+
+[droplet]
+name = "demo-prod"
+region = "nyc3"
+size = "s-1vcpu-2gb"
+image = "ubuntu-24-04-x64"
+ssh_keys = ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]
+admin_cidrs = ["203.0.113.10/32"]
+token_env = "DIGITALOCEAN_TOKEN"
+acme_email = "ops@demo.example.com"
+
+[ci]
+repository = "acme/demo"
+secrets = ["DIGITALOCEAN_TOKEN", "DATABASE_URL"]
+
+[[workload]]
+name = "api"
+plane = "droplet"
+exposure = "public"
+image = "ghcr.io/acme/api:1.0.0"
+port = 8080
+route = "api.demo.example.com"
+secrets = ["DATABASE_URL"]
+
+[[workload]]
+name = "models"
+plane = "host"
+command = ["/usr/bin/ollama", "serve"]
+port = 11434
+bind = "127.0.0.1"
+"#;
+
+/// Load `text`, require it to validate, and run the config policy.
+#[track_caller]
+fn check(text: &str) -> Vec<Diagnostic> {
+    let loaded = load_str("alembic.toml", text);
+    assert!(
+        !loaded.has_errors(),
+        "fixture must validate: {:#?}",
+        loaded.diagnostics
+    );
+    alembic_policy::check_config(&loaded.source, loaded.topology.as_ref())
+}
+
+fn found(diags: &[Diagnostic]) -> Vec<(&'static str, Severity, usize, usize)> {
+    diags
+        .iter()
+        .map(|d| (d.code.as_str(), d.severity, d.line, d.column))
+        .collect()
+}
+
+#[track_caller]
+fn replace(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "{from:?} not in BASE");
+    BASE.replacen(from, to, 1)
+}
+
+const E: Severity = Severity::Error;
+
+#[test]
+fn base_is_clean() {
+    assert_eq!(found(&check(BASE)), []);
+}
+
+#[test]
+fn default_topology_has_no_errors_over_config_and_rendered_artifacts() {
+    let loaded = load_str(alembic_config::DEFAULT_NAME, alembic_config::DEFAULT_TOML);
+    let t = loaded.topology.as_ref().expect("default validates");
+    let policy = alembic_policy::check_config(&loaded.source, Some(t));
+    assert_eq!(found(&policy), []);
+    let set = alembic_render::render(t);
+    let artifacts = alembic_policy::scan_artifacts(&set, &alembic_policy::ScanContext::of(t));
+    assert_eq!(
+        artifacts.iter().filter(|d| d.is_error()).count(),
+        0,
+        "{artifacts:#?}"
+    );
+}
+
+#[test]
+fn exp001_public_host_workload_points_at_exposure() {
+    let text = format!("{BASE}exposure = \"public\"\n");
+    let d = check(&text);
+    assert_eq!(found(&d), [("EXP001", E, 39, 1)]);
+    assert!(d[0].message.contains("`models`"), "{}", d[0].message);
+}
+
+#[test]
+fn exp002_host_bound_to_every_interface() {
+    let d = check(&replace("bind = \"127.0.0.1\"", "bind = \"0.0.0.0\""));
+    assert_eq!(found(&d), [("EXP002", E, 38, 1)]);
+    // A tailnet (CGNAT) address is private enough.
+    let d = check(&replace(
+        "bind = \"127.0.0.1\"",
+        "bind = \"100.101.102.103\"",
+    ));
+    assert_eq!(found(&d), []);
+}
+
+#[test]
+fn exp004_missing_route_points_at_exposure() {
+    let d = check(&replace("route = \"api.demo.example.com\"\n", ""));
+    assert_eq!(found(&d), [("EXP004", E, 27, 1)]);
+}
+
+#[test]
+fn exp004_route_outside_domain() {
+    let d = check(&replace(
+        "route = \"api.demo.example.com\"",
+        "route = \"api.elsewhere.example.org\"",
+    ));
+    assert_eq!(found(&d), [("EXP004", E, 30, 1)]);
+}
+
+#[test]
+fn exp004_duplicate_route_points_at_the_second() {
+    let text = BASE.replacen(
+        "[[workload]]\nname = \"models\"",
+        "[[workload]]\nname = \"api2\"\nplane = \"droplet\"\nexposure = \"public\"\nimage = \"ghcr.io/acme/api:1.0.0\"\nport = 8080\nroute = \"api.demo.example.com\"\n\n[[workload]]\nname = \"models\"",
+        1,
+    );
+    let d = check(&text);
+    assert_eq!(found(&d), [("EXP004", E, 39, 1)]);
+    assert!(d[0].message.contains("`api`"), "{}", d[0].message);
+}
+
+#[test]
+fn exp005_admin_cidrs_whole_internet() {
+    let d = check(&replace(
+        "admin_cidrs = [\"203.0.113.10/32\"]",
+        "admin_cidrs = [\"203.0.113.10/32\", \"::/0\"]",
+    ));
+    assert_eq!(found(&d), [("EXP005", E, 16, 35)]);
+}
+
+#[test]
+fn exp007_ci_workload_with_a_port() {
+    let text = format!(
+        "{BASE}\n[[workload]]\nname = \"lint\"\nplane = \"ci\"\ncommand = [\"make\", \"lint\"]\nport = 9000\n"
+    );
+    let d = check(&text);
+    assert_eq!(found(&d), [("EXP007", E, 44, 1)]);
+}
+
+#[test]
+fn cfg006_workload_secret_not_deliverable_by_ci() {
+    let d = check(&replace(
+        "secrets = [\"DIGITALOCEAN_TOKEN\", \"DATABASE_URL\"]",
+        "secrets = [\"DIGITALOCEAN_TOKEN\"]",
+    ));
+    assert_eq!(found(&d), [("CFG006", E, 31, 12)]);
+}
+
+#[test]
+fn cfg006_token_env_not_in_ci_secrets() {
+    let d = check(&replace(
+        "secrets = [\"DIGITALOCEAN_TOKEN\", \"DATABASE_URL\"]",
+        "secrets = [\"DATABASE_URL\"]",
+    ));
+    assert_eq!(found(&d), [("CFG006", E, 17, 1)]);
+    // With an existing server, Terraform (and its token) is not used.
+    let text = replace(
+        "secrets = [\"DIGITALOCEAN_TOKEN\", \"DATABASE_URL\"]",
+        "secrets = [\"DATABASE_URL\"]",
+    )
+    .replacen(
+        "region = \"nyc3\"",
+        "address = \"203.0.113.20\"\nregion = \"nyc3\"",
+        1,
+    );
+    assert_eq!(found(&check(&text)), []);
+}
+
+/// A fake token: the real prefix and length, an obviously repeating body.
+fn fake_do_token() -> String {
+    format!("dop_v1_{}", "0123456789abcdef".repeat(4))
+}
+
+#[test]
+fn sec001_token_in_env_value_never_echoed() {
+    let token = fake_do_token();
+    let text = replace(
+        "secrets = [\"DATABASE_URL\"]",
+        &format!("secrets = [\"DATABASE_URL\"]\nenv = {{ GREETING = \"{token}\" }}"),
+    );
+    let d = check(&text);
+    assert_eq!(found(&d), [("SEC001", E, 32, 21)]);
+    let json = alembic_config::diag::diagnostics_json(&d).to_string();
+    assert!(!json.contains(&token[7..]), "the token leaked: {json}");
+    assert!(json.contains("dop_v1_"));
+}
+
+#[test]
+fn sec001_high_entropy_under_secret_like_key() {
+    let text = replace(
+        "secrets = [\"DATABASE_URL\"]",
+        "secrets = [\"DATABASE_URL\"]\nenv = { API_TOKEN = \"q8Zr2LmX0vTw9KpB4sYd7Hn\" }",
+    );
+    let d = check(&text);
+    assert_eq!(found(&d), [("SEC001", E, 32, 22)]);
+    assert_eq!(d[0].code, Code::Sec001);
+    assert!(!d[0].message.contains("q8Zr2"));
+}
+
+#[test]
+fn sec001_found_even_when_the_config_is_invalid() {
+    let token = fake_do_token();
+    let text = format!("{BASE}bogus_key = \"{token}\"\n");
+    let loaded = load_str("alembic.toml", &text);
+    assert!(loaded.has_errors());
+    let d = alembic_policy::check_config(&loaded.source, loaded.topology.as_ref());
+    assert_eq!(found(&d), [("SEC001", E, 39, 14)]);
+}
