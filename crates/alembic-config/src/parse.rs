@@ -46,23 +46,8 @@ impl Loaded {
 
 /// Parse and validate raw bytes (which may not be UTF-8) named `file` in diagnostics.
 pub fn load_bytes(file: &str, bytes: &[u8]) -> Loaded {
-    if bytes.len() > MAX_FILE_BYTES {
-        let source = SourceFile::new(file, "");
-        let d = source.diag(
-            Code::Cfg001,
-            Severity::Error,
-            0..0,
-            format!(
-                "config is {} bytes; the limit is {MAX_FILE_BYTES} bytes",
-                bytes.len()
-            ),
-            Some("split generated workloads into a smaller file or check that this is the right file".into()),
-        );
-        return Loaded {
-            source,
-            topology: None,
-            diagnostics: vec![d],
-        };
+    if let Some(refused) = too_big(file, bytes.len()) {
+        return refused;
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => load_str(file, text),
@@ -91,8 +76,35 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Loaded {
     }
 }
 
+/// Refuse a file over [`MAX_FILE_BYTES`] before looking at it.
+fn too_big(file: &str, len: usize) -> Option<Loaded> {
+    if len <= MAX_FILE_BYTES {
+        return None;
+    }
+    let source = SourceFile::new(file, "");
+    let d = source.diag(
+        Code::Cfg001,
+        Severity::Error,
+        0..0,
+        format!("config is {len} bytes; the limit is {MAX_FILE_BYTES} bytes"),
+        Some(
+            "split generated workloads into a smaller file or check that this is the right file"
+                .into(),
+        ),
+    );
+    Some(Loaded {
+        source,
+        topology: None,
+        diagnostics: vec![d],
+    })
+}
+
 /// Parse and validate text named `file` in diagnostics.
 pub fn load_str(file: &str, text: &str) -> Loaded {
+    // Checked here too, not only in `load_bytes`: callers holding a `&str` got no limit.
+    if let Some(refused) = too_big(file, text.len()) {
+        return refused;
+    }
     let source = SourceFile::new(file, text);
     let mut diagnostics = Vec::new();
     if let Some(deep) = too_deep(text) {
