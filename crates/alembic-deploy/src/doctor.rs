@@ -290,23 +290,71 @@ pub trait Probe {
     fn run(&self, program: &str, args: &[&str]) -> Option<(i32, String, String)>;
 }
 
-/// The real probe: the program from PATH, stdin closed.
+/// The real probe: the program from PATH, stdin closed, killed after [`PROBE_TIMEOUT`].
 pub struct SystemProbe;
+
+/// No probe may hang doctor: a silent server or a stuck tool is cut off after this long.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Probe for SystemProbe {
     fn run(&self, program: &str, args: &[&str]) -> Option<(i32, String, String)> {
-        let path = which(program)?;
-        let out = Command::new(path)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .ok()?;
+        let mut cmd = Command::new(which(program)?);
+        cmd.args(args);
+        let (status, stdout, stderr) = run_bounded(cmd, None, PROBE_TIMEOUT)?;
         Some((
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            status,
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
         ))
     }
+}
+
+/// Run `cmd` with `input` on stdin (or none), killing it after `timeout` (status -1 then).
+/// Output is read on threads so a chatty child cannot block on a full pipe.
+pub fn run_bounded(
+    mut cmd: Command,
+    input: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Option<(i32, Vec<u8>, Vec<u8>)> {
+    use std::io::Write;
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().ok()?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+    let mut out = child.stdout.take()?;
+    let mut err = child.stderr.take()?;
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st.code().unwrap_or(-1),
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break -1;
+            }
+        }
+    };
+    Some((status, out_t.join().ok()?, err_t.join().ok()?))
 }
 
 /// `(major, minor, patch)` from the first `N.N[.N]` in `text` (leading `v` allowed).
@@ -668,49 +716,36 @@ pub fn first_pem(s_client_out: &str) -> Option<String> {
     Some(format!("{}\n", &s_client_out[start..end]))
 }
 
-/// Fetch and judge the certificate served for `host` at `addr:port` with the system openssl.
+/// Fetch and judge the certificate served for `host` at `addr:port` with the system openssl
+/// (each step bounded by [`PROBE_TIMEOUT`]).
 fn cert_facts(addr: IpAddr, port: u16, host: &str) -> Option<CertFacts> {
     let openssl = which("openssl")?;
     let connect = SocketAddr::new(addr, port).to_string();
-    let out = Command::new(&openssl)
-        .args([
-            "s_client",
-            "-connect",
-            &connect,
-            "-servername",
-            host,
-            "-verify_hostname",
-            host,
-            "-showcerts",
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut s_client = Command::new(&openssl);
+    s_client.args([
+        "s_client",
+        "-connect",
+        &connect,
+        "-servername",
+        host,
+        "-verify_hostname",
+        host,
+        "-showcerts",
+    ]);
+    let (_, out, _) = run_bounded(s_client, None, PROBE_TIMEOUT)?;
+    let text = String::from_utf8_lossy(&out).into_owned();
     let pem = first_pem(&text)?;
-    let mut child = Command::new(&openssl)
-        .args(["x509", "-noout", "-enddate", "-checkend", "1209600"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take()?;
-        stdin.write_all(pem.as_bytes()).ok()?;
-    }
-    let mut stdout = String::new();
-    child.stdout.take()?.read_to_string(&mut stdout).ok()?;
-    let status = child.wait().ok()?;
+    let mut x509 = Command::new(&openssl);
+    x509.args(["x509", "-noout", "-enddate", "-checkend", "1209600"]);
+    let (status, out, _) = run_bounded(x509, Some(pem.into_bytes()), PROBE_TIMEOUT)?;
+    let stdout = String::from_utf8_lossy(&out);
     Some(CertFacts {
         verify: parse_verify_code(&text),
         not_after: stdout
             .lines()
             .find_map(|l| l.strip_prefix("notAfter="))
             .map(str::to_owned),
-        valid_14_days: status.success(),
+        valid_14_days: status == 0,
     })
 }
 
@@ -726,6 +761,15 @@ pub fn tls_check(route: &str, facts: Option<&CertFacts>, internal_ca: bool) -> C
         .hint("check that the edge is up and the route's DNS points at the droplet");
     };
     let until = f.not_after.clone().unwrap_or_else(|| "unknown".into());
+    if !f.valid_14_days && internal_ca {
+        // Caddy's internal CA issues short-lived leaves (hours) and renews them itself.
+        return Check::new(
+            id,
+            Status::Warn,
+            format!("certificate for {route} is a short-lived internal-CA certificate (notAfter {until})"),
+        )
+        .hint("expected with droplet.tls = \"internal\"; use \"acme\" for public traffic");
+    }
     if !f.valid_14_days {
         return Check::new(
             id,
@@ -976,6 +1020,19 @@ mod tests {
             Status::Fail
         );
         assert_eq!(tls_check("api.x", None, false).status, Status::Fail);
+        let internal_short = CertFacts {
+            verify: Some((19, "self-signed certificate in certificate chain".into())),
+            not_after: None,
+            valid_14_days: false,
+        };
+        assert_eq!(
+            tls_check("api.x", Some(&internal_short), true).status,
+            Status::Warn
+        );
+        assert_eq!(
+            tls_check("api.x", Some(&internal_short), false).status,
+            Status::Fail
+        );
     }
 
     #[test]
@@ -1004,6 +1061,21 @@ mod tests {
             open_ports(lo, &[closed, open], Duration::from_secs(1)),
             [open]
         );
+    }
+
+    #[test]
+    fn bounded_runs_are_cut_off() {
+        let mut c = Command::new("sleep");
+        c.arg("30");
+        let t = std::time::Instant::now();
+        let (status, _, _) = run_bounded(c, None, Duration::from_millis(200)).unwrap();
+        assert_eq!(status, -1);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let mut cat = Command::new("cat");
+        cat.arg("-");
+        let (status, out, _) =
+            run_bounded(cat, Some(b"piped".to_vec()), Duration::from_secs(10)).unwrap();
+        assert_eq!((status, out.as_slice()), (0, b"piped".as_slice()));
     }
 
     #[test]
