@@ -273,3 +273,152 @@ fn invalid_config_fails_config_valid() {
     assert_eq!(code, 1);
     assert!(checks(&v).contains(&("config.valid".into(), "fail".into())));
 }
+
+// `alembic doctor --online` against loopback only: the config's droplet address is 127.0.0.1,
+// the edge is a real Caddy (`tls internal`, local CA, admin off, storage in a temp dir) on high
+// ports, a listener the test holds stands in for a workload port that must not answer, and the
+// SSH port is closed. Every check targets 127.0.0.1 and nothing else.
+mod online {
+
+    use std::net::{TcpListener, TcpStream};
+    use std::path::Path;
+    use std::process::{Child, Command as StdCommand, Stdio};
+    use std::time::{Duration, Instant};
+
+    use assert_cmd::Command;
+    use serde_json::Value;
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Kills the Caddy it holds when dropped, so a failing assertion does not leak it.
+    struct Running(Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn wait_open(port: u16) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    fn config(dir: &Path, http: u16, https: u16, ssh: u16, gateway: u16) {
+        let src = alembic_config::DEFAULT_TOML
+            .replace(
+                "# address   = \"203.0.113.20\"",
+                &format!("address = \"127.0.0.1\"\nhttp_port = {http}\nhttps_port = {https}\n#"),
+            )
+            .replace("tls         = \"acme\"", "tls         = \"internal\"")
+            .replace("ssh_port    = 22", &format!("ssh_port    = {ssh}"))
+            .replace("port     = 8787", &format!("port     = {gateway}"));
+        assert!(src.contains("address = \"127.0.0.1\"") && src.contains(&gateway.to_string()));
+        std::fs::write(dir.join("alembic.toml"), src).unwrap();
+    }
+
+    #[test]
+    fn online_checks_against_a_loopback_edge() {
+        let Some([caddy, _openssl]) = alembic_testkit::tools(["caddy", "openssl"]) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (http, https, ssh) = (free_port(), free_port(), free_port());
+        // A port a droplet workload listens on: it must not answer from outside.
+        let stray = TcpListener::bind("127.0.0.1:0").unwrap();
+        let gateway = stray.local_addr().unwrap().port();
+        config(dir.path(), http, https, ssh, gateway);
+
+        let storage = dir.path().join("caddy-data");
+        let caddyfile = dir.path().join("Caddyfile");
+        std::fs::write(
+        &caddyfile,
+        format!(
+            "{{\n\tadmin off\n\tlocal_certs\n\tskip_install_trust\n\tstorage file_system {}\n\thttp_port {http}\n\thttps_port {https}\n}}\n\napi.alembic.example.com, gateway.alembic.example.com {{\n\tbind 127.0.0.1\n\ttls internal\n\trespond \"ok\"\n}}\n",
+            storage.display()
+        ),
+    )
+    .unwrap();
+        let _edge = Running(
+            StdCommand::new(&caddy)
+                .args(["run", "--adapter", "caddyfile", "--config"])
+                .arg(&caddyfile)
+                .env("HOME", dir.path())
+                .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
+                .env("XDG_CONFIG_HOME", dir.path().join("xdg-config"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        assert!(wait_open(https), "caddy did not listen on {https}");
+        assert!(wait_open(http), "caddy did not listen on {http}");
+
+        let mut c = Command::cargo_bin("alembic").unwrap();
+        c.current_dir(dir.path())
+            .env_remove("ALEMBIC_CONFIG")
+            .env_remove("CI")
+            .env_remove("GITHUB_ACTIONS")
+            .args(["doctor", "--online", "--json"])
+            .timeout(Duration::from_secs(120));
+        let out = c.output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(1), "ssh and DNS cannot pass here");
+        let get = |id: &str| -> Value {
+            v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("no check {id} in {v}"))
+        };
+        assert_eq!(
+            get("online.ports.edge")["status"],
+            "pass",
+            "{}",
+            get("online.ports.edge")
+        );
+        assert_eq!(
+            get("online.ports.edge")["message"],
+            format!("{http} and {https} are open")
+        );
+        let ssh_check = get("online.ssh");
+        assert_eq!(ssh_check["status"], "fail");
+        assert!(ssh_check["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("deploy@127.0.0.1 -p {ssh}")));
+        // Caddy's internal CA: a real certificate was read, chained to an untrusted root, short-lived.
+        for host in ["api.alembic.example.com", "gateway.alembic.example.com"] {
+            let tls = get(&format!("online.tls.{host}"));
+            assert_eq!(tls["status"], "warn", "{tls}");
+            assert!(
+                tls["message"].as_str().unwrap().contains("internal"),
+                "{tls}"
+            );
+        }
+        let closed = get("online.ports.closed");
+        assert_eq!(closed["status"], "fail", "{closed}");
+        assert!(
+            closed["message"]
+                .as_str()
+                .unwrap()
+                .contains(&gateway.to_string()),
+            "{closed}"
+        );
+        drop(stray);
+    }
+}
