@@ -13,6 +13,7 @@ command -v plistutil >/dev/null 2>&1 || need_apt+=(libplist-utils)
 command -v hyperfine >/dev/null 2>&1 || need_apt+=(hyperfine)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -46,7 +47,7 @@ chmod +x "$DOCKER_CONFIG/cli-plugins/docker-compose"
 [ -x /usr/sbin/sshd ] && ln -sf /usr/sbin/sshd "$tools/bin/sshd"
 
 missing_tools=()
-for t in terraform caddy actionlint shellcheck zizmor docker-compose plistutil systemd-analyze sshd ssh docker curl; do
+for t in terraform caddy actionlint shellcheck zizmor docker-compose plistutil systemd-analyze sshd ssh docker curl openssl; do
   PATH="$tools/bin:$PATH" command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t")
 done
 if ! docker compose version >/dev/null 2>&1; then missing_tools+=("docker compose (plugin)"); fi
