@@ -55,8 +55,7 @@ const PREPARE: &str = r#"set -e; d="$1/releases/$2"; rm -rf "$d"; mkdir -p "$d""
 const UPLOAD: &str =
     r#"set -e; umask 022; d="$1/releases/$2"; cat > "$d/.$3.tmp"; mv "$d/.$3.tmp" "$d/$3""#;
 const WRITE_ENV: &str = r#"set -e; umask 077; d="$1/releases/$2"; cat > "$d/.env.tmp"; chmod 600 "$d/.env.tmp"; mv "$d/.env.tmp" "$d/.env""#;
-const LINK: &str =
-    r#"set -e; test -d "$1/releases/$2"; ln -sfn "releases/$2" "$1/.$3.tmp"; mv -T "$1/.$3.tmp" "$1/$3""#;
+const LINK: &str = r#"set -e; test -d "$1/releases/$2"; ln -sfn "releases/$2" "$1/.$3.tmp"; mv -T "$1/.$3.tmp" "$1/$3""#;
 const WRITE_LEDGER: &str =
     r#"set -e; umask 022; cat > "$1/.ledger.json.tmp"; mv "$1/.ledger.json.tmp" "$1/ledger.json""#;
 const PRUNE: &str = r#"r="$1"; shift; for n in "$@"; do rm -rf "$r/releases/$n"; done"#;
@@ -76,7 +75,10 @@ pub enum DeployError {
     /// The droplet moved on since the plan was made (exit 3).
     Stale(String),
     /// A remote step failed before anything was switched (exit 3).
-    Step { step: String, detail: String },
+    Step {
+        step: String,
+        detail: String,
+    },
     /// The release failed; the previous one is serving again (exit 3).
     RolledBack {
         failed: u64,
@@ -84,7 +86,10 @@ pub enum DeployError {
         failure: Failure,
     },
     /// The release failed and there was nothing to go back to (exit 3).
-    Failed { failed: u64, failure: Failure },
+    Failed {
+        failed: u64,
+        failure: Failure,
+    },
     Exec(ExecError),
 }
 
@@ -408,8 +413,8 @@ impl Target {
                     )
                     .read_only();
                 let o = query(ex, &op)?;
-                let text = (o.success() && ledger::sha256_hex(&o.stdout) == *sha)
-                    .then(|| o.stdout_text());
+                let text =
+                    (o.success() && ledger::sha256_hex(&o.stdout) == *sha).then(|| o.stdout_text());
                 old.insert(
                     name.clone(),
                     OldArtifact {
@@ -724,7 +729,14 @@ impl Runner<'_, '_> {
     fn release_lease(&mut self, op: &Op) {
         self.steps.start("release lease");
         let ok = self.run(op).map(|o| o.success()).unwrap_or(false);
-        self.steps.end(ok, if ok { "" } else { "could not release the lease; it expires on its own" });
+        self.steps.end(
+            ok,
+            if ok {
+                ""
+            } else {
+                "could not release the lease; it expires on its own"
+            },
+        );
     }
 
     fn close(&mut self, op: &Op) {
@@ -877,7 +889,12 @@ impl Runner<'_, '_> {
     }
 
     /// Bring the previous release back, record the failure, and say why.
-    fn fail_and_roll_back(&mut self, ops: &DeployOps, what: String, services: &[String]) -> DeployError {
+    fn fail_and_roll_back(
+        &mut self,
+        ops: &DeployOps,
+        what: String,
+        services: &[String],
+    ) -> DeployError {
         let n = ops.number;
         let failure = Failure {
             what,
@@ -896,7 +913,10 @@ impl Runner<'_, '_> {
                 Ok(()) => restored = Some(prev),
                 Err(e) => {
                     return DeployError::Step {
-                        step: format!("release {n} failed ({}); rolling back to {prev}", failure.what),
+                        step: format!(
+                            "release {n} failed ({}); rolling back to {prev}",
+                            failure.what
+                        ),
                         detail: e.to_string(),
                     }
                 }
@@ -910,7 +930,9 @@ impl Runner<'_, '_> {
             });
         }
         let op = self.target.ledger_op(&ledger);
-        let _ = self.step("record the failure in the ledger", |s| s.run_ok(&op).map(drop));
+        let _ = self.step("record the failure in the ledger", |s| {
+            s.run_ok(&op).map(drop)
+        });
         match restored {
             Some(to) => DeployError::RolledBack {
                 failed: n,
@@ -933,7 +955,13 @@ impl Runner<'_, '_> {
         let lease = Lease::for_this_process();
         let root = self.target.root.clone();
         let take = lease::acquire_op(&self.target.ssh, PLANE, &root, &lease);
-        let release = lease::remove_if_op(&self.target.ssh, PLANE, "release lease", &root, &lease.record());
+        let release = lease::remove_if_op(
+            &self.target.ssh,
+            PLANE,
+            "release lease",
+            &root,
+            &lease.record(),
+        );
         let close = self.target.ssh.close_master(PLANE);
         let ops = rollback_stub(take, release.clone(), close.clone(), lease);
         let r = self.step("take lease", |s| s.take_lease(&ops));
@@ -1025,7 +1053,13 @@ pub fn rollback_ops(target: &Target, to: u64) -> Vec<Op> {
         target.up_op(),
         target.link_op(to, "current"),
         target.script("record the ledger", WRITE_LEDGER, &[target.root.clone()]),
-        lease::remove_if_op(&target.ssh, PLANE, "release lease", &target.root, &lease.record()),
+        lease::remove_if_op(
+            &target.ssh,
+            PLANE,
+            "release lease",
+            &target.root,
+            &lease.record(),
+        ),
         target.ssh.close_master(PLANE),
     ]
 }
@@ -1107,11 +1141,21 @@ mod tests {
                 "close ssh connection"
             ]
         );
-        let up = p.plane.ops.iter().find(|o| o.step == "docker compose up").unwrap();
+        let up = p
+            .plane
+            .ops
+            .iter()
+            .find(|o| o.step == "docker compose up")
+            .unwrap();
         assert!(up.args.last().unwrap().starts_with(
             "docker compose -p alembic --project-directory /opt/alembic/active -f /opt/alembic/active/compose.yaml up -d --remove-orphans --wait"
         ));
-        let env = p.plane.ops.iter().find(|o| o.step.starts_with("write .env")).unwrap();
+        let env = p
+            .plane
+            .ops
+            .iter()
+            .find(|o| o.step.starts_with("write .env"))
+            .unwrap();
         assert_eq!(
             env.stdin,
             Stdin::EnvFile {
@@ -1125,7 +1169,13 @@ mod tests {
         let t = topology();
         let target = Target::from_topology(&t).unwrap();
         let b = bundle();
-        let first = plan(&target, &b, RemoteState::default(), Lease::for_this_process(), "me");
+        let first = plan(
+            &target,
+            &b,
+            RemoteState::default(),
+            Lease::for_this_process(),
+            "me",
+        );
         let ledger = first.ops.unwrap().next_ledger;
         let mut old: BTreeMap<String, OldArtifact> = b
             .files

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{now_epoch, rfc3339};
-use crate::ssh::SshTarget;
 use crate::ops::Op;
+use crate::ssh::SshTarget;
 
 pub const LEASE_TTL_ENV: &str = "ALEMBIC_LEASE_TTL";
 pub const DEFAULT_TTL_SECS: u64 = 900;
@@ -28,7 +28,8 @@ cat "$1/lease.json" 2>/dev/null || true
 exit 17"#;
 
 /// Remove `lease.json` only if it is still exactly `$2` (ours, or the expired one we saw).
-const REMOVE_IF: &str = r#"if [ "$(cat "$1/lease.json" 2>/dev/null)" = "$2" ]; then rm -f "$1/lease.json"; fi"#;
+const REMOVE_IF: &str =
+    r#"if [ "$(cat "$1/lease.json" 2>/dev/null)" = "$2" ]; then rm -f "$1/lease.json"; fi"#;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -87,7 +88,10 @@ pub enum Found {
     /// Someone holds a lease that has not expired.
     Live(Lease),
     /// A lease past its expiry: take it over (the raw record is what must be removed).
-    Expired { lease: Lease, raw: String },
+    Expired {
+        lease: Lease,
+        raw: String,
+    },
     /// `lease.json` exists but cannot be read as a lease (being written, or damaged).
     Unreadable(String),
 }
@@ -122,7 +126,10 @@ pub fn remove_if_op(ssh: &SshTarget, plane: &str, step: &str, root: &str, raw: &
 fn whoami() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".to_owned());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_owned())
@@ -131,6 +138,22 @@ fn whoami() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown-host".to_owned());
     format!("{user}@{host}")
+}
+
+/// The real uid's name from /etc/passwd, for processes started without USER/LOGNAME (CI, cron).
+fn user_from_passwd() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2] == uid).then(|| f[0].to_owned())
+    })
 }
 
 #[cfg(test)]
@@ -146,10 +169,7 @@ mod tests {
         assert_eq!(interpret(HELD, &rec, 50), Found::Live(l.clone()));
         assert_eq!(
             interpret(HELD, &format!("{rec}\n"), 100),
-            Found::Expired {
-                lease: l,
-                raw: rec
-            }
+            Found::Expired { lease: l, raw: rec }
         );
         assert_eq!(interpret(HELD, "", 1), Found::Unreadable(String::new()));
     }

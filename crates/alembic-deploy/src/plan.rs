@@ -264,7 +264,10 @@ mod tests {
         let mut moved = p.clone();
         moved.changes = diff_artifacts(&BTreeMap::new(), &[("c".to_owned(), b"2".to_vec())].into());
         let why = saved.staleness(&Plan::new(vec![moved]));
-        assert_eq!(why, vec!["plane droplet: c no longer matches the saved plan"]);
+        assert_eq!(
+            why,
+            vec!["plane droplet: c no longer matches the saved plan"]
+        );
         let mut based = p;
         based.base_release = Some(2);
         assert_eq!(saved.staleness(&Plan::new(vec![based])).len(), 1);

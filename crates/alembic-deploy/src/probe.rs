@@ -109,8 +109,8 @@ pub fn first_file_in_tar(tar: &[u8]) -> Option<Vec<u8>> {
             return None;
         }
         let size_field = std::str::from_utf8(&h[124..136]).ok()?;
-        let size = usize::from_str_radix(size_field.trim_matches(|c| c == '\0' || c == ' '), 8)
-            .ok()?;
+        let size =
+            usize::from_str_radix(size_field.trim_matches(|c| c == '\0' || c == ' '), 8).ok()?;
         let body = off + 512;
         let end = body.checked_add(size)?;
         if end > tar.len() {

@@ -13,7 +13,9 @@ use crate::ops::Op;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A step began.
-    Start { step: String },
+    Start {
+        step: String,
+    },
     /// A step ended.
     End {
         step: String,
@@ -29,7 +31,9 @@ pub enum Event {
         command: String,
         mutating: bool,
     },
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
 }
 
 impl Event {

@@ -159,8 +159,7 @@ mod tests {
         assert_eq!(op.program, "ssh");
         let last = op.args.last().unwrap();
         assert_eq!(
-            last,
-            r#"sh -c 'cat > "$1"' alembic "/opt/a b/it's""#,
+            last, r#"sh -c 'cat > "$1"' alembic "/opt/a b/it's""#,
             "the remote shell must see the script and each argument as single words"
         );
         let words = shlex::split(last).unwrap();

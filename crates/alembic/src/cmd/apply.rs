@@ -175,7 +175,9 @@ fn report_deploy(view: &mut dyn Progress, json: bool, e: DeployError) -> i32 {
     }
     if let DeployError::LeaseHeld(_) = e {
         eprintln!("error: {e}");
-        eprintln!("\nhint: wait for it to finish; a lease left by a killed apply expires on its own");
+        eprintln!(
+            "\nhint: wait for it to finish; a lease left by a killed apply expires on its own"
+        );
         return code;
     }
     fail(e, code)

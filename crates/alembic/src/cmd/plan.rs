@@ -128,10 +128,12 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
 fn plan_droplet(t: &Topology, set: &ArtifactSet) -> Result<(Target, Planned), i32> {
     let target = Target::from_topology(t).map_err(|e| fail(&e, e.exit_code()))?;
     let bundle = Bundle::from_artifacts(t, set).map_err(|e| fail(&e, e.exit_code()))?;
-    target
-        .ssh
-        .prepare()
-        .map_err(|e| fail(format!("cannot create the ssh control dir: {e}"), exit::RUNTIME))?;
+    target.ssh.prepare().map_err(|e| {
+        fail(
+            format!("cannot create the ssh control dir: {e}"),
+            exit::RUNTIME,
+        )
+    })?;
     let env = ProcessEnv;
     let mut ex = Executor::new(Goal::DryRun, &env);
     let state = match target.query_state(&mut ex) {
@@ -205,10 +207,17 @@ pub fn run(g: &Global, plane: Option<PlaneArg>, detailed: bool, out: Option<&Pat
     if let Some(path) = out {
         let text = format!("{:#}\n", built.plan.to_json());
         if let Err(e) = alembic_deploy::fsio::write_atomic(path, text.as_bytes(), 0o644) {
-            let code = fail(format!("cannot write {}: {e}", path.display()), exit::RUNTIME);
+            let code = fail(
+                format!("cannot write {}: {e}", path.display()),
+                exit::RUNTIME,
+            );
             return if detailed { exit::PROBLEMS } else { code };
         }
-        eprintln!("plan saved to {}; run `alembic apply {}` to apply it", path.display(), path.display());
+        eprintln!(
+            "plan saved to {}; run `alembic apply {}` to apply it",
+            path.display(),
+            path.display()
+        );
     }
     if g.json {
         crate::output::print_value(&built.plan.to_json());

@@ -34,7 +34,10 @@ pub fn run(g: &Global, plane: PlaneArg, to: Option<u64>, yes: bool) -> i32 {
         Err(e) => return fail(&e, e.exit_code()),
     };
     if let Err(e) = target.ssh.prepare() {
-        return fail(format!("cannot create the ssh control dir: {e}"), exit::RUNTIME);
+        return fail(
+            format!("cannot create the ssh control dir: {e}"),
+            exit::RUNTIME,
+        );
     }
     let env = ProcessEnv;
     if !yes {
@@ -46,7 +49,10 @@ pub fn run(g: &Global, plane: PlaneArg, to: Option<u64>, yes: bool) -> i32 {
             Err(e) => return fail(&e, e.exit_code()),
         };
         let Some(n) = to.or_else(|| state.ledger.previous_healthy().first().copied()) else {
-            return fail("no previous healthy release to roll back to", exit::PROBLEMS);
+            return fail(
+                "no previous healthy release to roll back to",
+                exit::PROBLEMS,
+            );
         };
         let ops = droplet::rollback_ops(&target, n);
         for op in &ops {
