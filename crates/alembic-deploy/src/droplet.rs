@@ -311,7 +311,7 @@ impl Target {
     }
 
     pub fn state_op(&self) -> Op {
-        self.script("read ledger", STATE, &[self.root.clone()])
+        self.script("read ledger", STATE, std::slice::from_ref(&self.root))
             .read_only()
     }
 
@@ -338,7 +338,7 @@ impl Target {
     }
 
     fn ledger_op(&self, l: &Ledger) -> Op {
-        self.script("record the ledger", WRITE_LEDGER, &[self.root.clone()])
+        self.script("record the ledger", WRITE_LEDGER, std::slice::from_ref(&self.root))
             .with_stdin(Stdin::Bytes {
                 data: l.to_json().into_bytes(),
             })
@@ -807,7 +807,7 @@ impl Runner<'_, '_> {
                 "probe of https://{}{} (through the edge at {}:{}) got {}",
                 p.host, p.path, self.target.address, self.target.https_port, result
             );
-            return Err(self.fail_and_roll_back(ops, what, &[p.workload.clone()]));
+            return Err(self.fail_and_roll_back(ops, what, std::slice::from_ref(&p.workload)));
         }
         self.step(&format!("switch current to release {n}"), |s| {
             s.run_ok(&ops.switch)?;
@@ -1052,7 +1052,7 @@ pub fn rollback_ops(target: &Target, to: u64) -> Vec<Op> {
         target.link_op(to, "active"),
         target.up_op(),
         target.link_op(to, "current"),
-        target.script("record the ledger", WRITE_LEDGER, &[target.root.clone()]),
+        target.script("record the ledger", WRITE_LEDGER, std::slice::from_ref(&target.root)),
         lease::remove_if_op(
             &target.ssh,
             PLANE,
