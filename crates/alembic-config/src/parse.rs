@@ -136,13 +136,17 @@ pub fn load_str(file: &str, text: &str) -> Loaded {
     let (doc, errors) = DeTable::parse_recoverable(text);
     for e in &errors {
         let span = e.span().unwrap_or(0..0);
-        diagnostics.push(source.diag(
-            Code::Cfg001,
-            Severity::Error,
-            span,
-            format!("TOML syntax error: {}", e.message().trim()),
-            Some("see https://toml.io for the syntax; strings need double quotes".into()),
-        ));
+        let mut message = format!("TOML syntax error: {}", e.message().trim());
+        let mut help = "see https://toml.io for the syntax; strings need double quotes".to_owned();
+        // `toml` says only "duplicate key": name it, since the first definition may be far away.
+        if e.message().trim() == "duplicate key" {
+            if let Some(key) = text.get(span.clone()).filter(|k| !k.is_empty()) {
+                let key: String = key.chars().take(64).collect();
+                message = format!("duplicate key `{}`", key.escape_debug());
+                help = "each key and table may be defined once; merge the two".to_owned();
+            }
+        }
+        diagnostics.push(source.diag(Code::Cfg001, Severity::Error, span, message, Some(help)));
     }
     let mut cx = Cx {
         src: &source,
