@@ -155,14 +155,13 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
         }
     }
     for (start, _) in text.match_indices("-----BEGIN ") {
-        let line_end = text[start..]
-            .find('\n')
-            .map(|i| start + i)
-            .unwrap_or(text.len());
+        // Searches are bounded so a hostile file full of markers stays linear.
+        let header = window(text, start, 128);
+        let line_end = start + header.find('\n').unwrap_or(header.len());
         let line = &text[start..line_end];
         if line.contains("PRIVATE KEY-----") {
             // The span runs to the END marker so redaction covers the key body too.
-            let end = text[line_end..]
+            let end = window(text, line_end, 64 * 1024)
                 .find("-----END ")
                 .map(|j| line_end + j)
                 .unwrap_or(line_end);
@@ -176,6 +175,18 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     hits.sort_by_key(|h| h.span.start);
     hits
 }
+
+/// At most `n` bytes of `text` from `start`, cut at a character boundary.
+fn window(text: &str, start: usize, n: usize) -> &str {
+    let mut end = (start + n).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[start..end]
+}
+
+/// Longest value the entropy check looks at (longer ones are data, not credentials).
+const MAX_VALUE: usize = 4096;
 
 /// A value under a secret-like key that looks random enough to be a real secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,7 +251,7 @@ pub fn shannon_entropy(s: &str) -> f64 {
 
 /// Would this value be a plausible secret (long, random, not a reference to one)?
 pub fn looks_random(v: &str) -> bool {
-    if v.len() < 16 || v.len() > 4096 {
+    if v.len() < 16 || v.len() > MAX_VALUE {
         return false;
     }
     if v.bytes()
@@ -287,8 +298,11 @@ fn is_key_byte(b: u8) -> bool {
 
 fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
     let b = line.as_bytes();
+    // Separators inside a value already read are part of that value; skipping them keeps the
+    // scan linear on lines like `token:a` repeated a million times.
+    let mut resume = 0;
     for (i, &c) in b.iter().enumerate() {
-        if c != b'=' && c != b':' {
+        if i < resume || (c != b'=' && c != b':') {
             continue;
         }
         // `==`, `:=`, `=>`, `://` are not key/value separators.
@@ -307,7 +321,7 @@ fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
             k_end -= 1;
         }
         let mut k_start = k_end;
-        while k_start > 0 && is_key_byte(b[k_start - 1]) {
+        while k_start > 0 && k_end - k_start < 256 && is_key_byte(b[k_start - 1]) {
             k_start -= 1;
         }
         if k_start == k_end {
@@ -326,7 +340,7 @@ fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
         }
         let (vs, ve) = match b.get(v_start) {
             Some(q @ (b'"' | b'\'')) => {
-                let Some(close) = line[v_start + 1..].find(*q as char) else {
+                let Some(close) = window(line, v_start + 1, MAX_VALUE + 1).find(*q as char) else {
                     continue;
                 };
                 (v_start + 1, v_start + 1 + close)
@@ -334,12 +348,14 @@ fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
             Some(_) => {
                 let len = b[v_start..]
                     .iter()
+                    .take(MAX_VALUE + 1)
                     .take_while(|c| !matches!(c, b' ' | b',' | b'}' | b']' | b'#'))
                     .count();
                 (v_start, v_start + len)
             }
             None => continue,
         };
+        resume = ve;
         if looks_random(&line[vs..ve]) {
             out.push(EntropyHit {
                 key: key.to_owned(),
@@ -409,6 +425,18 @@ mod tests {
             &pem[..pem.find("-----END").unwrap()]
         );
         assert!(find_tokens("-----BEGIN CERTIFICATE-----").is_empty());
+    }
+
+    // Hostile inputs full of separators or markers must stay linear (these took minutes before
+    // the searches were bounded).
+    #[test]
+    fn pathological_inputs_are_linear() {
+        let t = std::time::Instant::now();
+        let seps = "token:a".repeat(300_000);
+        assert!(find_entropy_secrets(&seps).is_empty());
+        let pems = "-----BEGIN x".repeat(200_000);
+        assert!(find_tokens(&pems).is_empty());
+        assert!(t.elapsed().as_secs() < 20, "{:?}", t.elapsed());
     }
 
     #[test]

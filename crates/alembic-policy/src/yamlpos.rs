@@ -33,6 +33,9 @@ struct Frame {
 
 const SEP: char = '\u{1f}';
 
+/// Deeper nesting than this is not indexed (hostile input must not exhaust the stack).
+const MAX_DEPTH: usize = 128;
+
 fn join<S: AsRef<str>>(segs: &[S]) -> String {
     let mut out = String::new();
     for (i, s) in segs.iter().enumerate() {
@@ -174,6 +177,10 @@ impl Builder<'_> {
 
     /// One node starting at byte `at`, column `col` (0-based), text `content`.
     fn node(&mut self, at: usize, col: usize, content: &str) {
+        // `- - - - ...` recurses once per dash; real files nest a handful deep.
+        if self.stack.len() > MAX_DEPTH {
+            return;
+        }
         if content == "-" || content.starts_with("- ") {
             while self
                 .stack
@@ -320,6 +327,13 @@ mod tests {
         );
         let p = ix.get(&["jobs", "t", "steps", "0", "shell"]).unwrap();
         assert_eq!(at(text, p.value.clone()), "bash");
+    }
+
+    #[test]
+    fn hostile_nesting_does_not_overflow() {
+        let text = "- ".repeat(1_000_000);
+        let ix = YamlIndex::new(&text);
+        assert!(ix.get(&["0"]).is_some());
     }
 
     #[test]

@@ -292,3 +292,18 @@ fn planted_fixtures_are_all_found() {
 fn clean_twins_yield_nothing() {
     assert_eq!(scan_dir("clean"), []);
 }
+
+// Hostile files get findings or nothing, never a crash: deep nesting in every format.
+#[test]
+fn hostile_nesting_never_crashes() {
+    let deep = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
+    for (name, kind) in [
+        ("x.tf", FileKind::Terraform),
+        ("compose.yaml", FileKind::Compose),
+        (".github/workflows/x.yml", FileKind::Workflow),
+        ("x.txt", FileKind::Text),
+    ] {
+        let d = scan_text(name, &deep, Some(kind));
+        assert!(d.is_empty(), "{name}: {d:?}");
+    }
+}

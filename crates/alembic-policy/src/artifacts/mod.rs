@@ -142,14 +142,19 @@ pub fn scan_text_with(
     let src = SourceFile::new(path, text);
     let mut out = secrets_in_text(&SEC001, &src, Severity::Warning);
     let (yaml, yindex) = match kind {
+        // Real compose files and workflows nest a few levels; hostile nesting takes the YAML
+        // parser seconds before it gives up, so it is not parsed at all.
         FileKind::Compose | FileKind::Workflow => (
-            serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).ok(),
+            (nesting_depth(text) <= 64)
+                .then(|| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).ok())
+                .flatten(),
             YamlIndex::new(text),
         ),
         _ => (None, YamlIndex::default()),
     };
     let hcl = match kind {
-        FileKind::Terraform => hcl_edit::parser::parse_body(text).ok(),
+        // The HCL parser recurses per nesting level: hostile nesting goes to the text scan.
+        FileKind::Terraform if nesting_depth(text) <= 64 => hcl_edit::parser::parse_body(text).ok(),
         _ => None,
     };
     let doc = Doc {
@@ -164,6 +169,22 @@ pub fn scan_text_with(
     }
     alembic_config::diag::sort_diagnostics(&mut out);
     out
+}
+
+/// The deepest bracket nesting in `text` (strings not excluded: an upper bound is enough).
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// The scan kind of a rendered artifact.
