@@ -10,7 +10,7 @@
 #
 # Per-target results (executions, corpus size, crash or not) go to fuzz/smoke-results.txt.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=${ALEMBIC_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 secs=${FUZZ_SECONDS:-60}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(config scan_compose scan_terraform scan_workflow scan_text)
@@ -42,11 +42,15 @@ bin="$root/target/debug"
 
 seed config "$root/crates/alembic-config/src/default.toml" "$rendered/gen12.toml" \
   "$root"/crates/alembic-config/tests/corpus/*.toml "$root"/crates/alembic-render/tests/fixtures/*.toml
-seed scan_compose $(find "$root/tests/fixtures" "$rendered" -name '*compose*.y*ml')
-seed scan_terraform $(find "$root/tests/fixtures" "$rendered" -name '*.tf')
-seed scan_workflow $(find "$root/tests/fixtures" "$rendered" -path '*workflows*' -name '*.y*ml')
-seed scan_text $(find "$root/tests/fixtures/scan" "$rendered" -type f -size -64k) \
-  "$root/crates/alembic-config/src/default.toml"
+files() { find "$@" -type f -print0 2>/dev/null; }
+mapfile -d '' compose < <(files "$root/tests/fixtures" "$rendered" -name '*compose*.y*ml')
+mapfile -d '' terraform < <(files "$root/tests/fixtures" "$rendered" -name '*.tf')
+mapfile -d '' workflows < <(files "$root/tests/fixtures" "$rendered" -path '*workflows*' -name '*.y*ml')
+mapfile -d '' any_text < <(files "$root/tests/fixtures/scan" "$rendered" -size -64k)
+seed scan_compose "${compose[@]}"
+seed scan_terraform "${terraform[@]}"
+seed scan_workflow "${workflows[@]}"
+seed scan_text "${any_text[@]}" "$root/crates/alembic-config/src/default.toml"
 
 cargo fuzz build >/dev/null
 results="$root/fuzz/smoke-results.txt"
