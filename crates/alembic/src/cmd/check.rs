@@ -32,13 +32,18 @@ pub fn run(g: &Global, format: DiagFormat) -> i32 {
     if let Some(t) = &loaded.topology {
         let ctx = ScanContext::of(t);
         let set = alembic_render::render(t);
-        diags.extend(alembic_policy::scan_artifacts(&set, &ctx));
-        for a in set.iter() {
+        let rendered = alembic_policy::scan_artifacts(&set, &ctx);
+        // Only files with findings are shown, so only those are redacted and kept.
+        for a in set
+            .iter()
+            .filter(|a| rendered.iter().any(|d| d.file == a.path))
+        {
             sources.push(SourceFile::new(
                 a.path.clone(),
                 alembic_policy::redact(a.text()),
             ));
         }
+        diags.extend(rendered);
         // Artifacts on disk that differ from what render produces (hand edits, an older
         // render) are judged too; identical ones would only repeat the findings above.
         if let crate::config::Origin::File(_) = origin {
