@@ -110,22 +110,26 @@ impl World {
     /// by pid: a dropped network, as seen from the applying side.
     fn kill_sshd(&mut self) {
         if let Some(mut c) = self.sshd.take() {
-            let mut pids = vec![c.id()];
-            let mut i = 0;
-            while i < pids.len() {
-                let p = pids[i];
-                let children = std::fs::read_to_string(format!("/proc/{p}/task/{p}/children"))
-                    .unwrap_or_default();
-                pids.extend(
-                    children
-                        .split_whitespace()
-                        .filter_map(|s| s.parse::<u32>().ok()),
-                );
-                i += 1;
+            let root = c.id();
+            // Freeze the listener (no new session starts, its children stay its children),
+            // kill every descendant (found by parent pid in /proc), then the listener.
+            let _ = Command::new("kill")
+                .args(["-STOP", &root.to_string()])
+                .status();
+            for _ in 0..2 {
+                let pids = descendants(root);
+                if !pids.is_empty() {
+                    eprintln!("e2e: killing sshd sessions {pids:?}");
+                    let _ = Command::new("kill")
+                        .arg("-9")
+                        .args(pids.iter().map(u32::to_string))
+                        .status();
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            for p in pids.iter().rev() {
-                let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
-            }
+            let _ = Command::new("kill")
+                .args(["-9", &root.to_string()])
+                .status();
             let _ = c.wait();
         }
     }
@@ -464,6 +468,34 @@ fn request_loop(
         }
     }
     (total, failed, errors)
+}
+
+/// Every process descended from `root`, by parent pid.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised command name: state, ppid, ...
+        if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) {
+            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+                parent.insert(pid, ppid);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for (&child, &pp) in &parent {
+            if pp == p && !out.contains(&child) {
+                out.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    out
 }
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
