@@ -338,10 +338,14 @@ impl Target {
     }
 
     fn ledger_op(&self, l: &Ledger) -> Op {
-        self.script("record the ledger", WRITE_LEDGER, std::slice::from_ref(&self.root))
-            .with_stdin(Stdin::Bytes {
-                data: l.to_json().into_bytes(),
-            })
+        self.script(
+            "record the ledger",
+            WRITE_LEDGER,
+            std::slice::from_ref(&self.root),
+        )
+        .with_stdin(Stdin::Bytes {
+            data: l.to_json().into_bytes(),
+        })
     }
 
     fn prune_op(&self, dirs: &[u64]) -> Option<Op> {
@@ -1052,7 +1056,11 @@ pub fn rollback_ops(target: &Target, to: u64) -> Vec<Op> {
         target.link_op(to, "active"),
         target.up_op(),
         target.link_op(to, "current"),
-        target.script("record the ledger", WRITE_LEDGER, std::slice::from_ref(&target.root)),
+        target.script(
+            "record the ledger",
+            WRITE_LEDGER,
+            std::slice::from_ref(&target.root),
+        ),
         lease::remove_if_op(
             &target.ssh,
             PLANE,
