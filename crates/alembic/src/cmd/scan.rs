@@ -82,7 +82,7 @@ pub(super) fn emit(mut diags: Vec<Diagnostic>, sources: &[SourceFile], format: D
         DiagFormat::Json => output::print_json(&diags),
         DiagFormat::Sarif => {
             let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            output::print_value(&crate::sarif::document(&diags, &cwd));
+            output::print_value(&crate::sarif::document(&output::scrub(&diags), &cwd));
         }
     }
     if diags.iter().any(Diagnostic::is_error) {
