@@ -556,6 +556,19 @@ fn caddy_check(probe: &dyn Probe) -> Check {
 /// `tools.*`: what the planes need in this context.
 pub fn tool_checks(t: &Topology, ctx: Context, probe: &dyn Probe) -> Vec<Check> {
     let mut out = Vec::new();
+    if ctx == Context::Ci {
+        // A CI job other than deploy (checks, gates) applies nothing: the apply tools are the
+        // deploy job's concern, checked there (ALEMBIC_CONTEXT=deploy).
+        for tool in ["terraform", "docker-compose", "ssh"] {
+            out.push(Check::new(
+                format!("tools.{tool}"),
+                Status::Skip,
+                "not needed in a CI job that does not deploy; the deploy job checks it",
+            ));
+        }
+        out.push(host_tool_check(t, ctx, probe));
+        return out;
+    }
     if t.droplet.is_provisioned() {
         out.push(terraform_check(probe));
     } else {
@@ -869,8 +882,12 @@ pub fn online_checks(t: &Topology, addr: Option<IpAddr>, probe: &dyn Probe) -> V
     let https = d.https_port.get();
     let http = d.http_port.get();
     let edge_open = open_ports(addr, &[http, https], Duration::from_secs(3));
+    // open_ports answers sorted; the configured ports may be in either order.
+    let mut want = vec![http, https];
+    want.sort_unstable();
+    want.dedup();
     out.push(
-        if edge_open == [http, https] || (http == https && edge_open == [http]) {
+        if edge_open == want {
             Check::new(
                 "online.ports.edge",
                 Status::Pass,
@@ -954,7 +971,7 @@ mod tests {
             ("docker", (0, "2.29.1\n", "")),
             ("ssh", (0, "", "OpenSSH_9.2p1 Debian-2, OpenSSL 3.0.15\n")),
         ]));
-        let checks = tool_checks(&t, Context::Ci, &probe);
+        let checks = tool_checks(&t, Context::Deploy, &probe);
         let got: Vec<(&str, Status)> = checks.iter().map(|c| (c.id.as_str(), c.status)).collect();
         assert_eq!(
             got,
@@ -967,6 +984,9 @@ mod tests {
             ]
         );
         assert_eq!(checks[0].message, "terraform 1.4.6 is older than 1.5");
+        // A CI job that does not deploy (gates) needs none of the apply tools.
+        let gates = tool_checks(&t, Context::Ci, &probe);
+        assert!(gates.iter().all(|c| c.status == Status::Skip), "{gates:?}");
     }
 
     #[test]

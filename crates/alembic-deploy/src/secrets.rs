@@ -7,12 +7,15 @@
 use alembic_config::{Plane, Topology};
 use serde::Serialize;
 
-/// Where alembic is running: the CI plane needs the CI environment's secrets, a local apply
-/// needs the droplet's and the host's.
+/// Where alembic is running. A local apply needs the droplet's and the host's secrets; the CI
+/// deploy job (marked `ALEMBIC_CONTEXT=deploy` by the rendered deploy.yml, which is the only job
+/// holding the GitHub environment) needs the CI environment's; any other CI job (checks, gates
+/// running `alembic doctor --json`) holds no secrets and needs none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Context {
     Ci,
+    Deploy,
     Local,
 }
 
@@ -21,20 +24,24 @@ impl Context {
     pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Context {
         let truthy =
             |v: Option<String>| v.is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
-        if truthy(get("CI")) || truthy(get("GITHUB_ACTIONS")) {
+        if get("ALEMBIC_CONTEXT").is_some_and(|v| v == "deploy") {
+            Context::Deploy
+        } else if truthy(get("CI")) || truthy(get("GITHUB_ACTIONS")) {
             Context::Ci
         } else {
             Context::Local
         }
     }
 
+    /// Running on a CI runner (any job, the deploy job included).
     pub fn is_ci(self) -> bool {
-        self == Context::Ci
+        matches!(self, Context::Ci | Context::Deploy)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Context::Ci => "ci",
+            Context::Deploy => "deploy",
             Context::Local => "local",
         }
     }
@@ -63,7 +70,8 @@ impl ApplyPlane {
     /// Whether a context needs this plane's secrets when no plane is selected.
     fn needed_in(self, ctx: Context) -> bool {
         match ctx {
-            Context::Ci => self == ApplyPlane::Ci,
+            Context::Ci => false,
+            Context::Deploy => self == ApplyPlane::Ci,
             Context::Local => self != ApplyPlane::Ci,
         }
     }
@@ -226,6 +234,10 @@ mod tests {
             Context::from_env(&env(&[("GITHUB_ACTIONS", "true")])),
             Context::Ci
         );
+        assert_eq!(
+            Context::from_env(&env(&[("CI", "true"), ("ALEMBIC_CONTEXT", "deploy")])),
+            Context::Deploy
+        );
     }
 
     #[test]
@@ -242,7 +254,10 @@ mod tests {
                 "OPENAI_API_KEY"
             ]
         );
-        let ci = inventory(&t, Context::Ci, None, &env(&[("DEPLOY_SSH_KEY", "")]));
+        // A CI job without the deploy environment (gates) holds no secrets and needs none.
+        let gates = inventory(&t, Context::Ci, None, &env(&[]));
+        assert_eq!(missing(&gates).count(), 0);
+        let ci = inventory(&t, Context::Deploy, None, &env(&[("DEPLOY_SSH_KEY", "")]));
         let needed: Vec<&str> = missing(&ci).map(|r| r.name.as_str()).collect();
         assert_eq!(
             needed,

@@ -290,6 +290,12 @@ pub fn ci_workflow(t: &Topology) -> Workflow {
 
 pub fn deploy_workflow(t: &Topology) -> Workflow {
     let mut apply = Step::run("alembic apply", "alembic apply --yes");
+    // Marks the one job that holds the environment's secrets: `doctor`/`secrets` then expect
+    // them here, and expect none in the other CI jobs.
+    apply
+        .env
+        .0
+        .push(("ALEMBIC_CONTEXT".to_owned(), "deploy".to_owned()));
     for s in &t.ci.secrets {
         apply
             .env

@@ -286,7 +286,9 @@ fn deploy_runs_apply_in_the_environment_without_cancelling() {
         let apply = steps.last().unwrap();
         assert_eq!(apply["run"], "alembic apply --yes");
         let env = apply["env"].as_mapping().unwrap();
-        assert_eq!(env.len(), t.ci.secrets.len());
+        // The secrets plus the marker telling doctor/secrets this is the deploy job.
+        assert_eq!(env.len(), t.ci.secrets.len() + 1);
+        assert_eq!(apply["env"]["ALEMBIC_CONTEXT"], "deploy");
         for s in &t.ci.secrets {
             assert_eq!(
                 apply["env"][s.as_str()],

@@ -40,6 +40,7 @@ fn alembic(dir: &Path) -> Command {
     c.current_dir(dir)
         .env_remove("ALEMBIC_CONFIG")
         .env_remove("CI")
+        .env_remove("ALEMBIC_CONTEXT")
         .env_remove("GITHUB_ACTIONS");
     for n in ALL {
         c.env_remove(n);
@@ -200,7 +201,7 @@ fn ci_context_checks_the_ci_environment_secrets_and_skips_the_host_tool() {
     }
     let dir = project();
     let mut c = alembic(dir.path());
-    c.env("CI", "true");
+    c.env("CI", "true").env("ALEMBIC_CONTEXT", "deploy");
     for n in CI {
         c.env(n, canary(n));
     }
@@ -370,6 +371,7 @@ mod online {
         c.current_dir(dir.path())
             .env_remove("ALEMBIC_CONFIG")
             .env_remove("CI")
+            .env_remove("ALEMBIC_CONTEXT")
             .env_remove("GITHUB_ACTIONS")
             .args(["doctor", "--online", "--json"])
             .timeout(Duration::from_secs(120));
@@ -421,4 +423,21 @@ mod online {
         );
         drop(stray);
     }
+}
+
+// The rendered ci.yml runs `alembic doctor --json` as a gate in a job without the deploy
+// environment: it must pass there with no secrets and no apply tools.
+#[test]
+fn gates_job_in_ci_needs_no_secrets() {
+    let dir = project();
+    let mut c = alembic(dir.path());
+    c.env("CI", "true");
+    let (code, v, _) = doctor_json(&mut c);
+    let failing: Vec<_> = checks(&v)
+        .into_iter()
+        .filter(|(_, s)| s == "fail")
+        .collect();
+    assert!(failing.is_empty(), "{failing:?}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(code, 0);
 }

@@ -19,6 +19,7 @@ fn alembic(dir: &Path) -> Command {
     c.current_dir(dir)
         .env_remove("ALEMBIC_CONFIG")
         .env_remove("CI")
+        .env_remove("ALEMBIC_CONTEXT")
         .env_remove("GITHUB_ACTIONS");
     for n in ALL {
         c.env_remove(n);
@@ -133,14 +134,24 @@ fn plane_filter_and_empty_values() {
     assert_eq!(v["secrets"][0]["name"], "DIGITALOCEAN_TOKEN");
     assert_eq!(v["secrets"][0]["set"], true);
 
-    // In CI the CI environment's secrets are the needed ones.
+    // A CI job that does not deploy (checks, gates) holds and needs no secrets.
     let (code, v) = json(
         alembic(dir.path())
             .env("CI", "true")
             .args(["secrets", "--check", "--json"]),
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 0, "{v}");
     assert_eq!(v["context"], "ci");
+
+    // In the deploy job the CI environment's secrets are the needed ones.
+    let (code, v) = json(
+        alembic(dir.path())
+            .env("CI", "true")
+            .env("ALEMBIC_CONTEXT", "deploy")
+            .args(["secrets", "--check", "--json"]),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(v["context"], "deploy");
     let needed: Vec<&str> = v["secrets"]
         .as_array()
         .unwrap()
