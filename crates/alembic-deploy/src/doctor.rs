@@ -886,22 +886,20 @@ pub fn online_checks(t: &Topology, addr: Option<IpAddr>, probe: &dyn Probe) -> V
     let mut want = vec![http, https];
     want.sort_unstable();
     want.dedup();
-    out.push(
-        if edge_open == want {
-            Check::new(
-                "online.ports.edge",
-                Status::Pass,
-                format!("{http} and {https} are open"),
-            )
-        } else {
-            Check::new(
-                "online.ports.edge",
-                Status::Fail,
-                format!("edge ports open: {edge_open:?}; expected {http} and {https}"),
-            )
-            .hint("check the firewall and that the edge container is running")
-        },
-    );
+    out.push(if edge_open == want {
+        Check::new(
+            "online.ports.edge",
+            Status::Pass,
+            format!("{http} and {https} are open"),
+        )
+    } else {
+        Check::new(
+            "online.ports.edge",
+            Status::Fail,
+            format!("edge ports open: {edge_open:?}; expected {http} and {https}"),
+        )
+        .hint("check the firewall and that the edge container is running")
+    });
     if edge_open.contains(&https) {
         for (_, route) in t.routes() {
             let host = route.host.to_string();

@@ -3,17 +3,17 @@
 //! system. Everything it runs is first an [`ops::Op`], so dry runs and plans show the exact argv.
 
 pub mod artifacts;
+pub mod doctor;
+pub mod droplet;
 pub mod exec;
 pub mod fsio;
-pub mod ops;
-pub mod doctor;
 pub mod host;
-pub mod secrets;
-pub mod terraform;
-pub mod droplet;
 pub mod lease;
 pub mod ledger;
+pub mod ops;
 pub mod plan;
 pub mod probe;
 pub mod progress;
+pub mod secrets;
 pub mod ssh;
+pub mod terraform;
