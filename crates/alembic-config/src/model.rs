@@ -187,11 +187,29 @@ pub struct Topology {
     pub workloads: Vec<Workload>,
     #[serde(skip)]
     pub spans: SpanMap,
+    /// Name -> index into `workloads`, built on the first [`Topology::workload`] call. Renderers
+    /// look up every `depends_on` edge; a linear scan made that quadratic (10k workloads).
+    #[serde(skip)]
+    pub by_name: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
 }
 
 impl Topology {
     pub fn workload(&self, name: &str) -> Option<&Workload> {
-        self.workloads.iter().find(|w| w.name.as_str() == name)
+        let index = self.by_name.get_or_init(|| {
+            let mut m = std::collections::HashMap::with_capacity(self.workloads.len());
+            for (i, w) in self.workloads.iter().enumerate() {
+                // First wins, like the linear scan did (names are unique once validated).
+                m.entry(w.name.to_string()).or_insert(i);
+            }
+            m
+        });
+        index
+            .get(name)
+            .and_then(|&i| self.workloads.get(i))
+            .filter(|w| w.name.as_str() == name)
+            // `workloads` is a pub field: if someone changed it after the index was built, the
+            // scan still answers right (validated topologies never get here for a real name).
+            .or_else(|| self.workloads.iter().find(|w| w.name.as_str() == name))
     }
 
     pub fn on_plane(&self, plane: Plane) -> impl Iterator<Item = &Workload> {

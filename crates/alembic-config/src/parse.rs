@@ -754,6 +754,7 @@ impl<'s> Cx<'s> {
             ci: ci?,
             workloads: workloads?,
             spans: std::mem::take(&mut self.spans),
+            by_name: Default::default(),
         })
     }
 
