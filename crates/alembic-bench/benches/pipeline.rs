@@ -1,5 +1,6 @@
 //! divan benchmarks of the pure pipeline stages at 1, 100, 1k and 10k workloads:
-//! parse+validate (`load_str`), render, and the whole pipeline from text to artifacts.
+//! parse+validate (`load_str`), check (policy over the config, and the artifact rules over the
+//! rendered set), render, and the whole `alembic check` pipeline in-process.
 //!
 //! Inputs are generated once per size, outside the timed region, so only the stage itself is
 //! measured. Run with `cargo bench -p alembic-bench`; whole-process timings are in `bench/run.sh`.
@@ -34,22 +35,50 @@ fn render(bencher: divan::Bencher, n: usize) {
     bencher.bench(|| alembic_render::render(black_box(&topology)));
 }
 
-/// Text -> Topology -> ArtifactSet: what `alembic render` does before it writes.
+/// Policy over the config: SEC001 over the text plus every topology rule.
+#[divan::bench(args = SIZES, sample_count = 20)]
+fn check_config(bencher: divan::Bencher, n: usize) {
+    let loaded = alembic_config::load_str("bench.toml", &generate(n));
+    let topology = loaded.topology.as_ref().expect("valid");
+    bencher.bench(|| alembic_policy::check_config(black_box(&loaded.source), Some(topology)));
+}
+
+/// The artifact rules (compose, Terraform, workflows, secret shapes) over a rendered set.
+#[divan::bench(args = SIZES, sample_count = 20)]
+fn check_artifacts(bencher: divan::Bencher, n: usize) {
+    let set = alembic_render::render(&valid(n));
+    let ctx = alembic_policy::ScanContext::default();
+    bencher.bench(|| alembic_policy::scan_artifacts(black_box(&set), &ctx));
+}
+
+/// Text -> Topology -> policy -> ArtifactSet -> artifact rules: `alembic check` in-process.
 #[divan::bench(args = SIZES, sample_count = 20)]
 fn pipeline(bencher: divan::Bencher, n: usize) {
     let text = generate(n);
     bencher.bench(|| {
         let loaded = alembic_config::load_str("bench.toml", black_box(&text));
-        let topology = loaded.topology.expect("generated config must be valid");
-        alembic_render::render(&topology)
+        let topology = loaded
+            .topology
+            .as_ref()
+            .expect("generated config must be valid");
+        let mut findings = alembic_policy::check_config(&loaded.source, Some(topology));
+        let set = alembic_render::render(topology);
+        findings.extend(alembic_policy::scan_artifacts(
+            &set,
+            &alembic_policy::ScanContext::default(),
+        ));
+        findings
     });
 }
 
-/// The embedded default topology through the whole pipeline (the `alembic check` case).
+/// The embedded default topology through the whole `alembic check` pipeline.
 #[divan::bench]
-fn default_pipeline() -> alembic_render::ArtifactSet {
+fn default_pipeline() -> usize {
     let loaded = alembic_config::load_str("default", black_box(alembic_config::DEFAULT_TOML));
-    alembic_render::render(&loaded.topology.expect("default is valid"))
+    let topology = loaded.topology.as_ref().expect("default is valid");
+    let findings = alembic_policy::check_config(&loaded.source, Some(topology));
+    let set = alembic_render::render(topology);
+    findings.len() + alembic_policy::scan_artifacts(&set, &Default::default()).len()
 }
 
 fn valid(n: usize) -> alembic_config::Topology {
