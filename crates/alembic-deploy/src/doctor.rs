@@ -639,35 +639,20 @@ pub const COMMON_PORTS: &[u16] = &[
     11211, 27017,
 ];
 
-/// The droplet's address: `droplet.address`, else an IP output of the applied Terraform state
-/// (read with `terraform output -json` in `<root>/infra/terraform`).
+/// The droplet's address: `droplet.address`, else the `reserved_ip` output of the applied
+/// Terraform state in `<root>/infra/terraform`, read with the infra stage's own op and reader
+/// ([`crate::terraform::Runner::output_op`], [`crate::terraform::reserved_ip`]), which the droplet
+/// plane uses too.
 pub fn droplet_address(t: &Topology, root: &Path, probe: &dyn Probe) -> Option<IpAddr> {
     if let Some(a) = t.droplet.address {
         return Some(a);
     }
-    let dir = format!("-chdir={}", root.join("infra/terraform").display());
-    let (status, out, _) = ["terraform", "tofu"]
-        .into_iter()
-        .find_map(|p| probe.run(p, &[&dir, "output", "-json"]))?;
-    if status != 0 {
-        return None;
-    }
-    address_from_outputs(&out)
-}
-
-/// The rendered `reserved_ip` output, else the first IP-valued output.
-pub fn address_from_outputs(json: &str) -> Option<IpAddr> {
-    let v: serde_json::Value = serde_json::from_str(json).ok()?;
-    let obj = v.as_object()?;
-    let ips: Vec<(&String, IpAddr)> = obj
-        .iter()
-        .filter(|(_, o)| o.get("sensitive").and_then(|s| s.as_bool()) != Some(true))
-        .filter_map(|(k, o)| Some((k, o.get("value")?.as_str()?.parse().ok()?)))
-        .collect();
-    ips.iter()
-        .find(|(k, _)| k.as_str() == alembic_render::terraform::OUTPUT_RESERVED_IP)
-        .or_else(|| ips.first())
-        .map(|(_, ip)| *ip)
+    let (status, out, err) = ["terraform", "tofu"].into_iter().find_map(|p| {
+        let op = crate::terraform::Runner::for_topology(p, root, t).output_op();
+        let args: Vec<&str> = op.args.iter().map(String::as_str).collect();
+        probe.run(&op.program, &args)
+    })?;
+    crate::terraform::reserved_ip(status, &out, &err).ok()
 }
 
 /// Whether a TCP connect to `addr:port` succeeds within `timeout`.
@@ -1055,14 +1040,29 @@ mod tests {
 
     #[test]
     fn terraform_outputs_give_the_address() {
-        let j = r#"{"droplet_ipv4":{"sensitive":false,"type":"string","value":"203.0.113.5"},
-                    "reserved_ip":{"sensitive":false,"type":"string","value":"203.0.113.9"},
-                    "name":{"sensitive":false,"type":"string","value":"x"}}"#;
+        struct Tf;
+        impl Probe for Tf {
+            fn run(&self, program: &str, args: &[&str]) -> Option<(i32, String, String)> {
+                assert_eq!(program, "terraform");
+                assert_eq!(
+                    args,
+                    [
+                        "-chdir=/srv/infra/terraform",
+                        "output",
+                        "-json",
+                        "-no-color"
+                    ]
+                );
+                let j =
+                    r#"{"reserved_ip":{"sensitive":false,"type":"string","value":"203.0.113.9"}}"#;
+                Some((0, j.to_owned(), String::new()))
+            }
+        }
+        let t = alembic_config::default_topology();
         assert_eq!(
-            address_from_outputs(j),
+            droplet_address(&t, Path::new("/srv"), &Tf),
             Some("203.0.113.9".parse().unwrap())
         );
-        assert_eq!(address_from_outputs("{}"), None);
     }
 
     // Loopback only: a listener we own answers, a port we just closed does not.

@@ -35,6 +35,7 @@ use crate::plan::{diff_artifacts, OldArtifact, PlanePlan};
 use crate::probe::{self, ProbeResult, ProbeTarget};
 use crate::progress::Steps;
 use crate::ssh::SshTarget;
+use crate::terraform;
 
 pub const PLANE: &str = "droplet";
 pub const COMPOSE: &str = "compose.yaml";
@@ -46,6 +47,9 @@ pub const PROBE_TIMEOUT_ENV: &str = "ALEMBIC_PROBE_TIMEOUT";
 /// Where Caddy keeps its local CA's root in the edge container (XDG_DATA_HOME=/data).
 pub const EDGE_CA_PATH: &str = "/data/caddy/pki/authorities/local/root.crt";
 const LOG_LINES: usize = 20;
+/// Stands for the droplet's address in the ops of a plan made before the infra plane created
+/// it: ssh destinations and probe `--resolve` entries show this text until apply knows the IP.
+pub const UNKNOWN_ADDRESS: &str = "<reserved_ip: unknown until the infra plane is applied>";
 
 const STATE: &str = r#"if [ -f "$1/ledger.json" ]; then cat "$1/ledger.json"; fi
 echo '@@alembic-releases@@'
@@ -63,11 +67,60 @@ const FETCH_CA: &str = r#"c=$(docker ps -q --filter "label=com.docker.compose.pr
 [ -n "$c" ] || { echo "no running edge container" >&2; exit 1; }
 docker cp "$c:$2" -"#;
 
+/// Where the droplet is: `droplet.address`, or for a provisioned droplet the `reserved_ip`
+/// output of the applied infra plane, read by a read-only `terraform output` op.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    /// The IP, or why it is not known yet (infra not applied, no terraform, ...).
+    pub ip: Result<IpAddr, String>,
+    /// The `terraform output` op the IP comes from (None: `droplet.address` names it).
+    pub from: Option<Op>,
+}
+
+impl Address {
+    pub fn configured(ip: IpAddr) -> Address {
+        Address {
+            ip: Ok(ip),
+            from: None,
+        }
+    }
+}
+
+/// Find the droplet: `droplet.address` when set; otherwise run `tf`'s `terraform output` (a
+/// read-only query, run even in a dry run) and read its `reserved_ip`. `tf` is None when neither
+/// terraform nor tofu is installed.
+pub fn resolve_address(
+    t: &Topology,
+    tf: Option<&terraform::Runner>,
+    ex: &mut Executor<'_>,
+) -> Address {
+    if let Some(ip) = t.droplet.address {
+        return Address::configured(ip);
+    }
+    let Some(tf) = tf else {
+        return Address {
+            ip: Err(
+                "neither terraform nor tofu is on PATH to read the `reserved_ip` output".into(),
+            ),
+            from: None,
+        };
+    };
+    let op = tf.output_op();
+    let ip = match ex.query(&op) {
+        Ok(out) => terraform::reserved_ip(out.status, &out.stdout_text(), &out.stderr_text()),
+        Err(e) => Err(e.to_string()),
+    };
+    Address { ip, from: Some(op) }
+}
+
 /// Why the droplet plane could not be planned or applied.
 #[derive(Debug)]
 pub enum DeployError {
     /// The config or rendered artifacts cannot be deployed (exit 1).
     Config(String),
+    /// The droplet is provisioned by the infra plane, which has not given its address yet
+    /// (exit 3): apply the infra plane first.
+    AddressUnknown(String),
     /// ssh could not reach the droplet (exit 3).
     Unreachable(String),
     /// Another apply holds a live lease (exit 3).
@@ -85,9 +138,11 @@ pub enum DeployError {
         to: u64,
         failure: Failure,
     },
-    /// The release failed and there was nothing to go back to (exit 3).
+    /// The first release failed: nothing was serving before it, so there is nothing to roll
+    /// back to; the failed release was brought down (`stopped: Err` says why it could not be).
     Failed {
         failed: u64,
+        stopped: Result<(), String>,
         failure: Failure,
     },
     Exec(ExecError),
@@ -115,6 +170,13 @@ impl std::fmt::Display for DeployError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DeployError::Config(m) => f.write_str(m),
+            DeployError::AddressUnknown(why) => write!(
+                f,
+                "the droplet's address is not known yet: {why}\n\
+                 hint: apply the infra plane first (`alembic apply --plane infra --yes`, or \
+                 `alembic apply --yes` for every plane): it creates the droplet and the \
+                 `reserved_ip` output the droplet plane deploys to"
+            ),
             DeployError::Unreachable(m) => write!(f, "cannot reach the droplet over ssh: {m}"),
             DeployError::LeaseHeld(who) => write!(f, "another apply holds the lease: {who}"),
             DeployError::Stale(m) => f.write_str(m),
@@ -127,9 +189,25 @@ impl std::fmt::Display for DeployError {
                 f,
                 "release {failed} failed; rolled back to release {to}\nwhy: {failure}"
             ),
-            DeployError::Failed { failed, failure } => write!(
+            DeployError::Failed {
+                failed,
+                stopped: Ok(()),
+                failure,
+            } => write!(
                 f,
-                "release {failed} failed and there is no previous release to roll back to\nwhy: {failure}"
+                "release {failed} failed; nothing was serving before it (it was the first \
+                 release), so there is nothing to roll back to: the failed release was stopped \
+                 (docker compose down, volumes kept)\nwhy: {failure}"
+            ),
+            DeployError::Failed {
+                failed,
+                stopped: Err(e),
+                failure,
+            } => write!(
+                f,
+                "release {failed} failed; nothing was serving before it (it was the first \
+                 release), so there is nothing to roll back to, and stopping the failed release \
+                 failed too ({e}): it may still be running\nwhy: {failure}"
             ),
             DeployError::Exec(e) => e.fmt(f),
         }
@@ -236,7 +314,10 @@ pub struct Target {
     pub ssh: SshTarget,
     pub root: String,
     pub project: String,
-    pub address: IpAddr,
+    /// The droplet's IP, or why it is not known yet (ops then show [`UNKNOWN_ADDRESS`]).
+    pub address: Result<IpAddr, String>,
+    /// The read-only `terraform output` op the address comes from, shown first in plans.
+    pub address_op: Option<Op>,
     pub https_port: u16,
     pub tls_internal: bool,
     pub keep: u32,
@@ -246,16 +327,14 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn from_topology(t: &Topology) -> Result<Target, DeployError> {
+    /// The target at `address` (see [`resolve_address`]). An unknown address still gives a
+    /// target, so a plan can show every op, with [`UNKNOWN_ADDRESS`] in the IP's place.
+    pub fn from_topology(t: &Topology, address: &Address) -> Target {
         let d = &t.droplet;
-        let address = d.address.ok_or_else(|| {
-            DeployError::Config(
-                "droplet.address is not set: provision the droplet (`alembic apply --plane infra`) \
-                 and set droplet.address to its reserved IP"
-                    .to_owned(),
-            )
-        })?;
-        let host = address.to_string();
+        let host = match &address.ip {
+            Ok(ip) => ip.to_string(),
+            Err(_) => UNKNOWN_ADDRESS.to_owned(),
+        };
         let probes = t
             .routes()
             .map(|(w, r)| {
@@ -272,11 +351,12 @@ impl Target {
                 }
             })
             .collect();
-        Ok(Target {
+        Target {
             ssh: SshTarget::new(d.ssh_user.as_str(), &host, d.ssh_port.get()),
             root: d.root.to_string(),
             project: t.project.name.to_string(),
-            address,
+            address: address.ip.clone(),
+            address_op: address.from.clone(),
             https_port: d.https_port.get(),
             tls_internal: d.tls == Tls::Internal,
             keep: d.keep_releases,
@@ -285,7 +365,21 @@ impl Target {
                 .on_plane(Plane::Droplet)
                 .map(|w| w.name.to_string())
                 .collect(),
-        })
+        }
+    }
+
+    /// The droplet's IP, or the error apply and rollback stop with when it is not known.
+    pub fn ip(&self) -> Result<IpAddr, DeployError> {
+        self.address.clone().map_err(DeployError::AddressUnknown)
+    }
+
+    /// The address as `host:port` for messages (the placeholder when unknown).
+    fn edge_text(&self) -> String {
+        match &self.address {
+            Ok(IpAddr::V6(a)) => format!("[{a}]:{}", self.https_port),
+            Ok(a) => format!("{a}:{}", self.https_port),
+            Err(_) => format!("{UNKNOWN_ADDRESS}:{}", self.https_port),
+        }
     }
 
     fn script(&self, step: &str, script: &str, args: &[String]) -> Op {
@@ -372,7 +466,30 @@ impl Target {
 
     fn probe_op(&self, p: &ProbeTarget) -> Op {
         let ca = self.tls_internal.then(|| self.ca_file());
-        probe::curl_op(PLANE, p, self.address, self.https_port, ca.as_deref(), 5)
+        match self.address {
+            Ok(ip) => probe::curl_op(PLANE, p, ip, self.https_port, ca.as_deref(), 5),
+            Err(_) => {
+                probe::curl_op_to(PLANE, p, UNKNOWN_ADDRESS, self.https_port, ca.as_deref(), 5)
+            }
+        }
+    }
+
+    /// The CA fetch (private CA only) and one probe per public route: what a deploy and a
+    /// rollback run after `up`.
+    fn probe_ops(&self) -> (Option<Op>, Vec<(ProbeTarget, Op)>) {
+        (
+            self.tls_internal.then(|| self.fetch_ca_op()),
+            self.probes
+                .iter()
+                .map(|p| (p.clone(), self.probe_op(p)))
+                .collect(),
+        )
+    }
+
+    /// `docker compose down` of the active release: containers and networks go, named
+    /// volumes stay (no `-v`), so data survives a failed first release.
+    fn down_op(&self) -> Op {
+        self.compose("docker compose down", &["down", "--remove-orphans"])
     }
 
     fn logs_op(&self, service: &str) -> Op {
@@ -386,6 +503,7 @@ impl Target {
 
     /// Read the ledger, the release dirs and the current release's files (read-only).
     pub fn query_state(&self, ex: &mut Executor<'_>) -> Result<RemoteState, DeployError> {
+        self.ip()?;
         let out = query(ex, &self.state_op())?;
         if !out.success() {
             return Err(DeployError::Step {
@@ -497,6 +615,15 @@ pub fn plan(
     by: &str,
 ) -> Planned {
     let mut plane = PlanePlan::new(PLANE);
+    if let Err(why) = &target.address {
+        plane.notes.push(format!(
+            "the droplet's address is unknown until the infra plane is applied ({why}): the \
+             operations show {UNKNOWN_ADDRESS} in its place, and apply reads the `reserved_ip` \
+             output again after `terraform apply` (applying this plane alone stops there)"
+        ));
+    }
+    // Where the address comes from is the plan's first (read-only) step.
+    plane.ops.extend(target.address_op.iter().cloned());
     let base = state.ledger.current;
     plane.base_release = base;
     plane.changes = diff_artifacts(&state.old, &bundle.comparable());
@@ -546,6 +673,7 @@ pub fn plan(
     let mut dirs = state.dirs.clone();
     dirs.push(n);
     let prune = target.prune_op(&next_ledger.prune(&dirs, target.keep));
+    let (fetch_ca, probes) = target.probe_ops();
     let ops = DeployOps {
         number: n,
         base,
@@ -575,19 +703,15 @@ pub fn plan(
             }),
         activate: target.link_op(n, "active"),
         up: target.up_op(),
-        fetch_ca: target.tls_internal.then(|| target.fetch_ca_op()),
-        probes: target
-            .probes
-            .iter()
-            .map(|p| (p.clone(), target.probe_op(p)))
-            .collect(),
+        fetch_ca,
+        probes,
         switch: target.link_op(n, "current"),
         ledger: target.ledger_op(&next_ledger),
         prune,
         close: target.ssh.close_master(PLANE),
         next_ledger,
     };
-    plane.ops = ops.to_vec();
+    plane.ops.extend(ops.to_vec());
     Planned {
         plane,
         ops: Some(ops),
@@ -691,10 +815,10 @@ impl Runner<'_, '_> {
     }
 
     /// Take the lease; an expired one is taken over with a warning.
-    fn take_lease(&mut self, ops: &DeployOps) -> Result<(), DeployError> {
+    fn take_lease(&mut self, take: &Op) -> Result<(), DeployError> {
         let root = self.target.root.clone();
         for _ in 0..2 {
-            let out = self.run(&ops.take_lease)?;
+            let out = self.run(take)?;
             match lease::interpret(out.status, &out.stdout_text(), ledger::now_epoch()) {
                 Found::Acquired => return Ok(()),
                 Found::Live(l) => return Err(DeployError::LeaseHeld(l.describe())),
@@ -751,13 +875,14 @@ impl Runner<'_, '_> {
 
     /// Run a planned deploy. The lease is released whatever happens after it was taken.
     pub fn deploy(&mut self, ops: &DeployOps) -> Result<u64, DeployError> {
+        self.target.ip()?;
         if let Err(e) = self.target.ssh.prepare() {
             return Err(DeployError::Step {
                 step: "create ssh control dir".into(),
                 detail: e.to_string(),
             });
         }
-        let r = self.step("take lease", |s| s.take_lease(ops));
+        let r = self.step("take lease", |s| s.take_lease(&ops.take_lease));
         if let Err(e) = r {
             self.close(&ops.close);
             return Err(e);
@@ -805,11 +930,16 @@ impl Runner<'_, '_> {
             let services = self.target.services.clone();
             return Err(self.fail_and_roll_back(ops, what, &services));
         }
-        if let Some(failed) = self.step("probe public routes", |s| s.probe_all(ops))? {
-            let (p, result) = failed;
+        let probed = self.step("probe public routes", |s| {
+            s.probe_all(ops.fetch_ca.as_ref(), &ops.probes)
+        })?;
+        if let Some((p, result)) = probed {
             let what = format!(
-                "probe of https://{}{} (through the edge at {}:{}) got {}",
-                p.host, p.path, self.target.address, self.target.https_port, result
+                "probe of https://{}{} (through the edge at {}) got {}",
+                p.host,
+                p.path,
+                self.target.edge_text(),
+                result
             );
             return Err(self.fail_and_roll_back(ops, what, std::slice::from_ref(&p.workload)));
         }
@@ -827,17 +957,18 @@ impl Runner<'_, '_> {
     /// Probe every route until healthy or the deadline. Returns the first route still failing.
     fn probe_all(
         &mut self,
-        ops: &DeployOps,
+        fetch_ca: Option<&Op>,
+        probes: &[(ProbeTarget, Op)],
     ) -> Result<Option<(ProbeTarget, ProbeResult)>, DeployError> {
         let timeout = std::env::var(PROBE_TIMEOUT_ENV)
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(60);
         let deadline = Instant::now() + Duration::from_secs(timeout);
-        if let Some(op) = &ops.fetch_ca {
+        if let Some(op) = fetch_ca {
             self.fetch_ca(op, deadline)?;
         }
-        for (p, op) in &ops.probes {
+        for (p, op) in probes {
             let mut last;
             loop {
                 self.steps.op(op);
@@ -892,7 +1023,8 @@ impl Runner<'_, '_> {
         logs
     }
 
-    /// Bring the previous release back, record the failure, and say why.
+    /// Bring the previous release back (or, for a first release, bring the failed one down),
+    /// record the failure, and say why.
     fn fail_and_roll_back(
         &mut self,
         ops: &DeployOps,
@@ -907,6 +1039,17 @@ impl Runner<'_, '_> {
         let mut ledger = ops.next_ledger.clone();
         ledger.current = ops.base;
         let mut restored = None;
+        let mut stopped = Ok(());
+        if ops.base.is_none() {
+            // Nothing was serving before: leaving the failed release up would publish a broken
+            // service under the routes, so it goes down (volumes kept).
+            let down = self.target.down_op();
+            stopped = self
+                .step(&format!("stop failed release {n}"), |s| {
+                    s.run_ok(&down).map(drop)
+                })
+                .map_err(|e| e.to_string());
+        }
         if let Some(prev) = ops.base {
             let r = self.step(&format!("roll back to release {prev}"), |s| {
                 s.run_ok(&s.target.link_op(prev, "active"))?;
@@ -928,9 +1071,16 @@ impl Runner<'_, '_> {
         }
         if let Some(entry) = ledger.releases.iter_mut().rev().find(|r| r.number == n) {
             entry.outcome = Outcome::Failed;
-            entry.note = Some(match restored {
-                Some(p) => format!("{}; rolled back to release {p}", failure.what),
-                None => failure.what.clone(),
+            entry.note = Some(match (restored, &stopped) {
+                (Some(p), _) => format!("{}; rolled back to release {p}", failure.what),
+                (None, Ok(())) => format!(
+                    "{}; nothing was serving before, the failed release was stopped",
+                    failure.what
+                ),
+                (None, Err(_)) => format!(
+                    "{}; nothing was serving before, stopping the failed release failed",
+                    failure.what
+                ),
             });
         }
         let op = self.target.ledger_op(&ledger);
@@ -943,13 +1093,18 @@ impl Runner<'_, '_> {
                 to,
                 failure,
             },
-            None => DeployError::Failed { failed: n, failure },
+            None => DeployError::Failed {
+                failed: n,
+                stopped,
+                failure,
+            },
         }
     }
 
     /// `alembic rollback`: make release `to` (default: the newest healthy one before current)
     /// current again, whole: its compose file, Caddyfile and `.env`.
     pub fn rollback(&mut self, to: Option<u64>, by: &str) -> Result<u64, DeployError> {
+        self.target.ip()?;
         if let Err(e) = self.target.ssh.prepare() {
             return Err(DeployError::Step {
                 step: "create ssh control dir".into(),
@@ -967,8 +1122,7 @@ impl Runner<'_, '_> {
             &lease.record(),
         );
         let close = self.target.ssh.close_master(PLANE);
-        let ops = rollback_stub(take, release.clone(), close.clone(), lease);
-        let r = self.step("take lease", |s| s.take_lease(&ops));
+        let r = self.step("take lease", |s| s.take_lease(&take));
         if let Err(e) = r {
             self.close(&close);
             return Err(e);
@@ -1005,22 +1159,11 @@ impl Runner<'_, '_> {
             s.run_ok(&s.target.up_op())?;
             Ok(())
         })?;
-        let fake = DeployOps {
-            fetch_ca: self.target.tls_internal.then(|| self.target.fetch_ca_op()),
-            probes: self
-                .target
-                .probes
-                .iter()
-                .map(|p| (p.clone(), self.target.probe_op(p)))
-                .collect(),
-            ..rollback_stub(
-                Op::new(PLANE, "", "true", vec![]),
-                Op::new(PLANE, "", "true", vec![]),
-                Op::new(PLANE, "", "true", vec![]),
-                Lease::for_this_process(),
-            )
-        };
-        if let Some((p, result)) = self.step("probe public routes", |s| s.probe_all(&fake))? {
+        let (fetch_ca, probes) = self.target.probe_ops();
+        let probed = self.step("probe public routes", |s| {
+            s.probe_all(fetch_ca.as_ref(), &probes)
+        })?;
+        if let Some((p, result)) = probed {
             return Err(DeployError::Step {
                 step: format!("probe after restoring release {to}"),
                 detail: format!("https://{}{} got {result}", p.host, p.path),
@@ -1072,30 +1215,6 @@ pub fn rollback_ops(target: &Target, to: u64) -> Vec<Op> {
     ]
 }
 
-/// A `DeployOps` holding only what rollback's shared helpers read.
-fn rollback_stub(take: Op, release: Op, close: Op, lease: Lease) -> DeployOps {
-    let nothing = Op::new(PLANE, "", "true", vec![]).read_only();
-    DeployOps {
-        number: 0,
-        base: None,
-        lease,
-        take_lease: take,
-        prepare: nothing.clone(),
-        uploads: vec![],
-        env: nothing.clone(),
-        activate: nothing.clone(),
-        up: nothing.clone(),
-        fetch_ca: None,
-        probes: vec![],
-        switch: nothing.clone(),
-        ledger: nothing,
-        prune: None,
-        release_lease: release,
-        close,
-        next_ledger: Ledger::default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1104,6 +1223,10 @@ mod tests {
         let mut t = alembic_config::default_topology();
         t.droplet.address = Some("203.0.113.20".parse().unwrap());
         t
+    }
+
+    fn configured(t: &Topology) -> Target {
+        Target::from_topology(t, &Address::configured(t.droplet.address.unwrap()))
     }
 
     fn bundle() -> Bundle {
@@ -1121,7 +1244,7 @@ mod tests {
     #[test]
     fn first_release_plans_every_step_in_order() {
         let t = topology();
-        let target = Target::from_topology(&t).unwrap();
+        let target = configured(&t);
         let p = plan(
             &target,
             &bundle(),
@@ -1175,7 +1298,7 @@ mod tests {
     #[test]
     fn an_unchanged_release_plans_no_mutating_op() {
         let t = topology();
-        let target = Target::from_topology(&t).unwrap();
+        let target = configured(&t);
         let b = bundle();
         let first = plan(
             &target,
@@ -1221,6 +1344,91 @@ mod tests {
         let changed = plan(&target, &b2, state, Lease::for_this_process(), "me");
         assert_eq!(changed.plane.changes[0].path, ENV_NAMES);
         assert_eq!(changed.plane.release, Some(2));
+    }
+
+    /// A provisioned droplet before the infra plane ran: the plan still shows every op, with the
+    /// placeholder where the IP goes, starts with the `terraform output` read, and says why.
+    #[test]
+    fn unknown_address_plans_with_a_marked_placeholder() {
+        let t = alembic_config::default_topology();
+        assert!(t.droplet.is_provisioned());
+        let tf =
+            terraform::Runner::for_topology("terraform", std::path::Path::new("/srv/site"), &t);
+        let address = Address {
+            ip: terraform::reserved_ip(0, "{}", ""),
+            from: Some(tf.output_op()),
+        };
+        let target = Target::from_topology(&t, &address);
+        let p = plan(
+            &target,
+            &bundle(),
+            RemoteState::default(),
+            Lease::for_this_process(),
+            "me",
+        );
+        assert_eq!(p.plane.release, Some(1));
+        assert_eq!(
+            p.plane.ops[0].to_string(),
+            "terraform '-chdir=/srv/site/infra/terraform' output -json -no-color"
+        );
+        assert!(p.plane.notes[0].contains("unknown until the infra plane is applied"));
+        assert!(p.plane.notes[0].contains("has not been applied yet"));
+        let ssh = p.plane.ops.iter().find(|o| o.step == "take lease").unwrap();
+        assert!(
+            ssh.args.contains(&format!("deploy@{UNKNOWN_ADDRESS}")),
+            "{:?}",
+            ssh.args
+        );
+        let probe = p
+            .plane
+            .ops
+            .iter()
+            .find(|o| o.step.starts_with("probe api."))
+            .unwrap();
+        assert!(probe
+            .args
+            .contains(&format!("api.alembic.example.com:443:{UNKNOWN_ADDRESS}")));
+        // Running it stops before any ssh, with the hint.
+        let err = target.ip().unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        let msg = err.to_string();
+        assert!(msg.contains("apply the infra plane first"), "{msg}");
+        struct NoSecrets;
+        impl SecretSource for NoSecrets {
+            fn get(&self, _: &str) -> Option<String> {
+                None
+            }
+        }
+        let mut ex = Executor::new(crate::exec::Goal::Apply, &NoSecrets);
+        assert!(matches!(
+            target.query_state(&mut ex),
+            Err(DeployError::AddressUnknown(_))
+        ));
+        assert!(ex.transcript.is_empty(), "nothing ran");
+    }
+
+    #[test]
+    fn a_failed_first_release_is_brought_down_keeping_volumes() {
+        let t = topology();
+        let down = configured(&t).down_op();
+        assert!(down.mutating);
+        assert!(down.args.last().unwrap().ends_with(
+            "docker compose -p alembic --project-directory /opt/alembic/active -f /opt/alembic/active/compose.yaml down --remove-orphans"
+        ));
+        let e = DeployError::Failed {
+            failed: 1,
+            stopped: Ok(()),
+            failure: Failure {
+                what: "probe of https://api.x/healthz got HTTP 500".into(),
+                logs: vec![("api".into(), "boom".into())],
+            },
+        };
+        assert_eq!(e.exit_code(), 3);
+        let m = e.to_string();
+        assert!(m.contains("nothing was serving before"), "{m}");
+        assert!(m.contains("the failed release was stopped"), "{m}");
+        assert!(m.contains("api.x/healthz got HTTP 500"), "{m}");
+        assert!(m.contains("log lines of api ---\nboom"), "{m}");
     }
 
     #[test]

@@ -37,6 +37,19 @@ pub fn curl_op(
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),
     };
+    curl_op_to(plane, t, &addr, port, ca, max_time_secs)
+}
+
+/// [`curl_op`] with the `--resolve` address given as text: a plan made before the droplet's
+/// address is known shows a placeholder there.
+pub fn curl_op_to(
+    plane: &str,
+    t: &ProbeTarget,
+    addr: &str,
+    port: u16,
+    ca: Option<&Path>,
+    max_time_secs: u32,
+) -> Op {
     let mut args = vec![
         "--silent".to_owned(),
         "--show-error".to_owned(),

@@ -7,6 +7,7 @@
 //! holds variable values, sensitive ones included) is parsed in memory and never printed.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +133,17 @@ impl Runner {
             &["apply", "-input=false", "-no-color", &file],
             true,
         )
+    }
+
+    /// `output -json`: the applied state's outputs. Read-only and token-free: the droplet plane
+    /// and `doctor --online` learn the droplet's address from it ([`reserved_ip`]).
+    pub fn output_op(&self) -> Op {
+        self.op(
+            "read the droplet address (terraform output)",
+            &["output", "-json", "-no-color"],
+            false,
+        )
+        .read_only()
     }
 
     /// Every op of the stage, in order: what a dry run shows.
@@ -453,6 +465,44 @@ pub fn parse_show_json(json: &str) -> Result<PlanSummary, TfError> {
     Ok(s)
 }
 
+/// The output holding the droplet's public address in the rendered config.
+pub const RESERVED_IP_OUTPUT: &str = alembic_render::terraform::OUTPUT_RESERVED_IP;
+
+/// The droplet's address from what [`Runner::output_op`] printed (`status`, stdout, stderr):
+/// the `reserved_ip` output of the applied state. `Err` says why it is not known, in words a
+/// plan can show: most often the infra plane has not been applied yet (Terraform then prints
+/// `{}`). The one reader of that output: the droplet plane and `doctor --online` both use it.
+pub fn reserved_ip(status: i32, stdout: &str, stderr: &str) -> Result<IpAddr, String> {
+    if status != 0 {
+        let why = stderr
+            .lines()
+            // Terraform frames its diagnostics in a box (╷ │ ╵): the text is inside.
+            .map(|l| {
+                l.trim_matches(|c: char| {
+                    c.is_whitespace() || "\u{2577}\u{2502}\u{2575}".contains(c)
+                })
+            })
+            .find(|l| !l.is_empty())
+            .unwrap_or("no message");
+        return Err(format!("`terraform output` failed (exit {status}): {why}"));
+    }
+    let v: serde_json::Value = serde_json::from_str(stdout)
+        .map_err(|e| format!("`terraform output -json` did not print JSON: {e}"))?;
+    let Some(out) = v.get(RESERVED_IP_OUTPUT) else {
+        return Err(format!(
+            "the Terraform state has no `{RESERVED_IP_OUTPUT}` output: the infra plane has not \
+             been applied yet"
+        ));
+    };
+    let value = out
+        .get("value")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    value.parse().map_err(|_| {
+        format!("the `{RESERVED_IP_OUTPUT}` output is not an IP address (is it known yet?)")
+    })
+}
+
 fn require(step: &Op, out: Output, ok: &[i32]) -> Result<Output, TfError> {
     if ok.contains(&out.status) {
         Ok(out)
@@ -539,6 +589,32 @@ mod tests {
         assert_eq!(plan(&mut ex, &tf).unwrap(), None);
         apply(&mut ex, &tf, None, false).unwrap();
         assert_eq!(ex.transcript, tf.ops());
+    }
+
+    #[test]
+    fn reserved_ip_is_read_from_the_output_document() {
+        let j = r#"{"droplet_ipv4":{"sensitive":false,"type":"string","value":"203.0.113.5"},
+                    "reserved_ip":{"sensitive":false,"type":"string","value":"203.0.113.9"},
+                    "name":{"sensitive":false,"type":"string","value":"x"}}"#;
+        assert_eq!(reserved_ip(0, j, ""), Ok("203.0.113.9".parse().unwrap()));
+        // No state yet: Terraform prints `{}` and exits 0.
+        let none = reserved_ip(0, "{}\n", "").unwrap_err();
+        assert!(none.contains("has not been applied"), "{none}");
+        // Another IP-valued output is not taken for the droplet's address.
+        assert!(reserved_ip(0, r#"{"droplet_ipv4":{"value":"203.0.113.5"}}"#, "").is_err());
+        assert!(reserved_ip(0, r#"{"reserved_ip":{"value":"soon"}}"#, "").is_err());
+        let failed = reserved_ip(
+            1,
+            "",
+            "\n\u{2577}\n\u{2502} Error: bad\nError: chdir /x: no such file\n",
+        )
+        .unwrap_err();
+        assert_eq!(failed, "`terraform output` failed (exit 1): Error: bad");
+        assert_eq!(
+            runner().output_op().to_string(),
+            "terraform '-chdir=/srv/site/infra/terraform' output -json -no-color"
+        );
+        assert!(!runner().output_op().mutating);
     }
 
     #[test]

@@ -113,7 +113,25 @@ fn execute(built: Built, view: &mut dyn Progress, allow_replace: bool, json: boo
             return report(view, json, &format!("infra: {e}"), e.exit_code());
         }
     }
-    if let Some((target, planned)) = &built.droplet {
+    // The infra plane may just have created the droplet (or, with --allow-replace, moved its
+    // reserved IP): plan the droplet again against the address Terraform now reports.
+    let replanned;
+    let droplet = match (&built.droplet, &built.infra) {
+        (Some((old, _)), Some(_)) => {
+            close(old);
+            replanned = match super::plan::plan_droplet(
+                &built.topology,
+                &built.set,
+                built.address_tf.as_ref(),
+            ) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            Some(&replanned)
+        }
+        (d, _) => d.as_ref(),
+    };
+    if let Some((target, planned)) = droplet {
         let secrets: &dyn SecretSource = &env;
         let mut ex = Executor::new(Goal::Apply, secrets);
         let names: Vec<String> = built

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use alembic_config::Topology;
-use alembic_deploy::droplet::{self, Bundle, Planned, Target};
+use alembic_deploy::droplet::{self, Bundle, Planned, RemoteState, Target};
 use alembic_deploy::exec::{Executor, Goal, ProcessEnv};
 use alembic_deploy::lease::Lease;
 use alembic_deploy::plan::{Plan, PlanePlan};
@@ -22,6 +22,9 @@ pub(crate) struct Built {
     pub set: ArtifactSet,
     pub droplet: Option<(Target, Planned)>,
     pub infra: Option<terraform::Runner>,
+    /// Where a provisioned droplet's address is read from (`terraform output`), whatever
+    /// planes are selected: apply reads it again after the infra plane ran.
+    pub address_tf: Option<terraform::Runner>,
     pub host: Option<host::HostEnv>,
 }
 
@@ -64,12 +67,25 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
         set: set.clone(),
         droplet: None,
         infra: None,
+        address_tf: t
+            .droplet
+            .is_provisioned()
+            .then(|| {
+                terraform::find_program().map(|p| {
+                    terraform::Runner::for_topology(
+                        &p.display().to_string(),
+                        &origin.base_dir(),
+                        &t,
+                    )
+                })
+            })
+            .flatten(),
         host: None,
     };
     for p in selected(plane, &t) {
         match p {
             PlaneArg::Droplet => {
-                let (target, planned) = plan_droplet(&t, &set)?;
+                let (target, planned) = plan_droplet(&t, &set, built.address_tf.as_ref())?;
                 planes.push(planned.plane.clone());
                 built.droplet = Some((target, planned));
             }
@@ -125,17 +141,31 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
     Ok(built)
 }
 
-fn plan_droplet(t: &Topology, set: &ArtifactSet) -> Result<(Target, Planned), i32> {
-    let target = Target::from_topology(t).map_err(|e| fail(&e, e.exit_code()))?;
+/// Find the droplet (`droplet.address` or terraform's `reserved_ip`), read its state and plan.
+/// A provisioned droplet whose infra plane has not been applied is planned as a first release
+/// with its address shown as unknown. Apply calls this again after the infra plane ran.
+pub(crate) fn plan_droplet(
+    t: &Topology,
+    set: &ArtifactSet,
+    tf: Option<&terraform::Runner>,
+) -> Result<(Target, Planned), i32> {
+    let env = ProcessEnv;
+    let mut ex = Executor::new(Goal::DryRun, &env);
+    let address = droplet::resolve_address(t, tf, &mut ex);
+    let target = Target::from_topology(t, &address);
     let bundle = Bundle::from_artifacts(t, set).map_err(|e| fail(&e, e.exit_code()))?;
+    if target.address.is_err() {
+        let lease = Lease::for_this_process();
+        let by = lease.holder.clone();
+        let planned = droplet::plan(&target, &bundle, RemoteState::default(), lease, &by);
+        return Ok((target, planned));
+    }
     target.ssh.prepare().map_err(|e| {
         fail(
             format!("cannot create the ssh control dir: {e}"),
             exit::RUNTIME,
         )
     })?;
-    let env = ProcessEnv;
-    let mut ex = Executor::new(Goal::DryRun, &env);
     let state = match target.query_state(&mut ex) {
         Ok(s) => s,
         Err(e) => {
@@ -149,8 +179,11 @@ fn plan_droplet(t: &Topology, set: &ArtifactSet) -> Result<(Target, Planned), i3
     Ok((target, planned))
 }
 
-/// Close the ssh master a read-only query opened.
+/// Close the ssh master a read-only query opened (none when the address is unknown).
 pub(crate) fn close(target: &Target) {
+    if target.address.is_err() {
+        return;
+    }
     let env = ProcessEnv;
     let _ = alembic_deploy::exec::run_op(&target.ssh.close_master(droplet::PLANE), &env);
     target.ssh.cleanup();

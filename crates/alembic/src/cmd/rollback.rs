@@ -29,10 +29,28 @@ pub fn run(g: &Global, plane: PlaneArg, to: Option<u64>, yes: bool) -> i32 {
             exit::PROBLEMS,
         );
     }
-    let target = match Target::from_topology(&t) {
-        Ok(x) => x,
-        Err(e) => return fail(&e, e.exit_code()),
-    };
+    let tf = t
+        .droplet
+        .is_provisioned()
+        .then(|| {
+            alembic_deploy::terraform::find_program().map(|p| {
+                alembic_deploy::terraform::Runner::for_topology(
+                    &p.display().to_string(),
+                    &origin.base_dir(),
+                    &t,
+                )
+            })
+        })
+        .flatten();
+    let address = droplet::resolve_address(
+        &t,
+        tf.as_ref(),
+        &mut Executor::new(Goal::DryRun, &ProcessEnv),
+    );
+    let target = Target::from_topology(&t, &address);
+    if let Err(e) = target.ip() {
+        return fail(&e, e.exit_code());
+    }
     if let Err(e) = target.ssh.prepare() {
         return fail(
             format!("cannot create the ssh control dir: {e}"),
