@@ -83,7 +83,10 @@ fn init_plan_show_apply_then_no_changes_then_replacement() {
         ["terraform_data.droplet", "terraform_data.record_api"]
     );
     assert!(s.resources.iter().all(|r| r.action == Action::Create));
-    assert_eq!(s.outputs_changed, ["droplet_name", "token_hash"]);
+    assert_eq!(
+        s.outputs_changed,
+        ["droplet_name", "reserved_ip", "token_hash"]
+    );
     said.push_str(&s.to_string());
     said.push_str(&serde_json::to_string(&s).unwrap());
     assert!(s
