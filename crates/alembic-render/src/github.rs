@@ -6,7 +6,10 @@
 //! commit SHA ([`PINS`]); checkout with `persist-credentials: false`; `run:` scripts are built
 //! from validated config text that may not contain `${{` (CI commands are parsed with
 //! `Text::parse_ci`), so no expression is ever interpolated into a shell; secrets reach only the
-//! deploy step, through `env:` entries `NAME: ${{ secrets.NAME }}`, in the deploy environment.
+//! deploy job, through `env:` entries `NAME: ${{ secrets.NAME }}`, in the deploy environment:
+//! `DEPLOY_SSH_KEY` (and `DEPLOY_KNOWN_HOSTS`) to the step that loads the key into `ssh-agent`,
+//! every other one to the `alembic apply` step. A provisioned droplet's deploy job also installs
+//! Terraform (pinned `hashicorp/setup-terraform`) for the infra plane.
 //!
 //! serde_yaml_ng cannot emit comments, and a SHA pin is only reviewable with its version next to
 //! it, so [`annotate_pins`] appends `# vX.Y.Z` to each `uses:` line after serialisation.
@@ -55,7 +58,41 @@ pub const PNPM_SETUP: Pin = Pin {
     sha: "a7487c7e89a18df4991f7f222e4898a00d66ddda",
     version: "v4.1.0",
 };
-pub const PINS: [Pin; 3] = [CHECKOUT, SETUP_NODE, PNPM_SETUP];
+/// Commit checked in hashicorp/setup-terraform itself (its package.json at this commit reads
+/// 3.1.2, the release of 2024-08-19).
+pub const SETUP_TERRAFORM: Pin = Pin {
+    action: "hashicorp/setup-terraform",
+    sha: "b9cd54a3c349d3f38e8881555d616ced269862dd",
+    version: "v3.1.2",
+};
+pub const PINS: [Pin; 4] = [CHECKOUT, SETUP_NODE, PNPM_SETUP, SETUP_TERRAFORM];
+
+/// Terraform the deploy job installs when it provisions the droplet (the infra stage needs
+/// >= 1.5; this is the series the runner is tested with).
+pub const TERRAFORM_VERSION: &str = "~1.11.0";
+
+/// The `ci.secrets` name of the private key the deploy job loads into `ssh-agent`.
+pub const SSH_KEY_SECRET: &str = "DEPLOY_SSH_KEY";
+/// The `ci.secrets` name of the droplet's `known_hosts` line(s), written to `~/.ssh/known_hosts`
+/// so the deploy's `ssh` (BatchMode, host keys checked) knows the droplet.
+pub const KNOWN_HOSTS_SECRET: &str = "DEPLOY_KNOWN_HOSTS";
+
+/// Starts `ssh-agent` on a socket in the runner's temp dir and adds the key from the
+/// environment through stdin (`ssh-add -`): the key is never written to disk. The agent's socket
+/// and pid go to `$GITHUB_ENV` so the later `alembic apply` step's `ssh` uses it.
+const SSH_AGENT_SCRIPT: &str = r#"eval "$(ssh-agent -s -a "$RUNNER_TEMP/alembic-ssh-agent.sock")" > /dev/null
+printf '%s\n' "$DEPLOY_SSH_KEY" | ssh-add -
+{
+  echo "SSH_AUTH_SOCK=$SSH_AUTH_SOCK"
+  echo "SSH_AGENT_PID=$SSH_AGENT_PID"
+} >> "$GITHUB_ENV"
+"#;
+
+/// Appended when `DEPLOY_KNOWN_HOSTS` is in `ci.secrets`.
+const KNOWN_HOSTS_SCRIPT: &str = r#"install -d -m 700 "$HOME/.ssh"
+printf '%s\n' "$DEPLOY_KNOWN_HOSTS" > "$HOME/.ssh/known_hosts"
+chmod 600 "$HOME/.ssh/known_hosts"
+"#;
 
 /// An ordered string-keyed map (job ids, `with:`, `env:`, permissions) that serialises in
 /// insertion order, so the output is deterministic and reads in the order it was built.
@@ -288,7 +325,47 @@ pub fn ci_workflow(t: &Topology) -> Workflow {
     }
 }
 
+/// The step loading the deploy key into `ssh-agent` (and the droplet's known_hosts), when the
+/// key's name is in `ci.secrets`. Its secrets reach this step only, not `alembic apply`.
+fn ssh_agent_step(t: &Topology) -> Option<Step> {
+    let has = |name: &str| t.ci.secrets.iter().any(|s| s.as_str() == name);
+    if !has(SSH_KEY_SECRET) {
+        return None;
+    }
+    let mut script = SSH_AGENT_SCRIPT.to_owned();
+    let mut step = Step::default();
+    step.env.0.push((
+        SSH_KEY_SECRET.to_owned(),
+        format!("${{{{ secrets.{SSH_KEY_SECRET} }}}}"),
+    ));
+    if has(KNOWN_HOSTS_SECRET) {
+        script.push_str(KNOWN_HOSTS_SCRIPT);
+        step.env.0.push((
+            KNOWN_HOSTS_SECRET.to_owned(),
+            format!("${{{{ secrets.{KNOWN_HOSTS_SECRET} }}}}"),
+        ));
+    }
+    step.name = "load the deploy ssh key".to_owned();
+    step.run = Some(script);
+    Some(step)
+}
+
+/// hashicorp/setup-terraform, without its wrapper (alembic parses terraform's own stdout).
+fn setup_terraform() -> Step {
+    Step::uses(
+        "set up terraform",
+        SETUP_TERRAFORM,
+        Ordered::default()
+            .with(
+                "terraform_version",
+                Input::Str(TERRAFORM_VERSION.to_owned()),
+            )
+            .with("terraform_wrapper", Input::Bool(false)),
+    )
+}
+
 pub fn deploy_workflow(t: &Topology) -> Workflow {
+    let agent = ssh_agent_step(t);
     let mut apply = Step::run("alembic apply", "alembic apply --yes");
     // Marks the one job that holds the environment's secrets: `doctor`/`secrets` then expect
     // them here, and expect none in the other CI jobs.
@@ -297,12 +374,26 @@ pub fn deploy_workflow(t: &Topology) -> Workflow {
         .0
         .push(("ALEMBIC_CONTEXT".to_owned(), "deploy".to_owned()));
     for s in &t.ci.secrets {
-        apply
-            .env
-            .0
-            .push((s.to_string(), format!("${{{{ secrets.{s} }}}}")));
+        // The key and known_hosts were consumed by the agent step: alembic never sees them.
+        let consumed = agent
+            .as_ref()
+            .is_some_and(|a| a.env.0.iter().any(|(k, _)| k == s.as_str()));
+        if !consumed {
+            apply
+                .env
+                .0
+                .push((s.to_string(), format!("${{{{ secrets.{s} }}}}")));
+        }
     }
-    let mut deploy = job(t, "deploy", vec![checkout(), install_alembic(), apply]);
+    let mut steps = vec![checkout()];
+    // `alembic apply --yes` runs the infra plane first for a provisioned droplet.
+    if t.droplet.is_provisioned() {
+        steps.push(setup_terraform());
+    }
+    steps.push(install_alembic());
+    steps.extend(agent);
+    steps.push(apply);
+    let mut deploy = job(t, "deploy", steps);
     deploy.environment = Some(t.ci.environment.to_string());
     deploy.concurrency = Some(Concurrency {
         group: format!("deploy-{}", t.project.name),

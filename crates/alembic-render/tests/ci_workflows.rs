@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use alembic_config::{default_topology, load_str, Plane, Topology};
-use alembic_render::github::PINS;
+use alembic_render::github::{KNOWN_HOSTS_SECRET, PINS, SETUP_TERRAFORM, SSH_KEY_SECRET};
 use alembic_render::ArtifactKind;
 use alembic_testkit::{tool, tools};
 use serde_yaml_ng::Value;
@@ -286,14 +286,19 @@ fn deploy_runs_apply_in_the_environment_without_cancelling() {
         let apply = steps.last().unwrap();
         assert_eq!(apply["run"], "alembic apply --yes");
         let env = apply["env"].as_mapping().unwrap();
-        // The secrets plus the marker telling doctor/secrets this is the deploy job.
-        assert_eq!(env.len(), t.ci.secrets.len() + 1);
+        // The secrets (but the ones the ssh-agent step consumed) plus the marker telling
+        // doctor/secrets this is the deploy job.
+        let agent_only = |s: &str| s == SSH_KEY_SECRET || s == KNOWN_HOSTS_SECRET;
+        let for_apply: Vec<&str> =
+            t.ci.secrets
+                .iter()
+                .map(|s| s.as_str())
+                .filter(|s| !agent_only(s))
+                .collect();
+        assert_eq!(env.len(), for_apply.len() + 1, "{name}");
         assert_eq!(apply["env"]["ALEMBIC_CONTEXT"], "deploy");
-        for s in &t.ci.secrets {
-            assert_eq!(
-                apply["env"][s.as_str()],
-                format!("${{{{ secrets.{s} }}}}").as_str()
-            );
+        for s in for_apply {
+            assert_eq!(apply["env"][s], format!("${{{{ secrets.{s} }}}}").as_str());
         }
     }
 }
@@ -410,4 +415,236 @@ fn expressions_in_ci_workloads_are_refused_by_validation() {
             .iter()
             .any(|d| d.code == alembic_config::Code::Cfg004 && d.message.contains("${{")));
     }
+}
+
+/// The deploy job's steps, by name.
+fn deploy_steps(t: &Topology) -> Vec<Value> {
+    let (_, v) = workflow(t, "deploy.yml");
+    v["jobs"]["deploy"]["steps"].as_sequence().unwrap().clone()
+}
+
+fn step_names(steps: &[Value]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn with_secrets(mut t: Topology, names: &[&str]) -> Topology {
+    t.ci.secrets = names.iter().map(|n| n.parse().unwrap()).collect();
+    t
+}
+
+/// `DEPLOY_SSH_KEY` in `ci.secrets` gives the deploy job an ssh-agent step before apply, holding
+/// that secret (and `DEPLOY_KNOWN_HOSTS` when listed) and nothing else; a provisioned droplet
+/// gives it the pinned setup-terraform (without the wrapper); ci.yml gets neither.
+#[test]
+fn deploy_job_loads_the_ssh_key_and_installs_terraform_when_needed() {
+    let cases = [
+        (
+            "default",
+            default_topology(),
+            vec![
+                "checkout",
+                "set up terraform",
+                "install alembic",
+                "load the deploy ssh key",
+                "alembic apply",
+            ],
+            vec![SSH_KEY_SECRET, KNOWN_HOSTS_SECRET],
+        ),
+        (
+            "byo address, key only",
+            fixture("host-linux.toml"),
+            vec![
+                "checkout",
+                "install alembic",
+                "load the deploy ssh key",
+                "alembic apply",
+            ],
+            vec![SSH_KEY_SECRET],
+        ),
+        (
+            "no key",
+            with_secrets(default_topology(), &["DIGITALOCEAN_TOKEN", "DATABASE_URL"]),
+            vec![
+                "checkout",
+                "set up terraform",
+                "install alembic",
+                "alembic apply",
+            ],
+            vec![],
+        ),
+    ];
+    for (name, t, want_steps, agent_env) in cases {
+        let steps = deploy_steps(&t);
+        assert_eq!(step_names(&steps), want_steps, "{name}");
+        if let Some(agent) = steps
+            .iter()
+            .find(|s| s["name"] == "load the deploy ssh key")
+        {
+            let env: Vec<&str> = agent["env"]
+                .as_mapping()
+                .unwrap()
+                .keys()
+                .map(|k| k.as_str().unwrap())
+                .collect();
+            assert_eq!(env, agent_env, "{name}");
+            let run = agent["run"].as_str().unwrap();
+            assert!(run.contains("| ssh-add -"), "{name}: {run}");
+            assert!(run.contains(">> \"$GITHUB_ENV\""), "{name}: {run}");
+            assert_eq!(
+                run.contains("known_hosts"),
+                agent_env.contains(&KNOWN_HOSTS_SECRET),
+                "{name}: {run}"
+            );
+        }
+        if let Some(tf) = steps.iter().find(|s| s["name"] == "set up terraform") {
+            assert_eq!(tf["uses"], SETUP_TERRAFORM.uses().as_str());
+            assert_eq!(tf["with"]["terraform_wrapper"], Value::Bool(false));
+        }
+        let (ci, _) = workflow(&t, "ci.yml");
+        assert!(!ci.contains("ssh-agent") && !ci.contains("setup-terraform"));
+    }
+}
+
+/// The agent step's script, run by bash against the real ssh-agent: the key from the env var is
+/// in the agent the next step finds through `$GITHUB_ENV`, known_hosts is written, and the
+/// private key is in no file.
+#[test]
+fn the_ssh_agent_step_loads_the_key_without_writing_it() {
+    let Some([bash, keygen, ssh_add]) = tools(["bash", "ssh-keygen", "ssh-add"]) else {
+        return;
+    };
+    if tool("ssh-agent").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, runner_temp, keys) = (
+        tmp.path().join("home"),
+        tmp.path().join("runner-temp"),
+        tempfile::tempdir().unwrap(),
+    );
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&runner_temp).unwrap();
+    let key = keys.path().join("deploy");
+    let o = Command::new(&keygen)
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "alembic-agent-test",
+            "-f",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let private = std::fs::read_to_string(&key).unwrap();
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    // Keep only the key material away from the dir the script works in.
+    let known = "[203.0.113.20]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+
+    let steps = deploy_steps(&default_topology());
+    let agent = steps
+        .iter()
+        .find(|s| s["name"] == "load the deploy ssh key")
+        .unwrap();
+    let script = agent["run"].as_str().unwrap();
+    let github_env = runner_temp.join("github_env");
+    let o = Command::new(&bash)
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", &home)
+        .env("RUNNER_TEMP", &runner_temp)
+        .env("GITHUB_ENV", &github_env)
+        .env(SSH_KEY_SECRET, &private)
+        .env(KNOWN_HOSTS_SECRET, known)
+        .output()
+        .unwrap();
+    let exported = std::fs::read_to_string(&github_env).unwrap_or_default();
+    let get = |k: &str| {
+        exported
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(str::to_owned)
+    };
+    let sock = get("SSH_AUTH_SOCK");
+    let pid = get("SSH_AGENT_PID");
+    // Whatever happens next, stop the agent this test started (by its pid).
+    struct Agent(Option<String>);
+    impl Drop for Agent {
+        fn drop(&mut self) {
+            if let Some(pid) = &self.0 {
+                let _ = Command::new("kill").arg(pid).status();
+            }
+        }
+    }
+    let _agent = Agent(pid.clone());
+    assert!(
+        o.status.success(),
+        "the step failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let sock = sock.expect("SSH_AUTH_SOCK exported");
+    assert!(pid.is_some_and(|p| p.parse::<u32>().is_ok()));
+    assert!(sock.starts_with(runner_temp.to_str().unwrap()), "{sock}");
+
+    // The next step sees the key through the exported socket.
+    let listed = Command::new(&ssh_add)
+        .arg("-L")
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let blob = public.split_whitespace().nth(1).unwrap();
+    assert!(listed.contains(blob), "agent holds: {listed}");
+
+    let kh = home.join(".ssh/known_hosts");
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), format!("{known}\n"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(home.join(".ssh"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+
+    // The private key is in no file the step could have written, nor in its output.
+    let body: String = private
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let mut stack = vec![tmp.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() {
+                let text: String = std::fs::read_to_string(&p)
+                    .unwrap_or_default()
+                    .lines()
+                    .collect();
+                assert!(
+                    !text.contains(&body),
+                    "the key was written to {}",
+                    p.display()
+                );
+            }
+        }
+    }
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!said.contains(&body));
 }
