@@ -16,14 +16,16 @@ const LOCAL: [&str; 4] = [
     "OPENAI_API_KEY",
 ];
 /// `ci.secrets` of the default topology.
-const CI: [&str; 4] = [
+const CI: [&str; 5] = [
     "DATABASE_URL",
+    "DEPLOY_KNOWN_HOSTS",
     "DEPLOY_SSH_KEY",
     "DIGITALOCEAN_TOKEN",
     "GATEWAY_SIGNING_KEY",
 ];
-const ALL: [&str; 5] = [
+const ALL: [&str; 6] = [
     "DATABASE_URL",
+    "DEPLOY_KNOWN_HOSTS",
     "DEPLOY_SSH_KEY",
     "DIGITALOCEAN_TOKEN",
     "GATEWAY_SIGNING_KEY",

@@ -6,8 +6,9 @@ use std::path::Path;
 use assert_cmd::Command;
 use serde_json::Value;
 
-const ALL: [&str; 5] = [
+const ALL: [&str; 6] = [
     "DATABASE_URL",
+    "DEPLOY_KNOWN_HOSTS",
     "DEPLOY_SSH_KEY",
     "DIGITALOCEAN_TOKEN",
     "GATEWAY_SIGNING_KEY",
@@ -163,6 +164,7 @@ fn plane_filter_and_empty_values() {
         needed,
         [
             "DATABASE_URL",
+            "DEPLOY_KNOWN_HOSTS",
             "DEPLOY_SSH_KEY",
             "DIGITALOCEAN_TOKEN",
             "GATEWAY_SIGNING_KEY"
