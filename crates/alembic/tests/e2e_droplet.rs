@@ -1,6 +1,9 @@
 //! End-to-end: the droplet plane deployed for real. A real `sshd` on 127.0.0.1 (temp host key,
 //! key auth) and this machine's Docker engine play the droplet; the static caddy binary,
-//! `docker import`ed, is both the edge and the stub upstreams (`caddy respond`).
+//! `docker import`ed, is both the edge and the stub upstreams (`caddy respond`). It starts
+//! with a first release that fails its probe (brought down, nothing to roll back to), then
+//! deploys, redeploys under load, rolls back a failing release, races two applies, cuts ssh
+//! mid-apply and rolls back by hand.
 //!
 //! Skipped (printing why) without docker, sshd, ssh, curl or caddy, unless
 //! `ALEMBIC_REQUIRE_E2E=1` (set by scripts/test.sh), which turns the skip into a failure.
@@ -515,7 +518,61 @@ fn droplet_apply_end_to_end() {
     let Some(mut w) = world() else { return };
     let started = Instant::now();
 
-    // (a) First deploy.
+    // (0) The very first release fails its probe: nothing was serving before, so there is
+    // nothing to roll back to; the failed release is brought down and the ledger says so.
+    w.write_config("body v0 broken", 500);
+    let o = run(w
+        .alembic()
+        .env("ALEMBIC_PROBE_TIMEOUT", "6")
+        .args(["apply", "--plane", "droplet", "--yes"]));
+    w.record(&o);
+    assert_eq!(code(&o), 3, "failing first release\n{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("release 1 failed; nothing was serving before it")
+            && err.contains("the failed release was stopped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("api.e2e.test/healthz"),
+        "the failing route is named: {err}"
+    );
+    assert!(
+        err.contains("log lines of api"),
+        "the container's logs are shown: {err}"
+    );
+    let running = ok(Command::new("docker").args([
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", w.project),
+    ]));
+    assert_eq!(
+        running.trim(),
+        "",
+        "the failed first release is still running"
+    );
+    assert!(!w.root().join("current").exists(), "nothing became current");
+    let ledger = w.ledger();
+    assert_eq!(ledger["current"], serde_json::Value::Null);
+    let first = &ledger["releases"][0];
+    assert_eq!(
+        (first["number"].as_u64(), first["outcome"].as_str()),
+        (Some(1), Some("failed"))
+    );
+    assert!(
+        first["note"]
+            .as_str()
+            .unwrap()
+            .contains("the failed release was stopped"),
+        "{first}"
+    );
+    eprintln!(
+        "e2e: failed first release stopped after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // (a) First deploy that works: release 2, still a first release (nothing current).
     w.write_config("body v1", 200);
     let o = w.alembic_run(&["plan", "--plane", "droplet", "--detailed-exitcode"]);
     assert_eq!(code(&o), 2, "a first release is a change\n{}", text(&o));
@@ -527,7 +584,7 @@ fn droplet_apply_end_to_end() {
     );
     let o = w.alembic_run(&["apply", "--plane", "droplet", "--yes"]);
     assert_eq!(code(&o), 0, "first apply\n{}", text(&o));
-    assert_eq!(w.current(), 1);
+    assert_eq!(w.current(), 2);
     let edge = w.container("edge");
     ok(Command::new("docker")
         .args([
@@ -555,7 +612,7 @@ fn droplet_apply_end_to_end() {
     let api = w.container("api");
     let env = ok(Command::new("docker").args(["inspect", "-f", "{{json .Config.Env}}", &api]));
     assert!(env.contains(&format!("E2E_CANARY_TOKEN={CANARY}")), "{env}");
-    let dotenv = w.root().join("releases/1/.env");
+    let dotenv = w.root().join("releases/2/.env");
     let meta = std::fs::metadata(&dotenv).unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -576,7 +633,7 @@ fn droplet_apply_end_to_end() {
         .filter(|e| e["event"] == "op" && e["mutating"] == true)
         .collect();
     assert!(mutating.is_empty(), "unchanged release ran {mutating:?}");
-    assert_eq!(w.current(), 1);
+    assert_eq!(w.current(), 2);
 
     // (b) A changed upstream under a bounded request loop: zero failed requests.
     w.write_config("body v2", 200);
@@ -604,7 +661,7 @@ fn droplet_apply_end_to_end() {
     let o = w.alembic_run(&["apply", "--plane", "droplet", "--yes"]);
     assert_eq!(code(&o), 3, "failing release\n{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("rolled back to release 2"), "{err}");
+    assert!(err.contains("rolled back to release 3"), "{err}");
     assert!(
         err.contains("api.e2e.test/healthz"),
         "the failing route is named: {err}"
@@ -613,7 +670,7 @@ fn droplet_apply_end_to_end() {
         err.contains("log lines of api"),
         "the container's logs are shown: {err}"
     );
-    assert_eq!(w.current(), 2);
+    assert_eq!(w.current(), 3);
     assert_eq!(w.get("api.e2e.test").unwrap(), "body v2");
     let ledger = w.ledger();
     let last = ledger["releases"]
@@ -622,16 +679,16 @@ fn droplet_apply_end_to_end() {
         .last()
         .unwrap()
         .clone();
-    assert_eq!(last["number"], 3);
+    assert_eq!(last["number"], 4);
     assert_eq!(last["outcome"], "failed");
     assert!(
         last["note"]
             .as_str()
             .unwrap()
-            .contains("rolled back to release 2"),
+            .contains("rolled back to release 3"),
         "{last}"
     );
-    assert_eq!(ledger["current"], 2);
+    assert_eq!(ledger["current"], 3);
 
     // (d) Two concurrent applies: exactly one runs, the other names the lease holder.
     w.write_config("body v4", 200);
