@@ -930,9 +930,21 @@ impl Runner<'_, '_> {
             let services = self.target.services.clone();
             return Err(self.fail_and_roll_back(ops, what, &services));
         }
-        let probed = self.step("probe public routes", |s| {
+        let probed = match self.step("probe public routes", |s| {
             s.probe_all(ops.fetch_ca.as_ref(), &ops.probes)
-        })?;
+        }) {
+            Ok(p) => p,
+            // The edge never produced its local CA: the release is as broken as a failed
+            // probe, and is handled the same way (previous release back, or this one down).
+            Err(e @ DeployError::Step { .. }) => {
+                return Err(self.fail_and_roll_back(
+                    ops,
+                    e.to_string(),
+                    &[alembic_render::compose::EDGE_SERVICE.to_owned()],
+                ))
+            }
+            Err(e) => return Err(e),
+        };
         if let Some((p, result)) = probed {
             let what = format!(
                 "probe of https://{}{} (through the edge at {}) got {}",
