@@ -167,10 +167,56 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
     let yaml = serde_yaml_ng::to_string(&file).unwrap_or_default();
     vec![Artifact::new(
         PATH,
-        yaml,
+        quote_ambiguous_scalars(&yaml),
         Plane::Droplet,
         ArtifactKind::Compose,
     )]
+}
+
+/// Single-quote every plain scalar that starts like a number but is not a bare integer.
+///
+/// serde_yaml_ng quotes strings by YAML 1.2 core rules, but docker compose reads the file with
+/// Go's yaml.v3, which also resolves `1_000`, `0x_1` and `0_` as numbers and `2024-01-01` as a
+/// timestamp: an env value would silently change and a command argument would be refused
+/// ("must be a string"). Quoting a string is always safe, so anything plain that starts with a
+/// digit, sign or dot is quoted unless it is a bare integer; bare integers in this file are real
+/// numbers (ports), since serde_yaml_ng already quotes digit-only strings. The file's keys are
+/// field, service, network and env-var names, none of which can start that way or contain
+/// `: `, so splitting at the first `: ` finds the value.
+fn quote_ambiguous_scalars(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len() + 64);
+    for line in yaml.split_inclusive('\n') {
+        let (body, nl) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let indent = body.len() - body.trim_start_matches([' ', '-']).len();
+        let rest = &body[indent..];
+        let value_at = match rest.find(": ") {
+            Some(i) => indent + i + 2,
+            None if body[..indent].contains('-') => indent,
+            None => {
+                out.push_str(line);
+                continue;
+            }
+        };
+        let value = &body[value_at..];
+        let ambiguous = value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b"+-.".contains(&b))
+            && !value.bytes().all(|b| b.is_ascii_digit());
+        if ambiguous {
+            out.push_str(&body[..value_at]);
+            out.push('\'');
+            out.push_str(&value.replace('\'', "''"));
+            out.push('\'');
+            out.push_str(nl);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 fn compose_file(t: &Topology) -> ComposeFile {
