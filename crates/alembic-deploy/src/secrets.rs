@@ -263,6 +263,7 @@ mod tests {
             needed,
             [
                 "DATABASE_URL",
+                "DEPLOY_KNOWN_HOSTS",
                 "DEPLOY_SSH_KEY",
                 "DIGITALOCEAN_TOKEN",
                 "GATEWAY_SIGNING_KEY"
