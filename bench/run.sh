@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Whole-process benchmarks of the release binary: wall time with hyperfine, peak memory with
+# /usr/bin/time -v. Writes a markdown table to bench/results/latest.md (and stdout).
+#
+#   bench/run.sh            # everything (about 5 minutes; checkov adds its own time)
+#   BENCH_QUICK=1 bench/run.sh   # fewer hyperfine runs
+#
+# Cases: `alembic check` on the embedded default and on generated 1k/10k-workload configs,
+# `alembic render --out` of the default and of 1k, `alembic scan` over 100 rendered artifact
+# sets; when checkov / zizmor are installed, they scan the same files in the same run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="$root/.tools/bin:$PATH"
+runs=${BENCH_RUNS:-20}; warmup=3
+[ -n "${BENCH_QUICK:-}" ] && runs=5 && warmup=1
+for t in hyperfine /usr/bin/time; do
+  command -v "$t" >/dev/null || { echo "bench: $t missing; run scripts/install-tools.sh" >&2; exit 3; }
+done
+
+cargo build -q --release --manifest-path "$root/Cargo.toml" -p alembic -p alembic-bench
+bin="$root/target/release/alembic"
+gen="$root/target/release/alembic-gen"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/empty" "$root/bench/results"
+for n in 1000 10000; do "$gen" "$n" > "$work/g$n.toml"; done
+
+# 100 artifact sets: topologies of 1..100 workloads, each rendered into its own directory.
+mkdir -p "$work/sets"
+for i in $(seq 1 100); do
+  "$gen" "$i" > "$work/sets/cfg-$i.toml"
+  "$bin" -c "$work/sets/cfg-$i.toml" render --out "$work/sets/set-$i" >/dev/null 2>&1
+done
+rm -f "$work"/sets/cfg-*.toml
+nfiles=$(find "$work/sets" -type f | wc -l)
+
+out="$root/bench/results/latest.md"
+json="$work/hf.json"
+{
+  echo "# alembic whole-process benchmarks"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$root" rev-parse --short HEAD)"
+  echo "- machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/{print $2}') GiB RAM"
+  echo "- scan corpus: 100 artifact sets, $nfiles files"
+  echo
+  echo "| case | mean | stddev | min | peak RSS |"
+  echo "|---|---|---|---|---|"
+} > "$out"
+
+# bench <label> <dir> <command...>: hyperfine mean/stddev/min, and peak RSS from time -v.
+bench() {
+  local label=$1 dir=$2; shift 2
+  local cmd
+  cmd=$(printf '%q ' "$@")
+  (cd "$dir" && hyperfine -N -i --warmup "$warmup" --runs "$runs" --export-json "$json" "$cmd" >/dev/null 2>&1)
+  local rss
+  # A scanner that finds problems exits non-zero; only its memory matters here.
+  rss=$(cd "$dir" && { /usr/bin/time -v "$@" 2>&1 >/dev/null || true; } | awk -F': ' '/Maximum resident set size/{print $2}')
+  python3 - "$json" "$label" "$rss" >> "$out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+ms = lambda s: f"{s*1000:.1f} ms" if s < 10 else f"{s:.2f} s"
+print(f"| {sys.argv[2]} | {ms(r['mean'])} | {ms(r['stddev'] or 0)} | {ms(r['min'])} | {int(sys.argv[3])/1024:.1f} MB |")
+PY
+  tail -1 "$out" >&2
+}
+
+bench "alembic check (embedded default)" "$work/empty" "$bin" check
+bench "alembic check (1k workloads)" "$work" "$bin" -c "$work/g1000.toml" check
+bench "alembic check (10k workloads)" "$work" "$bin" -c "$work/g10000.toml" check
+bench "alembic validate (10k workloads)" "$work" "$bin" -c "$work/g10000.toml" validate
+bench "alembic render --out (default)" "$work/empty" "$bin" render --out "$work/r-default"
+bench "alembic render --out (1k workloads)" "$work" "$bin" -c "$work/g1000.toml" render --out "$work/r-1k"
+bench "alembic scan (100 artifact sets)" "$work" "$bin" scan "$work/sets"
+if command -v zizmor >/dev/null; then
+  # zizmor reads workflows only: the same 100 sets' .github/workflows files.
+  bench "zizmor --offline (same 100 sets' workflows)" "$work" zizmor --offline --no-progress "$work/sets"
+fi
+checkov=$(command -v checkov || true)
+[ -z "$checkov" ] && [ -x "$root/.tools/venv/bin/checkov" ] && checkov="$root/.tools/venv/bin/checkov"
+if [ -n "$checkov" ]; then
+  # checkov is slow: fewer runs keep the whole script in minutes.
+  runs_saved=$runs; runs=3; warmup_saved=$warmup; warmup=0
+  bench "checkov -d (same 100 sets)" "$work" "$checkov" -d "$work/sets" --quiet --compact --skip-download
+  runs=$runs_saved; warmup=$warmup_saved
+else
+  echo "| checkov | not installed (pip install checkov into .tools/venv) | | | |" >> "$out"
+fi
+
+python3 - "$out" > "$work/ratios.md" <<'PY'
+import re, sys
+rows = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"\| (.+?) \| ([\d.]+) (ms|s) \|", line)
+    if m:
+        rows[m.group(1)] = float(m.group(2)) * (1 if m.group(3) == "ms" else 1000)
+def ratio(a, b, what):
+    if a in rows and b in rows:
+        print(f"- {what}: {rows[a] / rows[b]:.1f}x")
+print()
+print("Ratios (mean wall time):")
+ratio("alembic check (10k workloads)", "alembic check (1k workloads)", "check 10k / 1k (target <= 12)")
+ratio("checkov -d (same 100 sets)", "alembic scan (100 artifact sets)", "checkov / alembic scan")
+ratio("zizmor --offline (same 100 sets' workflows)", "alembic scan (100 artifact sets)", "zizmor / alembic scan")
+PY
+cat "$work/ratios.md" >> "$out"
+cat "$out"
