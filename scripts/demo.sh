@@ -33,6 +33,8 @@ caddy fmt --diff "$out/infra/caddy/Caddyfile" >/dev/null
 step "actionlint + zizmor"
 actionlint "$out"/.github/workflows/*.yml
 zizmor --offline "$out/.github/workflows"
+step "shellcheck (host launcher)"
+shellcheck "$out/infra/host/bin/alembic-launch" && echo ok
 step "plists (plistlib)"
 for p in "$out"/infra/host/launchd/*.plist; do
   python3 -c 'import plistlib,sys; plistlib.load(open(sys.argv[1],"rb")); print("ok", sys.argv[1])' "$p"
