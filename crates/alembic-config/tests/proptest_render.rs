@@ -296,7 +296,18 @@ fn check_with_tools(
             let model: serde_json::Value =
                 serde_json::from_slice(&out).expect("compose config --format json");
             for w in t.on_plane(alembic_config::Plane::Droplet) {
-                for (k, v) in &w.env {
+                let service = &model["services"][w.name.as_str()]["environment"];
+                // Secrets reach the container from the environment of `apply` (the canary here);
+                // a secret also named in `env` wins, by the renderer's design.
+                for s in &w.secrets {
+                    assert_eq!(
+                        service[s.as_str()].as_str(),
+                        Some("canary-value-never-rendered"),
+                        "secret {s} of {} is not passed through\n--- alembic.toml\n{text}",
+                        w.name
+                    );
+                }
+                for (k, v) in w.env.iter().filter(|(k, _)| !w.secrets.contains(k)) {
                     // `config` prints a loadable file, so a literal `$` comes back as `$$`.
                     let got = model["services"][w.name.as_str()]["environment"][k.as_str()]
                         .as_str()
@@ -460,5 +471,21 @@ fn regression_compose_env_values_keep_their_text() {
         ("COUNT".into(), "1_000".into()),
         ("SINCE".into(), "2024-01-01".into()),
     ];
+    check_one(&g);
+}
+
+// Found by this property: the command argument `: 0` made compose.yaml unparseable
+// ("did not find expected key").
+#[test]
+fn regression_compose_command_arg_colon_space() {
+    check_one(&one_droplet_workload(1, &[": 0"]));
+}
+
+// Long values must survive the emitter's line folding and the renderer's quoting pass alike.
+#[test]
+fn regression_compose_long_values_with_colons_and_digits() {
+    let long = "1: 2 ".repeat(60);
+    let mut g = one_droplet_workload(8080, &[&long, "- 3: x", "'0: 1'", "\"2: 3\""]);
+    g.workloads[0].env = vec![("LONG".into(), long.clone()), ("Q".into(), "'1_0'".into())];
     check_one(&g);
 }

@@ -192,6 +192,12 @@ fn quote_ambiguous_scalars(yaml: &str) -> String {
         };
         let indent = body.len() - body.trim_start_matches([' ', '-']).len();
         let rest = &body[indent..];
+        // A list item that is already a quoted scalar (`- ': 0'`) is a string whatever it holds;
+        // splitting it at a `: ` inside the quotes would break the file.
+        if rest.starts_with(['\'', '"']) {
+            out.push_str(line);
+            continue;
+        }
         let value_at = match rest.find(": ") {
             Some(i) => indent + i + 2,
             None if body[..indent].contains('-') => indent,
