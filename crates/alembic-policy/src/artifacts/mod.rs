@@ -238,9 +238,10 @@ pub fn secrets_in_text(
                 entropy_severity,
                 src,
                 e.value_span,
+                // The key is quoted redacted: a key can itself be a token (`dop_v1_…_KEY`).
                 format!(
                     "`{}` holds a high-entropy value that looks like an inline secret",
-                    e.key
+                    redact(&e.key)
                 ),
             ));
         }

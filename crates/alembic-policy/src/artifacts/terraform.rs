@@ -101,7 +101,8 @@ fn parse_ports(
         }
         let (a, b) = r.split_once('-').unwrap_or((r, r));
         return match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
-            (Ok(a), Ok(b)) if a <= b => Ports::Range(a.max(1), b),
+            // `b >= 1`: "0" or "0-0" would become the empty range 1..=0 below.
+            (Ok(a), Ok(b)) if a <= b && b >= 1 => Ports::Range(a.max(1), b),
             _ => Ports::Unknown,
         };
     }
