@@ -97,12 +97,59 @@ pub struct Droplet {
     pub address: Option<IpAddr>,
     /// Releases kept on the droplet after a successful deploy.
     pub keep_releases: u32,
+    /// Spaces bucket holding the Terraform state. Unset: local state only, which a fresh CI
+    /// runner does not have (policy warns, CFG003).
+    pub state_bucket: Option<BucketName>,
+    /// The state object's key in the bucket. Default: `<project>/terraform.tfstate`.
+    pub state_key: ObjectKey,
+    /// The bucket's Spaces region. Default: `region` (none for a BYO `address` without one).
+    pub state_region: Option<Slug>,
+    /// Env var NAMES of the Spaces access key pair, passed to Terraform as
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`. Defaults: `SPACES_ACCESS_KEY_ID` /
+    /// `SPACES_SECRET_ACCESS_KEY`.
+    pub state_access_key_env: EnvVarName,
+    pub state_secret_key_env: EnvVarName,
 }
 
 impl Droplet {
     /// True when Terraform provisions the droplet (no `address` given).
     pub fn is_provisioned(&self) -> bool {
         self.address.is_none()
+    }
+
+    /// Where the Terraform state lives, when Terraform runs at all (provisioned droplet) and a
+    /// bucket is configured. `None` means local state.
+    pub fn remote_state(&self) -> Option<RemoteState<'_>> {
+        if !self.is_provisioned() {
+            return None;
+        }
+        Some(RemoteState {
+            bucket: self.state_bucket.as_ref()?,
+            key: &self.state_key,
+            region: self.state_region.as_ref()?,
+            access_key_env: &self.state_access_key_env,
+            secret_key_env: &self.state_secret_key_env,
+        })
+    }
+}
+
+/// The Terraform state backend: an S3-compatible DigitalOcean Spaces bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteState<'a> {
+    pub bucket: &'a BucketName,
+    pub key: &'a ObjectKey,
+    pub region: &'a Slug,
+    pub access_key_env: &'a EnvVarName,
+    pub secret_key_env: &'a EnvVarName,
+}
+
+impl RemoteState<'_> {
+    /// Consumer name of the state credentials in [`Topology::secret_names`].
+    pub const CONSUMER: &'static str = "terraform state";
+
+    /// The Spaces S3 endpoint of the bucket's region.
+    pub fn endpoint(&self) -> String {
+        format!("https://{}.digitaloceanspaces.com", self.region)
     }
 }
 
@@ -234,6 +281,14 @@ impl Topology {
                     plane: Plane::Droplet,
                     consumer: "terraform".to_owned(),
                 });
+        }
+        if let Some(state) = self.droplet.remote_state() {
+            for name in [state.access_key_env, state.secret_key_env] {
+                out.entry(name.clone()).or_default().push(SecretUse {
+                    plane: Plane::Droplet,
+                    consumer: RemoteState::CONSUMER.to_owned(),
+                });
+            }
         }
         for w in &self.workloads {
             for s in &w.secrets {

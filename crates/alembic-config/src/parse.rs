@@ -369,6 +369,11 @@ const DROPLET_KEYS: &[&str] = &[
     "https_port",
     "address",
     "keep_releases",
+    "state_bucket",
+    "state_key",
+    "state_region",
+    "state_access_key_env",
+    "state_secret_key_env",
 ];
 const CI_KEYS: &[&str] = &[
     "repository",
@@ -939,6 +944,48 @@ impl<'s> Cx<'s> {
             None if t.t.get("keep_releases").is_some() => None,
             None => Some(5),
         };
+        // Remote Terraform state (DigitalOcean Spaces). Every key is optional; the defaults
+        // follow the project and the droplet's region, so `state_bucket` alone is enough.
+        let state_bucket = self.string(&t, "state_bucket", None, Code::Cfg004, BucketName::parse);
+        ok &= t.t.get("state_bucket").is_none() || state_bucket.is_some();
+        let state_key = match t.t.get("state_key") {
+            Some(_) => self.string(&t, "state_key", None, Code::Cfg004, ObjectKey::parse),
+            // A project name is a slug, so this default always parses.
+            None => ObjectKey::parse(&format!(
+                "{}/terraform.tfstate",
+                project.map_or("alembic", |p| p.name.as_str())
+            ))
+            .ok(),
+        };
+        let state_region = match t.t.get("state_region") {
+            Some(_) => {
+                let r = self.string(&t, "state_region", None, Code::Cfg004, Slug::parse);
+                ok &= r.is_some();
+                r
+            }
+            None => region.clone(),
+        };
+        let env_name = |cx: &mut Self, key: &str, default: &str| match t.t.get(key) {
+            Some(_) => cx.string(&t, key, None, Code::Sec002, EnvVarName::parse),
+            None => EnvVarName::parse(default).ok(),
+        };
+        let state_access_key_env = env_name(self, "state_access_key_env", "SPACES_ACCESS_KEY_ID");
+        let state_secret_key_env =
+            env_name(self, "state_secret_key_env", "SPACES_SECRET_ACCESS_KEY");
+        if let (Some(a), Some(s)) = (&state_access_key_env, &state_secret_key_env) {
+            if a == s {
+                let span = t.spans_of("state_secret_key_env");
+                self.err(
+                    Code::Sec002,
+                    span,
+                    format!(
+                        "`droplet.state_access_key_env` and `droplet.state_secret_key_env` both name `{a}`: the access key id and the secret key are two values"
+                    ),
+                    Some("name two env vars, like SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY".to_owned()),
+                );
+                ok = false;
+            }
+        }
         if !ok {
             return None;
         }
@@ -961,6 +1008,11 @@ impl<'s> Cx<'s> {
             https_port: https_port?,
             address,
             keep_releases: keep_releases?,
+            state_bucket,
+            state_key: state_key?,
+            state_region,
+            state_access_key_env: state_access_key_env?,
+            state_secret_key_env: state_secret_key_env?,
         })
     }
 

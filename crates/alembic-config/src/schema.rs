@@ -102,6 +102,19 @@ struct Droplet {
     /// Releases kept on the droplet. Default: 5.
     #[schemars(range(min = 1, max = 100))]
     keep_releases: Option<u32>,
+    /// DigitalOcean Spaces bucket holding the Terraform state (S3 backend). Unset: local state
+    /// only, which a fresh CI runner does not have.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"))]
+    state_bucket: Option<String>,
+    /// The state object's key in the bucket. Default: <project>/terraform.tfstate.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"))]
+    state_key: Option<String>,
+    /// The bucket's Spaces region slug. Default: `region`.
+    state_region: Option<String>,
+    /// Env var NAME of the Spaces access key id. Default: SPACES_ACCESS_KEY_ID.
+    state_access_key_env: Option<String>,
+    /// Env var NAME of the Spaces secret key. Default: SPACES_SECRET_ACCESS_KEY.
+    state_secret_key_env: Option<String>,
 }
 
 #[derive(JsonSchema)]

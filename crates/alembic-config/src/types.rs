@@ -442,6 +442,54 @@ impl AbsPath {
 }
 
 string_newtype!(
+    /// A DigitalOcean Spaces (S3) bucket name: 3-63 bytes of `[a-z0-9-]`, starting and ending
+    /// with a letter or digit, no doubled hyphen. A single DNS label, so it is safe in the
+    /// virtual-host endpoint `<bucket>.<region>.digitaloceanspaces.com` and in HCL.
+    BucketName
+);
+
+impl BucketName {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = (3..=63).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+            && !s.contains("--");
+        if !ok {
+            return Err(format!(
+                "{s:?} is not a Spaces bucket name: 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit"
+            ));
+        }
+        Ok(BucketName(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// An object key inside a bucket (the Terraform state's path): segments of
+    /// `A-Za-z0-9._-` joined by single `/`, no leading or trailing `/`, no `.`/`..` segment, at
+    /// most 255 bytes. The S3 backend refuses empty keys, `//` and a leading or trailing `/`.
+    ObjectKey
+);
+
+impl ObjectKey {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 255, "object key")?;
+        let ok = s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+            && s.split('/')
+                .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+        if !ok {
+            return Err(format!(
+                "{s:?} must be a relative key of letters, digits and ._-, segments joined by single '/', like \"alembic/terraform.tfstate\""
+            ));
+        }
+        Ok(ObjectKey(s.to_owned()))
+    }
+}
+
+string_newtype!(
     /// A GitHub `owner/name`.
     Repository
 );
@@ -666,6 +714,38 @@ mod tests {
         assert_eq!(r.path.unwrap().as_str(), "/v1");
         assert!(Route::parse("api.example.com/../x").is_err());
         assert!(Route::parse("api.example.com/a b").is_err());
+    }
+
+    #[test]
+    fn bucket_names_and_object_keys() {
+        for ok in ["abc", "alembic-tfstate", "a1-b2", &"a".repeat(63)] {
+            assert!(BucketName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "-abc",
+            "abc-",
+            "a--b",
+            "Abc",
+            "a.b.c",
+            "a_b",
+            &"a".repeat(64),
+            "",
+        ] {
+            assert!(BucketName::parse(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "terraform.tfstate",
+            "alembic/terraform.tfstate",
+            "a/b-c/d_e.1",
+        ] {
+            assert!(ObjectKey::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "/a", "a/", "a//b", "a/../b", "./a", "a b", "a\"b", "a\nb", "${x}",
+        ] {
+            assert!(ObjectKey::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1379,9 +1379,10 @@ mod tests {
             "me",
         );
         assert_eq!(p.plane.release, Some(1));
+        // The default keeps its state in Spaces: reading it needs the key pair, by name only.
         assert_eq!(
             p.plane.ops[0].to_string(),
-            "terraform '-chdir=/srv/site/infra/terraform' output -json -no-color"
+            "[env: AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' output -json -no-color"
         );
         assert!(p.plane.notes[0].contains("unknown until the infra plane is applied"));
         assert!(p.plane.notes[0].contains("has not been applied yet"));

@@ -4,7 +4,7 @@
 //! Values are looked at only to answer "set and non-empty?" (SEC003): a [`SecretRow`] holds a
 //! bool, never the value, so nothing built from it can leak one.
 
-use alembic_config::{Plane, Topology};
+use alembic_config::{Plane, RemoteState, Topology};
 use serde::Serialize;
 
 /// Where alembic is running. A local apply needs the droplet's and the host's secrets; the CI
@@ -97,12 +97,22 @@ pub struct SecretRow {
     pub set_in: Vec<String>,
 }
 
-fn place(t: &Topology, plane: ApplyPlane) -> String {
+fn place(t: &Topology, plane: ApplyPlane, name: &str) -> String {
     match plane {
-        ApplyPlane::Infra => format!(
-            "environment of `alembic apply` (passed to terraform as TF_VAR_{})",
-            crate::terraform::TOKEN_VARIABLE
-        ),
+        ApplyPlane::Infra => {
+            // The state backend's key pair reaches terraform under the AWS SDK's names; the
+            // token as the `do_token` variable.
+            let child = match t.droplet.remote_state() {
+                Some(s) if s.access_key_env.as_str() == name => {
+                    crate::terraform::BACKEND_ACCESS_KEY_ENV.to_owned()
+                }
+                Some(s) if s.secret_key_env.as_str() == name => {
+                    crate::terraform::BACKEND_SECRET_KEY_ENV.to_owned()
+                }
+                _ => format!("TF_VAR_{}", crate::terraform::TOKEN_VARIABLE),
+            };
+            format!("environment of `alembic apply` (passed to terraform as {child})")
+        }
         ApplyPlane::Droplet => format!(
             "droplet {}/.env (mode 0600), written at apply from the applying environment",
             t.droplet.root
@@ -132,8 +142,13 @@ pub fn inventory(
             .into_iter()
             .map(|u| Use {
                 plane: match u.plane {
-                    // `secret_names` files the provisioning token under the droplet plane.
-                    Plane::Droplet if u.consumer == "terraform" => ApplyPlane::Infra,
+                    // `secret_names` files the provisioning token and the state backend's key
+                    // pair under the droplet plane; Terraform (the infra stage) consumes them.
+                    Plane::Droplet
+                        if u.consumer == "terraform" || u.consumer == RemoteState::CONSUMER =>
+                    {
+                        ApplyPlane::Infra
+                    }
                     Plane::Droplet => ApplyPlane::Droplet,
                     Plane::Host => ApplyPlane::Host,
                     Plane::Ci => ApplyPlane::Ci,
@@ -157,7 +172,7 @@ pub fn inventory(
         rows.push(SecretRow {
             set: get(&name).is_some_and(|v| !v.is_empty()),
             needed,
-            set_in: planes.into_iter().map(|p| place(t, p)).collect(),
+            set_in: planes.into_iter().map(|p| place(t, p, &name)).collect(),
             uses,
             name,
         });
@@ -251,7 +266,9 @@ mod tests {
                 "DATABASE_URL",
                 "DIGITALOCEAN_TOKEN",
                 "GATEWAY_SIGNING_KEY",
-                "OPENAI_API_KEY"
+                "OPENAI_API_KEY",
+                "SPACES_ACCESS_KEY_ID",
+                "SPACES_SECRET_ACCESS_KEY"
             ]
         );
         // A CI job without the deploy environment (gates) holds no secrets and needs none.
@@ -266,7 +283,9 @@ mod tests {
                 "DEPLOY_KNOWN_HOSTS",
                 "DEPLOY_SSH_KEY",
                 "DIGITALOCEAN_TOKEN",
-                "GATEWAY_SIGNING_KEY"
+                "GATEWAY_SIGNING_KEY",
+                "SPACES_ACCESS_KEY_ID",
+                "SPACES_SECRET_ACCESS_KEY"
             ],
             "an empty value counts as unset"
         );
@@ -276,14 +295,42 @@ mod tests {
     fn plane_filter_and_places() {
         let t = default_topology();
         let rows = inventory(&t, Context::Local, Some(ApplyPlane::Infra), &env(&[]));
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].name, "DIGITALOCEAN_TOKEN");
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "DIGITALOCEAN_TOKEN",
+                "SPACES_ACCESS_KEY_ID",
+                "SPACES_SECRET_ACCESS_KEY"
+            ]
+        );
         assert_eq!(
             rows[0].set_in,
             [
                 "environment of `alembic apply` (passed to terraform as TF_VAR_do_token)",
                 "GitHub environment `production` of acme/alembic"
             ]
+        );
+        assert_eq!(
+            rows[1].uses,
+            [
+                Use {
+                    plane: ApplyPlane::Infra,
+                    consumer: "terraform state".into()
+                },
+                Use {
+                    plane: ApplyPlane::Ci,
+                    consumer: "environment production".into()
+                }
+            ]
+        );
+        assert_eq!(
+            rows[1].set_in[0],
+            "environment of `alembic apply` (passed to terraform as AWS_ACCESS_KEY_ID)"
+        );
+        assert_eq!(
+            rows[2].set_in[0],
+            "environment of `alembic apply` (passed to terraform as AWS_SECRET_ACCESS_KEY)"
         );
         let host = inventory(&t, Context::Local, Some(ApplyPlane::Host), &env(&[]));
         assert_eq!(host.len(), 1);
@@ -306,6 +353,8 @@ mod tests {
             &env(&[
                 ("OPENAI_API_KEY", "sk-canary-7f3a"),
                 ("DATABASE_URL", "pg://canary"),
+                ("SPACES_ACCESS_KEY_ID", "DO00CANARYACCESS"),
+                ("SPACES_SECRET_ACCESS_KEY", "canary-spaces-secret"),
             ]),
         );
         let text = format!(
@@ -313,7 +362,7 @@ mod tests {
             to_human(Context::Local, &rows),
             to_json(Context::Local, &rows)
         );
-        assert!(!text.contains("canary"));
+        assert!(!text.contains("canary") && !text.contains("CANARY"));
         assert!(rows.iter().any(|r| r.name == "OPENAI_API_KEY" && r.set));
     }
 }

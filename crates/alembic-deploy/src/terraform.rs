@@ -5,6 +5,12 @@
 //! reaches the child only through its environment (`TF_VAR_do_token` taken from the variable
 //! named by `droplet.token_env`); it is never an argument, and the `show -json` document (which
 //! holds variable values, sensitive ones included) is parsed in memory and never printed.
+//!
+//! With remote state (`droplet.state_bucket`, a `backend "s3"` on DigitalOcean Spaces) every
+//! step that reads or writes the state (`init`, `plan`, `apply`, `output`) also gets the Spaces
+//! key pair, as `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` taken from the variables named by
+//! `droplet.state_access_key_env`/`state_secret_key_env`. `show` of a local plan file reads
+//! only that file, so it gets neither the token nor the key pair.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -20,6 +26,10 @@ pub const PLANE: &str = "infra";
 
 /// The Terraform input variable that holds the DigitalOcean API token in the rendered config.
 pub const TOKEN_VARIABLE: &str = alembic_render::terraform::TOKEN_VARIABLE;
+
+/// Where the S3 backend reads the Spaces key pair from, in terraform's environment.
+pub const BACKEND_ACCESS_KEY_ENV: &str = alembic_render::terraform::BACKEND_ACCESS_KEY_ENV;
+pub const BACKEND_SECRET_KEY_ENV: &str = alembic_render::terraform::BACKEND_SECRET_KEY_ENV;
 
 /// Resource types whose replacement destroys something users reach by address (the droplet and
 /// its public IP); replacing them needs `--allow-replace`.
@@ -44,15 +54,34 @@ pub struct Runner {
     /// Non-secret environment for the child (`CHECKPOINT_DISABLE=1`, `TF_CLI_CONFIG_FILE=...`).
     /// When non-empty the ops run through `env K=V ...` so the transcript shows them.
     pub env: Vec<(String, String)>,
-    /// `(child_name, source_name)` secrets, e.g. `("TF_VAR_do_token", "DIGITALOCEAN_TOKEN")`.
+    /// `(child_name, source_name)` secrets, e.g. `("TF_VAR_do_token", "DIGITALOCEAN_TOKEN")`,
+    /// for the steps that talk to the provider (`plan`, `apply`).
     pub secret_env: Vec<(String, String)>,
+    /// `(child_name, source_name)` credentials of the state backend, e.g.
+    /// `("AWS_ACCESS_KEY_ID", "SPACES_ACCESS_KEY_ID")`, for every step that touches the state
+    /// (`init`, `plan`, `apply`, `output`). Empty with local state.
+    pub backend_env: Vec<(String, String)>,
 }
 
 impl Runner {
     /// The runner for a rendered topology: config in `<root>/infra/terraform`, plan file beside
-    /// it, token from `droplet.token_env`.
+    /// it, token from `droplet.token_env`, state credentials from the `state_*_key_env` names
+    /// when the state is remote.
     pub fn for_topology(program: &str, root: &Path, t: &alembic_config::Topology) -> Runner {
         let dir = root.join("infra/terraform");
+        let backend_env = match t.droplet.remote_state() {
+            Some(state) => vec![
+                (
+                    BACKEND_ACCESS_KEY_ENV.to_owned(),
+                    state.access_key_env.to_string(),
+                ),
+                (
+                    BACKEND_SECRET_KEY_ENV.to_owned(),
+                    state.secret_key_env.to_string(),
+                ),
+            ],
+            None => Vec::new(),
+        };
         Runner {
             program: program.to_owned(),
             plan_file: dir.join("alembic.tfplan"),
@@ -62,10 +91,12 @@ impl Runner {
                 format!("TF_VAR_{TOKEN_VARIABLE}"),
                 t.droplet.token_env.to_string(),
             )],
+            backend_env,
         }
     }
 
-    fn op(&self, step: &str, args: &[&str], secrets: bool) -> Op {
+    /// One step. `secrets`: the provider token; `state`: the backend's credentials.
+    fn op(&self, step: &str, args: &[&str], secrets: bool, state: bool) -> Op {
         let mut argv: Vec<String> = Vec::new();
         let program = if self.env.is_empty() {
             self.program.clone()
@@ -82,15 +113,22 @@ impl Runner {
                 op = op.with_env_as(child.clone(), source.clone());
             }
         }
+        if state {
+            for (child, source) in &self.backend_env {
+                op = op.with_env_as(child.clone(), source.clone());
+            }
+        }
         op
     }
 
-    /// `init`: backend and (where reachable) providers. Changes only local working files.
+    /// `init`: backend and (where reachable) providers. Changes only local working files (a
+    /// remote backend is read, to find the state and its workspaces).
     pub fn init_op(&self) -> Op {
         self.op(
             "terraform init",
             &["init", "-input=false", "-no-color"],
             false,
+            true,
         )
         .read_only()
     }
@@ -109,6 +147,7 @@ impl Runner {
                 &out,
             ],
             true,
+            true,
         )
         .read_only()
     }
@@ -121,6 +160,7 @@ impl Runner {
             "terraform show",
             &["show", "-json", "-no-color", &file],
             false,
+            false,
         )
         .read_only()
     }
@@ -132,16 +172,19 @@ impl Runner {
             "terraform apply",
             &["apply", "-input=false", "-no-color", &file],
             true,
+            true,
         )
     }
 
-    /// `output -json`: the applied state's outputs. Read-only and token-free: the droplet plane
-    /// and `doctor --online` learn the droplet's address from it ([`reserved_ip`]).
+    /// `output -json`: the applied state's outputs. Read-only and token-free (a remote state
+    /// needs the backend's credentials to be read): the droplet plane and `doctor --online`
+    /// learn the droplet's address from it ([`reserved_ip`]).
     pub fn output_op(&self) -> Op {
         self.op(
             "read the droplet address (terraform output)",
             &["output", "-json", "-no-color"],
             false,
+            true,
         )
         .read_only()
     }
@@ -568,11 +611,73 @@ mod tests {
         assert_eq!(
             lines,
             [
+                "[env: AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' init '-input=false' -no-color",
+                "[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN, AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' plan '-input=false' -no-color -detailed-exitcode '-out=/srv/site/infra/terraform/alembic.tfplan'",
+                "terraform '-chdir=/srv/site/infra/terraform' show -json -no-color /srv/site/infra/terraform/alembic.tfplan",
+                "[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN, AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' apply '-input=false' -no-color /srv/site/infra/terraform/alembic.tfplan",
+            ]
+        );
+    }
+
+    /// The default with its state bucket removed: local state, only the token.
+    fn local_state_topology() -> alembic_config::Topology {
+        let text =
+            alembic_config::DEFAULT_TOML.replacen("state_bucket = \"alembic-tfstate\"", "", 1);
+        let loaded = alembic_config::load_str("alembic.toml", &text);
+        let t = loaded.topology.expect("default without a bucket validates");
+        assert!(t.droplet.remote_state().is_none());
+        t
+    }
+
+    #[test]
+    fn local_state_passes_only_the_token() {
+        let tf = Runner::for_topology("terraform", Path::new("/srv/site"), &local_state_topology());
+        let lines: Vec<String> = tf.ops().iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
                 "terraform '-chdir=/srv/site/infra/terraform' init '-input=false' -no-color",
                 "[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN] terraform '-chdir=/srv/site/infra/terraform' plan '-input=false' -no-color -detailed-exitcode '-out=/srv/site/infra/terraform/alembic.tfplan'",
                 "terraform '-chdir=/srv/site/infra/terraform' show -json -no-color /srv/site/infra/terraform/alembic.tfplan",
                 "[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN] terraform '-chdir=/srv/site/infra/terraform' apply '-input=false' -no-color /srv/site/infra/terraform/alembic.tfplan",
             ]
+        );
+        assert_eq!(
+            tf.output_op().to_string(),
+            "terraform '-chdir=/srv/site/infra/terraform' output -json -no-color"
+        );
+    }
+
+    #[test]
+    fn custom_state_key_names_reach_terraform_under_the_aws_names() {
+        let text = alembic_config::DEFAULT_TOML.replacen(
+            "state_bucket = \"alembic-tfstate\"",
+            "state_bucket = \"alembic-tfstate\"\nstate_access_key_env = \"DO_SPACES_KEY\"\nstate_secret_key_env = \"DO_SPACES_SECRET\"",
+            1,
+        );
+        let t = alembic_config::load_str("alembic.toml", &text)
+            .topology
+            .expect("validates");
+        let tf = Runner::for_topology("terraform", Path::new("/srv/site"), &t);
+        for op in [tf.init_op(), tf.plan_op(), tf.apply_op(), tf.output_op()] {
+            assert_eq!(
+                &op.env_map[op.env_map.len() - 2..],
+                [
+                    ("AWS_ACCESS_KEY_ID".to_owned(), "DO_SPACES_KEY".to_owned()),
+                    (
+                        "AWS_SECRET_ACCESS_KEY".to_owned(),
+                        "DO_SPACES_SECRET".to_owned()
+                    ),
+                ],
+                "{}",
+                op.step
+            );
+            // Names only: the op carries no value and no argument mentions the credentials.
+            assert!(!op.args.iter().any(|a| a.contains("SPACES")), "{op}");
+        }
+        assert!(
+            tf.show_op().env_map.is_empty(),
+            "show reads only the plan file"
         );
     }
 
@@ -612,7 +717,7 @@ mod tests {
         assert_eq!(failed, "`terraform output` failed (exit 1): Error: bad");
         assert_eq!(
             runner().output_op().to_string(),
-            "terraform '-chdir=/srv/site/infra/terraform' output -json -no-color"
+            "[env: AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' output -json -no-color"
         );
         assert!(!runner().output_op().mutating);
     }

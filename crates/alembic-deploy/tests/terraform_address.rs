@@ -62,10 +62,22 @@ fn address_is_unknown_before_infra_and_the_reserved_ip_after() {
         t.droplet.is_provisioned(),
         "the default droplet is provisioned"
     );
-    let secrets = Secrets(HashMap::from([(
-        "DIGITALOCEAN_TOKEN".to_owned(),
-        "dop_v1_canary_address_test".to_owned(),
-    )]));
+    // The default keeps its state in Spaces, so the state steps ask for the key pair too (the
+    // provider-free fixture has no backend and ignores it).
+    let secrets = Secrets(HashMap::from([
+        (
+            "DIGITALOCEAN_TOKEN".to_owned(),
+            "dop_v1_canary_address_test".to_owned(),
+        ),
+        (
+            "SPACES_ACCESS_KEY_ID".to_owned(),
+            "canary_spaces_access".to_owned(),
+        ),
+        (
+            "SPACES_SECRET_ACCESS_KEY".to_owned(),
+            "canary_spaces_secret".to_owned(),
+        ),
+    ]));
     let tf = runner(&program, root, &t, "192.0.2.44");
 
     // Before the infra stage ran: no state, Terraform prints `{}`; the address is unknown and

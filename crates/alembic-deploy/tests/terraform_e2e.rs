@@ -44,6 +44,7 @@ fn runner(program: &Path, dir: &Path, generation: &str) -> Runner {
             ("TF_VAR_generation".into(), generation.into()),
         ],
         secret_env: vec![("TF_VAR_do_token".into(), "ALEMBIC_TEST_DO_TOKEN".into())],
+        backend_env: Vec::new(),
     }
 }
 

@@ -21,10 +21,11 @@ ssh_keys = ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]
 admin_cidrs = ["203.0.113.10/32"]
 token_env = "DIGITALOCEAN_TOKEN"
 acme_email = "ops@demo.example.com"
+state_bucket = "demo-tfstate"
 
 [ci]
 repository = "acme/demo"
-secrets = ["DIGITALOCEAN_TOKEN", "DATABASE_URL"]
+secrets = ["SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY", "DIGITALOCEAN_TOKEN", "DATABASE_URL"]
 
 [[workload]]
 name = "api"
@@ -94,14 +95,14 @@ fn default_topology_has_no_errors_over_config_and_rendered_artifacts() {
 fn exp001_public_host_workload_points_at_exposure() {
     let text = format!("{BASE}exposure = \"public\"\n");
     let d = check(&text);
-    assert_eq!(found(&d), [("EXP001", E, 39, 1)]);
+    assert_eq!(found(&d), [("EXP001", E, 40, 1)]);
     assert!(d[0].message.contains("`models`"), "{}", d[0].message);
 }
 
 #[test]
 fn exp002_host_bound_to_every_interface() {
     let d = check(&replace("bind = \"127.0.0.1\"", "bind = \"0.0.0.0\""));
-    assert_eq!(found(&d), [("EXP002", E, 38, 1)]);
+    assert_eq!(found(&d), [("EXP002", E, 39, 1)]);
     // A tailnet (CGNAT) address is private enough.
     let d = check(&replace(
         "bind = \"127.0.0.1\"",
@@ -113,7 +114,7 @@ fn exp002_host_bound_to_every_interface() {
 #[test]
 fn exp004_missing_route_points_at_exposure() {
     let d = check(&replace("route = \"api.demo.example.com\"\n", ""));
-    assert_eq!(found(&d), [("EXP004", E, 27, 1)]);
+    assert_eq!(found(&d), [("EXP004", E, 28, 1)]);
 }
 
 #[test]
@@ -122,7 +123,7 @@ fn exp004_route_outside_domain() {
         "route = \"api.demo.example.com\"",
         "route = \"api.elsewhere.example.org\"",
     ));
-    assert_eq!(found(&d), [("EXP004", E, 30, 1)]);
+    assert_eq!(found(&d), [("EXP004", E, 31, 1)]);
 }
 
 #[test]
@@ -133,7 +134,7 @@ fn exp004_duplicate_route_points_at_the_second() {
         1,
     );
     let d = check(&text);
-    assert_eq!(found(&d), [("EXP004", E, 39, 1)]);
+    assert_eq!(found(&d), [("EXP004", E, 40, 1)]);
     assert!(d[0].message.contains("`api`"), "{}", d[0].message);
 }
 
@@ -152,29 +153,29 @@ fn exp007_ci_workload_with_a_port() {
         "{BASE}\n[[workload]]\nname = \"lint\"\nplane = \"ci\"\ncommand = [\"make\", \"lint\"]\nport = 9000\n"
     );
     let d = check(&text);
-    assert_eq!(found(&d), [("EXP007", E, 44, 1)]);
+    assert_eq!(found(&d), [("EXP007", E, 45, 1)]);
 }
 
 #[test]
 fn cfg006_workload_secret_not_deliverable_by_ci() {
     let d = check(&replace(
-        "secrets = [\"DIGITALOCEAN_TOKEN\", \"DATABASE_URL\"]",
-        "secrets = [\"DIGITALOCEAN_TOKEN\"]",
+        "\"DIGITALOCEAN_TOKEN\", \"DATABASE_URL\"]",
+        "\"DIGITALOCEAN_TOKEN\"]",
     ));
-    assert_eq!(found(&d), [("CFG006", E, 31, 12)]);
+    assert_eq!(found(&d), [("CFG006", E, 32, 12)]);
 }
 
 #[test]
 fn cfg006_token_env_not_in_ci_secrets() {
     let d = check(&replace(
-        "secrets = [\"DIGITALOCEAN_TOKEN\", \"DATABASE_URL\"]",
-        "secrets = [\"DATABASE_URL\"]",
+        "\"DIGITALOCEAN_TOKEN\", \"DATABASE_URL\"]",
+        "\"DATABASE_URL\"]",
     ));
     assert_eq!(found(&d), [("CFG006", E, 17, 1)]);
     // With an existing server, Terraform (and its token) is not used.
     let text = replace(
-        "secrets = [\"DIGITALOCEAN_TOKEN\", \"DATABASE_URL\"]",
-        "secrets = [\"DATABASE_URL\"]",
+        "\"DIGITALOCEAN_TOKEN\", \"DATABASE_URL\"]",
+        "\"DATABASE_URL\"]",
     )
     .replacen(
         "region = \"nyc3\"",
@@ -197,7 +198,7 @@ fn sec001_token_in_env_value_never_echoed() {
         &format!("secrets = [\"DATABASE_URL\"]\nenv = {{ GREETING = \"{token}\" }}"),
     );
     let d = check(&text);
-    assert_eq!(found(&d), [("SEC001", E, 32, 21)]);
+    assert_eq!(found(&d), [("SEC001", E, 33, 21)]);
     let json = alembic_config::diag::diagnostics_json(&d).to_string();
     assert!(!json.contains(&token[7..]), "the token leaked: {json}");
     assert!(json.contains("dop_v1_"));
@@ -210,7 +211,7 @@ fn sec001_high_entropy_under_secret_like_key() {
         "secrets = [\"DATABASE_URL\"]\nenv = { API_TOKEN = \"q8Zr2LmX0vTw9KpB4sYd7Hn\" }",
     );
     let d = check(&text);
-    assert_eq!(found(&d), [("SEC001", E, 32, 22)]);
+    assert_eq!(found(&d), [("SEC001", E, 33, 22)]);
     assert_eq!(d[0].code, Code::Sec001);
     assert!(!d[0].message.contains("q8Zr2"));
 }
@@ -222,5 +223,62 @@ fn sec001_found_even_when_the_config_is_invalid() {
     let loaded = load_str("alembic.toml", &text);
     assert!(loaded.has_errors());
     let d = alembic_policy::check_config(&loaded.source, loaded.topology.as_ref());
-    assert_eq!(found(&d), [("SEC001", E, 39, 14)]);
+    assert_eq!(found(&d), [("SEC001", E, 40, 14)]);
+}
+
+const W: Severity = Severity::Warning;
+
+#[test]
+fn cfg003_provisioned_droplet_without_remote_state_warns_at_the_droplet_table() {
+    let d = check(&replace("state_bucket = \"demo-tfstate\"\n", ""));
+    // `[droplet]` is line 10; the table's span starts at its name.
+    assert_eq!(found(&d), [("CFG003", W, 10, 2)]);
+    assert!(
+        d[0].message.starts_with("no remote state: "),
+        "{}",
+        d[0].message
+    );
+    assert!(
+        d[0].help
+            .as_deref()
+            .is_some_and(|h| h.contains("state_bucket")),
+        "{:?}",
+        d[0].help
+    );
+    // An existing server has no Terraform, so no state to keep.
+    let byo = replace("state_bucket = \"demo-tfstate\"\n", "").replacen(
+        "region = \"nyc3\"",
+        "address = \"203.0.113.20\"\nregion = \"nyc3\"",
+        1,
+    );
+    assert_eq!(found(&check(&byo)), []);
+}
+
+#[test]
+fn cfg006_state_credentials_not_in_ci_secrets() {
+    // Defaulted names have no key of their own: both point at `state_bucket` (line 19).
+    let d = check(&replace(
+        "\"SPACES_ACCESS_KEY_ID\", \"SPACES_SECRET_ACCESS_KEY\", ",
+        "",
+    ));
+    assert_eq!(found(&d), [("CFG006", E, 19, 1), ("CFG006", E, 19, 1)]);
+    assert!(
+        d[0].message.contains("`SPACES_ACCESS_KEY_ID`"),
+        "{}",
+        d[0].message
+    );
+    assert!(
+        d[1].message.contains("`SPACES_SECRET_ACCESS_KEY`"),
+        "{}",
+        d[1].message
+    );
+    // A named key is reported at its own line.
+    let d = check(&replace(
+        "state_bucket = \"demo-tfstate\"",
+        "state_bucket = \"demo-tfstate\"\nstate_secret_key_env = \"DEMO_SPACES_SECRET\"",
+    ));
+    assert_eq!(found(&d), [("CFG006", E, 20, 1)]);
+    assert!(d[0]
+        .message
+        .contains("state_secret_key_env `DEMO_SPACES_SECRET`"));
 }

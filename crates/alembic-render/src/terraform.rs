@@ -14,11 +14,15 @@
 //! The API token never appears here: `variable "do_token"` is sensitive and has no default; the
 //! deploy layer sets `TF_VAR_do_token` from the env var named by `droplet.token_env`.
 //! Nothing is rendered when `droplet.address` names an existing server.
+//!
+//! With `droplet.state_bucket`, `versions.tf` holds a `backend "s3"` pointing at that
+//! DigitalOcean Spaces bucket: a CI deploy job starts with an empty checkout, and without
+//! remote state it would plan a second droplet. The Spaces key pair stays out of the files too.
 
 use std::collections::BTreeSet;
 
 use alembic_config::types::Hostname;
-use alembic_config::{Plane, Topology};
+use alembic_config::{Plane, RemoteState, Topology};
 use hcl::{Attribute, Block, Body, Expression, Traversal, Variable};
 
 use crate::hclfmt::format_body;
@@ -34,6 +38,14 @@ pub const TOKEN_VARIABLE: &str = "do_token";
 /// Output names the deploy layer reads with `terraform output -json`.
 pub const OUTPUT_DROPLET_ID: &str = "droplet_id";
 pub const OUTPUT_RESERVED_IP: &str = "reserved_ip";
+/// The state backend: Spaces is S3-compatible.
+pub const BACKEND_TYPE: &str = "s3";
+/// The `region` the S3 backend (AWS SDK) is given; Spaces ignores it, the endpoint picks the
+/// real region.
+pub const BACKEND_PLACEHOLDER_REGION: &str = "us-east-1";
+/// Environment names the S3 backend reads the Spaces key pair from.
+pub const BACKEND_ACCESS_KEY_ENV: &str = "AWS_ACCESS_KEY_ID";
+pub const BACKEND_SECRET_KEY_ENV: &str = "AWS_SECRET_ACCESS_KEY";
 
 const DIR: &str = "infra/terraform";
 const EVERYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
@@ -43,7 +55,7 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
         return Vec::new();
     }
     [
-        ("versions.tf", versions()),
+        ("versions.tf", versions(t)),
         ("variables.tf", variables(t)),
         ("main.tf", main(t)),
         ("outputs.tf", outputs()),
@@ -86,24 +98,47 @@ fn prevent_destroy() -> Block {
         .build()
 }
 
-fn versions() -> Body {
+fn versions(t: &Topology) -> Body {
     let provider: Expression = [
         ("source", Expression::from(PROVIDER_SOURCE)),
         ("version", Expression::from(PROVIDER_VERSION)),
     ]
     .into_iter()
     .collect();
-    Body::builder()
+    let mut terraform = Block::builder("terraform")
+        .add_attribute(("required_version", REQUIRED_VERSION))
         .add_block(
-            Block::builder("terraform")
-                .add_attribute(("required_version", REQUIRED_VERSION))
-                .add_block(
-                    Block::builder("required_providers")
-                        .add_attribute(("digitalocean", provider))
-                        .build(),
-                )
+            Block::builder("required_providers")
+                .add_attribute(("digitalocean", provider))
                 .build(),
-        )
+        );
+    if let Some(state) = t.droplet.remote_state() {
+        terraform = terraform.add_block(backend(&state));
+    }
+    Body::builder().add_block(terraform.build()).build()
+}
+
+/// `backend "s3"` for a DigitalOcean Spaces bucket. Spaces speaks the S3 API but none of AWS's
+/// account, STS, IMDS or region services, so the AWS-only preflight calls are skipped; the
+/// region is AWS's placeholder (the real one is in the endpoint). Spaces does not implement the
+/// flexible checksums newer AWS SDKs send, hence `skip_s3_checksum`. No credentials here: the
+/// runner passes `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` in the child's environment.
+fn backend(state: &RemoteState<'_>) -> Block {
+    let endpoints: Expression = [("s3", Expression::from(state.endpoint()))]
+        .into_iter()
+        .collect();
+    Block::builder("backend")
+        .add_label(BACKEND_TYPE)
+        .add_attribute(("bucket", state.bucket.as_str()))
+        .add_attribute(("key", state.key.as_str()))
+        .add_attribute(("region", BACKEND_PLACEHOLDER_REGION))
+        .add_attribute(("endpoints", endpoints))
+        .add_attribute(("skip_credentials_validation", true))
+        .add_attribute(("skip_requesting_account_id", true))
+        .add_attribute(("skip_metadata_api_check", true))
+        .add_attribute(("skip_region_validation", true))
+        .add_attribute(("skip_s3_checksum", true))
+        .add_attribute(("use_path_style", false))
         .build()
 }
 

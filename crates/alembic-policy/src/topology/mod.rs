@@ -3,6 +3,7 @@
 pub mod exposure;
 pub mod network;
 pub mod secrets;
+pub mod state;
 
 use alembic_config::{Diagnostic, SourceFile, Topology};
 
@@ -16,6 +17,7 @@ pub static RULES: &[&TopologyRule] = &[
     &exposure::EXP007,
     &network::EXP005,
     &secrets::CFG006_SECRETS,
+    &state::CFG003_STATE,
 ];
 
 /// Run every topology rule. `src` is the config the topology was loaded from.

@@ -1,5 +1,6 @@
 //! Secret rules over the config: inline secret values in the text (SEC001) and secrets the
-//! deploy job could not deliver because the CI environment does not hold them (CFG006).
+//! deploy job could not deliver because the CI environment does not hold them (CFG006): the
+//! provisioning token, the state backend's key pair, droplet workloads' secrets.
 
 use alembic_config::{Code, Diagnostic, Plane, Severity, SourceFile, Topology};
 
@@ -40,6 +41,32 @@ fn undeliverable_secrets(r: &Rule, t: &Topology, src: &SourceFile) -> Vec<Diagno
                 t.droplet.token_env
             ),
         ));
+    }
+    // Remote Terraform state: the deploy job's terraform needs the Spaces key pair to read it.
+    if let Some(state) = t.droplet.remote_state() {
+        for (key, name) in [
+            ("state_access_key_env", state.access_key_env),
+            ("state_secret_key_env", state.secret_key_env),
+        ] {
+            if !t.ci.secrets.contains(name) {
+                // A defaulted name has no key of its own (the span lookup falls back to the
+                // whole table): point at the bucket that needs it instead.
+                let own = t
+                    .spans
+                    .get(&format!("droplet.{key}"))
+                    .filter(|s| Some(s) != t.spans.get("droplet").as_ref());
+                let span = own
+                    .or_else(|| t.spans.get("droplet.state_bucket"))
+                    .unwrap_or(0..0);
+                out.push(r.at(
+                    src,
+                    span,
+                    format!(
+                        "droplet.{key} `{name}` is not in ci.secrets: the deploy job could not read the Terraform state"
+                    ),
+                ));
+            }
+        }
     }
     for w in t.on_plane(Plane::Droplet) {
         for (j, s) in w.secrets.iter().enumerate() {
