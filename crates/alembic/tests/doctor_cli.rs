@@ -9,27 +9,33 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 /// Local-context secrets of the default topology: droplet + infra + host.
-const LOCAL: [&str; 4] = [
+const LOCAL: [&str; 6] = [
     "DATABASE_URL",
     "DIGITALOCEAN_TOKEN",
     "GATEWAY_SIGNING_KEY",
     "OPENAI_API_KEY",
+    "SPACES_ACCESS_KEY_ID",
+    "SPACES_SECRET_ACCESS_KEY",
 ];
 /// `ci.secrets` of the default topology.
-const CI: [&str; 5] = [
+const CI: [&str; 7] = [
     "DATABASE_URL",
     "DEPLOY_KNOWN_HOSTS",
     "DEPLOY_SSH_KEY",
     "DIGITALOCEAN_TOKEN",
     "GATEWAY_SIGNING_KEY",
+    "SPACES_ACCESS_KEY_ID",
+    "SPACES_SECRET_ACCESS_KEY",
 ];
-const ALL: [&str; 6] = [
+const ALL: [&str; 8] = [
     "DATABASE_URL",
     "DEPLOY_KNOWN_HOSTS",
     "DEPLOY_SSH_KEY",
     "DIGITALOCEAN_TOKEN",
     "GATEWAY_SIGNING_KEY",
     "OPENAI_API_KEY",
+    "SPACES_ACCESS_KEY_ID",
+    "SPACES_SECRET_ACCESS_KEY",
 ];
 
 fn canary(name: &str) -> String {

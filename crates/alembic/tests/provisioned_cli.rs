@@ -10,12 +10,14 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
-const SECRETS: [&str; 5] = [
+const SECRETS: [&str; 7] = [
     "DATABASE_URL",
     "DEPLOY_SSH_KEY",
     "DIGITALOCEAN_TOKEN",
     "GATEWAY_SIGNING_KEY",
     "OPENAI_API_KEY",
+    "SPACES_ACCESS_KEY_ID",
+    "SPACES_SECRET_ACCESS_KEY",
 ];
 const PLACEHOLDER: &str = "<reserved_ip: unknown until the infra plane is applied>";
 
@@ -58,8 +60,11 @@ fn droplet_address_comes_from_the_infra_plane() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let port = closed_port();
+    // Local Terraform state: the test stands in for the infra apply with a state file written
+    // by the provider-free fixture (no Spaces bucket is reachable here).
     let config = alembic_config::DEFAULT_TOML
-        .replace("ssh_port    = 22\n", &format!("ssh_port    = {port}\n"));
+        .replace("ssh_port    = 22\n", &format!("ssh_port    = {port}\n"))
+        .replace("state_bucket = \"alembic-tfstate\"", "");
     assert_ne!(config, alembic_config::DEFAULT_TOML);
     std::fs::write(dir.join("alembic.toml"), config).unwrap();
     let o = alembic(dir).arg("render").output().unwrap();

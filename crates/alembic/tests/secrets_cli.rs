@@ -6,13 +6,15 @@ use std::path::Path;
 use assert_cmd::Command;
 use serde_json::Value;
 
-const ALL: [&str; 6] = [
+const ALL: [&str; 8] = [
     "DATABASE_URL",
     "DEPLOY_KNOWN_HOSTS",
     "DEPLOY_SSH_KEY",
     "DIGITALOCEAN_TOKEN",
     "GATEWAY_SIGNING_KEY",
     "OPENAI_API_KEY",
+    "SPACES_ACCESS_KEY_ID",
+    "SPACES_SECRET_ACCESS_KEY",
 ];
 
 fn alembic(dir: &Path) -> Command {
@@ -129,11 +131,26 @@ fn plane_filter_and_empty_values() {
     let (code, v) = json(
         alembic(dir.path())
             .env("DIGITALOCEAN_TOKEN", "x")
+            .env("SPACES_ACCESS_KEY_ID", "x")
+            .env("SPACES_SECRET_ACCESS_KEY", "x")
             .args(["secrets", "--check", "--plane", "infra", "--json"]),
     );
     assert_eq!(code, 0);
     assert_eq!(v["secrets"][0]["name"], "DIGITALOCEAN_TOKEN");
     assert_eq!(v["secrets"][0]["set"], true);
+    // The state backend's key pair is the infra plane's too.
+    assert_eq!(v["secrets"][1]["name"], "SPACES_ACCESS_KEY_ID");
+    assert_eq!(
+        v["secrets"][1]["uses"][0],
+        serde_json::json!({"plane": "infra", "consumer": "terraform state"})
+    );
+    assert_eq!(v["secrets"][2]["name"], "SPACES_SECRET_ACCESS_KEY");
+    let (code, _) = json(
+        alembic(dir.path())
+            .env("DIGITALOCEAN_TOKEN", "x")
+            .args(["secrets", "--check", "--plane", "infra", "--json"]),
+    );
+    assert_eq!(code, 1, "the state key pair is needed by the infra plane");
 
     // A CI job that does not deploy (checks, gates) holds and needs no secrets.
     let (code, v) = json(
@@ -167,7 +184,9 @@ fn plane_filter_and_empty_values() {
             "DEPLOY_KNOWN_HOSTS",
             "DEPLOY_SSH_KEY",
             "DIGITALOCEAN_TOKEN",
-            "GATEWAY_SIGNING_KEY"
+            "GATEWAY_SIGNING_KEY",
+            "SPACES_ACCESS_KEY_ID",
+            "SPACES_SECRET_ACCESS_KEY"
         ]
     );
 }
