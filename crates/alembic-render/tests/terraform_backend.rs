@@ -37,7 +37,7 @@ fn rendered_versions(t: &alembic_config::Topology) -> Option<Body> {
     terraform::render(t)
         .into_iter()
         .find(|a| a.path == "infra/terraform/versions.tf")
-        .map(|a| hcl::parse(&a.text()).expect("versions.tf parses"))
+        .map(|a| hcl::parse(a.text()).expect("versions.tf parses"))
 }
 
 fn endpoint_of(attrs: &BTreeMap<String, Expression>) -> String {
