@@ -33,3 +33,21 @@ fn secret_shaped_key_is_redacted_in_the_message() {
         );
     }
 }
+
+// Found by fuzz target scan_text (second campaign): with the same characters once as a Slack
+// token (`=xoxr-…`, line 1) and once inside a key (`dGINxoxr-…_KEY`, line 8), the finding for
+// the key must not print a credential shape (it does not: inside the key it is no token).
+#[test]
+fn no_finding_prints_a_credential_shape() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz");
+    let crash = std::fs::read(dir.join("scan_text-key-in-context.txt")).expect("crash input");
+    let text = String::from_utf8_lossy(&crash);
+    let findings = scan_text("notes.txt", &text, Some(FileKind::Text));
+    assert!(!findings.is_empty());
+    for d in &findings {
+        for part in [d.message.as_str(), d.help.as_deref().unwrap_or("")] {
+            let leaked = alembic_policy::tokens::find_tokens(part);
+            assert!(leaked.is_empty(), "finding prints a token: {d:?}");
+        }
+    }
+}

@@ -229,20 +229,24 @@ pub fn secrets_in_text(
             )
         })
         .collect();
+    // The text with every secret redacted (same byte length), built only when needed: a key is
+    // quoted from it, because a key can itself hold a token (`dop_v1_…_KEY`), and whether it
+    // does depends on the text around it (a token must start a word).
+    let mut redacted: Option<String> = None;
     for e in tokens::find_entropy_secrets(text) {
         let overlaps = hits
             .iter()
             .any(|h| h.span.start < e.value_span.end && e.value_span.start < h.span.end);
         if !overlaps {
+            let red = redacted.get_or_insert_with(|| redact(text));
+            let key = red
+                .get(e.key_span.clone())
+                .map_or_else(|| redact(&e.key), str::to_owned);
             out.push(rule.at_severity(
                 entropy_severity,
                 src,
                 e.value_span,
-                // The key is quoted redacted: a key can itself be a token (`dop_v1_…_KEY`).
-                format!(
-                    "`{}` holds a high-entropy value that looks like an inline secret",
-                    redact(&e.key)
-                ),
+                format!("`{key}` holds a high-entropy value that looks like an inline secret"),
             ));
         }
     }
