@@ -128,6 +128,7 @@ token_env   = "DIGITALOCEAN_TOKEN"
 tls         = "acme"
 acme_email  = "ops@alembic.example.com"
 root        = "/opt/alembic"
+state_bucket = "alembic-tfstate"
 
 [ci]
 repository   = "acme/alembic"
@@ -137,7 +138,7 @@ node_version = "22"
 checks       = ["pnpm typecheck", "pnpm build", "pnpm test"]
 gates        = ["alembic doctor --json"]
 environment  = "production"
-secrets      = ["DIGITALOCEAN_TOKEN", "DEPLOY_SSH_KEY", "DATABASE_URL", "REDIS_URL", "GATEWAY_SIGNING_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "SMTP_PASSWORD", "S3_SECRET_ACCESS_KEY", "SENTRY_DSN"]
+secrets      = ["DIGITALOCEAN_TOKEN", "SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY", "DEPLOY_SSH_KEY", "DATABASE_URL", "REDIS_URL", "GATEWAY_SIGNING_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "SMTP_PASSWORD", "S3_SECRET_ACCESS_KEY", "SENTRY_DSN"]
 "#;
 
 #[cfg(test)]
