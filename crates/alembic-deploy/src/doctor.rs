@@ -288,6 +288,14 @@ pub fn drift_check(root: &Path, fresh: &ArtifactSet) -> Check {
 /// when the program is not on PATH.
 pub trait Probe {
     fn run(&self, program: &str, args: &[&str]) -> Option<(i32, String, String)>;
+
+    /// Run a built [`Op`], with the env vars it names passed through (terraform needs the
+    /// state backend's key pair to read outputs from remote state). Values come from the
+    /// process environment and are never part of what is returned or printed.
+    fn run_op(&self, op: &crate::ops::Op) -> Option<(i32, String, String)> {
+        let args: Vec<&str> = op.args.iter().map(String::as_str).collect();
+        self.run(&op.program, &args)
+    }
 }
 
 /// The real probe: the program from PATH, stdin closed, killed after [`PROBE_TIMEOUT`].
@@ -300,6 +308,31 @@ impl Probe for SystemProbe {
     fn run(&self, program: &str, args: &[&str]) -> Option<(i32, String, String)> {
         let mut cmd = Command::new(which(program)?);
         cmd.args(args);
+        let (status, stdout, stderr) = run_bounded(cmd, None, PROBE_TIMEOUT)?;
+        Some((
+            status,
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        ))
+    }
+
+    fn run_op(&self, op: &crate::ops::Op) -> Option<(i32, String, String)> {
+        use crate::exec::SecretSource;
+        let mut cmd = Command::new(which(&op.program)?);
+        cmd.args(&op.args);
+        // A name that is unset is simply not passed: the child then reports what it lacks
+        // (doctor's secret checks already name every unset secret).
+        let env = crate::exec::ProcessEnv;
+        for name in &op.env {
+            if let Some(v) = env.get(name) {
+                cmd.env(name, v);
+            }
+        }
+        for (child, source) in &op.env_map {
+            if let Some(v) = env.get(source) {
+                cmd.env(child, v);
+            }
+        }
         let (status, stdout, stderr) = run_bounded(cmd, None, PROBE_TIMEOUT)?;
         Some((
             status,
@@ -649,8 +682,7 @@ pub fn droplet_address(t: &Topology, root: &Path, probe: &dyn Probe) -> Option<I
     }
     let (status, out, err) = ["terraform", "tofu"].into_iter().find_map(|p| {
         let op = crate::terraform::Runner::for_topology(p, root, t).output_op();
-        let args: Vec<&str> = op.args.iter().map(String::as_str).collect();
-        probe.run(&op.program, &args)
+        probe.run_op(&op)
     })?;
     crate::terraform::reserved_ip(status, &out, &err).ok()
 }
@@ -935,6 +967,23 @@ mod tests {
                 .get(program)
                 .map(|(c, o, e)| (*c, (*o).to_owned(), (*e).to_owned()))
         }
+    }
+
+    // doctor read `terraform output` without the state backend's key pair, so a droplet
+    // address in remote state was never found.
+    #[test]
+    fn system_probe_passes_the_ops_env_through() {
+        let op = crate::ops::Op::new("infra", "env", "env", vec![])
+            .read_only()
+            .with_env_as("ALEMBIC_DOCTOR_CHILD", "PATH");
+        let (status, out, _) = SystemProbe.run_op(&op).expect("env runs");
+        assert_eq!(status, 0);
+        let path = std::env::var("PATH").unwrap();
+        assert!(
+            out.lines()
+                .any(|l| l == format!("ALEMBIC_DOCTOR_CHILD={path}")),
+            "{out}"
+        );
     }
 
     #[test]
