@@ -1158,6 +1158,23 @@ impl<'s> Cx<'s> {
         let healthcheck = self.string_list(t, "healthcheck", Code::Cfg004, false, Text::parse);
         let env = self.env_table(t);
         let secrets = self.string_list(t, "secrets", Code::Sec002, true, EnvVarName::parse);
+        // One name as both a plain value and a secret: which wins would be a renderer's
+        // accident, and the plain value may be a secret pasted in the wrong place.
+        for name in secrets.iter().filter(|s| env.contains_key(*s)) {
+            let span = self
+                .spans
+                .get(&join(&t.path, &format!("env.{name}")))
+                .unwrap_or(t.span.clone());
+            let what = self.describe(&join(&t.path, "env"));
+            self.err(
+                Code::Cfg005,
+                span,
+                format!("`{name}` is both a plain value in {what} and a secret"),
+                Some(format!(
+                    "secrets are passed at apply time from the environment; remove `{name}` from env"
+                )),
+            );
+        }
         let depends_on = self.string_list(t, "depends_on", Code::Cfg004, true, WorkloadName::parse);
         let bind = self.string(t, "bind", None, Code::Cfg004, |s| {
             s.parse::<IpAddr>()

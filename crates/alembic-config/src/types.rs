@@ -183,7 +183,8 @@ impl EnvVarName {
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         {
             return Err(format!(
-                "{s:?} is not a valid env var name: use [A-Z_][A-Z0-9_]* (uppercase, digits, underscore)"
+                // The value is not echoed: a pasted secret is the usual wrong value here.
+                "not a valid env var name: use [A-Z_][A-Z0-9_]* (uppercase, digits, underscore)"
             ));
         }
         Ok(EnvVarName(s.to_owned()))
