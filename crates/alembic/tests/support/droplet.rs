@@ -1,0 +1,610 @@
+//! The "droplet" the deploy tests apply to: a real `sshd` on 127.0.0.1 (temp host key, key
+//! auth) and this machine's Docker engine, with the static caddy binary `docker import`ed as
+//! both the edge and the stub upstreams (`caddy respond`). Shared by `e2e_droplet.rs` and
+//! `faults_apply.rs`.
+//!
+//! [`world`] builds everything or, when a part is missing, prints `SKIPPED <test>: why` and
+//! returns None — unless `ALEMBIC_REQUIRE_E2E=1` (set by scripts/test.sh and CI), which turns
+//! the skip into a failure. [`World`]'s `Drop` tears down sshd, the compose project's
+//! containers, networks and volumes, the image and any tmpfs it mounted, even when an
+//! assertion failed.
+//!
+//! Knobs the tests set on alembic: `ALEMBIC_SSH_CONFIG` (the world's own ssh_config and
+//! known_hosts; host keys are still checked) and `ALEMBIC_PROBE_TIMEOUT`.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CANARY: &str = "canary-5f1d2c9e-DO-NOT-LEAK";
+pub const CANARY2: &str = "canary2-a7b3e044-secret";
+
+pub fn require_e2e() -> bool {
+    std::env::var("ALEMBIC_REQUIRE_E2E").is_ok_and(|v| v == "1")
+}
+
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        !require_e2e(),
+        "{test} cannot run (ALEMBIC_REQUIRE_E2E=1): {why}"
+    );
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+fn caddy_binary() -> Option<PathBuf> {
+    let local = alembic_testkit::workspace_root().join(".tools/bin/caddy");
+    let p = if local.exists() {
+        local
+    } else {
+        alembic_testkit::which("caddy")?
+    };
+    std::fs::canonicalize(p).ok()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+pub fn ok(cmd: &mut Command) -> String {
+    let o = run(cmd);
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Everything a test started; torn down on drop, even when an assertion fails.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub project: String,
+    pub image: String,
+    pub sshd: Option<Child>,
+    pub sshd_port: u16,
+    pub https_port: u16,
+    pub http_port: u16,
+    /// Every byte alembic printed, for the leak check.
+    pub transcript: Vec<u8>,
+    /// tmpfs mounted by the test, unmounted on drop (after the containers using them are gone).
+    pub mounts: Vec<PathBuf>,
+}
+
+impl World {
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// `droplet.root`.
+    pub fn root(&self) -> PathBuf {
+        self.path("droplet")
+    }
+
+    pub fn start_sshd(&mut self) {
+        let mut child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(self.path("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.sshd_port)).is_err() {
+            if let Ok(Some(s)) = child.try_wait() {
+                panic!("sshd exited at start: {s}");
+            }
+            assert!(Instant::now() < deadline, "sshd did not listen within 10s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.sshd = Some(child);
+    }
+
+    /// Kill sshd and every session process it forked (the ControlMaster's server side too),
+    /// by pid: a dropped network, as seen from the applying side.
+    pub fn kill_sshd(&mut self) {
+        if let Some(mut c) = self.sshd.take() {
+            let root = c.id();
+            // Freeze the listener (no new session starts, its children stay its children),
+            // kill every descendant (found by parent pid in /proc), then the listener.
+            let _ = Command::new("kill")
+                .args(["-STOP", &root.to_string()])
+                .status();
+            for _ in 0..2 {
+                let pids = descendants(root);
+                if !pids.is_empty() {
+                    eprintln!("e2e: killing sshd sessions {pids:?}");
+                    let _ = Command::new("kill")
+                        .arg("-9")
+                        .args(pids.iter().map(u32::to_string))
+                        .status();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = Command::new("kill")
+                .args(["-9", &root.to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    /// Mount a tmpfs of `size` (mount(8) syntax: `128k`) at `dir`, created if needed; the
+    /// guard unmounts it. Needs root; returns why not when the mount fails.
+    pub fn mount_tmpfs(&mut self, dir: &Path, size: &str) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let o = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !o.status.success() {
+            return Err(String::from_utf8_lossy(&o.stderr).trim().to_owned());
+        }
+        self.mounts.push(dir.to_owned());
+        Ok(())
+    }
+
+    /// The config with the `api` workload answering `api_cmd` from `api_image`; `tail` is TOML
+    /// appended at the end (it extends the last workload, `web`, e.g. with `[workload.env]`).
+    pub fn config_with(&self, api_image: &str, api_cmd: &[&str], tail: &str) -> String {
+        let cmd: Vec<String> = api_cmd.iter().map(|s| format!("{s:?}")).collect();
+        format!(
+            r#"version = 1
+
+[project]
+name   = "{project}"
+domain = "e2e.test"
+
+[host]
+os = "linux"
+
+[droplet]
+name        = "e2e-droplet"
+ssh_user    = "root"
+ssh_port    = {ssh}
+admin_cidrs = ["127.0.0.1/32"]
+token_env   = "DIGITALOCEAN_TOKEN"
+tls         = "internal"
+root        = "{root}"
+edge_image  = "{image}"
+edge_bind   = "127.0.0.1"
+http_port   = {http}
+https_port  = {https}
+address     = "127.0.0.1"
+keep_releases = 3
+
+[ci]
+repository   = "acme/e2e"
+branch       = "main"
+runner       = "ubuntu-24.04"
+node_version = "22"
+checks       = ["true"]
+gates        = ["true"]
+environment  = "production"
+secrets      = []
+
+[[workload]]
+name     = "api"
+plane    = "droplet"
+exposure = "public"
+image    = "{api_image}"
+command  = [{cmd}]
+port     = 8080
+route    = "api.e2e.test"
+health   = "/healthz"
+secrets  = ["E2E_CANARY_TOKEN"]
+
+[[workload]]
+name     = "web"
+plane    = "droplet"
+exposure = "public"
+image    = "{image}"
+command  = ["caddy", "respond", "--listen", ":8081", "--body", "web v1"]
+port     = 8081
+route    = "web.e2e.test"
+secrets  = ["E2E_SECOND_SECRET"]
+{tail}"#,
+            project = self.project,
+            ssh = self.sshd_port,
+            root = self.root().display(),
+            image = self.image,
+            http = self.http_port,
+            https = self.https_port,
+            cmd = cmd.join(", "),
+        )
+    }
+
+    pub fn config(&self, api_cmd: &[&str]) -> String {
+        self.config_with(&self.image, api_cmd, "")
+    }
+
+    /// The api stub's command: answer `status` with `body`.
+    pub fn api_cmd(body: &str, status: u16) -> Vec<String> {
+        [
+            "caddy",
+            "respond",
+            "--listen",
+            ":8080",
+            "--status",
+            &status.to_string(),
+            "--body",
+            body,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    pub fn write_config(&self, body: &str, status: u16) {
+        self.write_config_with(&self.image, body, status, "");
+    }
+
+    pub fn write_config_with(&self, api_image: &str, body: &str, status: u16, tail: &str) {
+        let cmd = Self::api_cmd(body, status);
+        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let text = self.config_with(api_image, &cmd, tail);
+        std::fs::write(self.path("alembic.toml"), text).unwrap();
+    }
+
+    pub fn alembic(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_alembic"));
+        c.current_dir(self.dir.path())
+            .arg("-c")
+            .arg(self.path("alembic.toml"))
+            .env("ALEMBIC_SSH_CONFIG", self.path("ssh_config"))
+            .env("ALEMBIC_PROBE_TIMEOUT", "15")
+            .env("E2E_CANARY_TOKEN", CANARY)
+            .env("E2E_SECOND_SECRET", CANARY2)
+            .env_remove("ALEMBIC_LEASE_TTL")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn alembic_run(&mut self, args: &[&str]) -> Output {
+        let o = run(self.alembic().args(args));
+        self.record(&o);
+        o
+    }
+
+    pub fn record(&mut self, o: &Output) {
+        self.transcript.extend_from_slice(&o.stdout);
+        self.transcript.extend_from_slice(&o.stderr);
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.path("edge-root.crt")
+    }
+
+    /// Copy the edge's local CA root out of the running edge container (for [`World::get`]).
+    pub fn fetch_ca(&self) {
+        let edge = self.container("edge");
+        ok(Command::new("docker")
+            .args([
+                "cp",
+                &format!("{edge}:/data/caddy/pki/authorities/local/root.crt"),
+            ])
+            .arg(self.ca()));
+    }
+
+    /// GET a route through the edge over HTTPS, trusting only the edge's local CA.
+    pub fn get(&self, host: &str) -> Result<String, String> {
+        curl(host, self.https_port, &self.ca())
+    }
+
+    pub fn container(&self, service: &str) -> String {
+        let id = ok(Command::new("docker").args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+        ]));
+        id.lines().next().unwrap_or_default().trim().to_owned()
+    }
+
+    /// The release `<root>/<name>` (`current` or `active`) points at.
+    pub fn link(&self, name: &str) -> u64 {
+        let link = std::fs::read_link(self.root().join(name))
+            .unwrap_or_else(|e| panic!("{name} link: {e}"));
+        link.file_name().unwrap().to_str().unwrap().parse().unwrap()
+    }
+
+    pub fn current(&self) -> u64 {
+        self.link("current")
+    }
+
+    pub fn ledger(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.root().join("ledger.json")).unwrap())
+            .unwrap()
+    }
+
+    /// The release dirs present under `<root>/releases`, sorted.
+    pub fn release_dirs(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = std::fs::read_dir(self.root().join("releases"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The canaries appear nowhere but where they must: not in anything alembic printed, not
+    /// in any file under the test's dir except the releases' `.env` files.
+    pub fn assert_no_leaks(&self) {
+        let all = String::from_utf8_lossy(&self.transcript).into_owned();
+        for c in [CANARY, CANARY2] {
+            assert!(
+                !all.contains(c),
+                "a secret value leaked into alembic's output"
+            );
+        }
+        let mut files = Vec::new();
+        files_under(self.dir.path(), &mut files);
+        for f in files {
+            if f.file_name().is_some_and(|n| n == ".env") {
+                continue;
+            }
+            let bytes = std::fs::read(&f).unwrap_or_default();
+            let s = String::from_utf8_lossy(&bytes);
+            assert!(
+                !s.contains(CANARY) && !s.contains(CANARY2),
+                "secret value in {}",
+                f.display()
+            );
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.kill_sshd();
+        let label = format!("label=com.docker.compose.project={}", self.project);
+        let ids = |kind: &[&str]| -> Vec<String> {
+            Command::new("docker")
+                .args(kind)
+                .args(["-q", "--filter", &label])
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let containers = ids(&["ps", "-a"]);
+        if !containers.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", "-v"])
+                .args(&containers)
+                .output();
+        }
+        for (list, rm) in [
+            (&["network", "ls"][..], &["network", "rm"][..]),
+            (&["volume", "ls"][..], &["volume", "rm", "-f"][..]),
+        ] {
+            let found = ids(list);
+            if !found.is_empty() {
+                let _ = Command::new("docker").args(rm).args(&found).output();
+            }
+        }
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", &self.image])
+            .output();
+        // After the containers (their bind mounts came from here); lazily if still busy, so
+        // the temp dir's own cleanup never deletes through a live mount.
+        for m in self.mounts.drain(..).rev() {
+            let plain = Command::new("umount").arg(&m).status();
+            if !plain.is_ok_and(|s| s.success()) {
+                let _ = Command::new("umount").arg("-l").arg(&m).status();
+            }
+        }
+    }
+}
+
+pub fn curl(host: &str, port: u16, ca: &Path) -> Result<String, String> {
+    let o = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "5", "--fail"])
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg("--cacert")
+        .arg(ca)
+        .arg(format!("https://{host}:{port}/"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    if o.status.success() {
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
+/// Build everything: keys, sshd, the image. `test` names the test in SKIPPED lines; `tag`
+/// prefixes the compose project and image tag, so several worlds (parallel tests, or two test
+/// binaries at once) never share one. None (after printing why) when a part is missing.
+pub fn world(test: &str, tag: &str) -> Option<World> {
+    for tool in ["ssh", "ssh-keygen", "curl", "docker", "tar"] {
+        if alembic_testkit::which(tool).is_none() {
+            skip(test, &format!("`{tool}` is not on PATH"));
+            return None;
+        }
+    }
+    if !Path::new("/usr/sbin/sshd").exists() {
+        skip(test, "/usr/sbin/sshd is missing (Debian openssh-server)");
+        return None;
+    }
+    let Some(caddy) = caddy_binary() else {
+        skip(
+            test,
+            "no caddy binary (.tools/bin/caddy; run scripts/install-tools.sh)",
+        );
+        return None;
+    };
+    match Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+    {
+        Ok(o) if o.status.success() => {}
+        _ => {
+            skip(test, "no Docker engine answers `docker info`");
+            return None;
+        }
+    }
+    if run(Command::new("docker").args(["compose", "version"]))
+        .status
+        .code()
+        != Some(0)
+    {
+        skip(test, "`docker compose` (the v2 plugin) is missing");
+        return None;
+    }
+    let pid = std::process::id();
+    let dir = tempfile::Builder::new()
+        .prefix("alembic-e2e-")
+        .tempdir()
+        .unwrap();
+    let mut w = World {
+        dir,
+        project: format!("{tag}{pid}"),
+        image: format!("alembic-e2e/caddy:{tag}{pid}"),
+        sshd: None,
+        sshd_port: free_port(),
+        https_port: free_port(),
+        http_port: free_port(),
+        transcript: Vec::new(),
+        mounts: Vec::new(),
+    };
+    // The image: the static caddy binary alone, with the official image's XDG layout.
+    let img = w.path("image/usr/bin");
+    std::fs::create_dir_all(&img).unwrap();
+    std::fs::copy(&caddy, img.join("caddy")).unwrap();
+    let tar = run(Command::new("tar")
+        .arg("-C")
+        .arg(w.path("image"))
+        .args(["-c", "."]));
+    assert!(tar.status.success());
+    let mut import = Command::new("docker")
+        .args([
+            "import",
+            "--change",
+            "ENV XDG_DATA_HOME=/data",
+            "--change",
+            "ENV XDG_CONFIG_HOME=/config",
+            "-",
+            &w.image,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    import.stdin.take().unwrap().write_all(&tar.stdout).unwrap();
+    assert!(import.wait().unwrap().success(), "docker import failed");
+
+    // Keys, sshd config, client config with a known_hosts holding the temp host key.
+    for k in ["host_key", "client_key"] {
+        ok(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(w.path(k)));
+    }
+    std::fs::copy(w.path("client_key.pub"), w.path("authorized_keys")).unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let sshd_config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\nStrictModes no\n\
+         PidFile {pidf}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+         PermitRootLogin prohibit-password\nMaxSessions 64\nMaxStartups 64\n\
+         SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+        port = w.sshd_port,
+        hk = w.path("host_key").display(),
+        ak = w.path("authorized_keys").display(),
+        pidf = w.path("sshd.pid").display(),
+    );
+    std::fs::write(w.path("sshd_config"), sshd_config).unwrap();
+    let host_pub = std::fs::read_to_string(w.path("host_key.pub")).unwrap();
+    let mut parts = host_pub.split_whitespace();
+    let known = format!(
+        "[127.0.0.1]:{} {} {}\n",
+        w.sshd_port,
+        parts.next().unwrap(),
+        parts.next().unwrap()
+    );
+    std::fs::write(w.path("known_hosts"), known).unwrap();
+    let ssh_config = format!(
+        "Host 127.0.0.1\n  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n  \
+         StrictHostKeyChecking yes\n",
+        key = w.path("client_key").display(),
+        kh = w.path("known_hosts").display(),
+    );
+    std::fs::write(w.path("ssh_config"), ssh_config).unwrap();
+    w.start_sshd();
+    Some(w)
+}
+
+/// Every process descended from `root`, by parent pid.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut parent: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised command name: state, ppid, ...
+        if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) {
+            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+                parent.insert(pid, ppid);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for (&child, &pp) in &parent {
+            if pp == p && !out.contains(&child) {
+                out.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    out
+}
+
+pub fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            files_under(&p, out);
+        } else if ft.is_file() {
+            out.push(p);
+        }
+    }
+}
