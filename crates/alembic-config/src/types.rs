@@ -182,10 +182,11 @@ impl EnvVarName {
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         {
-            return Err(format!(
-                // The value is not echoed: a pasted secret is the usual wrong value here.
+            // The value is not echoed: a pasted secret is the usual wrong value here.
+            return Err(
                 "not a valid env var name: use [A-Z_][A-Z0-9_]* (uppercase, digits, underscore)"
-            ));
+                    .to_owned(),
+            );
         }
         Ok(EnvVarName(s.to_owned()))
     }
