@@ -62,6 +62,8 @@ const WRITE_ENV: &str = r#"set -e; umask 077; d="$1/releases/$2"; cat > "$d/.env
 const LINK: &str = r#"set -e; test -d "$1/releases/$2"; ln -sfn "releases/$2" "$1/.$3.tmp"; mv -T "$1/.$3.tmp" "$1/$3""#;
 const WRITE_LEDGER: &str =
     r#"set -e; umask 022; cat > "$1/.ledger.json.tmp"; mv "$1/.ledger.json.tmp" "$1/ledger.json""#;
+/// Remove an upload that did not complete (`$2` is the new release, which nothing points at).
+const DISCARD: &str = r#"rm -rf "$1/releases/$2""#;
 const PRUNE: &str = r#"r="$1"; shift; for n in "$@"; do rm -rf "$r/releases/$n"; done"#;
 const FETCH_CA: &str = r#"c=$(docker ps -q --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.service=edge | head -n 1)
 [ -n "$c" ] || { echo "no running edge container" >&2; exit 1; }
@@ -440,6 +442,15 @@ impl Target {
         .with_stdin(Stdin::Bytes {
             data: l.to_json().into_bytes(),
         })
+    }
+
+    /// Remove release `n`'s dir after its upload failed.
+    fn discard_op(&self, n: u64) -> Op {
+        self.script(
+            &format!("remove incomplete release {n}"),
+            DISCARD,
+            &[self.root.clone(), n.to_string()],
+        )
     }
 
     fn prune_op(&self, dirs: &[u64]) -> Option<Op> {
@@ -906,14 +917,17 @@ impl Runner<'_, '_> {
             }
             Ok(())
         })?;
-        self.step(&format!("upload release {n}"), |s| {
+        let uploaded = self.step(&format!("upload release {n}"), |s| {
             s.run_ok(&ops.prepare)?;
             for u in &ops.uploads {
                 s.run_ok(u)?;
             }
             s.run_ok(&ops.env)?;
             Ok(())
-        })?;
+        });
+        if let Err(e) = uploaded {
+            return Err(self.discard_upload(ops, e));
+        }
         self.step(&format!("activate release {n}"), |s| {
             s.run_ok(&ops.activate).map(drop)
         })?;
@@ -964,6 +978,38 @@ impl Runner<'_, '_> {
             Ok(())
         })?;
         Ok(n)
+    }
+
+    /// An upload failed (disk full, connection cut, ...) before anything was switched: remove
+    /// the half-written release dir, so no partial bundle (or a partial `.env.tmp` holding
+    /// secret values) stays on the droplet filling its disk, and say what is still current.
+    /// Best effort: when the connection itself is gone the dir stays, and the next apply's
+    /// `create release dir` or prune deals with it.
+    fn discard_upload(&mut self, ops: &DeployOps, e: DeployError) -> DeployError {
+        let n = ops.number;
+        let op = self.target.discard_op(n);
+        let removed = self
+            .step(&format!("remove incomplete release {n}"), |s| {
+                s.run_ok(&op).map(drop)
+            })
+            .is_ok();
+        // Other errors (ssh unreachable, ...) keep their own kind and message.
+        let DeployError::Step { step, detail } = e else {
+            return e;
+        };
+        let left = if removed {
+            format!("the incomplete release {n} was removed")
+        } else {
+            format!("the incomplete release {n} could not be removed")
+        };
+        let serving = match ops.base {
+            Some(b) => format!("release {b} is still current and serving"),
+            None => "nothing was serving before".to_owned(),
+        };
+        DeployError::Step {
+            step: format!("upload release {n}: {step}"),
+            detail: format!("{detail}\nnothing was switched: {left}; {serving}"),
+        }
     }
 
     /// Probe every route until healthy or the deadline. Returns the first route still failing.
