@@ -983,8 +983,8 @@ impl Runner<'_, '_> {
     /// An upload failed (disk full, connection cut, ...) before anything was switched: remove
     /// the half-written release dir, so no partial bundle (or a partial `.env.tmp` holding
     /// secret values) stays on the droplet filling its disk, and say what is still current.
-    /// Best effort: when the connection itself is gone the dir stays, and the next apply's
-    /// `create release dir` or prune deals with it.
+    /// Best effort: when the connection itself is gone the dir stays, and the next successful
+    /// apply's prune removes it (it is neither current nor a healthy release in the ledger).
     fn discard_upload(&mut self, ops: &DeployOps, e: DeployError) -> DeployError {
         let n = ops.number;
         let op = self.target.discard_op(n);
