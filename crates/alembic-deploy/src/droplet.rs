@@ -931,18 +931,30 @@ impl Runner<'_, '_> {
         self.step(&format!("activate release {n}"), |s| {
             s.run_ok(&ops.activate).map(drop)
         })?;
+        // A failed `up` is a failed step (so progress says so), then handled like a failed
+        // probe: previous release back, or this one down.
         let up = self.step("docker compose up --wait", |s| {
             let out = s.run(&ops.up)?;
-            Ok(out)
-        })?;
-        if !up.success() {
-            let what = format!(
-                "docker compose up --wait failed (exit {}): {}",
-                up.status,
-                self.tail(&up.stderr_text(), 10)
-            );
-            let services = self.target.services.clone();
-            return Err(self.fail_and_roll_back(ops, what, &services));
+            if out.success() {
+                return Ok(());
+            }
+            Err(DeployError::Step {
+                step: "docker compose up --wait".to_owned(),
+                detail: format!(
+                    "failed (exit {}): {}",
+                    out.status,
+                    s.tail(&out.stderr_text(), 10)
+                ),
+            })
+        });
+        match up {
+            Ok(()) => {}
+            Err(DeployError::Step { step, detail }) => {
+                let what = format!("{step} {detail}");
+                let services = self.target.services.clone();
+                return Err(self.fail_and_roll_back(ops, what, &services));
+            }
+            Err(e) => return Err(e),
         }
         let probed = match self.step("probe public routes", |s| {
             s.probe_all(ops.fetch_ca.as_ref(), &ops.probes)

@@ -21,7 +21,7 @@ pub const HELD: i32 = 17;
 const ACQUIRE: &str = r#"set -e
 mkdir -p "$1"
 t="$1/.lease-$3.json"
-printf '%s\n' "$2" > "$t"
+printf '%s\n' "$2" > "$t" || { rm -f "$t"; exit 1; }
 if ln "$t" "$1/lease.json" 2>/dev/null; then rm -f "$t"; exit 0; fi
 rm -f "$t"
 cat "$1/lease.json" 2>/dev/null || true
