@@ -110,7 +110,8 @@ fn compose_up_failing_rolls_back_to_the_previous_release() {
     );
     // The progress view once reported the failed `up` as `ok`.
     assert!(
-        err.lines().any(|l| l.starts_with("FAIL docker compose up --wait")),
+        err.lines()
+            .any(|l| l.starts_with("FAIL docker compose up --wait")),
         "progress marks the failed step: {err}"
     );
     assert!(
