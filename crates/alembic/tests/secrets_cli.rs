@@ -177,12 +177,12 @@ fn plane_filter_and_empty_values() {
         .filter(|s| s["needed"] == true)
         .map(|s| s["name"].as_str().unwrap())
         .collect();
+    // What `alembic apply` needs there (infra + droplet); the deploy key and known_hosts are
+    // consumed by the workflow's ssh-agent step before alembic runs.
     assert_eq!(
         needed,
         [
             "DATABASE_URL",
-            "DEPLOY_KNOWN_HOSTS",
-            "DEPLOY_SSH_KEY",
             "DIGITALOCEAN_TOKEN",
             "GATEWAY_SIGNING_KEY",
             "SPACES_ACCESS_KEY_ID",
