@@ -194,10 +194,14 @@ fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
+/// Name of the empty file that proves a directory is writable. Fixed (not per process), so a
+/// probe left by a render killed in that instant is replaced and removed by the next render.
+pub const PROBE: &str = ".alembic-render-probe";
+
 /// Prove a directory accepts new files before the commit point (a read-only directory fails
 /// here instead of half way through the renames).
 fn probe_writable(dir: &Path) -> io::Result<()> {
-    let probe = dir.join(format!(".alembic-render-probe-{}", std::process::id()));
+    let probe = dir.join(PROBE);
     fs::File::create(&probe).map_err(|e| {
         io::Error::new(
             e.kind(),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alembic_deploy::artifacts::{self, Recovery, JOURNAL, STAGING};
+use alembic_deploy::artifacts::{self, Recovery, JOURNAL, PROBE, STAGING};
 use sha2::{Digest, Sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_alembic");
@@ -59,7 +59,13 @@ fn on_disk(root: &Path) -> BTreeMap<String, Vec<u8>> {
                 .expect("under root")
                 .to_string_lossy()
                 .replace('\\', "/");
+            // The render's bookkeeping: staging, journal, and the empty writability probe a
+            // kill can leave for an instant (the next render replaces and removes it).
             if rel == STAGING || rel == JOURNAL || rel.starts_with(&format!("{JOURNAL}.")) {
+                continue;
+            }
+            if p.file_name().is_some_and(|n| n == PROBE) {
+                assert_eq!(std::fs::metadata(&p).unwrap().len(), 0, "{rel}");
                 continue;
             }
             if p.is_dir() {
