@@ -34,16 +34,7 @@ pub static EXP008: FileRule = FileRule {
 
 /// `(name, service)` for every service, in file order.
 fn services<'a>(doc: &'a Doc<'_>) -> Vec<(&'a str, &'a Mapping)> {
-    doc.yaml
-        .as_ref()
-        .and_then(|v| v.get("services"))
-        .and_then(Value::as_mapping)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?, v.as_mapping()?)))
-                .collect()
-        })
-        .unwrap_or_default()
+    doc.named_mappings("services")
 }
 
 /// The edge may publish: a service named `edge`, or one running a Caddy image.

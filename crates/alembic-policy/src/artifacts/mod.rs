@@ -72,6 +72,23 @@ pub struct Doc<'a> {
     pub hcl: Option<hcl_edit::structure::Body>,
 }
 
+impl<'a> Doc<'a> {
+    /// `(name, mapping)` for every entry of a top-level YAML mapping (`services`, `jobs`), in
+    /// file order; entries that are not mappings are skipped.
+    pub(crate) fn named_mappings(&self, key: &str) -> Vec<(&str, &serde_yaml_ng::Mapping)> {
+        self.yaml
+            .as_ref()
+            .and_then(|v| v.get(key))
+            .and_then(serde_yaml_ng::Value::as_mapping)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.as_str()?, v.as_mapping()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 impl Doc<'_> {
     pub fn text(&self) -> &str {
         &self.src.text

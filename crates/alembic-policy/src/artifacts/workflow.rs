@@ -55,16 +55,7 @@ pub static CI004: FileRule = FileRule {
 };
 
 fn jobs<'a>(doc: &'a Doc<'_>) -> Vec<(&'a str, &'a Mapping)> {
-    doc.yaml
-        .as_ref()
-        .and_then(|v| v.get("jobs"))
-        .and_then(Value::as_mapping)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?, v.as_mapping()?)))
-                .collect()
-        })
-        .unwrap_or_default()
+    doc.named_mappings("jobs")
 }
 
 fn steps(job: &Mapping) -> Vec<&Mapping> {
