@@ -26,6 +26,14 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Say that a test is skipped, and why, where `cargo test` shows it. libtest captures only
+/// the `print!`/`eprint!` macros of a passing test, so this writes to the stderr handle
+/// directly and the line appears even without `--nocapture`.
+pub fn report_skip(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
 /// The path of a real tool, or `None` (after printing why) when it is absent and not required.
 /// Panics when it is absent and required.
 #[track_caller]
@@ -39,11 +47,11 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             "required tool `{name}` is not on PATH (ALEMBIC_REQUIRE_TOOLS=1); run scripts/install-tools.sh"
         );
     }
-    eprintln!(
+    report_skip(&format!(
         "SKIPPED {}:{}: `{name}` is not on PATH; run scripts/install-tools.sh (or scripts/test.sh) to run this check",
         caller.file(),
         caller.line()
-    );
+    ));
     None
 }
 
@@ -66,11 +74,11 @@ pub fn tools<const N: usize>(names: [&str; N]) -> Option<[PathBuf; N]> {
             "required tools {missing:?} are not on PATH (ALEMBIC_REQUIRE_TOOLS=1); run scripts/install-tools.sh"
         );
     }
-    eprintln!(
+    report_skip(&format!(
         "SKIPPED {}:{}: {missing:?} not on PATH; run scripts/install-tools.sh to run this check",
         caller.file(),
         caller.line()
-    );
+    ));
     None
 }
 

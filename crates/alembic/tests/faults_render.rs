@@ -282,7 +282,7 @@ fn disk_full_mid_render_exits_3_and_keeps_the_old_set() {
             !alembic_testkit::tools_required(),
             "{msg}; ALEMBIC_REQUIRE_TOOLS=1 requires this test to run"
         );
-        eprintln!("SKIPPED {}: {msg}", file!());
+        alembic_testkit::report_skip(&format!("SKIPPED {}: {msg}", file!()));
         return;
     }
     let _guard = Mount(root.clone());

@@ -30,7 +30,7 @@ pub fn skip(test: &str, why: &str) {
         !require_e2e(),
         "{test} cannot run (ALEMBIC_REQUIRE_E2E=1): {why}"
     );
-    eprintln!("SKIPPED {test}: {why}");
+    alembic_testkit::report_skip(&format!("SKIPPED {test}: {why}"));
 }
 
 fn caddy_binary() -> Option<PathBuf> {
