@@ -102,54 +102,18 @@ fn quote(s: &str) -> String {
     out
 }
 
-/// Every key name the default uses, plus near misses (for did-you-mean) and nonsense.
+/// Every key the parser knows (from the parser itself, so the list cannot go stale), plus
+/// near misses (for did-you-mean) and nonsense.
 fn key_name() -> impl Strategy<Value = String> {
+    let mut known: Vec<String> = alembic_config::parse::known_keys()
+        .values()
+        .flat_map(|keys| keys.iter().map(|k| (*k).to_owned()))
+        .collect();
+    known.sort();
+    known.dedup();
+    known.extend(["expsure", "prot", "dependson"].map(str::to_owned));
     prop_oneof![
-        prop::sample::select(vec![
-            "name",
-            "plane",
-            "exposure",
-            "image",
-            "port",
-            "route",
-            "health",
-            "env",
-            "secrets",
-            "depends_on",
-            "command",
-            "bind",
-            "keep_alive",
-            "schedule",
-            "healthcheck",
-            "os",
-            "domain",
-            "region",
-            "size",
-            "ssh_user",
-            "ssh_port",
-            "ssh_keys",
-            "admin_cidrs",
-            "token_env",
-            "tls",
-            "acme_email",
-            "root",
-            "address",
-            "edge_bind",
-            "http_port",
-            "https_port",
-            "edge_image",
-            "repository",
-            "branch",
-            "runner",
-            "checks",
-            "gates",
-            "environment",
-            "version",
-            "expsure",
-            "prot",
-            "dependson",
-        ])
-        .prop_map(str::to_owned),
+        prop::sample::select(known),
         "[a-z_]{1,10}",
         Just("\"quoted key\"".to_owned()),
         Just("a.b.c".to_owned()),
