@@ -3,10 +3,11 @@
 //! 0, and no value appears in any output. Tool checks run against the real tools on PATH (the
 //! test needs terraform and ssh, as the planes do). Drift is detected against rendered files.
 
-use std::path::Path;
-
 use assert_cmd::Command;
 use serde_json::Value;
+
+mod support;
+use support::cli::{alembic, project};
 
 /// Local-context secrets of the default topology: droplet + infra + host.
 const LOCAL: [&str; 6] = [
@@ -27,43 +28,9 @@ const CI: [&str; 7] = [
     "SPACES_ACCESS_KEY_ID",
     "SPACES_SECRET_ACCESS_KEY",
 ];
-const ALL: [&str; 8] = [
-    "DATABASE_URL",
-    "DEPLOY_KNOWN_HOSTS",
-    "DEPLOY_SSH_KEY",
-    "DIGITALOCEAN_TOKEN",
-    "GATEWAY_SIGNING_KEY",
-    "OPENAI_API_KEY",
-    "SPACES_ACCESS_KEY_ID",
-    "SPACES_SECRET_ACCESS_KEY",
-];
 
 fn canary(name: &str) -> String {
     format!("canary-{}-value-8c1d", name.to_lowercase())
-}
-
-/// A clean process: no secret, no CI marker, no config override.
-fn alembic(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("alembic").unwrap();
-    c.current_dir(dir)
-        .env_remove("ALEMBIC_CONFIG")
-        .env_remove("CI")
-        .env_remove("ALEMBIC_CONTEXT")
-        .env_remove("GITHUB_ACTIONS");
-    for n in ALL {
-        c.env_remove(n);
-    }
-    c
-}
-
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("alembic.toml"),
-        alembic_config::DEFAULT_TOML,
-    )
-    .unwrap();
-    dir
 }
 
 fn doctor_json(c: &mut Command) -> (i32, Value, String) {

@@ -1,10 +1,11 @@
 //! `alembic secrets` end to end: every name with its consumers and where to set it, `--plane`
 //! filtering, `--check` exit codes (empty counts as unset, SEC003), and no value in any output.
 
-use std::path::Path;
-
 use assert_cmd::Command;
 use serde_json::Value;
+
+mod support;
+use support::cli::{alembic, project};
 
 const ALL: [&str; 8] = [
     "DATABASE_URL",
@@ -16,29 +17,6 @@ const ALL: [&str; 8] = [
     "SPACES_ACCESS_KEY_ID",
     "SPACES_SECRET_ACCESS_KEY",
 ];
-
-fn alembic(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("alembic").unwrap();
-    c.current_dir(dir)
-        .env_remove("ALEMBIC_CONFIG")
-        .env_remove("CI")
-        .env_remove("ALEMBIC_CONTEXT")
-        .env_remove("GITHUB_ACTIONS");
-    for n in ALL {
-        c.env_remove(n);
-    }
-    c
-}
-
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("alembic.toml"),
-        alembic_config::DEFAULT_TOML,
-    )
-    .unwrap();
-    dir
-}
 
 fn json(c: &mut Command) -> (i32, Value) {
     let out = c.output().unwrap();

@@ -4,4 +4,5 @@
 //! warnings are expected here and silenced for the module as a whole.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod droplet;
