@@ -157,12 +157,15 @@ impl Hostname {
                 && self.0.as_bytes()[self.0.len() - zone.0.len() - 1] == b'.')
     }
 
-    /// The part before the zone (`api` for `api.example.com` in `example.com`), `@` at the apex.
-    pub fn record_name(&self, zone: &Hostname) -> String {
+    /// The part before the zone (`api` for `api.example.com` in `example.com`), `@` at the apex;
+    /// `None` when this name is not in the zone (policy reports such a route as EXP004).
+    pub fn record_name(&self, zone: &Hostname) -> Option<String> {
         if self.0 == zone.0 {
-            "@".to_owned()
+            Some("@".to_owned())
+        } else if self.is_within(zone) {
+            Some(self.0[..self.0.len() - zone.0.len() - 1].to_owned())
         } else {
-            self.0[..self.0.len() - zone.0.len() - 1].to_owned()
+            None
         }
     }
 }
@@ -695,8 +698,16 @@ mod tests {
         assert_eq!(
             Hostname::parse("a.b.example.com")
                 .unwrap()
-                .record_name(&zone),
-            "a.b"
+                .record_name(&zone)
+                .as_deref(),
+            Some("a.b")
+        );
+        // A host outside the zone has no record name (it once panicked on slicing).
+        assert_eq!(
+            Hostname::parse("lab.example.net")
+                .unwrap()
+                .record_name(&Hostname::parse("lab.examle.tenp").unwrap()),
+            None
         );
     }
 
