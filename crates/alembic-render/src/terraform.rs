@@ -370,7 +370,9 @@ mod tests {
             .expect("main.tf");
         // Only the gateway's host (inside the zone) gets a record.
         assert_eq!(
-            main.text().matches("resource \"digitalocean_record\"").count(),
+            main.text()
+                .matches("resource \"digitalocean_record\"")
+                .count(),
             1,
             "{}",
             main.text()
