@@ -104,12 +104,20 @@ fn a_planted_manifest_entry_outside_the_known_set_is_ignored() {
         manifest_listing(&["README.md"]),
     )
     .unwrap();
-    let out = alembic(dir.path()).arg("render").output().unwrap();
+    let out = alembic(dir.path())
+        .args(["render", "--json"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains("ignored") && stderr.contains("README.md"),
         "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["ignored"][0].as_str().unwrap().contains("README.md"),
+        "{v}"
     );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("README.md")).unwrap(),

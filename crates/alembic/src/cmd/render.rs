@@ -83,6 +83,7 @@ fn run_write(g: &Global, root: &Path, set: &alembic_render::ArtifactSet) -> i32 
             "written": report.written,
             "unchanged": report.unchanged,
             "removed": report.removed,
+            "ignored": report.ignored,
         }));
     }
     for why in &report.ignored {
