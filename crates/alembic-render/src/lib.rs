@@ -8,7 +8,9 @@
 pub mod caddy;
 pub mod compose;
 pub mod github;
+pub mod gitignore;
 mod hclfmt;
+pub mod known;
 pub mod launchd;
 pub mod launcher;
 pub mod manifest;
@@ -33,6 +35,8 @@ pub enum ArtifactKind {
     Manifest,
     /// A helper script shipped with an artifact (e.g. the host secrets launcher).
     Script,
+    /// The managed block of the output root's `.gitignore` (merged into the user's file).
+    Gitignore,
 }
 
 /// One rendered file. `path` is relative to the output root, with `/` separators.
@@ -96,7 +100,8 @@ impl ArtifactSet {
     }
 }
 
-/// Render every plane's artifacts, plus `infra/MANIFEST.json` over them.
+/// Render every plane's artifacts and the `.gitignore` block, plus `infra/MANIFEST.json` over
+/// them. Every path is in the known set ([`known::is_known`]).
 pub fn render(t: &Topology) -> ArtifactSet {
     let mut set = ArtifactSet::default();
     for a in terraform::render(t)
@@ -106,10 +111,41 @@ pub fn render(t: &Topology) -> ArtifactSet {
         .chain(launchd::render(t))
         .chain(systemd::render(t))
         .chain(github::render(t))
+        .chain(std::iter::once(gitignore::render()))
     {
         set.insert(a);
     }
     let m = manifest::render(&set);
     set.insert(m);
     set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The writer refuses paths outside the known set: every renderable path must be in it.
+    #[test]
+    fn every_rendered_path_is_in_the_known_set() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut seen = 0;
+        for e in std::fs::read_dir(fixtures).expect("fixtures dir") {
+            let path = e.expect("dir entry").path();
+            if path.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("fixture");
+            let Some(t) = alembic_config::load_str("alembic.toml", &text).topology else {
+                continue;
+            };
+            for a in render(&t).iter() {
+                assert!(known::is_known(&a.path), "{}: {}", path.display(), a.path);
+                seen += 1;
+            }
+        }
+        assert!(
+            seen > 20,
+            "only {seen} artifacts rendered from the fixtures"
+        );
+    }
 }

@@ -46,7 +46,7 @@ pub enum TopologyFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write a commented alembic.toml (the default topology)
+    /// Write a commented starting alembic.toml and its JSON Schema (for editors)
     Init {
         /// Directory to write alembic.toml into
         #[arg(long, default_value = ".")]

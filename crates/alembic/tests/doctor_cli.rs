@@ -204,6 +204,8 @@ fn ci_context_checks_the_ci_environment_secrets_and_skips_the_host_tool() {
 #[test]
 fn drift_is_a_failure_and_in_sync_is_a_pass() {
     let dir = project();
+    // The user's own .gitignore lines (alembic merges its block in) are not drift.
+    std::fs::write(dir.path().join(".gitignore"), "node_modules/\n").unwrap();
     let render = alembic(dir.path()).arg("render").output().unwrap();
     assert!(
         render.status.success(),

@@ -239,7 +239,7 @@ pub fn run(g: &Global, plane: Option<PlaneArg>, detailed: bool, out: Option<&Pat
     }
     if let Some(path) = out {
         let text = format!("{:#}\n", built.plan.to_json());
-        if let Err(e) = alembic_deploy::fsio::write_atomic(path, text.as_bytes(), 0o644) {
+        if let Err(e) = alembic_deploy::fsio::write_output(path, text.as_bytes(), 0o644) {
             let code = fail(
                 format!("cannot write {}: {e}", path.display()),
                 exit::RUNTIME,

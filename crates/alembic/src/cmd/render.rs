@@ -3,6 +3,10 @@
 //! diff for every file that differs from a fresh render.
 //!
 //! stdout is data (the diff, or the JSON report with `--json`); the summary is talk, on stderr.
+//!
+//! The tree under the output root is data too (a checkout anyone could have written): a
+//! symbolic link on the way to an artifact is refused with exit 1 and nothing written; a
+//! manifest or journal entry outside the known artifact set is ignored with a note.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +25,10 @@ pub fn run(g: &Global, out: Option<&Path>, check: bool) -> i32 {
     let root: PathBuf = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| origin.base_dir());
+    if let Err(e) = alembic_deploy::fsio::check_output_dir(&root) {
+        eprintln!("error: --out {}: {e}", root.display());
+        return exit::USAGE;
+    }
     let set = alembic_render::render(&topology);
     if check {
         run_check(g, &root, &set)
@@ -44,6 +52,12 @@ fn run_write(g: &Global, root: &Path, set: &alembic_render::ArtifactSet) -> i32 
             "note: discarded the staging of an interrupted render in {}; the previous files were untouched",
             root.display()
         ),
+        Ok(Recovery::Ignored(why)) => eprintln!(
+            "note: ignored the render journal {} in {}: {why}; it was removed, nothing it names was touched",
+            artifacts::JOURNAL,
+            root.display()
+        ),
+        Err(e) if artifacts::refusal(&e).is_some() => return refused(&e),
         Err(e) => {
             eprintln!(
                 "error: cannot recover the interrupted render in {}: {e}",
@@ -54,6 +68,7 @@ fn run_write(g: &Global, root: &Path, set: &alembic_render::ArtifactSet) -> i32 
     }
     let report = match artifacts::write(root, set) {
         Ok(r) => r,
+        Err(e) if artifacts::refusal(&e).is_some() => return refused(&e),
         Err(e) => {
             eprintln!(
                 "error: render into {} failed: {e}\nhint: no file was changed; the previous artifacts are intact",
@@ -68,7 +83,11 @@ fn run_write(g: &Global, root: &Path, set: &alembic_render::ArtifactSet) -> i32 
             "written": report.written,
             "unchanged": report.unchanged,
             "removed": report.removed,
+            "ignored": report.ignored,
         }));
+    }
+    for why in &report.ignored {
+        eprintln!("note: ignored: {why}");
     }
     for p in &report.written {
         eprintln!("  wrote   {p}");
@@ -98,6 +117,7 @@ fn run_check(g: &Global, root: &Path, set: &alembic_render::ArtifactSet) -> i32 
     }
     let drift = match artifacts::check(root, set) {
         Ok(d) => d,
+        Err(e) if artifacts::refusal(&e).is_some() => return refused(&e),
         Err(e) => {
             eprintln!("error: cannot read artifacts under {}: {e}", root.display());
             return exit::RUNTIME;
@@ -139,4 +159,13 @@ fn run_check(g: &Global, root: &Path, set: &alembic_render::ArtifactSet) -> i32 
         );
         exit::PROBLEMS
     }
+}
+
+/// The tree under the root is not what alembic left there (a link, a device where a file goes).
+fn refused(e: &std::io::Error) -> i32 {
+    eprintln!(
+        "error: {e}\nhint: nothing was written or removed; replace it with a plain directory or \
+         file (or remove it) and render again"
+    );
+    exit::PROBLEMS
 }
