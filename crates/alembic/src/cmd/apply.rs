@@ -103,11 +103,19 @@ fn execute(built: Built, view: &mut dyn Progress, allow_replace: bool, json: boo
     let mut code = exit::OK;
     if let Some(runner) = &built.infra {
         let mut ex = Executor::new(Goal::Apply, &env);
-        let r = terraform::plan(&mut ex, runner).and_then(|s| {
-            if let (Some(s), false) = (&s, json) {
+        // Every secret value this apply can know is scrubbed from what terraform prints.
+        let names: Vec<String> = built
+            .topology
+            .secret_names()
+            .into_keys()
+            .map(|n| n.to_string())
+            .collect();
+        let redact = Redactor::new(&names, &env);
+        let r = terraform::plan(&mut ex, runner, &redact).and_then(|p| {
+            if let (Some(s), false) = (&p.summary, json) {
                 eprint!("infra: terraform plan:\n{s}");
             }
-            terraform::apply(&mut ex, runner, s.as_ref(), allow_replace)
+            terraform::apply(&mut ex, runner, p, allow_replace, &redact)
         });
         if let Err(e) = r {
             return report(view, json, &format!("infra: {e}"), e.exit_code());
