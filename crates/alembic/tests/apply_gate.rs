@@ -411,3 +411,105 @@ fn relative_config_paths_reach_the_real_terraform() {
         assert_eq!(leftovers, Vec::<PathBuf>::new(), "{config}");
     }
 }
+
+// An apply interrupted while terraform ran died at once and left its plan directory behind.
+#[cfg(unix)]
+#[test]
+fn interrupting_terraform_removes_the_plan_directory() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+
+    let Some(terraform) = alembic_testkit::tool("terraform") else {
+        return;
+    };
+    let p = rendered_provisioned();
+    // A provider mirror on loopback that accepts and never answers: the real `terraform init`
+    // waits on it, which is the moment to interrupt.
+    let mirror = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    mirror.set_nonblocking(true).unwrap();
+    let rc = p.dir().join("terraformrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "provider_installation {{\n  network_mirror {{\n    url = \"https://{}/\"\n  }}\n}}\n",
+            mirror.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let tmp = p.dir().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let real_bin = terraform.parent().unwrap().display().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_alembic"))
+        .current_dir(p.dir())
+        .env(
+            "PATH",
+            format!("{real_bin}:{}", std::env::var("PATH").unwrap_or_default()),
+        )
+        .env("TMPDIR", &tmp)
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("DIGITALOCEAN_TOKEN", "dop_v1_interrupt_canary")
+        .env_remove("ALEMBIC_CONFIG")
+        .args(["apply", "--plane", "infra", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // Its own process group, like a shell job: Ctrl-C reaches alembic and terraform.
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut held = Vec::new();
+    while held.is_empty() && Instant::now() < deadline {
+        match mirror.accept() {
+            Ok((conn, _)) => held.push(conn),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    assert!(!held.is_empty(), "terraform init never asked the mirror");
+    let plan_dirs = || {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("alembic-tfplan-")
+            })
+            .count()
+    };
+    assert_eq!(
+        plan_dirs(),
+        1,
+        "the plan directory exists while terraform runs"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Bounded wait: terraform stops on the interrupt, then alembic cleans up and exits.
+    let started = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("alembic did not stop after the interrupt");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("infra: interrupted; the plan file was removed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("dop_v1_interrupt_canary"), "{stderr}");
+    assert_eq!(
+        plan_dirs(),
+        0,
+        "the plan directory is removed after the interrupt"
+    );
+}

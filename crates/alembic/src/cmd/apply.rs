@@ -111,12 +111,34 @@ fn execute(built: Built, view: &mut dyn Progress, allow_replace: bool, json: boo
             .map(|n| n.to_string())
             .collect();
         let redact = Redactor::new(&names, &env);
+        // Ctrl-C now reaches terraform (it stops gracefully) while alembic waits, then
+        // removes the plan directory on its normal error path.
+        let deferred = crate::interrupt::defer();
         let r = terraform::plan(&mut ex, runner, &redact).and_then(|p| {
             if let (Some(s), false) = (&p.summary, json) {
                 eprint!("infra: terraform plan:\n{s}");
             }
+            if crate::interrupt::interrupted() {
+                // Dropping the plan removes its directory; nothing is applied.
+                return Ok(());
+            }
             terraform::apply(&mut ex, runner, p, allow_replace, &redact)
         });
+        drop(deferred);
+        if crate::interrupt::interrupted() {
+            let why = match &r {
+                Err(e) => format!(": {e}"),
+                Ok(()) => String::new(),
+            };
+            return report(
+                view,
+                json,
+                &format!(
+                    "infra: interrupted; the plan file was removed and nothing further runs{why}"
+                ),
+                exit::INTERRUPTED,
+            );
+        }
         if let Err(e) = r {
             return report(view, json, &format!("infra: {e}"), e.exit_code());
         }
