@@ -16,6 +16,7 @@ pub enum Code {
     Cfg004,
     Cfg005,
     Cfg006,
+    Cfg007,
     Exp001,
     Exp002,
     Exp003,
@@ -35,13 +36,14 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 23] = [
         Code::Cfg001,
         Code::Cfg002,
         Code::Cfg003,
         Code::Cfg004,
         Code::Cfg005,
         Code::Cfg006,
+        Code::Cfg007,
         Code::Exp001,
         Code::Exp002,
         Code::Exp003,
@@ -68,6 +70,7 @@ impl Code {
             Code::Cfg004 => "CFG004",
             Code::Cfg005 => "CFG005",
             Code::Cfg006 => "CFG006",
+            Code::Cfg007 => "CFG007",
             Code::Exp001 => "EXP001",
             Code::Exp002 => "EXP002",
             Code::Exp003 => "EXP003",
@@ -96,6 +99,7 @@ impl Code {
             Code::Cfg004 => "invalid value (type, range, format, unsafe characters)",
             Code::Cfg005 => "duplicate name",
             Code::Cfg006 => "dangling reference (depends_on, route, secret)",
+            Code::Cfg007 => "placeholder left from the template where it would break or endanger a real deploy",
             Code::Exp001 => "public workload outside the droplet plane",
             Code::Exp002 => "host workload bound to a non-loopback, non-private address",
             Code::Exp003 => "a droplet service publishes a port directly, bypassing the edge",

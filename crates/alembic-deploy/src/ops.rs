@@ -35,7 +35,7 @@ pub struct Op {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
     /// Env vars the child gets under another name: `(child_name, source_name)`, e.g.
-    /// `("TF_VAR_do_token", "DIGITALOCEAN_TOKEN")`. Names only, like `env`.
+    /// `("DIGITALOCEAN_TOKEN", "DO_API_TOKEN")`. Names only, like `env`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_map: Vec<(String, String)>,
     pub stdin: Stdin,

@@ -104,7 +104,7 @@ fn place(t: &Topology, plane: ApplyPlane, name: &str) -> String {
     match plane {
         ApplyPlane::Infra => {
             // The state backend's key pair reaches terraform under the AWS SDK's names; the
-            // token as the `do_token` variable.
+            // token under the name the DigitalOcean provider reads (never as a variable).
             let child = match t.droplet.remote_state() {
                 Some(s) if s.access_key_env.as_str() == name => {
                     crate::terraform::BACKEND_ACCESS_KEY_ENV.to_owned()
@@ -112,7 +112,7 @@ fn place(t: &Topology, plane: ApplyPlane, name: &str) -> String {
                 Some(s) if s.secret_key_env.as_str() == name => {
                     crate::terraform::BACKEND_SECRET_KEY_ENV.to_owned()
                 }
-                _ => format!("TF_VAR_{}", crate::terraform::TOKEN_VARIABLE),
+                _ => crate::terraform::TOKEN_ENV.to_owned(),
             };
             format!("environment of `alembic apply` (passed to terraform as {child})")
         }
@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(
             rows[0].set_in,
             [
-                "environment of `alembic apply` (passed to terraform as TF_VAR_do_token)",
+                "environment of `alembic apply` (passed to terraform as DIGITALOCEAN_TOKEN)",
                 "GitHub environment `production` of acme/alembic"
             ]
         );

@@ -1,35 +1,61 @@
 //! The `infra` stage of the droplet plane: Terraform (or OpenTofu) driven as ops.
 //!
 //! `init` -> `plan -out=<file>` -> `show -json <file>` (parsed into a [`PlanSummary`]) ->
-//! `apply <file>`: apply runs exactly the plan that was summarised and reviewed. The API token
-//! reaches the child only through its environment (`TF_VAR_do_token` taken from the variable
-//! named by `droplet.token_env`); it is never an argument, and the `show -json` document (which
-//! holds variable values, sensitive ones included) is parsed in memory and never printed.
+//! `apply <file>`: apply runs exactly the plan that was summarised and reviewed.
+//!
+//! What Terraform sees is exactly what alembic rendered from this config. Terraform keeps its
+//! working state next to the configuration (local `terraform.tfstate`, its lock and backup,
+//! workspaces, `.terraform/` with providers and the backend settings, `.terraform.lock.hcl`), so
+//! it runs in `infra/terraform` where an existing project's state already is: moving it to a
+//! staging directory would need the legacy `-state` flags and copying state back, and a crash
+//! between the two would lose the state of a live droplet. Instead every file Terraform would
+//! load as configuration there (`*.tf`, `*.tf.json`, `*.tfvars`, `*.tfvars.json`) must be
+//! byte-for-byte the fresh render ([`Runner::verify_config`]): a hand-added or edited file is
+//! reported with a diff and nothing runs. The check runs before `init` and again after `plan`
+//! (a plan file embeds the configuration it was made from, and `apply` runs only that file), so
+//! a file changed while Terraform planned is refused too.
+//!
+//! The DigitalOcean API token reaches the provider only through its environment: the provider
+//! reads `DIGITALOCEAN_TOKEN` itself, which the runner sets from the variable named by
+//! `droplet.token_env`. It is no Terraform variable, so it is in no plan file and no state.
+//! Plan files live in a private directory (0700, created per plan under the system temp dir),
+//! are made 0600, and are removed after apply and after any failure. Everything Terraform
+//! prints that alembic shows (its errors) is passed through the apply's [`Redactor`].
 //!
 //! With remote state (`droplet.state_bucket`, a `backend "s3"` on DigitalOcean Spaces) every
 //! step that reads or writes the state (`init`, `plan`, `apply`, `output`) also gets the Spaces
 //! key pair, as `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` taken from the variables named by
 //! `droplet.state_access_key_env`/`state_secret_key_env`. `show` of a local plan file reads
 //! only that file, so it gets neither the token nor the key pair.
+//!
+//! Every path handed to Terraform is absolute: `-chdir` changes Terraform's working directory
+//! before it reads its other arguments, so a relative `-out` would land inside the chdir.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::droplet::Redactor;
 use crate::exec::{ExecError, Executor, Goal, Output};
 use crate::ops::Op;
 
 /// Plane name used on every op of this stage.
 pub const PLANE: &str = "infra";
 
-/// The Terraform input variable that holds the DigitalOcean API token in the rendered config.
-pub const TOKEN_VARIABLE: &str = alembic_render::terraform::TOKEN_VARIABLE;
+/// Where the DigitalOcean provider reads its API token from, in terraform's environment.
+pub const TOKEN_ENV: &str = alembic_render::terraform::PROVIDER_TOKEN_ENV;
 
 /// Where the S3 backend reads the Spaces key pair from, in terraform's environment.
 pub const BACKEND_ACCESS_KEY_ENV: &str = alembic_render::terraform::BACKEND_ACCESS_KEY_ENV;
 pub const BACKEND_SECRET_KEY_ENV: &str = alembic_render::terraform::BACKEND_SECRET_KEY_ENV;
+
+/// The plan file's name inside its private directory.
+pub const PLAN_FILE: &str = "alembic.tfplan";
+/// Prefix of the private plan directory; dry runs show it with `XXXXXX` for the random part.
+const PLAN_DIR_PREFIX: &str = "alembic-tfplan-";
 
 /// Resource types whose replacement destroys something users reach by address (the droplet and
 /// its public IP); replacing them needs `--allow-replace`.
@@ -42,19 +68,28 @@ pub fn find_program() -> Option<PathBuf> {
         .find_map(crate::doctor::which)
 }
 
+/// `p` made absolute against the current directory (no symlink resolution: the path the user
+/// gave stays recognisable). Falls back to `p` only when the current directory is unreadable.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 /// How to run Terraform for one working directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Runner {
     /// `terraform`, `tofu`, or a full path to either.
     pub program: String,
-    /// The configuration directory (`infra/terraform` under the output root).
+    /// The configuration directory (`infra/terraform` under the output root), absolute.
     pub dir: PathBuf,
-    /// Where `plan -out` writes the plan that `apply` later runs.
-    pub plan_file: PathBuf,
+    /// Where each plan's private directory is created (absolute; the system temp dir).
+    pub plan_parent: PathBuf,
+    /// The configuration Terraform may load from `dir`: file name -> bytes, exactly the fresh
+    /// render. Any other `*.tf`/`*.tfvars` there, or a differing one, stops the stage.
+    pub expected: BTreeMap<String, Vec<u8>>,
     /// Non-secret environment for the child (`CHECKPOINT_DISABLE=1`, `TF_CLI_CONFIG_FILE=...`).
     /// When non-empty the ops run through `env K=V ...` so the transcript shows them.
     pub env: Vec<(String, String)>,
-    /// `(child_name, source_name)` secrets, e.g. `("TF_VAR_do_token", "DIGITALOCEAN_TOKEN")`,
+    /// `(child_name, source_name)` secrets, e.g. `("DIGITALOCEAN_TOKEN", "DO_API_TOKEN")`,
     /// for the steps that talk to the provider (`plan`, `apply`).
     pub secret_env: Vec<(String, String)>,
     /// `(child_name, source_name)` credentials of the state backend, e.g.
@@ -64,11 +99,12 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// The runner for a rendered topology: config in `<root>/infra/terraform`, plan file beside
-    /// it, token from `droplet.token_env`, state credentials from the `state_*_key_env` names
-    /// when the state is remote.
+    /// The runner for a rendered topology: config in `<root>/infra/terraform` (made absolute),
+    /// expected to hold exactly `alembic_render::terraform::render(t)`, token from
+    /// `droplet.token_env`, state credentials from the `state_*_key_env` names when the state
+    /// is remote.
     pub fn for_topology(program: &str, root: &Path, t: &alembic_config::Topology) -> Runner {
-        let dir = root.join("infra/terraform");
+        let dir = absolute(&root.join("infra/terraform"));
         let backend_env = match t.droplet.remote_state() {
             Some(state) => vec![
                 (
@@ -82,17 +118,43 @@ impl Runner {
             ],
             None => Vec::new(),
         };
+        let expected = alembic_render::terraform::render(t)
+            .into_iter()
+            .filter_map(|a| {
+                let name = a.path.rsplit('/').next()?.to_owned();
+                Some((name, a.bytes))
+            })
+            .collect();
         Runner {
             program: program.to_owned(),
-            plan_file: dir.join("alembic.tfplan"),
             dir,
+            plan_parent: absolute(&std::env::temp_dir()),
+            expected,
             env: Vec::new(),
-            secret_env: vec![(
-                format!("TF_VAR_{TOKEN_VARIABLE}"),
-                t.droplet.token_env.to_string(),
-            )],
+            secret_env: vec![(TOKEN_ENV.to_owned(), t.droplet.token_env.to_string())],
             backend_env,
         }
+    }
+
+    /// Expect exactly the files of `dir` as they are now (tests that drive hand-written
+    /// fixtures through the runner).
+    pub fn expecting_files_of(mut self, dir: &Path) -> std::io::Result<Runner> {
+        self.expected = BTreeMap::new();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if is_config_name(&name) {
+                self.expected.insert(name, std::fs::read(e.path())?);
+            }
+        }
+        Ok(self)
+    }
+
+    /// The plan file dry runs show: the private directory's random part is `XXXXXX`.
+    pub fn shown_plan_file(&self) -> PathBuf {
+        self.plan_parent
+            .join(format!("{PLAN_DIR_PREFIX}XXXXXX"))
+            .join(PLAN_FILE)
     }
 
     /// One step. `secrets`: the provider token; `state`: the backend's credentials.
@@ -135,8 +197,8 @@ impl Runner {
 
     /// `plan -out`: computes the changes (and refreshes state); changes no infrastructure.
     /// `-detailed-exitcode` makes 2 mean "changes present".
-    pub fn plan_op(&self) -> Op {
-        let out = format!("-out={}", self.plan_file.display());
+    pub fn plan_op(&self, plan_file: &Path) -> Op {
+        let out = format!("-out={}", plan_file.display());
         self.op(
             "terraform plan",
             &[
@@ -154,8 +216,8 @@ impl Runner {
 
     /// `show -json <planfile>`: the machine-readable plan. Its stdout holds variable values, so
     /// it is parsed and dropped, never printed.
-    pub fn show_op(&self) -> Op {
-        let file = self.plan_file.display().to_string();
+    pub fn show_op(&self, plan_file: &Path) -> Op {
+        let file = plan_file.display().to_string();
         self.op(
             "terraform show",
             &["show", "-json", "-no-color", &file],
@@ -166,8 +228,8 @@ impl Runner {
     }
 
     /// `apply <planfile>`: exactly the reviewed plan, nothing recomputed.
-    pub fn apply_op(&self) -> Op {
-        let file = self.plan_file.display().to_string();
+    pub fn apply_op(&self, plan_file: &Path) -> Op {
+        let file = plan_file.display().to_string();
         self.op(
             "terraform apply",
             &["apply", "-input=false", "-no-color", &file],
@@ -191,13 +253,139 @@ impl Runner {
 
     /// Every op of the stage, in order: what a dry run shows.
     pub fn ops(&self) -> Vec<Op> {
+        let plan = self.shown_plan_file();
         vec![
             self.init_op(),
-            self.plan_op(),
-            self.show_op(),
-            self.apply_op(),
+            self.plan_op(&plan),
+            self.show_op(&plan),
+            self.apply_op(&plan),
         ]
     }
+
+    /// Compare the configuration files in `dir` with the fresh render: every file Terraform
+    /// would load must be one alembic rendered, with the same bytes, and every rendered file
+    /// must be there. Read-only.
+    pub fn verify_config(&self) -> Result<(), TfError> {
+        let mut drift = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => {
+                // Sorted, so the report reads the same on every file system.
+                let mut v = e.collect::<Vec<_>>();
+                v.sort_by_key(|e| e.as_ref().map(|e| e.file_name()).ok());
+                v
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(TfError::Drift {
+                    dir: self.dir.clone(),
+                    files: vec![Drift {
+                        name: String::new(),
+                        kind: DriftKind::Unreadable(e.to_string()),
+                        diff: String::new(),
+                    }],
+                })
+            }
+        };
+        for e in entries {
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => {
+                    drift.push(Drift {
+                        name: String::new(),
+                        kind: DriftKind::Unreadable(err.to_string()),
+                        diff: String::new(),
+                    });
+                    continue;
+                }
+            };
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !is_config_name(&name) {
+                continue;
+            }
+            seen.insert(name.clone());
+            let disk = match std::fs::read(e.path()) {
+                Ok(b) => b,
+                Err(err) => {
+                    drift.push(Drift {
+                        name,
+                        kind: DriftKind::Unreadable(err.to_string()),
+                        diff: String::new(),
+                    });
+                    continue;
+                }
+            };
+            match self.expected.get(&name) {
+                Some(want) if *want == disk => {}
+                Some(want) => drift.push(Drift {
+                    diff: file_diff(&name, want, &disk),
+                    name,
+                    kind: DriftKind::Changed,
+                }),
+                None => drift.push(Drift {
+                    diff: file_diff(&name, b"", &disk),
+                    name,
+                    kind: DriftKind::Unknown,
+                }),
+            }
+        }
+        for name in self.expected.keys().filter(|n| !seen.contains(*n)) {
+            drift.push(Drift {
+                name: name.clone(),
+                kind: DriftKind::Missing,
+                diff: String::new(),
+            });
+        }
+        if drift.is_empty() {
+            Ok(())
+        } else {
+            Err(TfError::Drift {
+                dir: self.dir.clone(),
+                files: drift,
+            })
+        }
+    }
+}
+
+/// Names Terraform loads as configuration or variable values from its working directory.
+fn is_config_name(name: &str) -> bool {
+    [".tf", ".tf.json", ".tfvars", ".tfvars.json"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+/// Unified diff from the rendered file to the one on disk (lossy for non-UTF-8 bytes).
+fn file_diff(name: &str, rendered: &[u8], disk: &[u8]) -> String {
+    let old = String::from_utf8_lossy(rendered);
+    let new = String::from_utf8_lossy(disk);
+    similar::TextDiff::from_lines(old.as_ref(), new.as_ref())
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("{name} (rendered by alembic)"),
+            &format!("{name} (on disk)"),
+        )
+        .to_string()
+}
+
+/// One configuration file in the Terraform directory that is not the fresh render.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    pub name: String,
+    pub kind: DriftKind,
+    /// Rendered -> on disk, unified; empty for a missing or unreadable file.
+    pub diff: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DriftKind {
+    /// Terraform would load it, alembic did not render it.
+    Unknown,
+    /// Rendered, but the bytes on disk differ.
+    Changed,
+    /// Rendered, but not on disk (run `alembic render`).
+    Missing,
+    Unreadable(String),
 }
 
 /// What Terraform will do to one resource.
@@ -349,8 +537,8 @@ impl fmt::Display for PlanSummary {
 #[derive(Debug)]
 pub enum TfError {
     Exec(ExecError),
-    /// A terraform step exited with an error; `stderr` is Terraform's own message (it never
-    /// echoes sensitive variable values).
+    /// A terraform step exited with an error; `stderr` is Terraform's own message, already
+    /// passed through the apply's [`Redactor`] (its stdout when stderr was empty).
     Failed {
         step: String,
         status: i32,
@@ -360,6 +548,13 @@ pub enum TfError {
     BadShowJson(String),
     /// The plan replaces protected resources and `--allow-replace` was not given.
     ReplaceRefused(Vec<ResourceChange>),
+    /// The configuration in the Terraform directory is not the fresh render: nothing ran on it.
+    Drift {
+        dir: PathBuf,
+        files: Vec<Drift>,
+    },
+    /// The private plan directory could not be made, or the plan file not made private.
+    PlanDir(std::io::Error),
 }
 
 impl fmt::Display for TfError {
@@ -392,6 +587,44 @@ impl fmt::Display for TfError {
                     what.join(", ")
                 )
             }
+            TfError::Drift { dir, files } => {
+                writeln!(
+                    f,
+                    "the Terraform configuration in {} is not what alembic renders from this config; terraform was not run on it:",
+                    dir.display()
+                )?;
+                for d in files {
+                    match &d.kind {
+                        DriftKind::Unknown => writeln!(
+                            f,
+                            "  unknown file {}: Terraform would load it, alembic did not render it",
+                            d.name
+                        )?,
+                        DriftKind::Changed => {
+                            writeln!(f, "  {} differs from the fresh render", d.name)?
+                        }
+                        DriftKind::Missing => {
+                            writeln!(f, "  {} is missing (not rendered yet)", d.name)?
+                        }
+                        DriftKind::Unreadable(e) if d.name.is_empty() => {
+                            writeln!(f, "  cannot read the directory: {e}")?
+                        }
+                        DriftKind::Unreadable(e) => writeln!(f, "  cannot read {}: {e}", d.name)?,
+                    }
+                }
+                for d in files.iter().filter(|d| !d.diff.is_empty()) {
+                    write!(f, "{}", d.diff)?;
+                    if !d.diff.ends_with('\n') {
+                        writeln!(f)?;
+                    }
+                }
+                write!(
+                    f,
+                    "hint: `alembic render` rewrites the rendered files; keep hand-written Terraform outside {} (alembic applies only what it renders)",
+                    dir.display()
+                )
+            }
+            TfError::PlanDir(e) => write!(f, "cannot prepare the private plan directory: {e}"),
         }
     }
 }
@@ -403,7 +636,7 @@ impl TfError {
     /// (1); anything else failed at run time (3).
     pub fn exit_code(&self) -> i32 {
         match self {
-            TfError::ReplaceRefused(_) => 1,
+            TfError::ReplaceRefused(_) | TfError::Drift { .. } => 1,
             _ => 3,
         }
     }
@@ -546,54 +779,137 @@ pub fn reserved_ip(status: i32, stdout: &str, stderr: &str) -> Result<IpAddr, St
     })
 }
 
-fn require(step: &Op, out: Output, ok: &[i32]) -> Result<Output, TfError> {
+fn require(step: &Op, out: Output, ok: &[i32], redact: &Redactor) -> Result<Output, TfError> {
     if ok.contains(&out.status) {
-        Ok(out)
+        return Ok(out);
+    }
+    let stderr = out.stderr_text();
+    let said = if stderr.trim().is_empty() {
+        out.stdout_text()
     } else {
-        Err(TfError::Failed {
-            step: step.step.clone(),
-            status: out.status,
-            stderr: out.stderr_text(),
-        })
+        stderr
+    };
+    Err(TfError::Failed {
+        step: step.step.clone(),
+        status: out.status,
+        stderr: redact.clean(&said),
+    })
+}
+
+/// A plan Terraform wrote and alembic summarised. Owns the private directory holding the plan
+/// file: dropping it (after apply, on any error, or unused) removes the directory.
+#[derive(Debug)]
+pub struct TfPlan {
+    /// `None` in a dry run: nothing ran, so there is nothing to summarise.
+    pub summary: Option<PlanSummary>,
+    plan_file: PathBuf,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl TfPlan {
+    /// The plan file `apply` runs.
+    pub fn plan_file(&self) -> &Path {
+        &self.plan_file
+    }
+
+    /// The private directory holding it (none in a dry run).
+    pub fn plan_dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(|d| d.path())
     }
 }
 
-/// `init`, `plan -out`, `show -json`: the summary of what apply would do. In a dry run the ops
-/// are only recorded and `None` comes back (nothing ran, so there is nothing to summarise).
-pub fn plan(ex: &mut Executor<'_>, tf: &Runner) -> Result<Option<PlanSummary>, TfError> {
+/// A fresh private directory (0700) for one plan file, under `parent`.
+fn private_plan_dir(parent: &Path) -> Result<tempfile::TempDir, TfError> {
+    // tempfile creates directories with mode 0700 on Unix; set it again so a permissive
+    // umask or platform default can never widen it.
+    let dir = tempfile::Builder::new()
+        .prefix(PLAN_DIR_PREFIX)
+        .tempdir_in(parent)
+        .map_err(TfError::PlanDir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(TfError::PlanDir)?;
+    }
+    Ok(dir)
+}
+
+/// Terraform writes the plan file with its own umask-derived mode: narrow it to 0600.
+fn make_private(file: &Path) -> Result<(), TfError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.exists() {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                .map_err(TfError::PlanDir)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+/// Verify the configuration, then `init`, `plan -out` (into a fresh private directory), verify
+/// again, and `show -json`: the summary of what apply would do. In a dry run the ops are only
+/// recorded (against the shown plan path) and no summary comes back. Any failure removes the
+/// plan directory before returning.
+pub fn plan(ex: &mut Executor<'_>, tf: &Runner, redact: &Redactor) -> Result<TfPlan, TfError> {
+    tf.verify_config()?;
+    let dir = match ex.goal {
+        Goal::Apply => Some(private_plan_dir(&tf.plan_parent)?),
+        Goal::DryRun => None,
+    };
+    let plan_file = match &dir {
+        Some(d) => d.path().join(PLAN_FILE),
+        None => tf.shown_plan_file(),
+    };
     let init = tf.init_op();
     let out = ex.run(&init)?;
-    require(&init, out, &[0])?;
-    let plan = tf.plan_op();
+    require(&init, out, &[0], redact)?;
+    let plan = tf.plan_op(&plan_file);
     let out = ex.run(&plan)?;
     // -detailed-exitcode: 0 no changes, 2 changes, 1 error.
-    require(&plan, out, &[0, 2])?;
-    let show = tf.show_op();
-    let out = ex.run(&show)?;
-    let out = require(&show, out, &[0])?;
-    if ex.goal == Goal::DryRun {
-        return Ok(None);
+    require(&plan, out, &[0, 2], redact)?;
+    if dir.is_some() {
+        make_private(&plan_file)?;
     }
-    parse_show_json(&out.stdout_text()).map(Some)
+    // The plan file holds the configuration it was made from: refuse it if the files changed
+    // while Terraform was reading them.
+    tf.verify_config()?;
+    let show = tf.show_op(&plan_file);
+    let out = ex.run(&show)?;
+    let out = require(&show, out, &[0], redact)?;
+    let summary = match ex.goal {
+        Goal::DryRun => None,
+        Goal::Apply => Some(parse_show_json(&out.stdout_text())?),
+    };
+    Ok(TfPlan {
+        summary,
+        plan_file,
+        dir,
+    })
 }
 
-/// Apply the plan file `plan` wrote, after refusing protected replacements. A plan without
-/// changes applies nothing.
+/// Apply the plan file [`plan`] wrote, after refusing protected replacements. A plan without
+/// changes applies nothing. The plan (and its private directory) is consumed: gone when this
+/// returns, whatever happened.
 pub fn apply(
     ex: &mut Executor<'_>,
     tf: &Runner,
-    summary: Option<&PlanSummary>,
+    plan: TfPlan,
     allow_replace: bool,
+    redact: &Redactor,
 ) -> Result<(), TfError> {
-    if let Some(s) = summary {
+    if let Some(s) = &plan.summary {
         s.check_replacements(PROTECTED_TYPES, allow_replace)?;
         if !s.has_changes() {
             return Ok(());
         }
     }
-    let op = tf.apply_op();
+    let op = tf.apply_op(plan.plan_file());
     let out = ex.run(&op)?;
-    require(&op, out, &[0]).map(|_| ())
+    require(&op, out, &[0], redact).map(|_| ())
 }
 
 #[cfg(test)]
@@ -601,8 +917,11 @@ mod tests {
     use super::*;
     use alembic_config::default_topology;
 
+    /// The runner for a project at `/srv/site`, plan directories under `/tmp`.
     fn runner() -> Runner {
-        Runner::for_topology("terraform", Path::new("/srv/site"), &default_topology())
+        let mut tf = Runner::for_topology("terraform", Path::new("/srv/site"), &default_topology());
+        tf.plan_parent = PathBuf::from("/tmp");
+        tf
     }
 
     #[test]
@@ -612,9 +931,9 @@ mod tests {
             lines,
             [
                 "[env: AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' init '-input=false' -no-color",
-                "[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN, AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' plan '-input=false' -no-color -detailed-exitcode '-out=/srv/site/infra/terraform/alembic.tfplan'",
-                "terraform '-chdir=/srv/site/infra/terraform' show -json -no-color /srv/site/infra/terraform/alembic.tfplan",
-                "[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN, AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' apply '-input=false' -no-color /srv/site/infra/terraform/alembic.tfplan",
+                "[env: DIGITALOCEAN_TOKEN<-DIGITALOCEAN_TOKEN, AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' plan '-input=false' -no-color -detailed-exitcode '-out=/tmp/alembic-tfplan-XXXXXX/alembic.tfplan'",
+                "terraform '-chdir=/srv/site/infra/terraform' show -json -no-color /tmp/alembic-tfplan-XXXXXX/alembic.tfplan",
+                "[env: DIGITALOCEAN_TOKEN<-DIGITALOCEAN_TOKEN, AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY] terraform '-chdir=/srv/site/infra/terraform' apply '-input=false' -no-color /tmp/alembic-tfplan-XXXXXX/alembic.tfplan",
             ]
         );
     }
@@ -631,15 +950,17 @@ mod tests {
 
     #[test]
     fn local_state_passes_only_the_token() {
-        let tf = Runner::for_topology("terraform", Path::new("/srv/site"), &local_state_topology());
+        let mut tf =
+            Runner::for_topology("terraform", Path::new("/srv/site"), &local_state_topology());
+        tf.plan_parent = PathBuf::from("/tmp");
         let lines: Vec<String> = tf.ops().iter().map(|o| o.to_string()).collect();
         assert_eq!(
             lines,
             [
                 "terraform '-chdir=/srv/site/infra/terraform' init '-input=false' -no-color",
-                "[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN] terraform '-chdir=/srv/site/infra/terraform' plan '-input=false' -no-color -detailed-exitcode '-out=/srv/site/infra/terraform/alembic.tfplan'",
-                "terraform '-chdir=/srv/site/infra/terraform' show -json -no-color /srv/site/infra/terraform/alembic.tfplan",
-                "[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN] terraform '-chdir=/srv/site/infra/terraform' apply '-input=false' -no-color /srv/site/infra/terraform/alembic.tfplan",
+                "[env: DIGITALOCEAN_TOKEN<-DIGITALOCEAN_TOKEN] terraform '-chdir=/srv/site/infra/terraform' plan '-input=false' -no-color -detailed-exitcode '-out=/tmp/alembic-tfplan-XXXXXX/alembic.tfplan'",
+                "terraform '-chdir=/srv/site/infra/terraform' show -json -no-color /tmp/alembic-tfplan-XXXXXX/alembic.tfplan",
+                "[env: DIGITALOCEAN_TOKEN<-DIGITALOCEAN_TOKEN] terraform '-chdir=/srv/site/infra/terraform' apply '-input=false' -no-color /tmp/alembic-tfplan-XXXXXX/alembic.tfplan",
             ]
         );
         assert_eq!(
@@ -659,7 +980,13 @@ mod tests {
             .topology
             .expect("validates");
         let tf = Runner::for_topology("terraform", Path::new("/srv/site"), &t);
-        for op in [tf.init_op(), tf.plan_op(), tf.apply_op(), tf.output_op()] {
+        let plan = tf.shown_plan_file();
+        for op in [
+            tf.init_op(),
+            tf.plan_op(&plan),
+            tf.apply_op(&plan),
+            tf.output_op(),
+        ] {
             assert_eq!(
                 &op.env_map[op.env_map.len() - 2..],
                 [
@@ -676,7 +1003,7 @@ mod tests {
             assert!(!op.args.iter().any(|a| a.contains("SPACES")), "{op}");
         }
         assert!(
-            tf.show_op().env_map.is_empty(),
+            tf.show_op(&plan).env_map.is_empty(),
             "show reads only the plan file"
         );
     }
@@ -690,10 +1017,130 @@ mod tests {
             }
         }
         let mut ex = Executor::new(Goal::DryRun, &None_);
-        let tf = runner();
-        assert_eq!(plan(&mut ex, &tf).unwrap(), None);
-        apply(&mut ex, &tf, None, false).unwrap();
+        // Nothing rendered and nothing on disk at /srv/site: the configuration check passes.
+        let mut tf = runner();
+        tf.expected.clear();
+        let redact = Redactor::new(&[], &None_);
+        let p = plan(&mut ex, &tf, &redact).unwrap();
+        assert_eq!((&p.summary, p.plan_dir()), (&None, None));
+        apply(&mut ex, &tf, p, false, &redact).unwrap();
         assert_eq!(ex.transcript, tf.ops());
+    }
+
+    /// A project directory holding exactly the default's rendered Terraform.
+    fn rendered_project() -> (tempfile::TempDir, Runner) {
+        let tmp = tempfile::tempdir().unwrap();
+        let tf = Runner::for_topology("terraform", tmp.path(), &default_topology());
+        std::fs::create_dir_all(&tf.dir).unwrap();
+        for (name, bytes) in &tf.expected {
+            std::fs::write(tf.dir.join(name), bytes).unwrap();
+        }
+        (tmp, tf)
+    }
+
+    // A hand-added `zz-extra.tf` opening every port was planned and applied with the rest.
+    #[test]
+    fn unknown_terraform_file_is_refused_with_its_text() {
+        let (_tmp, tf) = rendered_project();
+        tf.verify_config().unwrap();
+        // Not configuration: state, lock file, plan files, notes.
+        for f in [
+            "terraform.tfstate",
+            ".terraform.lock.hcl",
+            "old.tfplan",
+            "README.md",
+        ] {
+            std::fs::write(tf.dir.join(f), "x").unwrap();
+        }
+        tf.verify_config().unwrap();
+        let extra = "resource \"digitalocean_firewall\" \"open\" {\n  name = \"all\"\n}\n";
+        std::fs::write(tf.dir.join("zz-extra.tf"), extra).unwrap();
+        std::fs::write(tf.dir.join("prod.auto.tfvars"), "region = \"ams3\"\n").unwrap();
+        let err = tf.verify_config().unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        let TfError::Drift { files, .. } = &err else {
+            panic!("{err:?}")
+        };
+        let names: Vec<(&str, &DriftKind)> =
+            files.iter().map(|d| (d.name.as_str(), &d.kind)).collect();
+        assert_eq!(
+            names,
+            [
+                ("prod.auto.tfvars", &DriftKind::Unknown),
+                ("zz-extra.tf", &DriftKind::Unknown)
+            ]
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("unknown file zz-extra.tf"), "{msg}");
+        assert!(
+            msg.contains("+resource \"digitalocean_firewall\" \"open\" {"),
+            "{msg}"
+        );
+        assert!(msg.contains("+region = \"ams3\""), "{msg}");
+    }
+
+    // An in-place edit of the rendered `main.tf` was planned and applied too.
+    #[test]
+    fn edited_and_missing_files_are_refused_with_a_diff() {
+        let (_tmp, tf) = rendered_project();
+        let main = String::from_utf8(tf.expected["main.tf"].clone()).unwrap();
+        let edited = main.replacen("monitoring = true", "monitoring = false", 1);
+        assert_ne!(main, edited);
+        std::fs::write(tf.dir.join("main.tf"), &edited).unwrap();
+        std::fs::remove_file(tf.dir.join("outputs.tf")).unwrap();
+        let msg = tf.verify_config().unwrap_err().to_string();
+        assert!(
+            msg.contains("main.tf differs from the fresh render"),
+            "{msg}"
+        );
+        assert!(msg.contains("outputs.tf is missing"), "{msg}");
+        assert!(msg.contains("--- main.tf (rendered by alembic)"), "{msg}");
+        assert!(msg.contains("+++ main.tf (on disk)"), "{msg}");
+        assert!(msg.contains("-  monitoring = true"), "{msg}");
+        assert!(msg.contains("+  monitoring = false"), "{msg}");
+        assert!(msg.contains("hint: `alembic render`"), "{msg}");
+    }
+
+    #[test]
+    fn relative_roots_become_absolute_paths() {
+        let tf = Runner::for_topology("terraform", Path::new("."), &default_topology());
+        assert!(
+            tf.dir.is_absolute() && tf.plan_parent.is_absolute(),
+            "{tf:?}"
+        );
+        assert_eq!(
+            tf.dir,
+            std::env::current_dir().unwrap().join("./infra/terraform")
+        );
+        for op in tf.ops() {
+            for a in &op.args {
+                if let Some(p) = a.strip_prefix("-chdir=").or(a.strip_prefix("-out=")) {
+                    assert!(Path::new(p).is_absolute(), "{op}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn failures_are_redacted() {
+        struct One;
+        impl crate::exec::SecretSource for One {
+            fn get(&self, name: &str) -> Option<String> {
+                (name == "DO_API_TOKEN").then(|| "dop_v1_canary_unit".to_owned())
+            }
+        }
+        let redact = Redactor::new(&["DO_API_TOKEN".to_owned()], &One);
+        let op = runner().init_op();
+        let out = Output {
+            status: 1,
+            stdout: b"token dop_v1_canary_unit on stdout".to_vec(),
+            stderr: Vec::new(),
+        };
+        let err = require(&op, out, &[0], &redact).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "terraform init failed (exit 1): token [DO_API_TOKEN: redacted] on stdout"
+        );
     }
 
     #[test]

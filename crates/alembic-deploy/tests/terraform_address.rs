@@ -31,7 +31,9 @@ fn terraform_program() -> Option<std::path::PathBuf> {
 /// The runner `alembic` builds for a project at `root`, plus the knobs that keep Terraform
 /// offline and quiet here.
 fn runner(program: &Path, root: &Path, t: &alembic_config::Topology, ip: &str) -> Runner {
-    let mut tf = Runner::for_topology(&program.display().to_string(), root, t);
+    let mut tf = Runner::for_topology(&program.display().to_string(), root, t)
+        .expecting_files_of(&root.join("infra/terraform"))
+        .unwrap();
     tf.env = vec![
         ("CHECKPOINT_DISABLE".into(), "1".into()),
         ("TF_CLI_CONFIG_FILE".into(), "/dev/null".into()),
@@ -128,9 +130,11 @@ fn address_is_unknown_before_infra_and_the_reserved_ip_after() {
 
     // Apply the infra stage for real; now the same op gives the reserved IP.
     let mut ex = Executor::new(Goal::Apply, &secrets);
-    let summary = terraform::plan(&mut ex, &tf).unwrap().unwrap();
+    let redact = alembic_deploy::droplet::Redactor::new(&[], &secrets);
+    let p = terraform::plan(&mut ex, &tf, &redact).unwrap();
+    let summary = p.summary.clone().unwrap();
     assert!(summary.outputs_changed.iter().any(|o| o == "reserved_ip"));
-    terraform::apply(&mut ex, &tf, Some(&summary), false).unwrap();
+    terraform::apply(&mut ex, &tf, p, false, &redact).unwrap();
     let after = droplet::resolve_address(&t, Some(&tf), &mut ex);
     assert_eq!(after.ip, Ok("192.0.2.44".parse().unwrap()));
     let target = Target::from_topology(&t, &after);

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use alembic_deploy::droplet::Redactor;
 use alembic_deploy::exec::{ExecError, Executor, Goal, SecretSource};
 use alembic_deploy::terraform::{self, Runner, TfError};
 
@@ -45,23 +46,28 @@ fn assert_no_value(text: &str) {
 #[test]
 fn dry_run_transcript_names_the_state_credentials_and_holds_no_value() {
     let t = alembic_config::default_topology();
-    let tf = Runner::for_topology("terraform", Path::new("/srv/site"), &t);
+    let mut tf = Runner::for_topology("terraform", Path::new("/srv/site"), &t);
+    tf.plan_parent = "/tmp".into();
+    // Nothing rendered at /srv/site and nothing expected: the configuration check passes.
+    tf.expected.clear();
     let s = secrets(true);
+    let redact = Redactor::new(&[], &s);
     let mut ex = Executor::new(Goal::DryRun, &s);
-    assert_eq!(terraform::plan(&mut ex, &tf).unwrap(), None);
-    terraform::apply(&mut ex, &tf, None, false).unwrap();
+    let p = terraform::plan(&mut ex, &tf, &redact).unwrap();
+    assert_eq!(p.summary, None);
+    terraform::apply(&mut ex, &tf, p, false, &redact).unwrap();
     let lines: Vec<String> = ex.transcript.iter().map(|o| o.to_string()).collect();
     let state =
         "AWS_ACCESS_KEY_ID<-SPACES_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY<-SPACES_SECRET_ACCESS_KEY";
     let dir = "'-chdir=/srv/site/infra/terraform'";
-    let plan = "/srv/site/infra/terraform/alembic.tfplan";
+    let plan = "/tmp/alembic-tfplan-XXXXXX/alembic.tfplan";
     assert_eq!(
         lines,
         [
             format!("[env: {state}] terraform {dir} init '-input=false' -no-color"),
-            format!("[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN, {state}] terraform {dir} plan '-input=false' -no-color -detailed-exitcode '-out={plan}'"),
+            format!("[env: DIGITALOCEAN_TOKEN<-DIGITALOCEAN_TOKEN, {state}] terraform {dir} plan '-input=false' -no-color -detailed-exitcode '-out={plan}'"),
             format!("terraform {dir} show -json -no-color {plan}"),
-            format!("[env: TF_VAR_do_token<-DIGITALOCEAN_TOKEN, {state}] terraform {dir} apply '-input=false' -no-color {plan}"),
+            format!("[env: DIGITALOCEAN_TOKEN<-DIGITALOCEAN_TOKEN, {state}] terraform {dir} apply '-input=false' -no-color {plan}"),
         ]
     );
     let json = serde_json::to_string(&ex.transcript).unwrap();
@@ -104,7 +110,9 @@ fn project(root: &Path, port: u16) {
 /// The runner alembic builds, plus non-secret knobs keeping Terraform and the AWS SDK away from
 /// this machine's configuration and the network.
 fn runner(program: &Path, root: &Path, t: &alembic_config::Topology) -> Runner {
-    let mut tf = Runner::for_topology(&program.display().to_string(), root, t);
+    let mut tf = Runner::for_topology(&program.display().to_string(), root, t)
+        .expecting_files_of(&root.join("infra/terraform"))
+        .unwrap();
     tf.env = vec![
         ("CHECKPOINT_DISABLE".into(), "1".into()),
         ("TF_CLI_CONFIG_FILE".into(), "/dev/null".into()),
@@ -117,7 +125,7 @@ fn runner(program: &Path, root: &Path, t: &alembic_config::Topology) -> Runner {
     tf
 }
 
-fn init_failure(r: Result<Option<terraform::PlanSummary>, TfError>) -> String {
+fn init_failure(r: Result<terraform::TfPlan, TfError>) -> String {
     match r {
         Err(TfError::Failed { step, stderr, .. }) => {
             assert_eq!(step, "terraform init");
@@ -141,8 +149,9 @@ fn real_init_gets_the_key_pair_from_the_env_and_no_further_than_the_closed_port(
 
     // Names unset: refused before anything runs, naming the variable (not a value).
     let s = secrets(false);
+    let redact = Redactor::new(&[], &s);
     let mut ex = Executor::new(Goal::Apply, &s);
-    match terraform::plan(&mut ex, &tf) {
+    match terraform::plan(&mut ex, &tf, &redact) {
         Err(TfError::Exec(ExecError::SecretUnset { name })) => {
             assert_eq!(name, "SPACES_ACCESS_KEY_ID")
         }
@@ -153,7 +162,7 @@ fn real_init_gets_the_key_pair_from_the_env_and_no_further_than_the_closed_port(
     // tried the bucket: the only failure is the connection.
     let s = secrets(true);
     let mut ex = Executor::new(Goal::Apply, &s);
-    let err = terraform::plan(&mut ex, &tf);
+    let err = terraform::plan(&mut ex, &tf, &redact);
     let shown = match &err {
         Err(e) => e.to_string(),
         Ok(_) => String::new(),
@@ -172,7 +181,7 @@ fn real_init_gets_the_key_pair_from_the_env_and_no_further_than_the_closed_port(
     let mut bare = tf.clone();
     bare.backend_env.clear();
     let mut ex = Executor::new(Goal::Apply, &s);
-    let stderr = init_failure(terraform::plan(&mut ex, &bare));
+    let stderr = init_failure(terraform::plan(&mut ex, &bare, &redact));
     assert!(
         stderr.contains("No valid credential sources found"),
         "{stderr}"

@@ -338,6 +338,14 @@ fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
         while v_start < b.len() && b[v_start] == b' ' {
             v_start += 1;
         }
+        // An array (`secrets = ["E2E_TOKEN", ...]`): judge its first element, not the bracket
+        // and quotes around it (which made any name with a digit look random).
+        if b.get(v_start) == Some(&b'[') {
+            v_start += 1;
+            while v_start < b.len() && b[v_start] == b' ' {
+                v_start += 1;
+            }
+        }
         let (vs, ve) = match b.get(v_start) {
             Some(q @ (b'"' | b'\'')) => {
                 let Some(close) = window(line, v_start + 1, MAX_VALUE + 1).find(*q as char) else {
@@ -453,5 +461,19 @@ mod tests {
             "ssh_keys = [\"3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa\"]\n"
         )
         .is_empty());
+    }
+
+    // A list of secret NAMES with a digit (`["E2E_CANARY_TOKEN"]`) was judged with its bracket
+    // and quotes as one random-looking value: SEC001 on a config that inlines nothing.
+    #[test]
+    fn arrays_are_judged_by_their_elements() {
+        assert!(
+            find_entropy_secrets("secrets  = [\"E2E_CANARY_TOKEN\", \"S3_KEY_2\"]\n").is_empty()
+        );
+        let random = "q8Zr2LmX0vTw9KpB4sYd7Hn";
+        let t = format!("secrets = [ \"{random}\"]\n");
+        let h = find_entropy_secrets(&t);
+        assert_eq!(h.len(), 1);
+        assert_eq!(&t[h[0].value_span.clone()], random);
     }
 }

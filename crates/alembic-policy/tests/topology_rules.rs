@@ -53,7 +53,12 @@ fn check(text: &str) -> Vec<Diagnostic> {
         "fixture must validate: {:#?}",
         loaded.diagnostics
     );
+    // BASE keeps the template's example values (domain, TEST-NET admin CIDR, key): their
+    // CFG007 warnings are tested in placeholder_rules.rs, not repeated in every case here.
     alembic_policy::check_config(&loaded.source, loaded.topology.as_ref())
+        .into_iter()
+        .filter(|d| d.code != Code::Cfg007)
+        .collect()
 }
 
 fn found(diags: &[Diagnostic]) -> Vec<(&'static str, Severity, usize, usize)> {
@@ -81,7 +86,8 @@ fn default_topology_has_no_errors_over_config_and_rendered_artifacts() {
     let loaded = load_str(alembic_config::DEFAULT_NAME, alembic_config::DEFAULT_TOML);
     let t = loaded.topology.as_ref().expect("default validates");
     let policy = alembic_policy::check_config(&loaded.source, Some(t));
-    assert_eq!(found(&policy), []);
+    // Only warnings: the template's placeholders (CFG007, placeholder_rules.rs).
+    assert!(policy.iter().all(|d| !d.is_error()), "{policy:#?}");
     let set = alembic_render::render(t);
     let artifacts = alembic_policy::scan_artifacts(&set, &alembic_policy::ScanContext::of(t));
     assert_eq!(

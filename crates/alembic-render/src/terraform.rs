@@ -11,8 +11,9 @@
 //! - the `project.domain` zone with one A record per distinct route host, at the reserved IP;
 //! - a DigitalOcean project grouping the droplet, the IP and the domain.
 //!
-//! The API token never appears here: `variable "do_token"` is sensitive and has no default; the
-//! deploy layer sets `TF_VAR_do_token` from the env var named by `droplet.token_env`.
+//! The API token never appears here, not even as a variable: the DigitalOcean provider reads
+//! `DIGITALOCEAN_TOKEN` from its own environment, which the deploy layer sets from the env var
+//! named by `droplet.token_env`. A Terraform variable would put the value into every plan file.
 //! Nothing is rendered when `droplet.address` names an existing server.
 //!
 //! With `droplet.state_bucket`, `versions.tf` holds a `backend "s3"` pointing at that
@@ -23,7 +24,7 @@ use std::collections::BTreeSet;
 
 use alembic_config::types::Hostname;
 use alembic_config::{Plane, RemoteState, Topology};
-use hcl::{Attribute, Block, Body, Expression, Traversal, Variable};
+use hcl::{Block, Body, Expression, Traversal, Variable};
 
 use crate::hclfmt::format_body;
 use crate::{Artifact, ArtifactKind};
@@ -33,8 +34,8 @@ pub const PROVIDER_SOURCE: &str = "digitalocean/digitalocean";
 pub const PROVIDER_VERSION: &str = "~> 2.0";
 /// Oldest Terraform that understands everything rendered here.
 pub const REQUIRED_VERSION: &str = ">= 1.5.0";
-/// Name of the token variable (`TF_VAR_do_token` in the environment of `terraform`).
-pub const TOKEN_VARIABLE: &str = "do_token";
+/// Where the DigitalOcean provider reads its API token from, in terraform's environment.
+pub const PROVIDER_TOKEN_ENV: &str = "DIGITALOCEAN_TOKEN";
 /// Output names the deploy layer reads with `terraform output -json`.
 pub const OUTPUT_DROPLET_ID: &str = "droplet_id";
 pub const OUTPUT_RESERVED_IP: &str = "reserved_ip";
@@ -55,16 +56,16 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
         return Vec::new();
     }
     [
-        ("versions.tf", versions(t)),
+        ("versions.tf", format_body(&versions(t))),
         ("variables.tf", variables(t)),
-        ("main.tf", main(t)),
-        ("outputs.tf", outputs()),
+        ("main.tf", format_body(&main(t))),
+        ("outputs.tf", format_body(&outputs())),
     ]
     .into_iter()
-    .map(|(file, body)| {
+    .map(|(file, text)| {
         Artifact::new(
             format!("{DIR}/{file}"),
-            format_body(&body),
+            text,
             Plane::Droplet,
             ArtifactKind::Terraform,
         )
@@ -142,21 +143,17 @@ fn backend(state: &RemoteState<'_>) -> Block {
         .build()
 }
 
-fn variables(t: &Topology) -> Body {
-    let description = format!(
-        "DigitalOcean API token. Never written to a file: alembic sets TF_VAR_{TOKEN_VARIABLE} from the {} environment variable.",
+/// `variables.tf` declares no input: the one credential the config needs reaches the provider
+/// by environment. The file stays (its path is part of the artifact set) and says so; a comment
+/// is all it holds, so it is written as text rather than through the HCL serializer.
+fn variables(t: &Topology) -> String {
+    format!(
+        "# No input variables. The DigitalOcean provider reads its API token from\n\
+         # {PROVIDER_TOKEN_ENV} in terraform's environment; alembic sets it from the\n\
+         # {} environment variable (droplet.token_env). The token is never a\n\
+         # Terraform variable, so it never reaches a plan file or the state.\n",
         t.droplet.token_env
-    );
-    Body::builder()
-        .add_block(
-            Block::builder("variable")
-                .add_label(TOKEN_VARIABLE)
-                .add_attribute(("description", description))
-                .add_attribute(("type", Expression::Variable(Variable::unchecked("string"))))
-                .add_attribute(("sensitive", true))
-                .build(),
-        )
-        .build()
+    )
 }
 
 /// Distinct route hosts inside the project's zone, sorted, with their record names: one DNS
@@ -306,16 +303,7 @@ fn main(t: &Topology) -> Body {
         ))
         .build();
 
-    let provider = Block::builder("provider")
-        .add_label("digitalocean")
-        .add_attribute(Attribute::new(
-            "token",
-            reference(&format!("var.{TOKEN_VARIABLE}")),
-        ))
-        .build();
-
     Body::builder()
-        .add_block(provider)
         .add_block(droplet)
         .add_block(reserved_ip)
         .add_block(assignment)

@@ -8,3 +8,5 @@ pub const PROBLEMS: i32 = 1;
 pub const USAGE: i32 = 2;
 /// An operation failed at run time: tool missing, SSH unreachable, deploy failed (rolled back).
 pub const RUNTIME: i32 = 3;
+/// Stopped by SIGINT/SIGTERM/SIGHUP after cleaning up (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: i32 = 130;

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod exit;
+pub mod interrupt;
 pub mod output;
 pub mod sarif;
 

@@ -5,10 +5,13 @@
 //! plane connects to that address (here 127.0.0.1 on a closed port: ssh is refused, exit 3,
 //! naming it).
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::Path;
 
 use assert_cmd::Command;
+use support::template::{deployable, DOMAIN};
 
 const SECRETS: [&str; 7] = [
     "DATABASE_URL",
@@ -62,7 +65,7 @@ fn droplet_address_comes_from_the_infra_plane() {
     let port = closed_port();
     // Local Terraform state: the test stands in for the infra apply with a state file written
     // by the provider-free fixture (no Spaces bucket is reachable here).
-    let config = alembic_config::DEFAULT_TOML
+    let config = deployable(alembic_config::DEFAULT_TOML)
         .replace("ssh_port    = 22\n", &format!("ssh_port    = {port}\n"))
         .replace("state_bucket = \"alembic-tfstate\"", "");
     assert_ne!(config, alembic_config::DEFAULT_TOML);
@@ -86,11 +89,13 @@ fn droplet_address_comes_from_the_infra_plane() {
         "{droplet}"
     );
     let tf_dir = dir.join("infra/terraform");
-    // The config was found in the working directory, so the rendered files are under `.`.
+    // The config was found in the working directory: terraform gets the absolute path.
+    let cwd = std::fs::canonicalize(dir).unwrap();
     assert!(
         droplet.contains(&format!(
-            "     1. read the droplet address (terraform output): {} '-chdir=./infra/terraform' output -json -no-color\n",
+            "     1. read the droplet address (terraform output): {} '-chdir={}/infra/terraform' output -json -no-color\n",
             terraform.display(),
+            cwd.display(),
         )),
         "{droplet}"
     );
@@ -104,12 +109,10 @@ fn droplet_address_comes_from_the_infra_plane() {
     );
     let probe = droplet
         .lines()
-        .find(|l| l.contains(". probe api.alembic.example.com/healthz: curl "))
+        .find(|l| l.contains(&format!(". probe api.{DOMAIN}/healthz: curl ")))
         .expect(droplet);
     assert!(
-        probe.contains(&format!(
-            "--resolve 'api.alembic.example.com:443:{PLACEHOLDER}'"
-        )),
+        probe.contains(&format!("--resolve 'api.{DOMAIN}:443:{PLACEHOLDER}'")),
         "{probe}"
     );
 
@@ -159,7 +162,6 @@ fn droplet_address_comes_from_the_infra_plane() {
             .args(args)
             .env("CHECKPOINT_DISABLE", "1")
             .env("TF_CLI_CONFIG_FILE", "/dev/null")
-            .env("TF_VAR_do_token", "fixture-token")
             .env("TF_VAR_reserved_ip", "127.0.0.1")
             .output()
             .unwrap();

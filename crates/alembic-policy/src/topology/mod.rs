@@ -2,6 +2,7 @@
 
 pub mod exposure;
 pub mod network;
+pub mod placeholders;
 pub mod secrets;
 pub mod state;
 
@@ -18,6 +19,7 @@ pub static RULES: &[&TopologyRule] = &[
     &network::EXP005,
     &secrets::CFG006_SECRETS,
     &state::CFG003_STATE,
+    &placeholders::CFG007,
 ];
 
 /// Run every topology rule. `src` is the config the topology was loaded from.

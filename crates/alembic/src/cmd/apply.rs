@@ -103,12 +103,42 @@ fn execute(built: Built, view: &mut dyn Progress, allow_replace: bool, json: boo
     let mut code = exit::OK;
     if let Some(runner) = &built.infra {
         let mut ex = Executor::new(Goal::Apply, &env);
-        let r = terraform::plan(&mut ex, runner).and_then(|s| {
-            if let (Some(s), false) = (&s, json) {
+        // Every secret value this apply can know is scrubbed from what terraform prints.
+        let names: Vec<String> = built
+            .topology
+            .secret_names()
+            .into_keys()
+            .map(|n| n.to_string())
+            .collect();
+        let redact = Redactor::new(&names, &env);
+        // Ctrl-C now reaches terraform (it stops gracefully) while alembic waits, then
+        // removes the plan directory on its normal error path.
+        let deferred = crate::interrupt::defer();
+        let r = terraform::plan(&mut ex, runner, &redact).and_then(|p| {
+            if let (Some(s), false) = (&p.summary, json) {
                 eprint!("infra: terraform plan:\n{s}");
             }
-            terraform::apply(&mut ex, runner, s.as_ref(), allow_replace)
+            if crate::interrupt::interrupted() {
+                // Dropping the plan removes its directory; nothing is applied.
+                return Ok(());
+            }
+            terraform::apply(&mut ex, runner, p, allow_replace, &redact)
         });
+        drop(deferred);
+        if crate::interrupt::interrupted() {
+            let why = match &r {
+                Err(e) => format!(": {e}"),
+                Ok(()) => String::new(),
+            };
+            return report(
+                view,
+                json,
+                &format!(
+                    "infra: interrupted; the plan file was removed and nothing further runs{why}"
+                ),
+                exit::INTERRUPTED,
+            );
+        }
         if let Err(e) = r {
             return report(view, json, &format!("infra: {e}"), e.exit_code());
         }

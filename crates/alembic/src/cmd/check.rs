@@ -1,11 +1,16 @@
 //! `alembic check`: validation, every policy over the config, the same artifact rules `scan`
 //! runs over the artifacts `render` would write (so a renderer bug that opened a port or inlined
 //! a secret is caught), and over the rendered artifacts already on disk next to the config.
+//!
+//! Also the gate `plan`, `apply` and `rollback` pass first ([`gate`]): the very same findings,
+//! with the template's placeholders (CFG007) promoted to errors; any error stops the command
+//! before a single terraform, ssh, launchctl or systemctl step.
 
-use alembic_config::SourceFile;
+use alembic_config::{Code, Diagnostic, Loaded, Severity, SourceFile, Topology};
 use alembic_policy::ScanContext;
 
 use crate::cli::{DiagFormat, Global};
+use crate::config::Origin;
 use crate::exit;
 
 use super::scan::{effective_format, emit, read_text};
@@ -19,6 +24,23 @@ pub fn run(g: &Global, format: DiagFormat) -> i32 {
             return exit::PROBLEMS;
         }
     };
+    let (diags, sources) = findings(&origin, &loaded);
+    if format == DiagFormat::Human && !diags.iter().any(|d| d.is_error()) {
+        if let Some(t) = &loaded.topology {
+            eprintln!(
+                "{}: policy ok ({} workloads, rendered artifacts checked)",
+                loaded.source.name,
+                t.workloads.len()
+            );
+        }
+    }
+    emit(diags, &sources, format)
+}
+
+/// Everything `check` reports for a loaded config, with the (redacted) sources its views may
+/// print: validation, config policy, the rendered artifacts' rules, and the rules over
+/// artifacts on disk that differ from the render.
+pub(crate) fn findings(origin: &Origin, loaded: &Loaded) -> (Vec<Diagnostic>, Vec<SourceFile>) {
     let mut diags = loaded.diagnostics.clone();
     diags.extend(alembic_policy::check_config(
         &loaded.source,
@@ -46,7 +68,7 @@ pub fn run(g: &Global, format: DiagFormat) -> i32 {
         diags.extend(rendered);
         // Artifacts on disk that differ from what render produces (hand edits, an older
         // render) are judged too; identical ones would only repeat the findings above.
-        if let crate::config::Origin::File(_) = origin {
+        if let Origin::File(_) = origin {
             let base = origin.base_dir();
             for a in set.iter() {
                 let path = base.join(&a.path);
@@ -67,14 +89,50 @@ pub fn run(g: &Global, format: DiagFormat) -> i32 {
             }
         }
     }
-    if format == DiagFormat::Human && !diags.iter().any(|d| d.is_error()) {
-        if let Some(t) = &loaded.topology {
-            eprintln!(
-                "{}: policy ok ({} workloads, rendered artifacts checked)",
-                loaded.source.name,
-                t.workloads.len()
-            );
+    (diags, sources)
+}
+
+/// Codes that are warnings in `check` but stop `plan`, `apply` and `rollback`: a placeholder
+/// left from the template would break or endanger the real deploy they are about to run.
+const ERRORS_BEFORE_DEPLOY: [Code; 1] = [Code::Cfg007];
+
+/// Load the config and run `check` before `verb` does anything: on any error (CFG007 counts
+/// as one here) print the findings (JSON on stdout with `--json`, else human on stderr), say
+/// that nothing ran, and give back exit 1. On success, the loaded config and its topology.
+pub(crate) fn gate(g: &Global, verb: &str) -> Result<(Origin, Loaded, Topology), i32> {
+    let (origin, mut loaded) = match crate::config::load(g.config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(exit::PROBLEMS);
+        }
+    };
+    let (mut diags, sources) = findings(&origin, &loaded);
+    for d in diags
+        .iter_mut()
+        .filter(|d| ERRORS_BEFORE_DEPLOY.contains(&d.code))
+    {
+        d.severity = Severity::Error;
+    }
+    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+    if errors.is_empty() {
+        if let Some(t) = loaded.topology.take() {
+            return Ok((origin, loaded, t));
         }
     }
-    emit(diags, &sources, format)
+    let mut codes: Vec<&str> = errors.iter().map(|d| d.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let count = errors.len();
+    let format = if g.json {
+        DiagFormat::Json
+    } else {
+        DiagFormat::Human
+    };
+    emit(diags, &sources, format);
+    eprintln!(
+        "error: {verb} refused: `alembic check` found {count} error(s) ({}); nothing was run",
+        codes.join(", ")
+    );
+    Err(exit::PROBLEMS)
 }

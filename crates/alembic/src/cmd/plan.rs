@@ -49,9 +49,11 @@ pub(crate) fn fail(msg: impl std::fmt::Display, code: i32) -> i32 {
     code
 }
 
-/// Load, render and plan the selected planes. Read-only: remote state is only queried.
+/// Check, load, render and plan the selected planes. Read-only: remote state is only queried,
+/// and only after `check` passed and the Terraform directory holds exactly the fresh render.
 pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Result<Built, i32> {
-    let (origin, _loaded, t) = crate::config::load_topology(g.config.as_deref(), g.json)?;
+    let verb = if for_apply { "apply" } else { "plan" };
+    let (origin, _loaded, t) = super::check::gate(g, verb)?;
     if for_apply && origin == Origin::Embedded {
         return Err(fail(
             "refusing to apply the embedded default topology (its domain is a placeholder); \
@@ -60,33 +62,41 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
         ));
     }
     let set = alembic_render::render(&t);
-    let mut planes = Vec::new();
+    let planes = selected(plane, &t);
+    let program = terraform::find_program().map(|p| p.display().to_string());
+    let address_tf = t
+        .droplet
+        .is_provisioned()
+        .then(|| {
+            program
+                .as_deref()
+                .map(|p| terraform::Runner::for_topology(p, &origin.base_dir(), &t))
+        })
+        .flatten();
+    // Terraform (the infra plane, or the droplet plane reading its address) runs only on the
+    // files alembic renders from this config: anything else there is refused before it runs.
+    if t.droplet.is_provisioned()
+        && (planes.contains(&PlaneArg::Infra) || planes.contains(&PlaneArg::Droplet))
+    {
+        terraform::Runner::for_topology("terraform", &origin.base_dir(), &t)
+            .verify_config()
+            .map_err(|e| fail(&e, e.exit_code()))?;
+    }
+    let mut planes_out = Vec::new();
     let mut built = Built {
         plan: Plan::new(Vec::new()),
         topology: t.clone(),
         set: set.clone(),
         droplet: None,
         infra: None,
-        address_tf: t
-            .droplet
-            .is_provisioned()
-            .then(|| {
-                terraform::find_program().map(|p| {
-                    terraform::Runner::for_topology(
-                        &p.display().to_string(),
-                        &origin.base_dir(),
-                        &t,
-                    )
-                })
-            })
-            .flatten(),
+        address_tf,
         host: None,
     };
-    for p in selected(plane, &t) {
+    for p in planes {
         match p {
             PlaneArg::Droplet => {
                 let (target, planned) = plan_droplet(&t, &set, built.address_tf.as_ref())?;
-                planes.push(planned.plane.clone());
+                planes_out.push(planned.plane.clone());
                 built.droplet = Some((target, planned));
             }
             PlaneArg::Infra => {
@@ -95,17 +105,15 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
                     pp.notes
                         .push("droplet.address is set: Terraform is not used".to_owned());
                 } else {
-                    let program = terraform::find_program()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "terraform".to_owned());
-                    let runner = terraform::Runner::for_topology(&program, &origin.base_dir(), &t);
+                    let program = program.as_deref().unwrap_or("terraform");
+                    let runner = terraform::Runner::for_topology(program, &origin.base_dir(), &t);
                     pp.ops = runner.ops();
                     pp.notes.push(
-                        "Terraform plans the files `alembic render` wrote; its summary is shown when apply runs `plan`".to_owned(),
+                        "Terraform plans the files `alembic render` wrote (verified to be exactly this config's render; the plan file goes to a private directory, removed after apply); its summary is shown when apply runs `plan`".to_owned(),
                     );
                     built.infra = Some(runner);
                 }
-                planes.push(pp);
+                planes_out.push(pp);
             }
             PlaneArg::Host => {
                 let mut pp = PlanePlan::new("host");
@@ -125,7 +133,7 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
                     }
                     Err(e) => pp.notes.push(format!("host plane not planned: {e}")),
                 }
-                planes.push(pp);
+                planes_out.push(pp);
             }
             PlaneArg::Ci => {
                 let mut pp = PlanePlan::new("ci");
@@ -133,11 +141,11 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
                     "the ci plane is applied by committing the rendered workflows (`alembic render`)"
                         .to_owned(),
                 );
-                planes.push(pp);
+                planes_out.push(pp);
             }
         }
     }
-    built.plan = Plan::new(planes);
+    built.plan = Plan::new(planes_out);
     Ok(built)
 }
 

@@ -19,7 +19,7 @@ pub fn run(g: &Global, plane: PlaneArg, to: Option<u64>, yes: bool) -> i32 {
             exit::USAGE,
         );
     }
-    let (origin, _l, t) = match crate::config::load_topology(g.config.as_deref(), g.json) {
+    let (origin, _l, t) = match super::check::gate(g, "rollback") {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -28,6 +28,15 @@ pub fn run(g: &Global, plane: PlaneArg, to: Option<u64>, yes: bool) -> i32 {
             "refusing to roll back the embedded default topology; use your own alembic.toml",
             exit::PROBLEMS,
         );
+    }
+    // Reading a provisioned droplet's address runs terraform: only on the fresh render.
+    if t.droplet.is_provisioned() {
+        if let Err(e) =
+            alembic_deploy::terraform::Runner::for_topology("terraform", &origin.base_dir(), &t)
+                .verify_config()
+        {
+            return fail(&e, e.exit_code());
+        }
     }
     let tf = t
         .droplet

@@ -209,7 +209,7 @@ node_version = "22"
 checks       = ["true"]
 gates        = ["true"]
 environment  = "production"
-secrets      = []
+secrets      = ["E2E_CANARY_TOKEN", "E2E_SECOND_SECRET"]
 
 [[workload]]
 name     = "api"
