@@ -172,8 +172,14 @@ fn execute(built: Built, view: &mut dyn Progress, allow_replace: bool, json: boo
     }
     if let Some(henv) = &built.host {
         let mut ex = Executor::new(Goal::Apply, &env);
-        if let Err(e) = host::apply(&mut ex, &built.topology, &built.set, henv) {
-            code = report(view, json, &format!("host: {e}"), exit::RUNTIME);
+        match host::apply(&mut ex, &built.topology, &built.set, henv) {
+            Ok(r) => {
+                let mut steps = Steps::new(view);
+                for w in r.warnings {
+                    steps.warn(format!("host: {w}"));
+                }
+            }
+            Err(e) => code = report(view, json, &format!("host: {e}"), e.exit_code()),
         }
     }
     code
