@@ -24,6 +24,7 @@ pub enum Code {
     Exp006,
     Exp007,
     Exp008,
+    Exp010,
     Sec001,
     Sec002,
     Sec003,
@@ -35,7 +36,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 23] = [
         Code::Cfg001,
         Code::Cfg002,
         Code::Cfg003,
@@ -50,6 +51,7 @@ impl Code {
         Code::Exp006,
         Code::Exp007,
         Code::Exp008,
+        Code::Exp010,
         Code::Sec001,
         Code::Sec002,
         Code::Sec003,
@@ -76,6 +78,7 @@ impl Code {
             Code::Exp006 => "EXP006",
             Code::Exp007 => "EXP007",
             Code::Exp008 => "EXP008",
+            Code::Exp010 => "EXP010",
             Code::Sec001 => "SEC001",
             Code::Sec002 => "SEC002",
             Code::Sec003 => "SEC003",
@@ -104,6 +107,7 @@ impl Code {
             Code::Exp006 => "firewall opens a port that no public workload needs",
             Code::Exp007 => "CI workload with ports or exposure",
             Code::Exp008 => "privileged container, host network/PID, or the docker socket mounted",
+            Code::Exp010 => "a host daemon whose command cannot receive its bind/port",
             Code::Sec001 => "inline secret value",
             Code::Sec002 => "invalid env-var name",
             Code::Sec003 => "a required secret is unset or empty in the environment",
