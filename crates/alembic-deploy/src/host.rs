@@ -89,17 +89,11 @@ impl HostEnv {
             .trim()
             .parse()
             .map_err(|e: std::num::ParseIntError| HostError::NoUid(e.to_string()))?;
-        let secrets_file = match std::env::var_os("ALEMBIC_SECRETS_FILE").filter(|v| !v.is_empty())
-        {
-            Some(p) if Path::new(&p).is_absolute() => Some(PathBuf::from(p)),
-            Some(p) => return Err(HostError::RelativeSecretsFile(PathBuf::from(p))),
-            None => None,
-        };
         Ok(HostEnv {
             home,
             uid,
             ci: crate::secrets::Context::from_env(&|n| std::env::var(n).ok()).is_ci(),
-            secrets_file,
+            secrets_file: secrets_file_override(std::env::var_os("ALEMBIC_SECRETS_FILE"))?,
             listen_timeout: LISTEN_TIMEOUT,
         })
     }
@@ -113,6 +107,18 @@ impl HostEnv {
         self.secrets_file
             .clone()
             .unwrap_or_else(|| self.in_home(&secrets_file_in_home(t)))
+    }
+}
+
+/// `$ALEMBIC_SECRETS_FILE`: unset or empty is no override; a relative path is refused (it
+/// would land wherever apply happens to run, and the launcher would not find it).
+pub fn secrets_file_override(
+    value: Option<std::ffi::OsString>,
+) -> Result<Option<PathBuf>, HostError> {
+    match value.filter(|v| !v.is_empty()) {
+        Some(p) if Path::new(&p).is_absolute() => Ok(Some(PathBuf::from(p))),
+        Some(p) => Err(HostError::RelativeSecretsFile(PathBuf::from(p))),
+        None => Ok(None),
     }
 }
 
@@ -145,11 +151,13 @@ pub enum HostError {
     SecretsFileRefused {
         why: String,
     },
-    /// A started daemon listens on an address it was not given (it was stopped).
+    /// A started daemon listens on an address it was not given.
     ListensElsewhere {
         workload: String,
         listens: Vec<String>,
         declared: String,
+        /// Host apply stopped it afterwards.
+        stopped: bool,
     },
     /// A started daemon did not listen on its declared address within the wait.
     NotListening {
@@ -217,11 +225,13 @@ impl fmt::Display for HostError {
                 workload,
                 listens,
                 declared,
+                stopped,
             } => write!(
                 f,
-                "host workload `{workload}` listens on {} but declares {declared}; it was \
-                 stopped (make its command use {{bind}}/{{port}} or $HOST/$PORT)",
-                listens.join(", ")
+                "host workload `{workload}` listens on {} but declares {declared}{} (make its \
+                 command use {{bind}}/{{port}} or read $HOST/$PORT)",
+                listens.join(", "),
+                if *stopped { "; it was stopped" } else { "" }
             ),
             HostError::NotListening {
                 workload,
@@ -638,12 +648,24 @@ pub fn run_steps(
                 }));
             }
             Step::Listen { check, stop } => {
-                if let Err(e) = check.run(ex, env.listen_timeout) {
-                    if matches!(e, HostError::ListensElsewhere { .. }) {
-                        // Exposed: do not leave it serving on an address policy never allowed.
-                        let _ = ex.run(stop);
+                match check.run(ex, env.listen_timeout) {
+                    Ok(()) => {}
+                    // Exposed: do not leave it serving on an address policy never allowed.
+                    Err(HostError::ListensElsewhere {
+                        workload,
+                        listens,
+                        declared,
+                        ..
+                    }) => {
+                        let stopped = ex.run(stop).is_ok_and(|o| o.success());
+                        return Err(HostError::ListensElsewhere {
+                            workload,
+                            listens,
+                            declared,
+                            stopped,
+                        });
                     }
-                    return Err(e);
+                    Err(e) => return Err(e),
                 }
             }
         }
@@ -688,6 +710,19 @@ mod tests {
 
     fn alice() -> HostEnv {
         HostEnv::for_home("/Users/alice", 501)
+    }
+
+    #[test]
+    fn the_secrets_file_override_must_be_absolute() {
+        assert_eq!(secrets_file_override(None).unwrap(), None);
+        assert_eq!(secrets_file_override(Some("".into())).unwrap(), None);
+        assert_eq!(
+            secrets_file_override(Some("/srv/s.env".into())).unwrap(),
+            Some(PathBuf::from("/srv/s.env"))
+        );
+        let err = secrets_file_override(Some("s.env".into())).unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert!(err.to_string().contains("absolute"), "{err}");
     }
 
     #[test]

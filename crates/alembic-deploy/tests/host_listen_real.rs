@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use alembic_deploy::exec::{Executor, Goal, SecretSource};
 use alembic_deploy::host::listen::{ListenCheck, PidSource, SocketTool};
-use alembic_deploy::host::HostError;
+use alembic_deploy::host::{self, HostEnv, HostError, Step};
+use alembic_deploy::ops::Op;
 
 struct NoSecrets;
 impl SecretSource for NoSecrets {
@@ -80,6 +81,7 @@ fn a_daemon_on_every_interface_fails_the_check() {
                 workload,
                 listens,
                 declared,
+                ..
             } => {
                 assert_eq!(workload, "web");
                 assert_eq!(declared, &format!("127.0.0.1:{port}"));
@@ -171,4 +173,27 @@ fn a_dry_run_records_the_check() {
         ]
     );
     assert!(ex.transcript.iter().all(|o| !o.mutating));
+}
+
+// An exposed daemon is not left serving: host apply runs the stop op (here: kill the PID; in
+// apply, `systemctl --user stop` or `launchctl bootout`) and says so.
+#[test]
+fn an_exposed_daemon_is_stopped() {
+    let Some([python, _]) = alembic_testkit::tools(["python3", "ss"]) else {
+        return;
+    };
+    let (mut srv, port) = serve(&python, "0.0.0.0");
+    let pid = srv.0.id();
+    let step = Step::Listen {
+        check: check(pid, port, SocketTool::Ss),
+        stop: Op::new("host", "stop web", "kill", vec![pid.to_string()]),
+    };
+    let mut ex = Executor::new(Goal::Apply, &NoSecrets);
+    let env = HostEnv::for_home(std::env::temp_dir(), 0);
+    let err = host::run_steps(&mut ex, &[step], &env).unwrap_err();
+    assert!(err.to_string().contains("it was stopped"), "{err}");
+    assert_eq!(ex.transcript.last().unwrap().program, "kill");
+    // The server is gone (reaped here: it was our child).
+    let status = srv.0.wait().unwrap();
+    assert!(!status.success());
 }

@@ -204,6 +204,7 @@ impl ListenCheck {
                         workload: self.workload.clone(),
                         listens,
                         declared: self.declared(),
+                        stopped: false,
                     })
                 }
                 Verdict::Pending(listens) if Instant::now() >= deadline => {
