@@ -618,10 +618,22 @@ pub fn run_steps(
     steps: &[Step],
     env: &HostEnv,
 ) -> Result<HostReport, HostError> {
+    let mut report = HostReport::default();
+    run_steps_into(ex, steps, env, &mut report)?;
+    Ok(report)
+}
+
+/// [`run_steps`], collecting warnings into `report` as they arise, so a later failure does not
+/// swallow them.
+pub fn run_steps_into(
+    ex: &mut Executor<'_>,
+    steps: &[Step],
+    env: &HostEnv,
+    report: &mut HostReport,
+) -> Result<(), HostError> {
     if env.ci && ex.goal == Goal::Apply {
         return Err(HostError::InCi);
     }
-    let mut report = HostReport::default();
     for step in steps {
         match step {
             Step::Run(op) => run_one(ex, op)?,
@@ -670,7 +682,7 @@ pub fn run_steps(
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 fn failed(op: &Op, out: &Output) -> HostError {
@@ -690,18 +702,20 @@ fn run_one(ex: &mut Executor<'_>, op: &Op) -> Result<(), HostError> {
     Ok(())
 }
 
-/// Build and run the host plane: what `alembic apply --plane host` does.
+/// Build and run the host plane: what `alembic apply --plane host` does. Warnings gathered
+/// before a failure are in `report` too.
 pub fn apply(
     ex: &mut Executor<'_>,
     t: &Topology,
     set: &ArtifactSet,
     env: &HostEnv,
-) -> Result<HostReport, HostError> {
+    report: &mut HostReport,
+) -> Result<(), HostError> {
     if env.ci && ex.goal == Goal::Apply {
         return Err(HostError::InCi);
     }
     let steps = install_steps(t, set, env)?;
-    run_steps(ex, &steps, env)
+    run_steps_into(ex, &steps, env, report)
 }
 
 #[cfg(test)]
@@ -764,12 +778,13 @@ mod tests {
             ..alice()
         };
         let mut ex = Executor::new(Goal::Apply, &NoSecrets);
-        let err = apply(&mut ex, &t, &set, &env).unwrap_err();
+        let mut report = HostReport::default();
+        let err = apply(&mut ex, &t, &set, &env, &mut report).unwrap_err();
         assert!(err
             .to_string()
             .starts_with("refusing to apply the host plane from CI"));
         assert!(ex.transcript.is_empty(), "nothing ran");
         let mut dry = Executor::new(Goal::DryRun, &NoSecrets);
-        apply(&mut dry, &t, &set, &env).unwrap();
+        apply(&mut dry, &t, &set, &env, &mut report).unwrap();
     }
 }

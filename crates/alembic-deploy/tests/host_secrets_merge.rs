@@ -284,3 +284,35 @@ fn repeated_names_and_a_missing_final_newline() {
     );
     assert_eq!(report.warnings.len(), 1);
 }
+
+// A step failing after the merge does not swallow the merge's warning.
+#[test]
+fn the_warning_survives_a_later_failure() {
+    let home = tempfile::tempdir().unwrap();
+    let env = HostEnv::for_home(home.path(), uid());
+    let t = topology("proj-a");
+    write(
+        &project_file(home.path(), "proj-a"),
+        "ANTHROPIC_API_KEY=sk-canary-kept\n",
+        0o600,
+    );
+    let set = alembic_render::render(&t);
+    let mut steps: Vec<Step> = host::install_steps(&t, &set, &env)
+        .unwrap()
+        .into_iter()
+        .filter(|s| matches!(s, Step::MergeSecrets { .. }))
+        .collect();
+    steps.push(Step::Run(alembic_deploy::ops::Op::new(
+        "host",
+        "fail",
+        "false",
+        vec![],
+    )));
+    let secrets = env_with(&[("OPENAI_API_KEY", OPENAI)]);
+    let mut ex = Executor::new(Goal::Apply, &secrets);
+    let mut report = HostReport::default();
+    let err = host::run_steps_into(&mut ex, &steps, &env, &mut report).unwrap_err();
+    assert!(err.to_string().starts_with("fail failed"), "{err}");
+    assert_eq!(report.warnings.len(), 1);
+    assert!(report.warnings[0].contains("ANTHROPIC_API_KEY"));
+}

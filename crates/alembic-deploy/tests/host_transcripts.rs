@@ -160,7 +160,7 @@ fn dry_run_records_names_never_values() {
         let env = HostEnv::for_home(home, 501);
         let set = alembic_render::render(&t);
         let mut ex = Executor::new(Goal::DryRun, &Canary);
-        host::apply(&mut ex, &t, &set, &env).unwrap();
+        host::apply(&mut ex, &t, &set, &env, &mut Default::default()).unwrap();
         let text = format!(
             "{:?}{}{}",
             ex.transcript,
@@ -187,7 +187,7 @@ fn ci_is_refused_for_apply() {
         ..HostEnv::for_home("/Users/alice", 501)
     };
     let mut ex = Executor::new(Goal::Apply, &Canary);
-    let err = host::apply(&mut ex, &t, &set, &env).unwrap_err();
+    let err = host::apply(&mut ex, &t, &set, &env, &mut Default::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "refusing to apply the host plane from CI (CI or GITHUB_ACTIONS is set): the host plane \

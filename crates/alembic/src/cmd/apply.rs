@@ -172,14 +172,14 @@ fn execute(built: Built, view: &mut dyn Progress, allow_replace: bool, json: boo
     }
     if let Some(henv) = &built.host {
         let mut ex = Executor::new(Goal::Apply, &env);
-        match host::apply(&mut ex, &built.topology, &built.set, henv) {
-            Ok(r) => {
-                let mut steps = Steps::new(view);
-                for w in r.warnings {
-                    steps.warn(format!("host: {w}"));
-                }
-            }
-            Err(e) => code = report(view, json, &format!("host: {e}"), e.exit_code()),
+        let mut hr = host::HostReport::default();
+        let r = host::apply(&mut ex, &built.topology, &built.set, henv, &mut hr);
+        let mut steps = Steps::new(view);
+        for w in hr.warnings {
+            steps.warn(format!("host: {w}"));
+        }
+        if let Err(e) = r {
+            code = report(view, json, &format!("host: {e}"), e.exit_code());
         }
     }
     code
