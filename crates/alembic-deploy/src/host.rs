@@ -434,8 +434,17 @@ pub fn install_steps(
     }
     if !secrets.is_empty() {
         let file = env.secrets_file(t);
+        let merger = bin_dir.join(secrets_file::MERGER_NAME);
+        ops.push(Step::Run(write_op(
+            "install secrets merger".into(),
+            &merger,
+            0o755,
+            Stdin::Bytes {
+                data: secrets_file::MERGER.as_bytes().to_vec(),
+            },
+        )));
         ops.push(Step::MergeSecrets {
-            op: secrets_file::merge_op(PLANE, &file, &secrets),
+            op: secrets_file::merge_op(PLANE, &merger, &file, &secrets),
             file,
         });
     }

@@ -53,8 +53,12 @@ fn install_files(t: &Topology, home: &Path) -> Vec<std::path::PathBuf> {
         let r = ex.run(op).unwrap();
         assert!(r.success(), "{op}: {}", r.stderr_text());
         assert!(!r.stdout_text().contains(CANARY) && !r.stderr_text().contains(CANARY));
-        if op.program == "sh" {
-            out.push(std::path::PathBuf::from(&op.args[3]));
+        // The writer (`sh -c WRITER alembic-install PATH MODE`) names the file it installs;
+        // the secrets merge (`sh MERGER FILE NAMES`) the file it updates.
+        match op.args.first().map(String::as_str) {
+            Some("-c") => out.push(std::path::PathBuf::from(&op.args[3])),
+            Some(_) if op.program == "sh" => out.push(std::path::PathBuf::from(&op.args[1])),
+            _ => {}
         }
     }
     out

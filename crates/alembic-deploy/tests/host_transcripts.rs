@@ -3,7 +3,7 @@
 
 use alembic_config::Topology;
 use alembic_deploy::exec::{Executor, Goal, SecretSource};
-use alembic_deploy::host::secrets_file::MERGER;
+use alembic_deploy::host::secrets_file::{MERGER, MERGER_NAME};
 use alembic_deploy::host::{self, HostEnv};
 use alembic_deploy::ops::Stdin;
 
@@ -26,6 +26,10 @@ fn transcript(t: &Topology, env: &HostEnv) -> Vec<String> {
         .map(|op| {
             let stdin = match &op.stdin {
                 Stdin::None => String::new(),
+                Stdin::Bytes { data } if op.args[3].ends_with(MERGER_NAME) => {
+                    assert_eq!(data, MERGER.as_bytes());
+                    " < MERGER".to_owned()
+                }
                 Stdin::Bytes { data } => {
                     // Installed files are the rendered artifacts, byte for byte.
                     let file = op.args[3].rsplit('/').next().unwrap();
@@ -39,9 +43,7 @@ fn transcript(t: &Topology, env: &HostEnv) -> Vec<String> {
                 Stdin::EnvFile { names } => format!(" < env({})", names.join(",")),
                 Stdin::EnvLinesIfSet { names } => format!(" < env-if-set({})", names.join(",")),
             };
-            // The merger script is long: show it by name.
-            let quoted = shlex::try_quote(MERGER).unwrap().into_owned();
-            format!("{}{stdin}", op.command_line().replace(&quoted, "MERGER"))
+            format!("{}{stdin}", op.command_line())
         })
         .collect()
 }
@@ -56,8 +58,9 @@ fn macos_launchctl_transcript() {
     let expected = vec![
         "mkdir -p /Users/alice/Library/LaunchAgents /Users/alice/.config/alembic/alembic/bin".to_owned(),
         w("/Users/alice/.config/alembic/alembic/bin/alembic-launch", "755", "infra/host/bin/alembic-launch"),
+        w("/Users/alice/.config/alembic/alembic/bin/alembic-secrets-merge", "755", "MERGER"),
         // The project's own secrets file, merged: names on the command line, values on stdin.
-        "sh -c MERGER alembic-secrets /Users/alice/.config/alembic/alembic/secrets.env OPENAI_API_KEY < env-if-set(OPENAI_API_KEY)".into(),
+        "sh /Users/alice/.config/alembic/alembic/bin/alembic-secrets-merge /Users/alice/.config/alembic/alembic/secrets.env OPENAI_API_KEY < env-if-set(OPENAI_API_KEY)".into(),
         w(
             "/Users/alice/Library/LaunchAgents/com.alembic.alembic.local-models.plist",
             "644",
@@ -118,7 +121,12 @@ fn linux_systemctl_transcript() {
             "755",
             "infra/host/bin/alembic-launch",
         ),
-        "sh -c MERGER alembic-secrets /home/alice/.config/alembic/alembic/secrets.env OPENAI_API_KEY < env-if-set(OPENAI_API_KEY)".into(),
+        w(
+            "/home/alice/.config/alembic/alembic/bin/alembic-secrets-merge",
+            "755",
+            "MERGER",
+        ),
+        "sh /home/alice/.config/alembic/alembic/bin/alembic-secrets-merge /home/alice/.config/alembic/alembic/secrets.env OPENAI_API_KEY < env-if-set(OPENAI_API_KEY)".into(),
         unit("alembic-alembic--local-models.service"),
         unit("alembic-alembic--agent-browser.service"),
         unit("alembic-alembic--nightly-digest.service"),

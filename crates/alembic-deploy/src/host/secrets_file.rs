@@ -6,7 +6,8 @@
 //! does not set keeps the file's value (a warning names it); a name in neither is an error.
 //!
 //! The merge runs in the one process that also reads and writes the file: [`MERGER`], a small
-//! POSIX sh script run by the executor. It gets the environment's values on stdin through
+//! POSIX sh script host apply installs next to the launcher (`alembic-secrets-merge`, so a plan
+//! shows one short command rather than the script) and runs through the executor. It gets the environment's values on stdin through
 //! [`Stdin::EnvLinesIfSet`] (names in the op, values only in the pipe), reads the old file
 //! itself, writes a temp file under `umask 077` next to it, and renames it into place (atomic
 //! within one directory). The values therefore never pass through a plan, an op, a transcript
@@ -25,10 +26,17 @@ pub const EXIT_MISSING: i32 = 65;
 /// Exit status of [`MERGER`] when the existing file (or its directory) is refused.
 pub const EXIT_REFUSED: i32 = 66;
 
+/// The merger's file name, installed in the project's `bin` directory next to the launcher.
+pub const MERGER_NAME: &str = "alembic-secrets-merge";
+
 /// `$1` = the secrets file, `$2` = the managed names, comma-separated; `NAME=value` lines for
 /// the names the environment sets on stdin. The old file is refused when it is a symlink, not
 /// a regular file, or not owned by this uid with mode 0600 (as the launcher refuses it).
-pub const MERGER: &str = r#"set -eu
+pub const MERGER: &str = r#"#!/bin/sh
+# alembic-secrets-merge: update one project's host secrets file by merge.
+# Installed by `alembic apply --plane host`, which runs it. Do not edit.
+# usage: alembic-secrets-merge FILE NAME[,NAME...] < NAME=value lines
+set -eu
 umask 077
 f=$1
 managed=$2
@@ -122,16 +130,15 @@ chmod 600 "$tmp"
 mv -f "$tmp" "$f"
 "#;
 
-/// The op that merges the environment's values for `names` into `file`.
-pub fn merge_op(plane: &str, file: &Path, names: &[String]) -> Op {
+/// The op that runs the installed merger at `merger` to merge the environment's values for
+/// `names` into `file`.
+pub fn merge_op(plane: &str, merger: &Path, file: &Path, names: &[String]) -> Op {
     Op::new(
         plane,
         "merge host secrets file",
         "sh",
         vec![
-            "-c".into(),
-            MERGER.into(),
-            "alembic-secrets".into(),
+            merger.display().to_string(),
             file.display().to_string(),
             names.join(","),
         ],
