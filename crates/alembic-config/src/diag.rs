@@ -25,6 +25,7 @@ pub enum Code {
     Exp006,
     Exp007,
     Exp008,
+    Exp010,
     Sec001,
     Sec002,
     Sec003,
@@ -36,7 +37,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::Cfg001,
         Code::Cfg002,
         Code::Cfg003,
@@ -52,6 +53,7 @@ impl Code {
         Code::Exp006,
         Code::Exp007,
         Code::Exp008,
+        Code::Exp010,
         Code::Sec001,
         Code::Sec002,
         Code::Sec003,
@@ -79,6 +81,7 @@ impl Code {
             Code::Exp006 => "EXP006",
             Code::Exp007 => "EXP007",
             Code::Exp008 => "EXP008",
+            Code::Exp010 => "EXP010",
             Code::Sec001 => "SEC001",
             Code::Sec002 => "SEC002",
             Code::Sec003 => "SEC003",
@@ -108,6 +111,7 @@ impl Code {
             Code::Exp006 => "firewall opens a port that no public workload needs",
             Code::Exp007 => "CI workload with ports or exposure",
             Code::Exp008 => "privileged container, host network/PID, or the docker socket mounted",
+            Code::Exp010 => "a host daemon whose command cannot receive its bind/port",
             Code::Sec001 => "inline secret value",
             Code::Sec002 => "invalid env-var name",
             Code::Sec003 => "a required secret is unset or empty in the environment",

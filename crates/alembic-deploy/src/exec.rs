@@ -139,6 +139,9 @@ pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> 
         Stdin::None => None,
         Stdin::Bytes { data } => Some(data.clone()),
         Stdin::EnvFile { names } => Some(env_file(names, secrets)?),
+        Stdin::EnvLinesIfSet { names } => {
+            Some(crate::host::secrets_file::env_lines_if_set(names, secrets)?)
+        }
     };
     let mut child = cmd.spawn().map_err(|error| ExecError::Spawn {
         program: op.program.clone(),

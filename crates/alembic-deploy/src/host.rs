@@ -1,15 +1,21 @@
 //! The host plane: install rendered launchd agents (`os = "macos"`) or systemd user units
-//! (`os = "linux"`) for the operator's own account, plus the secrets launcher and its mode-0600
-//! secrets file, then (re)load them with `launchctl` or `systemctl --user`.
+//! (`os = "linux"`) for the operator's own account, plus the project's secrets launcher and its
+//! mode-0600 secrets file, then (re)load them with `launchctl` or `systemctl --user` and prove
+//! each daemon with a port listens only on its declared address ([`listen`]).
 //!
 //! Everything is an [`Op`]. The home directory and uid come from a [`HostEnv`] so a dry run's
 //! transcript is exact and testable on any machine. Files are written by a tiny `sh` writer fed
 //! on stdin (temp file under `umask 077`, `chmod`, `mv` into place) so the transcript shows every
-//! write and the secrets file never exists with a wider mode, not even for an instant. Secret
-//! values reach that writer only through [`Stdin::EnvFile`]: names in the op, values in the pipe.
+//! write. The secrets file is per project (`~/.config/alembic/<project>/secrets.env`, or
+//! `$ALEMBIC_SECRETS_FILE`) and updated by merge ([`secrets_file`]): secret values reach the
+//! merging process only through [`Stdin::EnvLinesIfSet`], names in the op, values in the pipe.
+
+pub mod listen;
+pub mod secrets_file;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use alembic_config::{HostOs, Plane, Topology};
 use alembic_render::{ArtifactKind, ArtifactSet};
@@ -17,14 +23,25 @@ use alembic_render::{ArtifactKind, ArtifactSet};
 use crate::exec::{ExecError, Executor, Goal, Output};
 use crate::ops::{Op, Stdin};
 
+use listen::{ListenCheck, PidSource, SocketTool};
+
 pub const PLANE: &str = "host";
 
 /// Rendered launcher script (see `alembic_render::launcher`).
 pub const LAUNCHER_ARTIFACT: &str = alembic_render::launcher::PATH;
-/// Where the launcher is installed, relative to `$HOME`; plists and units exec it from there.
-pub const LAUNCHER_IN_HOME: &str = alembic_render::launcher::INSTALL_PATH_IN_HOME;
-/// The secrets file the launcher reads, relative to `$HOME`.
-pub const SECRETS_FILE_IN_HOME: &str = ".config/alembic/secrets.env";
+
+/// Where the project's launcher is installed, relative to `$HOME`; plists and units exec it.
+pub fn launcher_in_home(t: &Topology) -> String {
+    alembic_render::launcher::install_path_in_home(t)
+}
+
+/// The project's secrets file the launcher reads, relative to `$HOME`.
+pub fn secrets_file_in_home(t: &Topology) -> String {
+    alembic_render::launcher::secrets_file_in_home(t)
+}
+
+/// How long host apply waits for a started daemon to listen on its declared address.
+pub const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `$1` = target path, `$2` = octal mode; content on stdin. `umask 077` makes the temp file
 /// private from its creation; `mv` within one directory is atomic.
@@ -38,10 +55,27 @@ pub struct HostEnv {
     pub uid: u32,
     /// Running under CI (`CI=true` or `GITHUB_ACTIONS=true`): applying is refused.
     pub ci: bool,
+    /// `$ALEMBIC_SECRETS_FILE`: the secrets file to write instead of the project's default (the
+    /// launcher reads the same variable, so the service manager must have it too).
+    pub secrets_file: Option<PathBuf>,
+    /// How long to wait for a daemon to listen ([`LISTEN_TIMEOUT`] unless a test says less).
+    pub listen_timeout: Duration,
 }
 
 impl HostEnv {
-    /// The applying user's environment: `$HOME`, `id -u`, and the CI markers.
+    /// A user at `home` with `uid`, not in CI, the default secrets file and wait.
+    pub fn for_home(home: impl Into<PathBuf>, uid: u32) -> HostEnv {
+        HostEnv {
+            home: home.into(),
+            uid,
+            ci: false,
+            secrets_file: None,
+            listen_timeout: LISTEN_TIMEOUT,
+        }
+    }
+
+    /// The applying user's environment: `$HOME`, `id -u`, the CI markers and
+    /// `$ALEMBIC_SECRETS_FILE` (an absolute path).
     pub fn from_process() -> Result<HostEnv, HostError> {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
@@ -59,11 +93,32 @@ impl HostEnv {
             home,
             uid,
             ci: crate::secrets::Context::from_env(&|n| std::env::var(n).ok()).is_ci(),
+            secrets_file: secrets_file_override(std::env::var_os("ALEMBIC_SECRETS_FILE"))?,
+            listen_timeout: LISTEN_TIMEOUT,
         })
     }
 
     fn in_home(&self, rel: &str) -> PathBuf {
         self.home.join(rel)
+    }
+
+    /// The secrets file host apply writes for `t`'s project.
+    pub fn secrets_file(&self, t: &Topology) -> PathBuf {
+        self.secrets_file
+            .clone()
+            .unwrap_or_else(|| self.in_home(&secrets_file_in_home(t)))
+    }
+}
+
+/// `$ALEMBIC_SECRETS_FILE`: unset or empty is no override; a relative path is refused (it
+/// would land wherever apply happens to run, and the launcher would not find it).
+pub fn secrets_file_override(
+    value: Option<std::ffi::OsString>,
+) -> Result<Option<PathBuf>, HostError> {
+    match value.filter(|v| !v.is_empty()) {
+        Some(p) if Path::new(&p).is_absolute() => Ok(Some(PathBuf::from(p))),
+        Some(p) => Err(HostError::RelativeSecretsFile(PathBuf::from(p))),
+        None => Ok(None),
     }
 }
 
@@ -85,6 +140,46 @@ pub enum HostError {
         status: i32,
         stderr: String,
     },
+    /// `$ALEMBIC_SECRETS_FILE` is not an absolute path.
+    RelativeSecretsFile(PathBuf),
+    /// Managed secrets neither the environment nor the secrets file holds.
+    SecretsMissing {
+        names: Vec<String>,
+        file: PathBuf,
+    },
+    /// The existing secrets file is a symlink, not a regular file, or of another mode/owner.
+    SecretsFileRefused {
+        why: String,
+    },
+    /// A started daemon listens on an address it was not given.
+    ListensElsewhere {
+        workload: String,
+        listens: Vec<String>,
+        declared: String,
+        /// Host apply stopped it afterwards.
+        stopped: bool,
+    },
+    /// A started daemon did not listen on its declared address within the wait.
+    NotListening {
+        workload: String,
+        listens: Vec<String>,
+        declared: String,
+        waited: Duration,
+    },
+}
+
+impl HostError {
+    /// The exit code (DESIGN.md): 1 for what the user must fix in the environment or config
+    /// (a missing secret, a refused file, a relative override); 3 for run-time failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            HostError::RelativeSecretsFile(_)
+            | HostError::SecretsMissing { .. }
+            | HostError::SecretsFileRefused { .. }
+            | HostError::Exec(ExecError::SecretUnset { .. }) => 1,
+            _ => 3,
+        }
+    }
 }
 
 impl fmt::Display for HostError {
@@ -108,6 +203,50 @@ impl fmt::Display for HostError {
                 f,
                 "{step} failed (exit {status}): {command}: {}",
                 stderr.trim()
+            ),
+            HostError::RelativeSecretsFile(p) => write!(
+                f,
+                "ALEMBIC_SECRETS_FILE must be an absolute path, not {}",
+                p.display()
+            ),
+            HostError::SecretsMissing { names, file } => write!(
+                f,
+                "secret{} {} {} set neither in the environment nor in {}; set {} and apply again",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                if names.len() == 1 { "is" } else { "are" },
+                file.display(),
+                if names.len() == 1 { "it" } else { "them" },
+            ),
+            HostError::SecretsFileRefused { why } => {
+                write!(f, "refusing the host secrets file: {why}")
+            }
+            HostError::ListensElsewhere {
+                workload,
+                listens,
+                declared,
+                stopped,
+            } => write!(
+                f,
+                "host workload `{workload}` listens on {} but declares {declared}{} (make its \
+                 command use {{bind}}/{{port}} or read $HOST/$PORT)",
+                listens.join(", "),
+                if *stopped { "; it was stopped" } else { "" }
+            ),
+            HostError::NotListening {
+                workload,
+                listens,
+                declared,
+                waited,
+            } => write!(
+                f,
+                "host workload `{workload}` does not listen on its declared {declared} after {}s{}",
+                waited.as_secs_f32(),
+                if listens.is_empty() {
+                    " (it listens on nothing)".to_owned()
+                } else {
+                    format!(" (it listens on {})", listens.join(", "))
+                }
             ),
         }
     }
@@ -217,13 +356,52 @@ fn read_agent(path: &str, bytes: &[u8]) -> Result<Agent, HostError> {
     })
 }
 
-/// Every op that installs and (re)loads the host plane, in order. Pure: builds ops only.
+/// One step of host apply: an op to run, the secrets merge (its report is read), or a listen
+/// check (its ops are polled) with the op that stops the daemon when it is exposed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Run(Op),
+    MergeSecrets { op: Op, file: PathBuf },
+    Listen { check: ListenCheck, stop: Op },
+}
+
+impl Step {
+    /// The ops this step shows in a plan (a listen check: one round of its polling).
+    pub fn ops(&self) -> Vec<Op> {
+        match self {
+            Step::Run(op) | Step::MergeSecrets { op, .. } => vec![op.clone()],
+            Step::Listen { check, .. } => check.ops(),
+        }
+    }
+}
+
+/// What host apply has to tell besides success: warnings that name secrets, never values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostReport {
+    pub warnings: Vec<String>,
+}
+
+/// Every op that installs and (re)loads the host plane, in order, as a plan shows them. Pure.
 pub fn install_ops(t: &Topology, set: &ArtifactSet, env: &HostEnv) -> Result<Vec<Op>, HostError> {
+    Ok(install_steps(t, set, env)?
+        .iter()
+        .flat_map(Step::ops)
+        .collect())
+}
+
+/// Every step of host apply, in order. Pure: builds steps only.
+pub fn install_steps(
+    t: &Topology,
+    set: &ArtifactSet,
+    env: &HostEnv,
+) -> Result<Vec<Step>, HostError> {
     let mut ops = Vec::new();
     let launcher = set.get(LAUNCHER_ARTIFACT);
     let secrets = host_secret_names(t);
-    let bin_dir = env.in_home(LAUNCHER_IN_HOME);
-    let bin_dir = bin_dir.parent().expect("launcher path has a directory");
+    let launcher_path = env.in_home(&launcher_in_home(t));
+    let bin_dir = launcher_path
+        .parent()
+        .expect("launcher path has a directory");
     let unit_dir = match t.host.os {
         HostOs::Macos => env.in_home("Library/LaunchAgents"),
         HostOs::Linux => env.in_home(".config/systemd/user"),
@@ -236,37 +414,93 @@ pub fn install_ops(t: &Topology, set: &ArtifactSet, env: &HostEnv) -> Result<Vec
         })
         .collect();
     if units.is_empty() && launcher.is_none() {
-        return Ok(ops);
+        return Ok(Vec::new());
     }
-    ops.push(Op::new(
+    ops.push(Step::Run(Op::new(
         PLANE,
         "create directories",
         "mkdir",
         vec!["-p".into(), s(&unit_dir), s(bin_dir)],
-    ));
+    )));
     if let Some(l) = launcher {
-        ops.push(write_op(
+        ops.push(Step::Run(write_op(
             "install launcher".into(),
-            &env.in_home(LAUNCHER_IN_HOME),
+            &launcher_path,
             0o755,
             Stdin::Bytes {
                 data: l.bytes.clone(),
             },
-        ));
+        )));
     }
     if !secrets.is_empty() {
-        ops.push(write_op(
-            "write host secrets file".into(),
-            &env.in_home(SECRETS_FILE_IN_HOME),
-            0o600,
-            Stdin::EnvFile { names: secrets },
-        ));
+        let file = env.secrets_file(t);
+        let merger = bin_dir.join(secrets_file::MERGER_NAME);
+        ops.push(Step::Run(write_op(
+            "install secrets merger".into(),
+            &merger,
+            0o755,
+            Stdin::Bytes {
+                data: secrets_file::MERGER.as_bytes().to_vec(),
+            },
+        )));
+        ops.push(Step::MergeSecrets {
+            op: secrets_file::merge_op(PLANE, &merger, &file, &secrets),
+            file,
+        });
     }
+    let mut plain = Vec::new();
     match t.host.os {
-        HostOs::Macos => macos_ops(t, &mut ops, &units, &unit_dir, env)?,
-        HostOs::Linux => linux_ops(t, &mut ops, &units, &unit_dir),
+        HostOs::Macos => macos_ops(t, &mut plain, &units, &unit_dir, env)?,
+        HostOs::Linux => linux_ops(t, &mut plain, &units, &unit_dir),
     }
+    ops.extend(plain.into_iter().map(Step::Run));
+    ops.extend(listen_checks(t, env));
     Ok(ops)
+}
+
+/// A listen check for every daemon (no schedule) with a port, in start order.
+fn listen_checks(t: &Topology, env: &HostEnv) -> Vec<Step> {
+    start_order(t)
+        .iter()
+        .filter_map(|n| t.workload(n))
+        .filter(|w| w.schedule.is_none())
+        .filter_map(|w| {
+            let (bind, port) = (w.bind?, w.port?);
+            let (pid, tool, stop) = match t.host.os {
+                HostOs::Linux => {
+                    let unit = format!("{}.service", alembic_render::systemd::unit_name(t, w));
+                    let stop = Op::new(
+                        PLANE,
+                        format!("stop {unit}"),
+                        "systemctl",
+                        vec!["--user".into(), "stop".into(), unit.clone()],
+                    );
+                    (PidSource::SystemdUnit(unit), SocketTool::Ss, stop)
+                }
+                HostOs::Macos => {
+                    let label = alembic_render::launchd::label(t, w);
+                    let target = format!("gui/{}/{label}", env.uid);
+                    let stop = Op::new(
+                        PLANE,
+                        format!("unload {label}"),
+                        "launchctl",
+                        vec!["bootout".into(), target.clone()],
+                    );
+                    (PidSource::Launchd(target), SocketTool::Lsof, stop)
+                }
+            };
+            Some(Step::Listen {
+                check: ListenCheck {
+                    workload: w.name.to_string(),
+                    bind,
+                    port: port.get(),
+                    pid,
+                    tool,
+                },
+                stop,
+            })
+        })
+        .collect()
 }
 
 fn macos_ops(
@@ -331,7 +565,9 @@ fn linux_ops(t: &Topology, ops: &mut Vec<Op>, units: &[&alembic_render::Artifact
     units.sort_by_key(|(name, _)| {
         let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
         (
-            rank(t, &order, |w| alembic_render::systemd::unit_name(w) == stem),
+            rank(t, &order, |w| {
+                alembic_render::systemd::unit_name(t, w) == stem
+            }),
             name.clone(),
         )
     });
@@ -384,38 +620,111 @@ fn tolerated(op: &Op, out: &Output) -> bool {
                 .any(|m| out.stderr_text().contains(m)))
 }
 
-/// Run host ops in order, stopping at the first failure (tolerating a "not loaded" bootout).
+/// Run host steps in order, stopping at the first failure (tolerating a "not loaded" bootout).
 /// Refuses to apply from CI; a dry run only records.
-pub fn run_ops(ex: &mut Executor<'_>, ops: &[Op], env: &HostEnv) -> Result<(), HostError> {
+pub fn run_steps(
+    ex: &mut Executor<'_>,
+    steps: &[Step],
+    env: &HostEnv,
+) -> Result<HostReport, HostError> {
+    let mut report = HostReport::default();
+    run_steps_into(ex, steps, env, &mut report)?;
+    Ok(report)
+}
+
+/// [`run_steps`], collecting warnings into `report` as they arise, so a later failure does not
+/// swallow them.
+pub fn run_steps_into(
+    ex: &mut Executor<'_>,
+    steps: &[Step],
+    env: &HostEnv,
+    report: &mut HostReport,
+) -> Result<(), HostError> {
     if env.ci && ex.goal == Goal::Apply {
         return Err(HostError::InCi);
     }
-    for op in ops {
-        let out = ex.run(op)?;
-        if !out.success() && !tolerated(op, &out) {
-            return Err(HostError::Failed {
-                step: op.step.clone(),
-                command: op.command_line(),
-                status: out.status,
-                stderr: out.stderr_text(),
-            });
+    for step in steps {
+        match step {
+            Step::Run(op) => run_one(ex, op)?,
+            Step::MergeSecrets { op, file } => {
+                let out = ex.run(op)?;
+                let r = secrets_file::parse_report(&out);
+                if let Some(why) = r.refused {
+                    return Err(HostError::SecretsFileRefused { why });
+                }
+                if !r.missing.is_empty() {
+                    return Err(HostError::SecretsMissing {
+                        names: r.missing,
+                        file: file.clone(),
+                    });
+                }
+                if !out.success() {
+                    return Err(failed(op, &out));
+                }
+                report.warnings.extend(r.kept.iter().map(|n| {
+                    format!(
+                        "secret {n} is not set in the environment: kept the value already in {}",
+                        file.display()
+                    )
+                }));
+            }
+            Step::Listen { check, stop } => {
+                match check.run(ex, env.listen_timeout) {
+                    Ok(()) => {}
+                    // Exposed: do not leave it serving on an address policy never allowed.
+                    Err(HostError::ListensElsewhere {
+                        workload,
+                        listens,
+                        declared,
+                        ..
+                    }) => {
+                        let stopped = ex.run(stop).is_ok_and(|o| o.success());
+                        return Err(HostError::ListensElsewhere {
+                            workload,
+                            listens,
+                            declared,
+                            stopped,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
     }
     Ok(())
 }
 
-/// Build and run the host plane: what `alembic apply --plane host` does.
+fn failed(op: &Op, out: &Output) -> HostError {
+    HostError::Failed {
+        step: op.step.clone(),
+        command: op.command_line(),
+        status: out.status,
+        stderr: out.stderr_text(),
+    }
+}
+
+fn run_one(ex: &mut Executor<'_>, op: &Op) -> Result<(), HostError> {
+    let out = ex.run(op)?;
+    if !out.success() && !tolerated(op, &out) {
+        return Err(failed(op, &out));
+    }
+    Ok(())
+}
+
+/// Build and run the host plane: what `alembic apply --plane host` does. Warnings gathered
+/// before a failure are in `report` too.
 pub fn apply(
     ex: &mut Executor<'_>,
     t: &Topology,
     set: &ArtifactSet,
     env: &HostEnv,
+    report: &mut HostReport,
 ) -> Result<(), HostError> {
     if env.ci && ex.goal == Goal::Apply {
         return Err(HostError::InCi);
     }
-    let ops = install_ops(t, set, env)?;
-    run_ops(ex, &ops, env)
+    let steps = install_steps(t, set, env)?;
+    run_steps_into(ex, &steps, env, report)
 }
 
 #[cfg(test)]
@@ -423,11 +732,20 @@ mod tests {
     use super::*;
 
     fn alice() -> HostEnv {
-        HostEnv {
-            home: "/Users/alice".into(),
-            uid: 501,
-            ci: false,
-        }
+        HostEnv::for_home("/Users/alice", 501)
+    }
+
+    #[test]
+    fn the_secrets_file_override_must_be_absolute() {
+        assert_eq!(secrets_file_override(None).unwrap(), None);
+        assert_eq!(secrets_file_override(Some("".into())).unwrap(), None);
+        assert_eq!(
+            secrets_file_override(Some("/srv/s.env".into())).unwrap(),
+            Some(PathBuf::from("/srv/s.env"))
+        );
+        let err = secrets_file_override(Some("s.env".into())).unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert!(err.to_string().contains("absolute"), "{err}");
     }
 
     #[test]
@@ -469,12 +787,13 @@ mod tests {
             ..alice()
         };
         let mut ex = Executor::new(Goal::Apply, &NoSecrets);
-        let err = apply(&mut ex, &t, &set, &env).unwrap_err();
+        let mut report = HostReport::default();
+        let err = apply(&mut ex, &t, &set, &env, &mut report).unwrap_err();
         assert!(err
             .to_string()
             .starts_with("refusing to apply the host plane from CI"));
         assert!(ex.transcript.is_empty(), "nothing ran");
         let mut dry = Executor::new(Goal::DryRun, &NoSecrets);
-        apply(&mut dry, &t, &set, &env).unwrap();
+        apply(&mut dry, &t, &set, &env, &mut report).unwrap();
     }
 }

@@ -20,6 +20,12 @@ pub enum Stdin {
     EnvFile {
         names: Vec<String>,
     },
+    /// Like `EnvFile`, but names the environment does not set are left out rather than an
+    /// error: the host secrets merge keeps their values from the file it updates
+    /// (`host::secrets_file`). Names only are stored; values exist only in the pipe.
+    EnvLinesIfSet {
+        names: Vec<String>,
+    },
 }
 
 /// A single step of a plan.
@@ -110,6 +116,9 @@ impl fmt::Display for Op {
             Stdin::None => Ok(()),
             Stdin::Bytes { data } => write!(f, " < ({} bytes)", data.len()),
             Stdin::EnvFile { names } => write!(f, " < (env file: {})", names.join(", ")),
+            Stdin::EnvLinesIfSet { names } => {
+                write!(f, " < (env lines where set: {})", names.join(", "))
+            }
         }
     }
 }

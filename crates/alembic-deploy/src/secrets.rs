@@ -122,7 +122,7 @@ fn place(t: &Topology, plane: ApplyPlane, name: &str) -> String {
         ),
         ApplyPlane::Host => format!(
             "host secrets file ~/{} (mode 0600), written by `alembic apply --plane host`",
-            crate::host::SECRETS_FILE_IN_HOME
+            crate::host::secrets_file_in_home(t)
         ),
         ApplyPlane::Ci => format!(
             "GitHub environment `{}` of {}",

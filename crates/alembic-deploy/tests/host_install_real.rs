@@ -40,11 +40,7 @@ fn uid() -> u32 {
 
 /// Run only the file-writing ops (mkdir and the writer) for real; return the installed paths.
 fn install_files(t: &Topology, home: &Path) -> Vec<std::path::PathBuf> {
-    let env = HostEnv {
-        home: home.to_path_buf(),
-        uid: uid(),
-        ci: false,
-    };
+    let env = HostEnv::for_home(home, uid());
     let set = alembic_render::render(t);
     let ops: Vec<_> = host::install_ops(t, &set, &env)
         .unwrap()
@@ -57,8 +53,12 @@ fn install_files(t: &Topology, home: &Path) -> Vec<std::path::PathBuf> {
         let r = ex.run(op).unwrap();
         assert!(r.success(), "{op}: {}", r.stderr_text());
         assert!(!r.stdout_text().contains(CANARY) && !r.stderr_text().contains(CANARY));
-        if op.program == "sh" {
-            out.push(std::path::PathBuf::from(&op.args[3]));
+        // The writer (`sh -c WRITER alembic-install PATH MODE`) names the file it installs;
+        // the secrets merge (`sh MERGER FILE NAMES`) the file it updates.
+        match op.args.first().map(String::as_str) {
+            Some("-c") => out.push(std::path::PathBuf::from(&op.args[3])),
+            Some(_) if op.program == "sh" => out.push(std::path::PathBuf::from(&op.args[1])),
+            _ => {}
         }
     }
     out
@@ -69,8 +69,8 @@ fn mode(p: &Path) -> u32 {
 }
 
 fn check_launcher_and_secrets(home: &Path) {
-    let launcher = home.join(".config/alembic/bin/alembic-launch");
-    let secrets = home.join(".config/alembic/secrets.env");
+    let launcher = home.join(".config/alembic/alembic/bin/alembic-launch");
+    let secrets = home.join(".config/alembic/alembic/secrets.env");
     assert_eq!(mode(&launcher), 0o755);
     assert_eq!(mode(&secrets), 0o600);
     assert_eq!(
@@ -79,7 +79,15 @@ fn check_launcher_and_secrets(home: &Path) {
     );
     // The installed launcher accepts the installed file and exports exactly the declared name.
     let out = Command::new(&launcher)
-        .args(["--secrets", "OPENAI_API_KEY", "--", "sh", "-c"])
+        .args([
+            "--project",
+            "alembic",
+            "--secrets",
+            "OPENAI_API_KEY",
+            "--",
+            "sh",
+            "-c",
+        ])
         .arg(format!(
             r#"test "$OPENAI_API_KEY" = '{CANARY}' && echo matched"#
         ))

@@ -3,6 +3,7 @@
 
 use alembic_config::Topology;
 use alembic_deploy::exec::{Executor, Goal, SecretSource};
+use alembic_deploy::host::secrets_file::{MERGER, MERGER_NAME};
 use alembic_deploy::host::{self, HostEnv};
 use alembic_deploy::ops::Stdin;
 
@@ -25,6 +26,10 @@ fn transcript(t: &Topology, env: &HostEnv) -> Vec<String> {
         .map(|op| {
             let stdin = match &op.stdin {
                 Stdin::None => String::new(),
+                Stdin::Bytes { data } if op.args[3].ends_with(MERGER_NAME) => {
+                    assert_eq!(data, MERGER.as_bytes());
+                    " < MERGER".to_owned()
+                }
                 Stdin::Bytes { data } => {
                     // Installed files are the rendered artifacts, byte for byte.
                     let file = op.args[3].rsplit('/').next().unwrap();
@@ -36,6 +41,7 @@ fn transcript(t: &Topology, env: &HostEnv) -> Vec<String> {
                     format!(" < {}", art.path)
                 }
                 Stdin::EnvFile { names } => format!(" < env({})", names.join(",")),
+                Stdin::EnvLinesIfSet { names } => format!(" < env-if-set({})", names.join(",")),
             };
             format!("{}{stdin}", op.command_line())
         })
@@ -45,46 +51,51 @@ fn transcript(t: &Topology, env: &HostEnv) -> Vec<String> {
 #[test]
 fn macos_launchctl_transcript() {
     let t = alembic_config::default_topology();
-    let env = HostEnv {
-        home: "/Users/alice".into(),
-        uid: 501,
-        ci: false,
-    };
+    let env = HostEnv::for_home("/Users/alice", 501);
     let w = |target: &str, mode: &str, from: &str| {
         format!("sh -c {WRITER} alembic-install {target} {mode} < {from}")
     };
     let expected = vec![
-        "mkdir -p /Users/alice/Library/LaunchAgents /Users/alice/.config/alembic/bin".to_owned(),
-        w("/Users/alice/.config/alembic/bin/alembic-launch", "755", "infra/host/bin/alembic-launch"),
-        w("/Users/alice/.config/alembic/secrets.env", "600", "env(OPENAI_API_KEY)"),
+        "mkdir -p /Users/alice/Library/LaunchAgents /Users/alice/.config/alembic/alembic/bin".to_owned(),
+        w("/Users/alice/.config/alembic/alembic/bin/alembic-launch", "755", "infra/host/bin/alembic-launch"),
+        w("/Users/alice/.config/alembic/alembic/bin/alembic-secrets-merge", "755", "MERGER"),
+        // The project's own secrets file, merged: names on the command line, values on stdin.
+        "sh /Users/alice/.config/alembic/alembic/bin/alembic-secrets-merge /Users/alice/.config/alembic/alembic/secrets.env OPENAI_API_KEY < env-if-set(OPENAI_API_KEY)".into(),
         w(
-            "/Users/alice/Library/LaunchAgents/com.alembic.local-models.plist",
+            "/Users/alice/Library/LaunchAgents/com.alembic.alembic.local-models.plist",
             "644",
-            "infra/host/launchd/com.alembic.local-models.plist",
+            "infra/host/launchd/com.alembic.alembic.local-models.plist",
         ),
         w(
-            "/Users/alice/Library/LaunchAgents/com.alembic.agent-browser.plist",
+            "/Users/alice/Library/LaunchAgents/com.alembic.alembic.agent-browser.plist",
             "644",
-            "infra/host/launchd/com.alembic.agent-browser.plist",
+            "infra/host/launchd/com.alembic.alembic.agent-browser.plist",
         ),
         w(
-            "/Users/alice/Library/LaunchAgents/com.alembic.nightly-digest.plist",
+            "/Users/alice/Library/LaunchAgents/com.alembic.alembic.nightly-digest.plist",
             "644",
-            "infra/host/launchd/com.alembic.nightly-digest.plist",
+            "infra/host/launchd/com.alembic.alembic.nightly-digest.plist",
         ),
         // local-models first: agent-browser depends on it.
-        "launchctl bootout gui/501/com.alembic.local-models".into(),
-        "launchctl bootstrap gui/501 /Users/alice/Library/LaunchAgents/com.alembic.local-models.plist".into(),
-        "launchctl kickstart -k gui/501/com.alembic.local-models".into(),
-        "launchctl print gui/501/com.alembic.local-models".into(),
-        "launchctl bootout gui/501/com.alembic.agent-browser".into(),
-        "launchctl bootstrap gui/501 /Users/alice/Library/LaunchAgents/com.alembic.agent-browser.plist".into(),
-        "launchctl kickstart -k gui/501/com.alembic.agent-browser".into(),
-        "launchctl print gui/501/com.alembic.agent-browser".into(),
+        "launchctl bootout gui/501/com.alembic.alembic.local-models".into(),
+        "launchctl bootstrap gui/501 /Users/alice/Library/LaunchAgents/com.alembic.alembic.local-models.plist".into(),
+        "launchctl kickstart -k gui/501/com.alembic.alembic.local-models".into(),
+        "launchctl print gui/501/com.alembic.alembic.local-models".into(),
+        "launchctl bootout gui/501/com.alembic.alembic.agent-browser".into(),
+        "launchctl bootstrap gui/501 /Users/alice/Library/LaunchAgents/com.alembic.alembic.agent-browser.plist".into(),
+        "launchctl kickstart -k gui/501/com.alembic.alembic.agent-browser".into(),
+        "launchctl print gui/501/com.alembic.alembic.agent-browser".into(),
         // A calendar job is loaded, not kicked: it runs on its schedule.
-        "launchctl bootout gui/501/com.alembic.nightly-digest".into(),
-        "launchctl bootstrap gui/501 /Users/alice/Library/LaunchAgents/com.alembic.nightly-digest.plist".into(),
-        "launchctl print gui/501/com.alembic.nightly-digest".into(),
+        "launchctl bootout gui/501/com.alembic.alembic.nightly-digest".into(),
+        "launchctl bootstrap gui/501 /Users/alice/Library/LaunchAgents/com.alembic.alembic.nightly-digest.plist".into(),
+        "launchctl print gui/501/com.alembic.alembic.nightly-digest".into(),
+        // Each daemon with a port: its pid, its process tree, the listening sockets.
+        "launchctl print gui/501/com.alembic.alembic.local-models".into(),
+        "ps -A -o 'pid=,ppid='".into(),
+        "lsof -nP -iTCP -sTCP:LISTEN -F pn".into(),
+        "launchctl print gui/501/com.alembic.alembic.agent-browser".into(),
+        "ps -A -o 'pid=,ppid='".into(),
+        "lsof -nP -iTCP -sTCP:LISTEN -F pn".into(),
     ];
     assert_eq!(transcript(&t, &env), expected);
 }
@@ -92,11 +103,7 @@ fn macos_launchctl_transcript() {
 #[test]
 fn linux_systemctl_transcript() {
     let t = linux_topology();
-    let env = HostEnv {
-        home: "/home/alice".into(),
-        uid: 1000,
-        ci: false,
-    };
+    let env = HostEnv::for_home("/home/alice", 1000);
     let w = |target: &str, mode: &str, from: &str| {
         format!("sh -c {WRITER} alembic-install {target} {mode} < {from}")
     };
@@ -108,31 +115,39 @@ fn linux_systemctl_transcript() {
         )
     };
     let expected = vec![
-        "mkdir -p /home/alice/.config/systemd/user /home/alice/.config/alembic/bin".to_owned(),
+        "mkdir -p /home/alice/.config/systemd/user /home/alice/.config/alembic/alembic/bin".to_owned(),
         w(
-            "/home/alice/.config/alembic/bin/alembic-launch",
+            "/home/alice/.config/alembic/alembic/bin/alembic-launch",
             "755",
             "infra/host/bin/alembic-launch",
         ),
         w(
-            "/home/alice/.config/alembic/secrets.env",
-            "600",
-            "env(OPENAI_API_KEY)",
+            "/home/alice/.config/alembic/alembic/bin/alembic-secrets-merge",
+            "755",
+            "MERGER",
         ),
-        unit("alembic-local-models.service"),
-        unit("alembic-agent-browser.service"),
-        unit("alembic-nightly-digest.service"),
-        unit("alembic-nightly-digest.timer"),
+        "sh /home/alice/.config/alembic/alembic/bin/alembic-secrets-merge /home/alice/.config/alembic/alembic/secrets.env OPENAI_API_KEY < env-if-set(OPENAI_API_KEY)".into(),
+        unit("alembic-alembic--local-models.service"),
+        unit("alembic-alembic--agent-browser.service"),
+        unit("alembic-alembic--nightly-digest.service"),
+        unit("alembic-alembic--nightly-digest.timer"),
         "systemctl --user daemon-reload".into(),
-        "systemctl --user enable --now alembic-local-models.service".into(),
-        "systemctl --user enable --now alembic-agent-browser.service".into(),
+        "systemctl --user enable --now alembic-alembic--local-models.service".into(),
+        "systemctl --user enable --now alembic-alembic--agent-browser.service".into(),
         // The scheduled job's service is started by its timer, so only the timer is enabled.
-        "systemctl --user enable --now alembic-nightly-digest.timer".into(),
-        "systemctl --user restart alembic-local-models.service".into(),
-        "systemctl --user restart alembic-agent-browser.service".into(),
-        "systemctl --user is-active alembic-local-models.service".into(),
-        "systemctl --user is-active alembic-agent-browser.service".into(),
-        "systemctl --user is-active alembic-nightly-digest.timer".into(),
+        "systemctl --user enable --now alembic-alembic--nightly-digest.timer".into(),
+        "systemctl --user restart alembic-alembic--local-models.service".into(),
+        "systemctl --user restart alembic-alembic--agent-browser.service".into(),
+        "systemctl --user is-active alembic-alembic--local-models.service".into(),
+        "systemctl --user is-active alembic-alembic--agent-browser.service".into(),
+        "systemctl --user is-active alembic-alembic--nightly-digest.timer".into(),
+        // Each daemon with a port: its main pid, its process tree, the listening sockets.
+        "systemctl --user show -p MainPID --value alembic-alembic--local-models.service".into(),
+        "ps -A -o 'pid=,ppid='".into(),
+        "ss -Hltnp".into(),
+        "systemctl --user show -p MainPID --value alembic-alembic--agent-browser.service".into(),
+        "ps -A -o 'pid=,ppid='".into(),
+        "ss -Hltnp".into(),
     ];
     assert_eq!(transcript(&t, &env), expected);
 }
@@ -150,14 +165,10 @@ fn dry_run_records_names_never_values() {
         (alembic_config::default_topology(), "/Users/alice"),
         (linux_topology(), "/home/alice"),
     ] {
-        let env = HostEnv {
-            home: home.into(),
-            uid: 501,
-            ci: false,
-        };
+        let env = HostEnv::for_home(home, 501);
         let set = alembic_render::render(&t);
         let mut ex = Executor::new(Goal::DryRun, &Canary);
-        host::apply(&mut ex, &t, &set, &env).unwrap();
+        host::apply(&mut ex, &t, &set, &env, &mut Default::default()).unwrap();
         let text = format!(
             "{:?}{}{}",
             ex.transcript,
@@ -180,12 +191,11 @@ fn ci_is_refused_for_apply() {
     let t = alembic_config::default_topology();
     let set = alembic_render::render(&t);
     let env = HostEnv {
-        home: "/Users/alice".into(),
-        uid: 501,
         ci: true,
+        ..HostEnv::for_home("/Users/alice", 501)
     };
     let mut ex = Executor::new(Goal::Apply, &Canary);
-    let err = host::apply(&mut ex, &t, &set, &env).unwrap_err();
+    let err = host::apply(&mut ex, &t, &set, &env, &mut Default::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "refusing to apply the host plane from CI (CI or GITHUB_ACTIONS is set): the host plane \
@@ -203,10 +213,6 @@ fn no_host_workloads_no_ops() {
         .topology
         .expect("valid");
     let set = alembic_render::render(&t);
-    let env = HostEnv {
-        home: "/Users/alice".into(),
-        uid: 501,
-        ci: false,
-    };
+    let env = HostEnv::for_home("/Users/alice", 501);
     assert!(host::install_ops(&t, &set, &env).unwrap().is_empty());
 }

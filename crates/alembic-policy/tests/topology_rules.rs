@@ -288,3 +288,83 @@ fn cfg006_state_credentials_not_in_ci_secrets() {
         .message
         .contains("state_secret_key_env `DEMO_SPACES_SECRET`"));
 }
+
+/// Line and column (1-based) of the first `needle` in `text`.
+fn pos(text: &str, needle: &str) -> (usize, usize) {
+    let at = text.find(needle).expect("needle in text");
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    (text[..at].matches('\n').count() + 1, at - line_start + 1)
+}
+
+const MODELS_COMMAND: &str = "command = [\"/usr/bin/ollama\", \"serve\"]";
+
+// Regression (issue 9): `python3 -m http.server --bind 0.0.0.0` with bind = "127.0.0.1"
+// passed `check`; the daemon served every interface.
+#[test]
+fn exp010_a_command_that_hard_codes_every_interface() {
+    let text = replace(
+        MODELS_COMMAND,
+        "command = [\"python3\", \"-m\", \"http.server\", \"--bind\", \"0.0.0.0\"]",
+    );
+    let d = check(&text);
+    let (line, column) = pos(&text, "\"0.0.0.0\"");
+    assert_eq!(found(&d), [("EXP010", W, line, column)]);
+    assert!(
+        d[0].message.contains("`models`") && d[0].message.contains("0.0.0.0 (every interface)"),
+        "{}",
+        d[0].message
+    );
+}
+
+#[test]
+fn exp010_placeholders_and_matching_literals_are_clean() {
+    for command in [
+        "[\"python3\", \"-m\", \"http.server\", \"--bind\", \"{bind}\", \"{port}\"]",
+        "[\"srv\", \"--listen=[{bind}]:{port}\"]",
+        "[\"srv\", \"--host\", \"127.0.0.1\", \"--port=11434\"]",
+        "[\"srv\", \"--bind\", \"localhost:11434\"]",
+        // Reads HOST/PORT (or its own default): nothing to see in the text.
+        "[\"/usr/bin/ollama\", \"serve\"]",
+        // Not a listen flag: an upstream it connects to.
+        "[\"proxy\", \"--upstream\", \"10.0.0.5:80\"]",
+    ] {
+        let d = check(&replace(MODELS_COMMAND, &format!("command = {command}")));
+        assert_eq!(found(&d), [], "{command}");
+    }
+}
+
+#[test]
+fn exp010_other_hard_coded_addresses_and_ports() {
+    for (command, bad) in [
+        ("[\"srv\", \"--host=0.0.0.0\"]", "\"--host=0.0.0.0\""),
+        ("[\"srv\", \"-b\", \"192.168.1.10\"]", "\"192.168.1.10\""),
+        ("[\"srv\", \"--port\", \"8000\"]", "\"8000\""),
+        ("[\"srv\", \"--listen\", \":11434\"]", "\":11434\""),
+        (
+            "[\"srv\", \"--listen\", \"127.0.0.1:9\"]",
+            "\"127.0.0.1:9\"",
+        ),
+        ("[\"php\", \"-S\", \"0.0.0.0:8000\"]", "\"0.0.0.0:8000\""),
+        ("[\"srv\", \"[::]:11434\"]", "\"[::]:11434\""),
+    ] {
+        let text = replace(MODELS_COMMAND, &format!("command = {command}"));
+        let d = check(&text);
+        let (line, column) = pos(&text, bad);
+        assert_eq!(found(&d), [("EXP010", W, line, column)], "{command}");
+    }
+}
+
+#[test]
+fn exp010_env_host_or_port_that_disagrees_and_a_placeholder_without_a_value() {
+    let text = format!("{BASE}env = {{ HOST = \"0.0.0.0\", PORT = \"11434\" }}\n");
+    let d = check(&text);
+    assert_eq!(found(&d), [("EXP010", W, 40, 9)]);
+    assert!(d[0].message.contains("env HOST"), "{}", d[0].message);
+    let text = format!(
+        "{BASE}\n[[workload]]\nname = \"job\"\nplane = \"host\"\ncommand = [\"run\", \"--port={{port}}\"]\nschedule = \"0 3 * * *\"\n"
+    );
+    let d = check(&text);
+    let (line, column) = pos(&text, "\"--port={port}\"");
+    assert_eq!(found(&d), [("EXP010", W, line, column)]);
+    assert!(d[0].message.contains("sets no `port`"), "{}", d[0].message);
+}

@@ -1,32 +1,40 @@
 //! launchd agents for the host plane (`host.os = "macos"`): one XML plist per host workload at
-//! `infra/host/launchd/<label>.plist`, label `com.<project>.<workload>`, built with the `plist`
-//! crate (never a text template).
+//! `infra/host/launchd/<label>.plist`, label `com.alembic.<project>.<workload>`, built with the
+//! `plist` crate (never a text template). The label carries the project so two projects never
+//! share an agent, and lives under `com.alembic.` so a project named like a vendor (`apple`)
+//! cannot land in that vendor's namespace; dots cannot occur in either name, so labels of
+//! different projects never collide.
 //!
-//! Decided: every host workload runs through the launcher (`crate::launcher`), installed by host
-//! apply at `~/.config/alembic/bin/alembic-launch`. launchd expands neither `~` nor `$HOME` in a
-//! plist, and the user's home directory is unknown at render time, so `ProgramArguments` is
-//! `/bin/sh -c 'exec "$HOME/.config/alembic/bin/alembic-launch" "$@"' alembic-launch --log
-//! Library/Logs/alembic/<name>.log [--secrets A,B] -- <command...>`: `sh` expands `$HOME` when
-//! the job starts, and the launcher opens the log under `$HOME` after creating its directory
-//! (which is also why there is no `StandardOutPath`: it could not name the home directory).
-//! Secrets are passed by name only; their values stay in the mode-0600 secrets file.
+//! Decided: every host workload runs through its project's launcher (`crate::launcher`),
+//! installed by host apply at `~/.config/alembic/<project>/bin/alembic-launch`. launchd expands
+//! neither `~` nor `$HOME` in a plist, and the user's home directory is unknown at render time,
+//! so `ProgramArguments` is `/bin/sh -c 'exec "$HOME/$0" "$@"'
+//! .config/alembic/<project>/bin/alembic-launch --project <project> --log
+//! Library/Logs/alembic/<project>/<name>.log [--secrets A,B] -- <command...>`: `sh` expands
+//! `$HOME` when the job starts (the script is constant text; the launcher's path is its `$0`),
+//! and the launcher opens the log under `$HOME` after creating its directory (which is also why
+//! there is no `StandardOutPath`: it could not name the home directory). Secrets are passed by
+//! name only; their values stay in the project's mode-0600 secrets file. A workload's
+//! `bind`/`port` reach it as `HOST`/`PORT` (`EnvironmentVariables`) and as `{bind}`/`{port}`
+//! substituted in its command.
 
 use alembic_config::{HostOs, Plane, Topology, Workload};
 use plist::{Dictionary, Value};
 
 use crate::{launcher, Artifact, ArtifactKind};
 
-/// The shell snippet that finds the launcher under the home directory at run time.
-const SH_EXEC_LAUNCHER: &str = "exec \"$HOME/.config/alembic/bin/alembic-launch\" \"$@\"";
+/// The shell snippet that finds the launcher under the home directory at run time; `$0` is
+/// the launcher's path relative to `$HOME`.
+const SH_EXEC_LAUNCHER: &str = "exec \"$HOME/$0\" \"$@\"";
 
-/// The launchd label of a host workload.
+/// The launchd label of a host workload: `com.alembic.<project>.<workload>`.
 pub fn label(t: &Topology, w: &Workload) -> String {
-    format!("com.{}.{}", t.project.name, w.name)
+    format!("com.alembic.{}.{}", t.project.name, w.name)
 }
 
 /// The log file of a host workload, relative to `$HOME`.
-pub fn log_path(w: &Workload) -> String {
-    format!("Library/Logs/alembic/{}.log", w.name)
+pub fn log_path(t: &Topology, w: &Workload) -> String {
+    format!("Library/Logs/alembic/{}/{}.log", t.project.name, w.name)
 }
 
 pub fn render(t: &Topology) -> Vec<Artifact> {
@@ -48,16 +56,19 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
     out
 }
 
-/// `ProgramArguments`: the launcher through `sh` (see the module doc), then the command.
-pub fn program_arguments(w: &Workload) -> Vec<String> {
+/// `ProgramArguments`: the launcher through `sh` (see the module doc), then the command with
+/// its placeholders substituted.
+pub fn program_arguments(t: &Topology, w: &Workload) -> Vec<String> {
     let mut args = vec![
         "/bin/sh".to_owned(),
         "-c".to_owned(),
         SH_EXEC_LAUNCHER.to_owned(),
-        // $0 of the -c script: what `ps` and error messages show.
-        "alembic-launch".to_owned(),
+        // $0 of the -c script: the launcher's path under $HOME.
+        launcher::install_path_in_home(t),
+        "--project".to_owned(),
+        t.project.name.to_string(),
         "--log".to_owned(),
-        log_path(w),
+        log_path(t, w),
     ];
     if !w.secrets.is_empty() {
         args.push("--secrets".to_owned());
@@ -70,7 +81,7 @@ pub fn program_arguments(w: &Workload) -> Vec<String> {
         );
     }
     args.push("--".to_owned());
-    args.extend(w.command.iter().map(|c| c.as_str().to_owned()));
+    args.extend(launcher::command(w));
     args
 }
 
@@ -81,7 +92,7 @@ fn plist_bytes(t: &Topology, w: &Workload) -> Vec<u8> {
     d.insert(
         "ProgramArguments".into(),
         Value::Array(
-            program_arguments(w)
+            program_arguments(t, w)
                 .into_iter()
                 .map(Value::String)
                 .collect(),
@@ -111,10 +122,11 @@ fn plist_bytes(t: &Topology, w: &Workload) -> Vec<u8> {
         };
         d.insert("StartCalendarInterval".into(), value);
     }
-    if !w.env.is_empty() {
+    let vars = launcher::environment(w);
+    if !vars.is_empty() {
         let mut env = Dictionary::new();
-        for (k, v) in &w.env {
-            env.insert(k.as_str().into(), Value::String(v.as_str().into()));
+        for (k, v) in vars {
+            env.insert(k, Value::String(v));
         }
         d.insert("EnvironmentVariables".into(), Value::Dictionary(env));
     }

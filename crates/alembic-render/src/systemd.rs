@@ -1,14 +1,19 @@
 //! systemd `--user` units for the host plane (`host.os = "linux"`):
-//! `infra/host/systemd/alembic-<workload>.service`, plus a `.timer` for scheduled jobs.
+//! `infra/host/systemd/alembic-<project>--<workload>.service`, plus a `.timer` for scheduled
+//! jobs. The unit name carries the project so two projects on one machine never share a unit;
+//! the separator is `--` because neither a project nor a workload name may contain it (both
+//! are slugs with single hyphens), so `alembic-a-b--c` and `alembic-a--b-c` stay distinct.
 //!
 //! Units have no serializer crate, so this is a small typed writer ([`Unit`]) with systemd's own
 //! quoting: `ExecStart=` words are double-quoted with `\` and `"` escaped, `%` doubled (it starts
 //! a specifier) and `$` doubled (it starts an environment variable expansion); `Environment=`
 //! assignments are quoted the same way minus `$`, which it does not expand.
 //!
-//! Every workload runs through the launcher (`crate::launcher`) at
-//! `%h/.config/alembic/bin/alembic-launch` (`%h` is the home-directory specifier); secrets are
-//! passed by name and read from the mode-0600 secrets file, output goes to the journal.
+//! Every workload runs through its project's launcher (`crate::launcher`) at
+//! `%h/.config/alembic/<project>/bin/alembic-launch` (`%h` is the home-directory specifier);
+//! secrets are passed by name and read from the project's mode-0600 secrets file, output goes
+//! to the journal. A workload's `bind`/`port` reach it as `HOST`/`PORT` (`Environment=`) and
+//! as `{bind}`/`{port}` substituted in its command.
 //!
 //! Hardening: `NoNewPrivileges=yes` and `UMask=0077` work in any user manager. `PrivateTmp=` and
 //! the other namespace options are left out on purpose: in a user manager they need unprivileged
@@ -111,21 +116,30 @@ pub fn quote_environment(name: &str, value: &str) -> String {
     out
 }
 
-/// The unit name (without suffix) of a host workload.
-pub fn unit_name(w: &Workload) -> String {
-    format!("alembic-{}", w.name)
+/// The unit name (without suffix) of a host workload: `alembic-<project>--<workload>`.
+pub fn unit_name(t: &Topology, w: &Workload) -> String {
+    unit_name_of(t, w.name.as_str())
 }
 
-/// `ExecStart=`: the launcher under `%h`, then the workload's command, each word quoted.
-pub fn exec_start(w: &Workload) -> String {
-    let mut words = vec![format!("%h/{}", launcher::INSTALL_PATH_IN_HOME)];
+fn unit_name_of(t: &Topology, workload: &str) -> String {
+    format!("alembic-{}--{workload}", t.project.name)
+}
+
+/// `ExecStart=`: the project's launcher under `%h`, then the workload's command (placeholders
+/// substituted), each word quoted.
+pub fn exec_start(t: &Topology, w: &Workload) -> String {
+    let mut words = vec![
+        format!("%h/{}", launcher::install_path_in_home(t)),
+        quote_exec_word("--project"),
+        quote_exec_word(t.project.name.as_str()),
+    ];
     if !w.secrets.is_empty() {
         words.push(quote_exec_word("--secrets"));
         let names: Vec<&str> = w.secrets.iter().map(|s| s.as_str()).collect();
         words.push(quote_exec_word(&names.join(",")));
     }
     words.push(quote_exec_word("--"));
-    words.extend(w.command.iter().map(|c| quote_exec_word(c.as_str())));
+    words.extend(launcher::command(w).iter().map(|c| quote_exec_word(c)));
     words.join(" ")
 }
 
@@ -135,7 +149,7 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
     }
     let mut out = Vec::new();
     for w in t.on_plane(Plane::Host) {
-        let name = unit_name(w);
+        let name = unit_name(t, w);
         out.push(Artifact::new(
             format!("infra/host/systemd/{name}.service"),
             service(t, w).to_text(),
@@ -171,16 +185,16 @@ pub fn service(t: &Topology, w: &Workload) -> Unit {
         if t.workload(dep.as_str())
             .is_some_and(|d| d.plane == Plane::Host)
         {
-            let dep_unit = format!("alembic-{dep}.service");
+            let dep_unit = format!("{}.service", unit_name_of(t, dep.as_str()));
             unit.raw("Wants", dep_unit.clone());
             unit.raw("After", dep_unit);
         }
     }
     let svc = u.section("Service");
     svc.raw("Type", if job { "oneshot" } else { "exec" });
-    svc.raw("ExecStart", exec_start(w));
-    for (k, v) in &w.env {
-        svc.raw("Environment", quote_environment(k.as_str(), v.as_str()));
+    svc.raw("ExecStart", exec_start(t, w));
+    for (k, v) in launcher::environment(w) {
+        svc.raw("Environment", quote_environment(&k, &v));
     }
     if w.keep_alive && !job {
         svc.raw("Restart", "always");
@@ -203,7 +217,7 @@ pub fn timer(t: &Topology, w: &Workload) -> Option<Unit> {
     u.section("Timer")
         .raw("OnCalendar", schedule.on_calendar())
         .raw("Persistent", "true")
-        .raw("Unit", format!("{}.service", unit_name(w)));
+        .raw("Unit", format!("{}.service", unit_name(t, w)));
     u.section("Install").raw("WantedBy", "timers.target");
     Some(u)
 }

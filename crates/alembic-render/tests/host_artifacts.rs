@@ -52,10 +52,10 @@ fn macos_renders_one_plist_per_host_workload_and_linux_renders_units() {
     assert_eq!(
         host_paths(&mac, ArtifactKind::LaunchdPlist),
         [
-            "infra/host/launchd/com.labmac.agent-browser.plist",
-            "infra/host/launchd/com.labmac.local-models.plist",
-            "infra/host/launchd/com.labmac.nightly-digest.plist",
-            "infra/host/launchd/com.labmac.workday-sync.plist",
+            "infra/host/launchd/com.alembic.labmac.agent-browser.plist",
+            "infra/host/launchd/com.alembic.labmac.local-models.plist",
+            "infra/host/launchd/com.alembic.labmac.nightly-digest.plist",
+            "infra/host/launchd/com.alembic.labmac.workday-sync.plist",
         ]
     );
     assert!(host_paths(&mac, ArtifactKind::SystemdUnit).is_empty());
@@ -63,12 +63,12 @@ fn macos_renders_one_plist_per_host_workload_and_linux_renders_units() {
     assert_eq!(
         host_paths(&linux, ArtifactKind::SystemdUnit),
         [
-            "infra/host/systemd/alembic-agent-browser.service",
-            "infra/host/systemd/alembic-local-models.service",
-            "infra/host/systemd/alembic-nightly-digest.service",
-            "infra/host/systemd/alembic-nightly-digest.timer",
-            "infra/host/systemd/alembic-workday-sync.service",
-            "infra/host/systemd/alembic-workday-sync.timer",
+            "infra/host/systemd/alembic-lab--agent-browser.service",
+            "infra/host/systemd/alembic-lab--local-models.service",
+            "infra/host/systemd/alembic-lab--nightly-digest.service",
+            "infra/host/systemd/alembic-lab--nightly-digest.timer",
+            "infra/host/systemd/alembic-lab--workday-sync.service",
+            "infra/host/systemd/alembic-lab--workday-sync.timer",
         ]
     );
     assert!(host_paths(&linux, ArtifactKind::LaunchdPlist).is_empty());
@@ -141,15 +141,11 @@ fn plists_read_back_unchanged_with_plistlib() {
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(v["Label"], label.as_str());
             let args: Vec<String> = serde_json::from_value(v["ProgramArguments"].clone()).unwrap();
-            assert_eq!(args, alembic_render::launchd::program_arguments(w));
-            let command: Vec<&str> = w.command.iter().map(|c| c.as_str()).collect();
+            assert_eq!(args, alembic_render::launchd::program_arguments(&t, w));
+            let command = launcher::command(w);
             assert_eq!(&args[args.len() - command.len()..], command.as_slice());
-            for (k, val) in &w.env {
-                assert_eq!(
-                    v["EnvironmentVariables"][k.as_str()],
-                    val.as_str(),
-                    "{name}/{label}"
-                );
+            for (k, val) in launcher::environment(w) {
+                assert_eq!(v["EnvironmentVariables"][&k], val, "{name}/{label}");
             }
             match &w.schedule {
                 Some(s) => {
@@ -185,7 +181,7 @@ fn workday_schedule_expands_to_one_calendar_dict_per_fire_time() {
     let t = fixture("host-macos.toml");
     let set = alembic_render::render(&t);
     let text = set
-        .get("infra/host/launchd/com.labmac.workday-sync.plist")
+        .get("infra/host/launchd/com.alembic.labmac.workday-sync.plist")
         .unwrap()
         .text()
         .to_owned();
@@ -194,10 +190,10 @@ fn workday_schedule_expands_to_one_calendar_dict_per_fire_time() {
     assert_eq!(text.matches("<key>Minute</key>").count(), 10);
 }
 
-fn install_units(set: &ArtifactSet, home: &Path) -> Vec<PathBuf> {
+fn install_units(t: &Topology, set: &ArtifactSet, home: &Path) -> Vec<PathBuf> {
     let unit_dir = home.join(".config/systemd/user");
     std::fs::create_dir_all(&unit_dir).unwrap();
-    let bin = home.join(launcher::INSTALL_PATH_IN_HOME);
+    let bin = home.join(launcher::install_path_in_home(t));
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
     let l = set.get(launcher::PATH).unwrap();
     std::fs::write(&bin, &l.bytes).unwrap();
@@ -217,10 +213,11 @@ fn units_pass_systemd_analyze_verify() {
     let Some(analyze) = tool("systemd-analyze") else {
         return;
     };
-    let set = alembic_render::render(&fixture("host-linux.toml"));
+    let t = fixture("host-linux.toml");
+    let set = alembic_render::render(&t);
     let home = tempfile::tempdir().unwrap();
     let runtime = tempfile::tempdir().unwrap();
-    let units = install_units(&set, home.path());
+    let units = install_units(&t, &set, home.path());
     assert_eq!(units.len(), 6);
     let out = Command::new(&analyze)
         .args(["verify", "--user", "--man=no"])
@@ -490,7 +487,7 @@ fn plist_program_arguments_start_the_installed_launcher() {
     let t = fixture("host-macos.toml");
     let set = alembic_render::render(&t);
     let home = tempfile::tempdir().unwrap();
-    let bin = home.path().join(launcher::INSTALL_PATH_IN_HOME);
+    let bin = home.path().join(launcher::install_path_in_home(&t));
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
     std::fs::write(&bin, &set.get(launcher::PATH).unwrap().bytes).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -500,7 +497,7 @@ fn plist_program_arguments_start_the_installed_launcher() {
     command.push(alembic_config::types::Text::parse("%s\\n").unwrap());
     command.extend(w.command.iter().skip(1).cloned());
     w.command = command;
-    let argv = alembic_render::launchd::program_arguments(&w);
+    let argv = alembic_render::launchd::program_arguments(&t, &w);
     let out = Command::new(&argv[0])
         .args(&argv[1..])
         .env_clear()
@@ -513,11 +510,268 @@ fn plist_program_arguments_start_the_installed_launcher() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let log =
-        std::fs::read_to_string(home.path().join("Library/Logs/alembic/local-models.log")).unwrap();
+    let log = std::fs::read_to_string(
+        home.path()
+            .join("Library/Logs/alembic/labmac/local-models.log"),
+    )
+    .unwrap();
     let expected: Vec<&str> = t.workload("local-models").unwrap().command[1..]
         .iter()
         .map(|c| c.as_str())
         .collect();
     assert_eq!(log.lines().collect::<Vec<_>>(), expected);
+}
+
+/// `fixture` with the project renamed and the host OS set.
+fn with_project(name: &str, project: &str, os: &str) -> Topology {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = text
+        .replacen("name   = \"lab\"", &format!("name   = \"{project}\""), 1)
+        .replacen("name   = \"labmac\"", &format!("name   = \"{project}\""), 1)
+        .replace("os = \"linux\"", &format!("os = \"{os}\""))
+        .replace("os = \"macos\"", &format!("os = \"{os}\""));
+    let loaded = load_str(name, &text);
+    let t = loaded.topology.expect("valid");
+    assert_eq!(t.project.name.as_str(), project);
+    t
+}
+
+fn unit_and_label_paths(t: &Topology) -> Vec<String> {
+    alembic_render::render(t)
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.kind,
+                ArtifactKind::SystemdUnit | ArtifactKind::LaunchdPlist
+            )
+        })
+        .map(|a| a.path.clone())
+        .collect()
+}
+
+// Regression: unit names were `alembic-<workload>` whatever the project, so two projects on one
+// machine overwrote each other's units; `-` alone as separator would still collide for a-b/c and
+// a/b-c.
+#[test]
+fn two_projects_render_distinct_unit_names_and_labels() {
+    for os in ["linux", "macos"] {
+        let a = with_project("host-linux.toml", "alpha", os);
+        let b = with_project("host-linux.toml", "beta", os);
+        let (pa, pb) = (unit_and_label_paths(&a), unit_and_label_paths(&b));
+        assert!(!pa.is_empty());
+        assert!(
+            pa.iter().all(|p| !pb.contains(p)),
+            "{os}: shared paths {pa:?} / {pb:?}"
+        );
+        assert!(pa.iter().all(|p| p.contains("alpha")), "{pa:?}");
+        // Hyphens split differently still give different names.
+        let mut ab = with_project("host-linux.toml", "a-b", os);
+        let mut a2 = with_project("host-linux.toml", "a", os);
+        let rename = |t: &mut Topology, to: &str| {
+            let w = t
+                .workloads
+                .iter_mut()
+                .find(|w| w.name.as_str() == "workday-sync")
+                .unwrap();
+            w.name = alembic_config::types::WorkloadName::parse(to).unwrap();
+        };
+        rename(&mut ab, "c");
+        rename(&mut a2, "b-c");
+        let (x, y) = (unit_and_label_paths(&ab), unit_and_label_paths(&a2));
+        assert!(x.iter().all(|p| !y.contains(p)), "{os}: {x:?} / {y:?}");
+    }
+    let t = with_project("host-linux.toml", "alpha", "linux");
+    let w = t.workload("local-models").unwrap();
+    assert_eq!(
+        alembic_render::systemd::unit_name(&t, w),
+        "alembic-alpha--local-models"
+    );
+    let t = with_project("host-linux.toml", "alpha", "macos");
+    let w = t.workload("local-models").unwrap();
+    assert_eq!(
+        alembic_render::launchd::label(&t, w),
+        "com.alembic.alpha.local-models"
+    );
+    // The dependency ordering names the project's own unit.
+    let linux = fixture("host-linux.toml");
+    let unit = alembic_render::systemd::service(&linux, linux.workload("agent-browser").unwrap());
+    assert!(unit
+        .to_text()
+        .contains("After=alembic-lab--local-models.service\n"));
+}
+
+// Regression: a host workload's bind/port never reached the process (no HOST/PORT, and
+// `{bind}`/`{port}` stayed literal), so a daemon listened wherever its command said.
+#[test]
+fn bind_and_port_reach_a_launchd_agent() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(python) = tool("python3") else {
+        return;
+    };
+    let mut t = fixture("host-macos.toml");
+    {
+        let w = t
+            .workloads
+            .iter_mut()
+            .find(|w| w.name.as_str() == "agent-browser")
+            .unwrap();
+        w.bind = Some("127.0.0.2".parse().unwrap());
+        // Print the environment's HOST/PORT and every argument, one per line.
+        w.command = [
+            "/bin/sh",
+            "-c",
+            "printf '%s\\n' \"$HOST\" \"$PORT\" \"$@\"",
+            "sh",
+            "--bind={bind}",
+            "{port}",
+            "[{bind}]:{port}",
+            "{{port}}",
+        ]
+        .iter()
+        .map(|s| alembic_config::types::Text::parse(s).unwrap())
+        .collect();
+    }
+    let set = alembic_render::render(&t);
+    let dir = tempfile::tempdir().unwrap();
+    write_all(&set, dir.path());
+    let plist = dir
+        .path()
+        .join("infra/host/launchd/com.alembic.labmac.agent-browser.plist");
+    // What launchd would read: the real plist parser's view of the file.
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import json, plistlib, sys\nwith open(sys.argv[1], 'rb') as f: print(json.dumps(plistlib.load(f)))",
+        ])
+        .arg(&plist)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["EnvironmentVariables"]["HOST"], "127.0.0.2");
+    assert_eq!(v["EnvironmentVariables"]["PORT"], "9222");
+    let argv: Vec<String> = serde_json::from_value(v["ProgramArguments"].clone()).unwrap();
+    let env: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(v["EnvironmentVariables"].clone()).unwrap();
+    // Start it as launchd would: argv and EnvironmentVariables as is, HOME set.
+    let home = tempfile::tempdir().unwrap();
+    let bin = home.path().join(launcher::install_path_in_home(&t));
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::write(&bin, launcher::SCRIPT).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .envs(&env)
+        .env("HOME", home.path())
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(
+        home.path()
+            .join("Library/Logs/alembic/labmac/agent-browser.log"),
+    )
+    .unwrap();
+    assert_eq!(
+        log,
+        "127.0.0.2\n9222\n--bind=127.0.0.2\n9222\n[127.0.0.2]:9222\n{9222}\n"
+    );
+}
+
+// Regression: as above, for systemd units, checked by `systemd-analyze verify`.
+#[test]
+fn bind_and_port_reach_a_systemd_unit() {
+    let Some(analyze) = tool("systemd-analyze") else {
+        return;
+    };
+    let t = fixture("host-linux.toml");
+    let set = alembic_render::render(&t);
+    let unit = set
+        .get("infra/host/systemd/alembic-lab--agent-browser.service")
+        .unwrap()
+        .text()
+        .to_owned();
+    assert!(unit.contains("Environment=\"HOST=127.0.0.1\"\n"), "{unit}");
+    assert!(unit.contains("Environment=\"PORT=9222\"\n"), "{unit}");
+    assert!(
+        unit.contains("\"--\" \"/bin/true\" \"serve\" \"--host=127.0.0.1\" \"--port\" \"9222\"\n"),
+        "{unit}"
+    );
+    assert!(!unit.contains("{bind}") && !unit.contains("{port}"));
+    // A scheduled job without a port gets neither variable.
+    let job = set
+        .get("infra/host/systemd/alembic-lab--nightly-digest.service")
+        .unwrap()
+        .text();
+    assert!(!job.contains("HOST=") && !job.contains("PORT="));
+    let home = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let units = install_units(&t, &set, home.path());
+    let out = Command::new(&analyze)
+        .args(["verify", "--user", "--man=no"])
+        .args(&units)
+        .env("HOME", home.path())
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("alembic-")).collect();
+    assert!(out.status.success() && ours.is_empty(), "{stderr}");
+}
+
+// The launcher reads the project's own secrets file, and refuses a project name that is not
+// a slug (it becomes a path segment).
+#[test]
+fn launcher_reads_the_projects_secrets_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let l = launcher_with_secrets("", 0o600);
+    let dir = l.home.join(".config/alembic/proj-a");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secrets.env");
+    std::fs::write(&file, format!("OPENAI_API_KEY={CANARY}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = |project: &str| {
+        Command::new("/bin/sh")
+            .arg(&l.script)
+            .args(["--project", project, "--secrets", "OPENAI_API_KEY", "--"])
+            .args(["/bin/sh", "-c", "printf '%s' \"$OPENAI_API_KEY\""])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &l.home)
+            .output()
+            .unwrap()
+    };
+    let out = run("proj-a");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), CANARY);
+    // Another project's file is not this one's.
+    let out = run("proj-b");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("proj-b/secrets.env"));
+    for bad in ["../proj-a", "Proj", "a--b", "a/b", "-a"] {
+        let out = run(bad);
+        assert!(!out.status.success(), "{bad} accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("invalid project name"),
+            "{bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -182,11 +182,11 @@ fn check_reports_mode_changes_and_extra_files() {
         .collect();
     assert_eq!(status["infra/host/bin/alembic-launch"], "mode");
     assert_eq!(
-        status["infra/host/launchd/com.alembic.local-models.plist"],
+        status["infra/host/launchd/com.alembic.alembic.local-models.plist"],
         "extra"
     );
     assert_eq!(
-        status["infra/host/systemd/alembic-local-models.service"],
+        status["infra/host/systemd/alembic-alembic--local-models.service"],
         "missing"
     );
 }
@@ -211,9 +211,9 @@ fn files_a_previous_render_wrote_but_the_new_set_lacks_are_removed() {
     assert_eq!(
         removed,
         [
-            "infra/host/launchd/com.alembic.agent-browser.plist",
-            "infra/host/launchd/com.alembic.local-models.plist",
-            "infra/host/launchd/com.alembic.nightly-digest.plist",
+            "infra/host/launchd/com.alembic.alembic.agent-browser.plist",
+            "infra/host/launchd/com.alembic.alembic.local-models.plist",
+            "infra/host/launchd/com.alembic.alembic.nightly-digest.plist",
         ]
     );
     for r in removed {
@@ -222,7 +222,7 @@ fn files_a_previous_render_wrote_but_the_new_set_lacks_are_removed() {
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine");
     assert!(dir
         .path()
-        .join("infra/host/systemd/alembic-nightly-digest.timer")
+        .join("infra/host/systemd/alembic-alembic--nightly-digest.timer")
         .is_file());
     alembic(dir.path())
         .args(["render", "--check"])
@@ -249,7 +249,7 @@ fn a_directory_in_the_way_leaves_the_previous_set_whole() {
     });
     let blocker = dir
         .path()
-        .join("infra/host/systemd/alembic-nightly-digest.timer");
+        .join("infra/host/systemd/alembic-alembic--nightly-digest.timer");
     std::fs::create_dir_all(&blocker).unwrap();
     let out = alembic(dir.path()).arg("render").output().unwrap();
     assert_eq!(out.status.code(), Some(3));
@@ -410,7 +410,7 @@ fn a_failure_during_the_renames_is_rolled_back() {
     // The last rename in path order; ci.yml and the manifest are replaced before it.
     let blocker = dir
         .path()
-        .join("infra/host/systemd/alembic-nightly-digest.timer");
+        .join("infra/host/systemd/alembic-alembic--nightly-digest.timer");
     std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
     let err = committed.apply().unwrap_err();
     assert!(!err.to_string().is_empty());

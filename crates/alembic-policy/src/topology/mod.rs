@@ -1,6 +1,7 @@
 //! Rules over the validated topology, one module per rule family.
 
 pub mod exposure;
+pub mod host;
 pub mod network;
 pub mod placeholders;
 pub mod secrets;
@@ -16,6 +17,7 @@ pub static RULES: &[&TopologyRule] = &[
     &exposure::EXP002,
     &exposure::EXP004,
     &exposure::EXP007,
+    &host::EXP010,
     &network::EXP005,
     &secrets::CFG006_SECRETS,
     &state::CFG003_STATE,

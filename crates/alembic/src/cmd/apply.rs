@@ -202,8 +202,14 @@ fn execute(built: Built, view: &mut dyn Progress, allow_replace: bool, json: boo
     }
     if let Some(henv) = &built.host {
         let mut ex = Executor::new(Goal::Apply, &env);
-        if let Err(e) = host::apply(&mut ex, &built.topology, &built.set, henv) {
-            code = report(view, json, &format!("host: {e}"), exit::RUNTIME);
+        let mut hr = host::HostReport::default();
+        let r = host::apply(&mut ex, &built.topology, &built.set, henv, &mut hr);
+        let mut steps = Steps::new(view);
+        for w in hr.warnings {
+            steps.warn(format!("host: {w}"));
+        }
+        if let Err(e) = r {
+            code = report(view, json, &format!("host: {e}"), e.exit_code());
         }
     }
     code
