@@ -23,8 +23,10 @@ use crate::rule::{Rule, TopologyRule};
 
 /// The SSH key fingerprint the template ships with (`droplet.ssh_keys`).
 pub const TEMPLATE_SSH_KEY: &str = "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa";
-/// The repository the template ships with (`ci.repository`).
+/// The repository the embedded default topology ships with (`ci.repository`).
 pub const TEMPLATE_REPOSITORY: &str = "acme/alembic";
+/// Every repository a template ships with: the embedded default's and `alembic init`'s.
+pub const TEMPLATE_REPOSITORIES: [&str; 2] = [TEMPLATE_REPOSITORY, "acme/myapp"];
 
 /// Second-level names reserved for documentation (RFC 2606 section 3).
 const EXAMPLE_DOMAINS: [&str; 3] = ["example.com", "example.net", "example.org"];
@@ -154,10 +156,9 @@ fn placeholders(r: &Rule, t: &Topology, src: &SourceFile) -> Vec<Diagnostic> {
             }
         }
     }
-    if t.ci
-        .repository
-        .as_str()
-        .eq_ignore_ascii_case(TEMPLATE_REPOSITORY)
+    if TEMPLATE_REPOSITORIES
+        .iter()
+        .any(|r| t.ci.repository.as_str().eq_ignore_ascii_case(r))
     {
         out.push(r.at(
             src,
