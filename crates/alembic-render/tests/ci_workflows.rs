@@ -717,7 +717,13 @@ fn the_ssh_agent_step_loads_the_key_without_writing_it() {
 /// What each toolchain's setup leaves in a workflow, written out here rather than taken from
 /// the renderer: (toolchain, setup actions, install command, marker strings no other
 /// toolchain's workflow may contain).
-const TOOLCHAIN_MARKS: &[(&str, &[&str], Option<&str>, &[&str])] = &[
+type ToolchainMarks = (
+    &'static str,
+    &'static [&'static str],
+    Option<&'static str>,
+    &'static [&'static str],
+);
+const TOOLCHAIN_MARKS: &[ToolchainMarks] = &[
     (
         "pnpm",
         &["pnpm/action-setup", "actions/setup-node"],
@@ -880,7 +886,8 @@ fn ci_caches_dependencies_and_the_deploy_verdict_does_not() {
         for job in ["checks", "gates"] {
             let on = cache_of(job_steps(&ci, job));
             let off = cache_of(job_steps(&deploy, job));
-            let (want_on, want_off): (Vec<(&str, Value)>, Vec<(&str, Value)>) = match *tc {
+            type Inputs = Vec<(&'static str, Value)>;
+            let (want_on, want_off): (Inputs, Inputs) = match *tc {
                 "pnpm" | "npm" | "yarn" => (
                     vec![("cache", Value::from(*tc))],
                     vec![("package-manager-cache", Value::Bool(false))],
