@@ -177,3 +177,34 @@ fn verify_step_accepts_the_pinned_alembic_and_refuses_another() {
         "{said}"
     );
 }
+
+/// A droplet workload built from a context shows as such in `topology` (it once read "ci job",
+/// the fallback for a workload with neither image nor schedule).
+#[test]
+fn topology_shows_a_build_workload_as_built() {
+    let config = std::fs::read_to_string(
+        alembic_testkit::workspace_root()
+            .join("crates/alembic-render/tests/fixtures/ci/images.toml"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("alembic.toml"), config).unwrap();
+    let out = alembic(dir.path()).arg("topology").output().unwrap();
+    assert!(out.status.success());
+    let human = String::from_utf8_lossy(&out.stdout);
+    let api = human.lines().find(|l| l.contains(" api ")).unwrap();
+    assert!(api.contains("build services/api"), "{human}");
+    let out = alembic(dir.path())
+        .args(["topology", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let api = doc["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "api")
+        .unwrap();
+    assert_eq!(api["build"], "services/api");
+    assert_eq!(api["image"], Value::Null);
+}
