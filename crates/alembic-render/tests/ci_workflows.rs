@@ -1375,3 +1375,55 @@ fn release_workflow_is_hardened_and_builds_both_targets() {
         assert!(!text.contains(bad), "{bad}");
     }
 }
+
+/// Regression: ci workloads named like the fixed jobs (`scan`, `build`, `deploy` joined
+/// `checks` and `gates`) get their own ids; a shared id would be a duplicate YAML key that
+/// replaces the fixed job, and a `deploy` workload would take the deploy job's place.
+#[test]
+fn ci_workloads_named_like_fixed_jobs_do_not_replace_them() {
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ci/images.toml"),
+    )
+    .unwrap();
+    let mut text = base.clone();
+    for name in ["checks", "gates", "scan", "build", "deploy"] {
+        text.push_str(&format!(
+            "\n[[workload]]\nname = \"{name}\"\nplane = \"ci\"\ncommand = [\"make\", \"{name}\"]\n"
+        ));
+    }
+    let loaded = load_str("images.toml", &text);
+    let t = loaded.topology.expect("valid");
+    for file in ["ci.yml", "deploy.yml"] {
+        let (yaml, v) = workflow(&t, file);
+        for name in ["checks", "gates", "scan", "build", "deploy"] {
+            let id = format!("{name}-workload");
+            let runs: Vec<&str> = job_steps(&v, &id)
+                .iter()
+                .filter_map(|s| s["run"].as_str())
+                .collect();
+            assert_eq!(runs, [format!("make {name}")], "{file}/{id}");
+            // The id appears once as a job key: no duplicate key hides a job.
+            assert_eq!(yaml.matches(&format!("\n  {id}:\n")).count(), 1, "{file}");
+        }
+        for fixed in ["checks", "gates"] {
+            assert_eq!(
+                yaml.matches(&format!("\n  {fixed}:\n")).count(),
+                1,
+                "{file}"
+            );
+        }
+    }
+    let (_, v) = workflow(&t, "deploy.yml");
+    assert_eq!(
+        v["jobs"]["deploy"]["environment"],
+        t.ci.environment.as_str()
+    );
+    assert!(v["jobs"]["build"]["outputs"].is_mapping());
+    assert_eq!(
+        deploy_gating_problems(&v, &t),
+        Vec::<String>::new(),
+        "the deploy needs the workload jobs too"
+    );
+    let (_, ci) = workflow(&t, "ci.yml");
+    assert_eq!(ci["jobs"]["scan"]["name"], "code scanning");
+}
