@@ -109,6 +109,9 @@ pub struct Droplet {
     /// `SPACES_SECRET_ACCESS_KEY`.
     pub state_access_key_env: EnvVarName,
     pub state_secret_key_env: EnvVarName,
+    /// Where CI pushes the images of workloads with `build` (pulled by digest). Unset: images
+    /// are shipped over ssh.
+    pub registry: Option<Registry>,
 }
 
 impl Droplet {
@@ -153,12 +156,83 @@ impl RemoteState<'_> {
     }
 }
 
+/// How the CI jobs set up the project's language and install its dependencies (`ci.toolchain`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Toolchain {
+    Pnpm,
+    Npm,
+    Yarn,
+    Uv,
+    Pip,
+    Cargo,
+    Go,
+    None,
+}
+
+impl Toolchain {
+    pub const ALL: [Toolchain; 8] = [
+        Toolchain::Pnpm,
+        Toolchain::Npm,
+        Toolchain::Yarn,
+        Toolchain::Uv,
+        Toolchain::Pip,
+        Toolchain::Cargo,
+        Toolchain::Go,
+        Toolchain::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Toolchain::Pnpm => "pnpm",
+            Toolchain::Npm => "npm",
+            Toolchain::Yarn => "yarn",
+            Toolchain::Uv => "uv",
+            Toolchain::Pip => "pip",
+            Toolchain::Cargo => "cargo",
+            Toolchain::Go => "go",
+            Toolchain::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Toolchain> {
+        Toolchain::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The `[ci]` version field this toolchain reads, if any.
+    pub fn version_field(self) -> Option<&'static str> {
+        match self {
+            Toolchain::Pnpm | Toolchain::Npm | Toolchain::Yarn => Some("node_version"),
+            Toolchain::Uv | Toolchain::Pip => Some("python_version"),
+            Toolchain::Cargo => Some("rust_toolchain"),
+            Toolchain::Go => Some("go_version"),
+            Toolchain::None => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Toolchain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Ci {
     pub repository: Repository,
     pub branch: BranchName,
     pub runner: Token,
+    /// Default `pnpm` when `node_version` is set in the file, else `none`.
+    pub toolchain: Toolchain,
     pub node_version: Token,
+    /// With `uv`/`pip`. Default: 3.12.
+    pub python_version: Token,
+    /// With `go`. Default: stable.
+    pub go_version: Token,
+    /// With `cargo`. Default: stable.
+    pub rust_toolchain: Token,
+    /// The exact alembic the workflows install. `None`: the version that rendered them.
+    pub alembic_version: Option<Version>,
     pub checks: Vec<Text>,
     pub gates: Vec<Text>,
     pub environment: Token,
@@ -171,6 +245,8 @@ pub struct Workload {
     pub plane: Plane,
     pub exposure: Exposure,
     pub image: Option<ImageRef>,
+    /// Docker build context (Dockerfile inside), relative to alembic.toml; instead of `image`.
+    pub build: Option<BuildContext>,
     pub command: Vec<Text>,
     pub port: Option<Port>,
     pub route: Option<Route>,

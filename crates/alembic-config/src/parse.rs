@@ -374,12 +374,18 @@ const DROPLET_KEYS: &[&str] = &[
     "state_region",
     "state_access_key_env",
     "state_secret_key_env",
+    "registry",
 ];
 const CI_KEYS: &[&str] = &[
     "repository",
     "branch",
     "runner",
+    "toolchain",
     "node_version",
+    "python_version",
+    "go_version",
+    "rust_toolchain",
+    "alembic_version",
     "checks",
     "gates",
     "environment",
@@ -390,6 +396,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "plane",
     "exposure",
     "image",
+    "build",
     "command",
     "port",
     "route",
@@ -986,6 +993,8 @@ impl<'s> Cx<'s> {
                 ok = false;
             }
         }
+        let registry = self.string(&t, "registry", None, Code::Cfg004, Registry::parse);
+        ok &= t.t.get("registry").is_none() || registry.is_some();
         if !ok {
             return None;
         }
@@ -1013,6 +1022,7 @@ impl<'s> Cx<'s> {
             state_region,
             state_access_key_env: state_access_key_env?,
             state_secret_key_env: state_secret_key_env?,
+            registry,
         })
     }
 
@@ -1035,6 +1045,52 @@ impl<'s> Cx<'s> {
             };
         let runner = defaulted(self, "runner", "ubuntu-24.04", Token::parse);
         let node_version = defaulted(self, "node_version", "22", Token::parse);
+        let python_version = defaulted(self, "python_version", "3.12", Token::parse);
+        let go_version = defaulted(self, "go_version", "stable", Token::parse);
+        let rust_toolchain = defaulted(self, "rust_toolchain", "stable", Token::parse);
+        // Without `toolchain`, a file that names a Node version keeps the pnpm setup it always
+        // had; one that names none gets no language setup at all.
+        let toolchain = match t.t.get("toolchain") {
+            Some(_) => self.string(&t, "toolchain", None, Code::Cfg004, |s| {
+                Toolchain::parse(s).ok_or_else(|| {
+                    let all: Vec<String> =
+                        Toolchain::ALL.iter().map(|t| format!("\"{t}\"")).collect();
+                    format!("{s:?} is not one of {}", all.join(", "))
+                })
+            }),
+            None if t.t.get("node_version").is_some() => Some(Toolchain::Pnpm),
+            None => Some(Toolchain::None),
+        };
+        // A version field the chosen toolchain never reads is a mistake worth saying (the
+        // project may have meant another toolchain), but it breaks nothing: a warning.
+        if let Some(tc) = toolchain {
+            for field in [
+                "node_version",
+                "python_version",
+                "go_version",
+                "rust_toolchain",
+            ] {
+                if t.t.get(field).is_some() && tc.version_field() != Some(field) {
+                    let span = t.spans_of(field);
+                    let used = match tc.version_field() {
+                        Some(f) => format!("it reads `ci.{f}`"),
+                        None => "it sets up no language".to_owned(),
+                    };
+                    let d = self.src.diag(
+                        Code::Cfg004,
+                        Severity::Warning,
+                        span,
+                        format!("`ci.{field}` has no effect with `toolchain = \"{tc}\"`"),
+                        Some(format!(
+                            "{used}; remove `{field}` or set the toolchain that uses it"
+                        )),
+                    );
+                    self.diags.push(d);
+                }
+            }
+        }
+        let alembic_version =
+            self.string(&t, "alembic_version", None, Code::Cfg004, Version::parse);
         let environment = defaulted(self, "environment", "production", Token::parse);
         let branch = match t.t.get("branch") {
             Some(_) => self.string(&t, "branch", None, Code::Cfg004, BranchName::parse),
@@ -1047,11 +1103,19 @@ impl<'s> Cx<'s> {
         if self.diags[n..].iter().any(Diagnostic::is_error) {
             return None;
         }
+        if t.t.get("alembic_version").is_some() && alembic_version.is_none() {
+            return None;
+        }
         Some(Ci {
             repository: repository?,
             branch: branch?,
             runner: runner?,
+            toolchain: toolchain?,
             node_version: node_version?,
+            python_version: python_version?,
+            go_version: go_version?,
+            rust_toolchain: rust_toolchain?,
+            alembic_version,
             checks,
             gates,
             environment: environment?,
@@ -1151,6 +1215,7 @@ impl<'s> Cx<'s> {
             None => Some(Exposure::Private),
         };
         let image = self.string(t, "image", None, Code::Cfg004, ImageRef::parse);
+        let build = self.string(t, "build", None, Code::Cfg004, BuildContext::parse);
         let command = self.string_list(t, "command", Code::Cfg004, false, Text::parse);
         let port = self.port(t, "port");
         let route = self.string(t, "route", None, Code::Cfg004, Route::parse);
@@ -1216,13 +1281,20 @@ impl<'s> Cx<'s> {
                     keep_alive.is_some(),
                     "compose restarts droplet services; remove `keep_alive`",
                 );
-                if image.is_none() {
-                    problems.push((
+                match (&image, &build) {
+                    (None, None) => problems.push((
                         Code::Cfg003,
                         "name".into(),
-                        format!("droplet workload `{name}` needs `image`"),
-                        "set image = \"registry/name:tag\"".into(),
-                    ));
+                        format!("droplet workload `{name}` needs `image` or `build`"),
+                        "set image = \"registry/name:tag\", or build = \"path/to/context\" to build it from a Dockerfile".into(),
+                    )),
+                    (Some(_), Some(_)) => problems.push((
+                        Code::Cfg004,
+                        "build".into(),
+                        format!("droplet workload `{name}` sets both `image` and `build`"),
+                        "a workload runs a published image or one built from its context; remove one".into(),
+                    )),
+                    _ => {}
                 }
                 if exposure == Exposure::Public && port.is_none() {
                     problems.push((
@@ -1237,6 +1309,11 @@ impl<'s> Cx<'s> {
                 not_on(
                     "image",
                     image.is_some(),
+                    "host workloads run a command; containers belong on the droplet",
+                );
+                not_on(
+                    "build",
+                    build.is_some(),
                     "host workloads run a command; containers belong on the droplet",
                 );
                 not_on(
@@ -1265,6 +1342,11 @@ impl<'s> Cx<'s> {
                 not_on(
                     "image",
                     image.is_some(),
+                    "a ci workload is a command run on the runner",
+                );
+                not_on(
+                    "build",
+                    build.is_some(),
                     "a ci workload is a command run on the runner",
                 );
                 not_on(
@@ -1343,6 +1425,7 @@ impl<'s> Cx<'s> {
             plane,
             exposure,
             image,
+            build,
             command,
             port,
             route,

@@ -115,6 +115,23 @@ struct Droplet {
     state_access_key_env: Option<String>,
     /// Env var NAME of the Spaces secret key. Default: SPACES_SECRET_ACCESS_KEY.
     state_secret_key_env: Option<String>,
+    /// Image registry prefix (like ghcr.io/acme) CI pushes `build` workloads' images to; they
+    /// are then pulled by digest. Unset: images are shipped over ssh.
+    registry: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Toolchain {
+    Pnpm,
+    Npm,
+    Yarn,
+    Uv,
+    Pip,
+    Cargo,
+    Go,
+    None,
 }
 
 #[derive(JsonSchema)]
@@ -125,7 +142,23 @@ struct Ci {
     repository: String,
     branch: Option<String>,
     runner: Option<String>,
+    /// Language setup, dependency cache and install step of the CI jobs. Default: pnpm when
+    /// node_version is set, else none.
+    toolchain: Option<Toolchain>,
+    /// With pnpm/npm/yarn. Default: 22.
     node_version: Option<String>,
+    /// With uv/pip. Default: 3.12.
+    python_version: Option<String>,
+    /// With go. Default: stable.
+    go_version: Option<String>,
+    /// With cargo. Default: stable.
+    rust_toolchain: Option<String>,
+    /// The exact alembic version the workflows install (from the crate registry, --locked).
+    /// Default: the version that rendered them.
+    #[schemars(regex(
+        pattern = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$"
+    ))]
+    alembic_version: Option<String>,
     /// Commands run on every push and pull request.
     checks: Option<Vec<String>>,
     /// Commands run after the checks (e.g. `alembic doctor --json`).
@@ -173,6 +206,8 @@ struct Workload {
     exposure: Option<Exposure>,
     /// Container image (droplet workloads).
     image: Option<String>,
+    /// Docker build context (Dockerfile inside), relative to alembic.toml, instead of `image`.
+    build: Option<String>,
     /// argv: the program for host/ci workloads, container arguments for droplet ones.
     command: Option<Vec<String>>,
     #[schemars(range(min = 1, max = 65535))]

@@ -645,6 +645,136 @@ fn is_invisible_format(c: char) -> bool {
     )
 }
 
+string_newtype!(
+    /// An exact release version, `MAJOR.MINOR.PATCH` with an optional `-pre` part (semver 2.0
+    /// without build metadata): numbers without leading zeros, pre-release identifiers of
+    /// `[0-9A-Za-z-]` joined by dots. It is rendered after `=` in `cargo install --version`,
+    /// so it can never be a range or a moving name like `latest`. Checked by hand: the grammar
+    /// is five lines and the `semver` crate would be a new dependency for one check.
+    Version
+);
+
+impl Version {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 64, "version")?;
+        let bad = || {
+            format!("{s:?} is not an exact version like 0.2.0 or 1.0.0-rc.1 (no ranges, no `v`)")
+        };
+        let (core, pre) = match s.split_once('-') {
+            Some((c, p)) => (c, Some(p)),
+            None => (s, None),
+        };
+        let numeric = |n: &str| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (n == "0" || !n.starts_with('0'))
+        };
+        let parts: Vec<&str> = core.split('.').collect();
+        if parts.len() != 3 || !parts.iter().all(|p| numeric(p)) {
+            return Err(bad());
+        }
+        if let Some(pre) = pre {
+            let ok = pre.split('.').all(|id| {
+                !id.is_empty()
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && (!id.bytes().all(|b| b.is_ascii_digit()) || numeric(id))
+            });
+            if !ok {
+                return Err(bad());
+            }
+        }
+        Ok(Version(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// A Docker build context relative to the config's directory: segments of `A-Za-z0-9._-`
+    /// joined by single `/`, or `.` for the directory itself. Never absolute, never `..`, so
+    /// it always names a directory inside the project, and is safe in a workflow `with:` value
+    /// and as a shell argument.
+    BuildContext
+);
+
+impl BuildContext {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 255, "build context")?;
+        if s == "." {
+            return Ok(BuildContext(s.to_owned()));
+        }
+        if s.starts_with('/') {
+            return Err(format!(
+                "{s:?} is absolute: `build` is a directory relative to alembic.toml, like \"services/api\""
+            ));
+        }
+        let segments_ok = s.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
+        if !segments_ok || s.starts_with('-') {
+            return Err(format!(
+                "{s:?} must be a directory inside the project, relative to alembic.toml: segments of letters, digits and ._- joined by '/', no '..'"
+            ));
+        }
+        Ok(BuildContext(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// An image registry prefix that built images are pushed under: a registry host (with a
+    /// dot, a port, or `localhost`), then optional lowercase path components, like
+    /// `ghcr.io/acme` or `registry.digitalocean.com/acme`. No tag, no digest, no scheme.
+    Registry
+);
+
+impl Registry {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 200, "registry")?;
+        let bad = || {
+            format!(
+                "{s:?} is not an image registry prefix like \"ghcr.io/acme\" (a registry host, then lowercase path components; no scheme, tag or digest)"
+            )
+        };
+        let mut parts = s.split('/');
+        let host = parts.next().unwrap_or("");
+        let (name, port) = match host.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host, None),
+        };
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        let host_ok = name.split('.').all(label_ok)
+            && (name.contains('.') || name == "localhost" || port.is_some())
+            && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0) && !p.starts_with('0'));
+        // Docker's path-component grammar: [a-z0-9]+ separated by one of `.`, `_`, `__`, `-`+.
+        let component_ok = |c: &str| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && c.as_bytes()[0].is_ascii_alphanumeric()
+                && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+                && !c.contains("..")
+        };
+        if !host_ok || !parts.all(component_ok) {
+            return Err(bad());
+        }
+        Ok(Registry(s.to_owned()))
+    }
+
+    /// The registry host (with its port), the part `docker login` takes.
+    pub fn host(&self) -> &str {
+        self.0.split('/').next().unwrap_or(&self.0)
+    }
+}
+
 /// A TCP port, 1..=65535.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -759,6 +889,86 @@ mod tests {
         ] {
             assert!(ObjectKey::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn versions() {
+        for ok in [
+            "0.2.0",
+            "1.0.0",
+            "10.20.30",
+            "1.0.0-rc.1",
+            "1.0.0-alpha-1.0",
+        ] {
+            assert!(Version::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1",
+            "1.0",
+            "v1.0.0",
+            "=1.0.0",
+            "^1.0.0",
+            "1.0.0.0",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0-01",
+            "1.0.0-a..b",
+            "1.0.0+build",
+            "latest",
+            "1.0.0 ",
+            "1.*.0",
+        ] {
+            assert!(Version::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn build_contexts() {
+        for ok in [".", "services/api", "api", "a/b-c/d_e.1", ".docker/x"] {
+            assert!(BuildContext::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "/srv/api", "../api", "a/../b", "a/..", "./a", "a/./b", "a//b", "a/", "a b",
+            "a\"b", "-rf", "${{ x }}", "~/x",
+        ] {
+            assert!(BuildContext::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn registries() {
+        for ok in [
+            "ghcr.io/acme",
+            "ghcr.io",
+            "registry.digitalocean.com/acme/team",
+            "localhost:5000/x",
+            "reg.example.com:5000",
+            "ghcr.io/acme-corp/a_b.c",
+        ] {
+            assert!(Registry::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "acme",
+            "https://ghcr.io/acme",
+            "ghcr.io/Acme",
+            "ghcr.io/acme:1.0",
+            "ghcr.io/acme@sha256:00",
+            "ghcr.io/",
+            "ghcr.io//a",
+            "-ghcr.io/a",
+            "ghcr.io/a b",
+            "ghcr.io:0/a",
+            "ghcr.io:99999/a",
+        ] {
+            assert!(Registry::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Registry::parse("ghcr.io/acme").unwrap().host(), "ghcr.io");
+        assert_eq!(
+            Registry::parse("localhost:5000/x").unwrap().host(),
+            "localhost:5000"
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::Command;
 
 use alembic_config::{default_topology, load_str, Plane, Topology};
-use alembic_render::github::{KNOWN_HOSTS_SECRET, PINS, SETUP_TERRAFORM, SSH_KEY_SECRET};
+use alembic_render::github::{
+    built_workloads, KNOWN_HOSTS_SECRET, PINS, SETUP_TERRAFORM, SSH_KEY_SECRET,
+};
 use alembic_render::ArtifactKind;
 use alembic_testkit::{tool, tools};
 use serde_yaml_ng::Value;
@@ -23,12 +25,30 @@ fn fixture(name: &str) -> Topology {
         .unwrap_or_else(|| panic!("{name} is valid: {:#?}", loaded.diagnostics))
 }
 
+/// The fixtures of `tests/fixtures/ci/`: one per toolchain, and the image-building ones.
+const CI_FIXTURES: &[&str] = &[
+    "pnpm",
+    "npm",
+    "yarn",
+    "uv",
+    "pip",
+    "cargo",
+    "go",
+    "none",
+    "images",
+    "images-other-registry",
+];
+
 fn topologies() -> Vec<(&'static str, Topology)> {
-    vec![
+    let mut all = vec![
         ("default", default_topology()),
         ("ci-workloads", fixture("ci-workloads.toml")),
         ("host-linux", fixture("host-linux.toml")),
-    ]
+    ];
+    for name in CI_FIXTURES {
+        all.push((name, fixture(&format!("ci/{name}.toml"))));
+    }
+    all
 }
 
 /// Write the workflows of `t` under a temp dir, as a repository would hold them.
@@ -162,20 +182,39 @@ fn every_action_is_pinned_to_a_full_sha_with_its_version_comment() {
     }
 }
 
+/// `permissions: {}` at the top; every job reads contents, and the only write permissions are
+/// the SARIF upload's (`scan`) and the image build's (`build`), each with its reason beside it.
 #[test]
-fn permissions_are_empty_at_the_top_and_read_only_per_job() {
+fn permissions_are_empty_at_the_top_and_least_privilege_per_job() {
     for (name, t) in topologies() {
         for file in ["ci.yml", "deploy.yml"] {
-            let (_, v) = workflow(&t, file);
+            let (text, v) = workflow(&t, file);
             assert_eq!(
                 v["permissions"],
                 Value::Mapping(Default::default()),
                 "{name}/{file}"
             );
             for (id, job) in v["jobs"].as_mapping().unwrap() {
-                let perms = job["permissions"].as_mapping().unwrap();
-                assert_eq!(perms.len(), 1, "{name}/{file}/{id:?}");
-                assert_eq!(job["permissions"]["contents"], "read");
+                let id = id.as_str().unwrap();
+                let perms: Vec<(String, String)> = job["permissions"]
+                    .as_mapping()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().unwrap().to_owned(),
+                            v.as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect();
+                let mut want = vec![("contents".to_owned(), "read".to_owned())];
+                let writes: &[&str] = match id {
+                    "scan" => &["security-events"],
+                    "build" => &["packages", "id-token", "attestations"],
+                    _ => &[],
+                };
+                want.extend(writes.iter().map(|p| (p.to_string(), "write".to_owned())));
+                assert_eq!(perms, want, "{name}/{file}/{id}");
                 for step in job["steps"].as_sequence().unwrap() {
                     if step["uses"]
                         .as_str()
@@ -184,6 +223,10 @@ fn permissions_are_empty_at_the_top_and_read_only_per_job() {
                         assert_eq!(step["with"]["persist-credentials"], Value::Bool(false));
                     }
                 }
+            }
+            for line in text.lines().filter(|l| l.contains(": write")) {
+                let (_, why) = line.split_once(" # ").expect("a reason comment");
+                assert!(!why.trim().is_empty(), "{name}/{file}: {line}");
             }
         }
     }
@@ -218,6 +261,7 @@ fn ci_runs_checks_then_gates_and_one_job_per_ci_workload() {
         .unwrap();
     assert_eq!(cache["with"]["cache"], "pnpm");
     assert_eq!(cache["with"]["node-version"], "20.11.1");
+    assert_eq!(t.ci.toolchain, alembic_config::Toolchain::Pnpm);
     assert_eq!(v["jobs"]["gates"]["needs"][0], "checks");
     let gates = runs("gates");
     for g in &t.ci.gates {
@@ -270,9 +314,11 @@ fn deploy_runs_apply_in_the_environment_without_cancelling() {
             "{name}"
         );
         assert!(v["on"]["workflow_dispatch"].is_mapping());
-        let jobs = v["jobs"].as_mapping().unwrap();
-        assert_eq!(jobs.len(), 1);
         let deploy = &v["jobs"]["deploy"];
+        assert_eq!(
+            deploy["if"],
+            format!("github.ref == 'refs/heads/{}'", t.ci.branch).as_str()
+        );
         assert_eq!(deploy["environment"], t.ci.environment.as_str());
         assert_eq!(
             deploy["concurrency"]["group"],
@@ -295,7 +341,8 @@ fn deploy_runs_apply_in_the_environment_without_cancelling() {
                 .map(|s| s.as_str())
                 .filter(|s| !agent_only(s))
                 .collect();
-        assert_eq!(env.len(), for_apply.len() + 1, "{name}");
+        let images = alembic_render::github::built_workloads(&t).len();
+        assert_eq!(env.len(), for_apply.len() + 1 + images, "{name}");
         assert_eq!(apply["env"]["ALEMBIC_CONTEXT"], "deploy");
         for s in for_apply {
             assert_eq!(apply["env"][s], format!("${{{{ secrets.{s} }}}}").as_str());
@@ -313,9 +360,21 @@ fn secrets_reach_only_the_deploy_step_and_run_never_interpolates() {
             "{name}: ci.yml names a secret"
         );
         let (deploy_text, deploy) = workflow(&t, "deploy.yml");
+        // Plus the registry login of a build for a registry other than ghcr.io, which runs in
+        // the deploy environment too.
+        let registry_login = match &t.droplet.registry {
+            Some(r) if r.host() != "ghcr.io" && !built_workloads(&t).is_empty() => {
+                assert_eq!(
+                    deploy["jobs"]["build"]["environment"],
+                    t.ci.environment.as_str()
+                );
+                2
+            }
+            _ => 0,
+        };
         assert_eq!(
             deploy_text.matches("secrets.").count(),
-            t.ci.secrets.len(),
+            t.ci.secrets.len() + registry_login,
             "{name}"
         );
         for v in [&ci, &deploy] {
@@ -440,6 +499,9 @@ fn with_secrets(mut t: Topology, names: &[&str]) -> Topology {
 /// gives it the pinned setup-terraform (without the wrapper); ci.yml gets neither.
 #[test]
 fn deploy_job_loads_the_ssh_key_and_installs_terraform_when_needed() {
+    let install = format!("install alembic {}", env!("CARGO_PKG_VERSION"));
+    let verify = format!("verify alembic {}", env!("CARGO_PKG_VERSION"));
+    let (install, verify) = (install.as_str(), verify.as_str());
     let cases = [
         (
             "default",
@@ -447,7 +509,8 @@ fn deploy_job_loads_the_ssh_key_and_installs_terraform_when_needed() {
             vec![
                 "checkout",
                 "set up terraform",
-                "install alembic",
+                install,
+                verify,
                 "load the deploy ssh key",
                 "alembic apply",
             ],
@@ -458,7 +521,8 @@ fn deploy_job_loads_the_ssh_key_and_installs_terraform_when_needed() {
             fixture("host-linux.toml"),
             vec![
                 "checkout",
-                "install alembic",
+                install,
+                verify,
                 "load the deploy ssh key",
                 "alembic apply",
             ],
@@ -470,7 +534,8 @@ fn deploy_job_loads_the_ssh_key_and_installs_terraform_when_needed() {
             vec![
                 "checkout",
                 "set up terraform",
-                "install alembic",
+                install,
+                verify,
                 "alembic apply",
             ],
             vec![],
@@ -647,4 +712,718 @@ fn the_ssh_agent_step_loads_the_key_without_writing_it() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(!said.contains(&body));
+}
+
+/// What each toolchain's setup leaves in a workflow, written out here rather than taken from
+/// the renderer: (toolchain, setup actions, install command, marker strings no other
+/// toolchain's workflow may contain).
+type ToolchainMarks = (
+    &'static str,
+    &'static [&'static str],
+    Option<&'static str>,
+    &'static [&'static str],
+);
+const TOOLCHAIN_MARKS: &[ToolchainMarks] = &[
+    (
+        "pnpm",
+        &["pnpm/action-setup", "actions/setup-node"],
+        Some("pnpm install --frozen-lockfile"),
+        &["pnpm/action-setup", "pnpm install"],
+    ),
+    (
+        "npm",
+        &["actions/setup-node"],
+        Some("npm ci"),
+        &["npm ci", "cache: npm"],
+    ),
+    (
+        "yarn",
+        &["actions/setup-node"],
+        Some("yarn install --immutable"),
+        &["yarn install", "corepack", "cache: yarn"],
+    ),
+    (
+        "uv",
+        &["astral-sh/setup-uv"],
+        Some("uv sync --locked"),
+        &["astral-sh/setup-uv", "uv sync"],
+    ),
+    (
+        "pip",
+        &["actions/setup-python"],
+        Some("pip install -r requirements.txt"),
+        &["actions/setup-python", "pip install"],
+    ),
+    (
+        "cargo",
+        &["actions-rust-lang/setup-rust-toolchain"],
+        Some("cargo fetch --locked"),
+        &["setup-rust-toolchain", "cargo fetch"],
+    ),
+    (
+        "go",
+        &["actions/setup-go"],
+        Some("go mod download"),
+        &["actions/setup-go", "go mod download"],
+    ),
+    ("none", &[], None, &[]),
+];
+
+/// The version input each toolchain's setup action gets, and the config field it comes from.
+fn version_input(t: &Topology) -> Option<(&'static str, String)> {
+    use alembic_config::Toolchain::*;
+    match t.ci.toolchain {
+        Pnpm | Npm | Yarn => Some(("node-version", t.ci.node_version.to_string())),
+        Uv | Pip => Some(("python-version", t.ci.python_version.to_string())),
+        Cargo => Some(("toolchain", t.ci.rust_toolchain.to_string())),
+        Go => Some(("go-version", t.ci.go_version.to_string())),
+        None => Option::None,
+    }
+}
+
+fn job_steps<'a>(v: &'a Value, job: &str) -> &'a Vec<Value> {
+    v["jobs"][job]["steps"].as_sequence().unwrap()
+}
+
+fn position(steps: &[Value], pred: impl Fn(&Value) -> bool) -> Option<usize> {
+    steps.iter().position(pred)
+}
+
+/// Every toolchain fixture: the checks and gates jobs of both workflows set up that toolchain
+/// (its pinned action with the configured version, then the lockfile-exact install, before the
+/// first check), run the checks exactly as given, and contain nothing of any other toolchain.
+#[test]
+fn every_toolchain_sets_up_itself_and_nothing_else() {
+    for (tc, actions, install, _) in TOOLCHAIN_MARKS {
+        let t = fixture(&format!("ci/{tc}.toml"));
+        assert_eq!(t.ci.toolchain.as_str(), *tc);
+        for file in ["ci.yml", "deploy.yml"] {
+            let (text, v) = workflow(&t, file);
+            for job in ["checks", "gates"] {
+                let steps = job_steps(&v, job);
+                let uses = |s: &Value, a: &str| {
+                    s["uses"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with(&format!("{a}@")))
+                };
+                let first_check = position(steps, |s| {
+                    s["run"].as_str() == Some(t.ci.checks[0].as_str())
+                        || s["run"].as_str() == Some(t.ci.gates[0].as_str())
+                })
+                .unwrap();
+                for a in *actions {
+                    let at = position(steps, |s| uses(s, a))
+                        .unwrap_or_else(|| panic!("{tc}/{file}/{job}: no {a}"));
+                    assert!(at < first_check, "{tc}/{file}/{job}: {a} after the checks");
+                }
+                if let Some((input, want)) = version_input(&t) {
+                    let setup = steps
+                        .iter()
+                        .find(|s| s["with"][input].is_string())
+                        .unwrap_or_else(|| panic!("{tc}/{file}/{job}: no {input}"));
+                    assert_eq!(setup["with"][input], want.as_str(), "{tc}/{file}/{job}");
+                }
+                match install {
+                    Some(cmd) => {
+                        let at = position(steps, |s| s["run"].as_str() == Some(cmd))
+                            .unwrap_or_else(|| panic!("{tc}/{file}/{job}: no `{cmd}`"));
+                        assert!(at < first_check, "{tc}/{file}/{job}: install after checks");
+                    }
+                    None => assert!(
+                        steps.iter().all(|s| s["name"] != "install dependencies"
+                            && !s["uses"].as_str().is_some_and(|u| u.contains("setup-"))),
+                        "{tc}/{file}/{job}: a setup for toolchain none"
+                    ),
+                }
+            }
+            let checks: Vec<&str> = job_steps(&v, "checks")
+                .iter()
+                .filter_map(|s| s["run"].as_str())
+                .filter(|r| Some(*r) != *install)
+                .filter(|r| *r != "corepack enable")
+                .collect();
+            let want: Vec<&str> = t.ci.checks.iter().map(|c| c.as_str()).collect();
+            assert_eq!(checks, want, "{tc}/{file}");
+            for (other, other_actions, _, marks) in TOOLCHAIN_MARKS {
+                if other == tc {
+                    continue;
+                }
+                for m in marks.iter().copied().chain(
+                    other_actions
+                        .iter()
+                        .copied()
+                        .filter(|a| !actions.contains(a)),
+                ) {
+                    assert!(
+                        !text.contains(m),
+                        "{tc}/{file} contains `{m}` of toolchain {other}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// ci.yml restores the toolchain's dependency cache; deploy.yml, whose checks and gates decide
+/// a deploy, restores none (explicitly off where the action would cache by default).
+#[test]
+fn ci_caches_dependencies_and_the_deploy_verdict_does_not() {
+    let cache_of = |steps: &[Value]| -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for s in steps {
+            for key in ["cache", "enable-cache", "package-manager-cache"] {
+                if !s["with"][key].is_null() {
+                    out.push((key.to_owned(), s["with"][key].clone()));
+                }
+            }
+        }
+        out
+    };
+    for (tc, _, _, _) in TOOLCHAIN_MARKS {
+        let t = fixture(&format!("ci/{tc}.toml"));
+        let (_, ci) = workflow(&t, "ci.yml");
+        let (_, deploy) = workflow(&t, "deploy.yml");
+        for job in ["checks", "gates"] {
+            let on = cache_of(job_steps(&ci, job));
+            let off = cache_of(job_steps(&deploy, job));
+            type Inputs = Vec<(&'static str, Value)>;
+            let (want_on, want_off): (Inputs, Inputs) = match *tc {
+                "pnpm" | "npm" | "yarn" => (
+                    vec![("cache", Value::from(*tc))],
+                    vec![("package-manager-cache", Value::Bool(false))],
+                ),
+                "uv" => (
+                    vec![("enable-cache", Value::Bool(true))],
+                    vec![("enable-cache", Value::Bool(false))],
+                ),
+                "pip" => (vec![("cache", Value::from("pip"))], vec![]),
+                "cargo" | "go" => (
+                    vec![("cache", Value::Bool(true))],
+                    vec![("cache", Value::Bool(false))],
+                ),
+                _ => (vec![], vec![]),
+            };
+            let norm = |v: Vec<(&str, Value)>| -> Vec<(String, Value)> {
+                v.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            };
+            assert_eq!(on, norm(want_on), "{tc}/ci.yml/{job}");
+            assert_eq!(off, norm(want_off), "{tc}/deploy.yml/{job}");
+        }
+    }
+}
+
+/// Why a deploy job could start without every gate of its own commit having passed, read from
+/// the workflow alone. Empty means: the deploy cannot start unless every other job of the same
+/// run (checks, gates, ci workloads, the image build) succeeded, and every job checks out that
+/// run's commit.
+fn deploy_gating_problems(v: &Value, t: &Topology) -> Vec<String> {
+    let mut out = Vec::new();
+    let on = v["on"].as_mapping().cloned().unwrap_or_default();
+    for (k, _) in &on {
+        let k = k.as_str().unwrap_or("");
+        if !matches!(k, "push" | "workflow_dispatch") {
+            out.push(format!("triggered by `{k}`"));
+        }
+    }
+    let jobs = v["jobs"].as_mapping().unwrap();
+    let Some(deploy) = jobs.get("deploy") else {
+        return vec!["no deploy job".to_owned()];
+    };
+    let needs: Vec<&str> = match &deploy["needs"] {
+        Value::Sequence(s) => s.iter().filter_map(Value::as_str).collect(),
+        Value::String(s) => vec![s.as_str()],
+        _ => Vec::new(),
+    };
+    for (id, _) in jobs {
+        let id = id.as_str().unwrap();
+        if id != "deploy" && !needs.contains(&id) {
+            out.push(format!("deploy does not need `{id}`"));
+        }
+    }
+    for required in ["checks", "gates"] {
+        if !jobs.contains_key(required) {
+            out.push(format!("no `{required}` job"));
+        }
+    }
+    // A status function or a negation in `if:` can start the deploy after a failed need.
+    if let Some(cond) = deploy["if"].as_str() {
+        for bad in ["always(", "failure(", "cancelled(", "!", "||"] {
+            if cond.contains(bad) {
+                out.push(format!("deploy `if:` contains `{bad}`: {cond}"));
+            }
+        }
+    }
+    for (id, job) in jobs {
+        let id = id.as_str().unwrap();
+        if !job["continue-on-error"].is_null() {
+            out.push(format!("job `{id}` has continue-on-error"));
+        }
+        for step in job["steps"].as_sequence().into_iter().flatten() {
+            if !step["continue-on-error"].is_null() {
+                out.push(format!("a step of `{id}` has continue-on-error"));
+            }
+            if step["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/checkout@"))
+            {
+                for key in ["ref", "repository"] {
+                    if !step["with"][key].is_null() {
+                        out.push(format!("`{id}` checks out another {key}"));
+                    }
+                }
+            }
+        }
+    }
+    // The gates that run are the configured ones, all of them.
+    let runs = |job: &str| -> Vec<String> {
+        v["jobs"][job]["steps"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["run"].as_str().map(str::to_owned))
+            .collect()
+    };
+    for (job, cmds) in [("checks", &t.ci.checks), ("gates", &t.ci.gates)] {
+        let have = runs(job);
+        for c in cmds.iter() {
+            if !have.iter().any(|r| r == c.as_str()) {
+                out.push(format!("`{job}` does not run `{c}`"));
+            }
+        }
+    }
+    out
+}
+
+/// The structural proof: for every fixture, deploy.yml's deploy job cannot start unless the
+/// checks, gates, ci workloads and image build of the same run (hence the same commit)
+/// succeeded; and the check itself catches each way of breaking that.
+#[test]
+fn deploy_cannot_start_without_the_gates_of_the_same_commit() {
+    for (name, t) in topologies() {
+        let (_, v) = workflow(&t, "deploy.yml");
+        assert_eq!(
+            deploy_gating_problems(&v, &t),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        assert!(v["on"]["workflow_run"].is_null());
+    }
+    // Each of these edits would let a deploy through without its gates: the check sees it.
+    let t = fixture("ci/images.toml");
+    let (_, good) = workflow(&t, "deploy.yml");
+    type Edit = fn(&mut Value);
+    let edits: [(&str, Edit); 7] = [
+        ("a need dropped", |v| {
+            v["jobs"]["deploy"]["needs"]
+                .as_sequence_mut()
+                .unwrap()
+                .retain(|n| n != "gates")
+        }),
+        ("always()", |v| {
+            v["jobs"]["deploy"]["if"] = Value::from("always()");
+        }),
+        ("a gate allowed to fail", |v| {
+            v["jobs"]["gates"]["continue-on-error"] = Value::Bool(true);
+        }),
+        ("a gate step allowed to fail", |v| {
+            v["jobs"]["gates"]["steps"][1]["continue-on-error"] = Value::Bool(true);
+        }),
+        ("another commit checked out", |v| {
+            v["jobs"]["deploy"]["steps"][0]["with"]["ref"] = Value::from("main");
+        }),
+        ("workflow_run trigger", |v| {
+            v["on"]["workflow_run"] = Value::from("x");
+        }),
+        ("a gate removed", |v| {
+            v["jobs"]["gates"]["steps"]
+                .as_sequence_mut()
+                .unwrap()
+                .retain(|s| s["run"] != "alembic doctor --json");
+        }),
+    ];
+    for (what, edit) in edits {
+        let mut bad = good.clone();
+        edit(&mut bad);
+        assert!(
+            !deploy_gating_problems(&bad, &t).is_empty(),
+            "the check missed: {what}"
+        );
+    }
+}
+
+/// ci.yml's and deploy.yml's verdict jobs run the same commands in the same order (only their
+/// caching differs), so the deploy rests on exactly the checks a pull request saw.
+#[test]
+fn deploy_runs_the_same_checks_and_gates_as_ci() {
+    for (name, t) in topologies() {
+        let (_, ci) = workflow(&t, "ci.yml");
+        let (_, deploy) = workflow(&t, "deploy.yml");
+        for (id, job) in ci["jobs"].as_mapping().unwrap() {
+            let id = id.as_str().unwrap();
+            if id == "scan" {
+                continue;
+            }
+            let steps = |j: &Value| -> Vec<(Value, Value)> {
+                j["steps"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|s| (s["run"].clone(), s["uses"].clone()))
+                    .collect()
+            };
+            assert_eq!(
+                steps(job),
+                steps(&deploy["jobs"][id]),
+                "{name}: job {id} differs"
+            );
+            assert_eq!(job["needs"], deploy["jobs"][id]["needs"], "{name}/{id}");
+        }
+    }
+}
+
+/// alembic is installed at an exact version from the crate registry with `--locked`, then
+/// verified; never from a git URL, tag or branch. The default is the rendering version.
+#[test]
+fn alembic_is_installed_at_an_exact_version_never_from_git() {
+    for (name, t) in topologies() {
+        let want =
+            t.ci.alembic_version
+                .as_ref()
+                .map_or(env!("CARGO_PKG_VERSION").to_owned(), |v| v.to_string());
+        for file in ["ci.yml", "deploy.yml"] {
+            let (text, v) = workflow(&t, file);
+            for bad in ["--git", "--tag", "--branch", "--rev", "github.com/"] {
+                assert!(!text.contains(bad), "{name}/{file}: {bad}");
+            }
+            let mut installs = 0;
+            for (id, job) in v["jobs"].as_mapping().unwrap() {
+                let steps = job["steps"].as_sequence().unwrap();
+                for (i, s) in steps.iter().enumerate() {
+                    let Some(run) = s["run"].as_str() else {
+                        continue;
+                    };
+                    if !run.starts_with("cargo install") {
+                        continue;
+                    }
+                    installs += 1;
+                    let argv = shlex::split(run).unwrap();
+                    assert_eq!(
+                        argv,
+                        [
+                            "cargo",
+                            "install",
+                            "--locked",
+                            "alembic-infra",
+                            "--version",
+                            &format!("={want}")
+                        ],
+                        "{name}/{file}/{id:?}"
+                    );
+                    let verify = steps[i + 1]["run"].as_str().unwrap();
+                    assert!(
+                        verify.contains(&format!("!= \"{want}\"")) && verify.contains("exit 1"),
+                        "{name}/{file}: {verify}"
+                    );
+                    // Every alembic command in the job comes after the verified install.
+                    for later in &steps[..i] {
+                        assert!(!later["run"]
+                            .as_str()
+                            .is_some_and(|r| r.starts_with("alembic ")));
+                    }
+                }
+            }
+            // gates + scan in ci.yml; gates + deploy in deploy.yml.
+            assert_eq!(installs, 2, "{name}/{file}");
+        }
+    }
+    assert_eq!(
+        fixture("ci/images.toml")
+            .ci
+            .alembic_version
+            .unwrap()
+            .as_str(),
+        "0.2.0"
+    );
+}
+
+/// ci.yml uploads `alembic check --format sarif` with the pinned upload-sarif action, in the
+/// one job holding `security-events: write`, whether or not the check found errors.
+#[test]
+fn ci_uploads_the_sarif_report_to_code_scanning() {
+    use alembic_render::github::UPLOAD_SARIF;
+    for (name, t) in topologies() {
+        let (_, v) = workflow(&t, "ci.yml");
+        let scan = &v["jobs"]["scan"];
+        let steps = scan["steps"].as_sequence().unwrap();
+        let check = steps
+            .iter()
+            .find(|s| s["id"] == "check")
+            .expect("the check step");
+        assert_eq!(check["run"], "alembic check --format sarif > alembic.sarif");
+        let upload = steps.last().unwrap();
+        assert_eq!(upload["uses"], UPLOAD_SARIF.uses().as_str(), "{name}");
+        assert_eq!(upload["with"]["sarif_file"], "alembic.sarif");
+        assert_eq!(
+            upload["if"],
+            "success() || steps.check.outcome == 'failure'"
+        );
+        let (_, deploy) = workflow(&t, "deploy.yml");
+        assert!(deploy["jobs"]["scan"].is_null());
+        let (ci_text, _) = workflow(&t, "ci.yml");
+        assert_eq!(ci_text.matches("security-events").count(), 1);
+    }
+}
+
+/// With `droplet.registry` and `build` workloads, deploy.yml builds and pushes each image in
+/// one job (pinned buildx, login, build-push, provenance), hands each digest to the deploy
+/// through job outputs, and the deploy step pins `<registry>/<name>@<digest>`. Published
+/// images are not built; without a registry (or without `build`) there is no build job.
+#[test]
+fn images_are_built_pushed_attested_and_deployed_by_digest() {
+    use alembic_render::github::{ATTEST_PROVENANCE, BUILD_PUSH, DOCKER_LOGIN, SETUP_BUILDX};
+    let t = fixture("ci/images.toml");
+    let (text, v) = workflow(&t, "deploy.yml");
+    let build = &v["jobs"]["build"];
+    assert_eq!(build["needs"][0], "checks");
+    let steps = build["steps"].as_sequence().unwrap();
+    let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
+    assert_eq!(uses[1], SETUP_BUILDX.uses());
+    assert_eq!(uses[2], DOCKER_LOGIN.uses());
+    assert_eq!(steps[2]["with"]["registry"], "ghcr.io");
+    assert_eq!(steps[2]["with"]["password"], "${{ github.token }}");
+    let built: Vec<(&str, &str)> = vec![("api", "services/api"), ("council-worker", ".")];
+    assert_eq!(build["outputs"].as_mapping().unwrap().len(), built.len());
+    for (name, context) in &built {
+        let id = format!("build-{name}");
+        let b = steps.iter().find(|s| s["id"] == id.as_str()).unwrap();
+        assert_eq!(b["uses"], BUILD_PUSH.uses().as_str());
+        assert_eq!(b["with"]["context"], *context);
+        assert_eq!(b["with"]["push"], Value::Bool(true));
+        assert_eq!(
+            b["with"]["tags"],
+            format!("ghcr.io/acme/{name}:${{{{ github.sha }}}}").as_str()
+        );
+        let digest = format!("${{{{ steps.{id}.outputs.digest }}}}");
+        let attest = steps
+            .iter()
+            .find(|s| s["with"]["subject-digest"] == digest.as_str())
+            .unwrap();
+        assert_eq!(attest["uses"], ATTEST_PROVENANCE.uses().as_str());
+        assert_eq!(
+            attest["with"]["subject-name"],
+            format!("ghcr.io/acme/{name}").as_str()
+        );
+        assert_eq!(build["outputs"][*name], digest.as_str());
+        let env = format!(
+            "ALEMBIC_IMAGE_{}",
+            name.to_ascii_uppercase().replace('-', "_")
+        );
+        let apply = job_steps(&v, "deploy").last().unwrap();
+        assert_eq!(
+            apply["env"][env.as_str()],
+            format!("ghcr.io/acme/{name}@${{{{ needs.build.outputs.{name} }}}}").as_str()
+        );
+    }
+    // The published image is pulled as configured, never rebuilt.
+    assert!(!text.contains("ghcr.io/acme/cache"));
+    assert!(v["jobs"]["deploy"]["needs"]
+        .as_sequence()
+        .unwrap()
+        .contains(&Value::from("build")));
+    let (ci, _) = workflow(&t, "ci.yml");
+    assert!(!ci.contains("build-push-action") && !ci.contains("packages"));
+
+    // Another registry logs in with the environment's registry secrets.
+    let other = fixture("ci/images-other-registry.toml");
+    let (_, v) = workflow(&other, "deploy.yml");
+    let login = &v["jobs"]["build"]["steps"][2];
+    assert_eq!(login["with"]["registry"], "registry.digitalocean.com");
+    assert_eq!(
+        login["with"]["username"],
+        "${{ secrets.REGISTRY_USERNAME }}"
+    );
+    assert_eq!(
+        login["with"]["password"],
+        "${{ secrets.REGISTRY_PASSWORD }}"
+    );
+
+    // No registry: the build workloads are shipped over ssh, not built in CI.
+    let mut no_registry = t.clone();
+    no_registry.droplet.registry = None;
+    let (text, v) = workflow(&no_registry, "deploy.yml");
+    assert!(v["jobs"]["build"].is_null());
+    assert!(!text.contains("ALEMBIC_IMAGE_") && !text.contains("packages"));
+    // Nothing to build: no build job either.
+    for (name, t) in topologies() {
+        let (_, v) = workflow(&t, "deploy.yml");
+        assert_eq!(
+            v["jobs"]["build"].is_null(),
+            built_workloads(&t).is_empty(),
+            "{name}"
+        );
+    }
+}
+
+/// This repository's own release workflow: path of the file from this crate.
+fn release_workflow() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.github/workflows/release.yml")
+}
+
+/// The release workflow passes actionlint (with shellcheck) and zizmor as auditor, like the
+/// rendered ones.
+#[test]
+fn release_workflow_passes_actionlint_and_zizmor() {
+    let Some([actionlint, shellcheck, zizmor]) = tools(["actionlint", "shellcheck", "zizmor"])
+    else {
+        return;
+    };
+    let path = release_workflow();
+    let out = Command::new(&actionlint)
+        .arg("-no-color")
+        .arg(format!("-shellcheck={}", shellcheck.display()))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "actionlint findings:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&zizmor)
+        .args([
+            "--offline",
+            "--persona=auditor",
+            "--no-ignores",
+            "--format=plain",
+        ])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("No findings"),
+        "zizmor findings (status {:?}):\n{stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The release workflow is hardened like the rendered ones: pins from the same table with their
+/// version comments, `permissions: {}` at the top, least privilege per job, no persisted
+/// credentials; it runs on version tags and builds static x86_64 and aarch64 Linux binaries
+/// and a SHA256SUMS.
+#[test]
+fn release_workflow_is_hardened_and_builds_both_targets() {
+    let text = std::fs::read_to_string(release_workflow()).expect("release.yml is committed");
+    let v: Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(v["permissions"], Value::Mapping(Default::default()));
+    assert_eq!(v["on"]["push"]["tags"][0], "v[0-9]+.[0-9]+.[0-9]+*");
+    assert!(v["on"].as_mapping().unwrap().len() == 1);
+    for line in text
+        .lines()
+        .filter(|l| l.trim_start().trim_start_matches("- ").starts_with("uses:"))
+    {
+        let value = line.split("uses:").nth(1).unwrap().trim();
+        let (action, comment) = value.split_once(" # ").expect("a version comment");
+        let (repo, sha) = action.split_once('@').unwrap();
+        let pin = PINS
+            .iter()
+            .find(|p| p.action == repo)
+            .unwrap_or_else(|| panic!("{repo} is not in the pin table"));
+        assert_eq!((pin.sha, pin.version), (sha, comment), "{line}");
+    }
+    let jobs = v["jobs"].as_mapping().unwrap();
+    for (id, job) in jobs {
+        let perms = job["permissions"].as_mapping().unwrap();
+        assert!(job["permissions"]["contents"].as_str().is_some());
+        for (k, val) in perms {
+            if val == "write" {
+                assert!(
+                    id == "release"
+                        && matches!(
+                            k.as_str().unwrap(),
+                            "contents" | "id-token" | "attestations"
+                        ),
+                    "{id:?} writes {k:?}"
+                );
+            }
+        }
+        for step in job["steps"].as_sequence().unwrap() {
+            if step["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/checkout@"))
+            {
+                assert_eq!(step["with"]["persist-credentials"], Value::Bool(false));
+            }
+        }
+    }
+    assert_eq!(v["jobs"]["build"]["permissions"]["contents"], "read");
+    let targets: Vec<&str> = v["jobs"]["build"]["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|i| i["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"]
+    );
+    assert!(text.contains("SHA256SUMS") && text.contains("sha256sum"));
+    for bad in ["secrets.", "pull_request", "${{ github.event"] {
+        assert!(!text.contains(bad), "{bad}");
+    }
+}
+
+/// Regression: ci workloads named like the fixed jobs (`scan`, `build`, `deploy` joined
+/// `checks` and `gates`) get their own ids; a shared id would be a duplicate YAML key that
+/// replaces the fixed job, and a `deploy` workload would take the deploy job's place.
+#[test]
+fn ci_workloads_named_like_fixed_jobs_do_not_replace_them() {
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ci/images.toml"),
+    )
+    .unwrap();
+    let mut text = base.clone();
+    for name in ["checks", "gates", "scan", "build", "deploy"] {
+        text.push_str(&format!(
+            "\n[[workload]]\nname = \"{name}\"\nplane = \"ci\"\ncommand = [\"make\", \"{name}\"]\n"
+        ));
+    }
+    let loaded = load_str("images.toml", &text);
+    let t = loaded.topology.expect("valid");
+    for file in ["ci.yml", "deploy.yml"] {
+        let (yaml, v) = workflow(&t, file);
+        for name in ["checks", "gates", "scan", "build", "deploy"] {
+            let id = format!("{name}-workload");
+            let runs: Vec<&str> = job_steps(&v, &id)
+                .iter()
+                .filter_map(|s| s["run"].as_str())
+                .collect();
+            assert_eq!(runs, [format!("make {name}")], "{file}/{id}");
+            // The id appears once as a job key: no duplicate key hides a job.
+            assert_eq!(yaml.matches(&format!("\n  {id}:\n")).count(), 1, "{file}");
+        }
+        for fixed in ["checks", "gates"] {
+            assert_eq!(
+                yaml.matches(&format!("\n  {fixed}:\n")).count(),
+                1,
+                "{file}"
+            );
+        }
+    }
+    let (_, v) = workflow(&t, "deploy.yml");
+    assert_eq!(
+        v["jobs"]["deploy"]["environment"],
+        t.ci.environment.as_str()
+    );
+    assert!(v["jobs"]["build"]["outputs"].is_mapping());
+    assert_eq!(
+        deploy_gating_problems(&v, &t),
+        Vec::<String>::new(),
+        "the deploy needs the workload jobs too"
+    );
+    let (_, ci) = workflow(&t, "ci.yml");
+    assert_eq!(ci["jobs"]["scan"]["name"], "code scanning");
 }

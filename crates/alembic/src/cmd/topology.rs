@@ -65,6 +65,9 @@ fn rows(t: &Topology) -> Vec<Row> {
         };
         let runs = match (&w.image, &w.schedule) {
             (Some(i), _) => format!("image {i}"),
+            (None, _) if w.build.is_some() => {
+                format!("build {}", w.build.as_ref().map_or("", |b| b.as_str()))
+            }
             (None, Some(s)) => format!("schedule \"{s}\""),
             (None, None) if w.plane == Plane::Host => {
                 if w.keep_alive {
@@ -223,7 +226,7 @@ fn json(t: &Topology) -> serde_json::Value {
     .chain(t.workloads.iter().map(|w| serde_json::json!({
         "name": w.name, "plane": w.plane, "exposure": w.exposure, "port": w.port,
         "bind": w.bind.map(|b| b.to_string()), "route": w.route.as_ref().map(|r| r.to_string()),
-        "image": w.image, "command": w.command, "schedule": w.schedule, "keep_alive": w.keep_alive,
+        "image": w.image, "build": w.build, "command": w.command, "schedule": w.schedule, "keep_alive": w.keep_alive,
         "depends_on": w.depends_on, "secrets": w.secrets,
     })))
     .collect();
