@@ -43,6 +43,8 @@ pub enum ExecError {
     },
     /// A secret named in an env file is unset or empty in the applying environment.
     SecretUnset { name: String },
+    /// A secret's value cannot be carried (`why` describes the value's shape, never the value).
+    SecretUnusable { name: String, why: &'static str },
 }
 
 impl std::fmt::Display for ExecError {
@@ -52,6 +54,7 @@ impl std::fmt::Display for ExecError {
             ExecError::SecretUnset { name } => {
                 write!(f, "secret {name} is unset or empty in the environment")
             }
+            ExecError::SecretUnusable { name, why } => write!(f, "secret {name} {why}"),
         }
     }
 }
@@ -139,6 +142,7 @@ pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> 
         Stdin::None => None,
         Stdin::Bytes { data } => Some(data.clone()),
         Stdin::EnvFile { names } => Some(env_file(names, secrets)?),
+        Stdin::ShellEnv { names } => Some(shell_env_file(names, secrets)?),
     };
     let mut child = cmd.spawn().map_err(|error| ExecError::Spawn {
         program: op.program.clone(),
@@ -178,6 +182,29 @@ pub fn env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Vec<u8>,
         out.extend_from_slice(name.as_bytes());
         out.push(b'=');
         out.extend_from_slice(v.as_bytes());
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// The droplet release's `.env`: a header line, then `export ALEMBIC_SECRET_<NAME>=<value>` per
+/// secret with the value quoted for a POSIX shell by `shlex` (never by hand). The droplet
+/// sources it before `docker compose` (see `alembic_render::compose`), so every byte a shell
+/// variable can hold arrives unchanged, newlines included. A NUL byte cannot be in an
+/// environment variable: such a value is refused naming the secret, never showing the value.
+pub fn shell_env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Vec<u8>, ExecError> {
+    use alembic_render::compose::{secret_variable, SECRETS_FILE_HEADER};
+    let mut out = format!("{SECRETS_FILE_HEADER}\n").into_bytes();
+    for name in names {
+        let v = secrets
+            .get(name)
+            .ok_or_else(|| ExecError::SecretUnset { name: name.clone() })?;
+        let quoted = shlex::try_quote(&v).map_err(|_| ExecError::SecretUnusable {
+            name: name.clone(),
+            why: "contains a NUL byte, which no environment variable can hold",
+        })?;
+        out.extend_from_slice(format!("export {}=", secret_variable(name)).as_bytes());
+        out.extend_from_slice(quoted.as_bytes());
         out.push(b'\n');
     }
     Ok(out)
@@ -226,5 +253,46 @@ mod tests {
             err.to_string(),
             "secret MISSING is unset or empty in the environment"
         );
+    }
+
+    /// The droplet's `.env` once went through compose's dotenv reader, which changed values.
+    #[test]
+    fn shell_env_file_round_trips_hostile_values_through_sh() {
+        let hostile =
+            "  Pa$$w0rd$HOME #x 'sq' \"dq\" back\\slash\\\\ ${OTHER} $(id) `id` a=b é\n2nd line\t ";
+        let s = Map(HashMap::from([
+            ("HOSTILE".to_owned(), hostile.to_owned()),
+            ("OTHER".to_owned(), "other".to_owned()),
+        ]));
+        let names = vec!["HOSTILE".to_owned(), "OTHER".to_owned()];
+        let file = shell_env_file(&names, &s).unwrap();
+        let text = String::from_utf8(file.clone()).unwrap();
+        assert!(text.starts_with(alembic_render::compose::SECRETS_FILE_HEADER));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, &file).unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(r#". "$1" && printf '%s' "$ALEMBIC_SECRET_HOSTILE""#)
+            .arg("sh")
+            .arg(&path)
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), hostile);
+        // NUL: refused naming the secret, not showing the value.
+        let nul = Map(HashMap::from([("N".to_owned(), "se\0cret".to_owned())]));
+        let err = shell_env_file(&["N".to_owned()], &nul).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret N contains a NUL byte, which no environment variable can hold"
+        );
+        let err = shell_env_file(&["MISSING".to_owned()], &nul).unwrap_err();
+        assert!(matches!(err, ExecError::SecretUnset { .. }));
     }
 }

@@ -20,6 +20,12 @@ pub enum Stdin {
     EnvFile {
         names: Vec<String>,
     },
+    /// The droplet release's `.env`: a POSIX sh fragment (`export ALEMBIC_SECRET_<NAME>='value'`
+    /// lines) built from the applying process's environment at run time and sourced on the
+    /// droplet before `docker compose`. Names only, like `EnvFile`.
+    ShellEnv {
+        names: Vec<String>,
+    },
 }
 
 /// A single step of a plan.
@@ -110,6 +116,7 @@ impl fmt::Display for Op {
             Stdin::None => Ok(()),
             Stdin::Bytes { data } => write!(f, " < ({} bytes)", data.len()),
             Stdin::EnvFile { names } => write!(f, " < (env file: {})", names.join(", ")),
+            Stdin::ShellEnv { names } => write!(f, " < (sh env file: {})", names.join(", ")),
         }
     }
 }

@@ -36,6 +36,7 @@ fn transcript(t: &Topology, env: &HostEnv) -> Vec<String> {
                     format!(" < {}", art.path)
                 }
                 Stdin::EnvFile { names } => format!(" < env({})", names.join(",")),
+                Stdin::ShellEnv { names } => format!(" < shenv({})", names.join(",")),
             };
             format!("{}{stdin}", op.command_line())
         })
