@@ -473,7 +473,7 @@ impl Target {
             .read_only()
     }
 
-    fn up_op(&self, fence: &Fence) -> Op {
+    pub fn up_op(&self, fence: &Fence) -> Op {
         self.compose(
             "docker compose up",
             fence,
@@ -488,7 +488,7 @@ impl Target {
         )
     }
 
-    fn link_op(&self, n: u64, name: &str, fence: &Fence) -> Op {
+    pub fn link_op(&self, n: u64, name: &str, fence: &Fence) -> Op {
         self.fenced(
             &format!("point {name} at release {n}"),
             fence,
@@ -499,7 +499,13 @@ impl Target {
 
     /// Write `l` over the ledger whose sha256 was `base_sha` (None: there was none), recording
     /// the new release `new` (None for a rollback entry). Refused by the droplet otherwise.
-    fn ledger_op(&self, l: &Ledger, base_sha: Option<&str>, new: Option<u64>, fence: &Fence) -> Op {
+    pub fn ledger_op(
+        &self,
+        l: &Ledger,
+        base_sha: Option<&str>,
+        new: Option<u64>,
+        fence: &Fence,
+    ) -> Op {
         self.fenced(
             "record the ledger",
             fence,
@@ -532,7 +538,7 @@ impl Target {
         Some(self.fenced("prune old releases", fence, PRUNE, &args))
     }
 
-    fn prepare_op(&self, n: u64, fence: &Fence) -> Op {
+    pub fn prepare_op(&self, n: u64, fence: &Fence) -> Op {
         self.fenced(
             &format!("create release dir {n}"),
             fence,
