@@ -48,7 +48,32 @@ fn caddy_binary() -> Option<PathBuf> {
     std::fs::canonicalize(p).ok()
 }
 
+/// A loopback port free right now, drawn from below the kernel's ephemeral range: a port the
+/// kernel hands out (`bind :0`, every outgoing connection's local port) could be taken again
+/// by another process before docker binds it, which failed an edge's `up` with "address already
+/// in use" while several worlds ran at once. Bounded: 200 draws, then the kernel's choice.
 pub fn free_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768)
+        .clamp(11000, 65535);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(16)
+        | 1;
+    for _ in 0..200 {
+        // xorshift: spread draws over [10000, low).
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let port = 10000 + seed % (low - 10000);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return l.local_addr().unwrap().port();
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
