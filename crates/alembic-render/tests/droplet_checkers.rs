@@ -368,7 +368,10 @@ fn ipv6_edge_bind_is_accepted_by_compose() {
                 "--format",
                 "json",
             ])
-            .env("HELLO_TOKEN", canary("HELLO_TOKEN")),
+            .env(
+                compose::secret_variable("HELLO_TOKEN"),
+                canary("HELLO_TOKEN"),
+            ),
         "docker compose config (IPv6 bind)",
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
