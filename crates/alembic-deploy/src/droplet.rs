@@ -90,14 +90,15 @@ const PRUNE: &str = r#"for n in "$@"; do rm -rf "$r/releases/$n"; done"#;
 /// (`--env-file /dev/null`), so no value passes through its dotenv parser. A dotenv `.env` left
 /// by an older alembic is never sourced: compose reads it, as it did then. Renews the lease
 /// before unlocking, since compose may hold the lock for minutes; compose's own status 18 is
-/// reported as 1, so it never reads as a lost lease.
+/// reported as 1, so it never reads as a lost lease. Compose does not inherit the lock's fd
+/// (`9>&-`): nothing it leaves running can hold the lock.
 fn compose_fenced_script() -> String {
     format!(
         r#"p=$1; shift; d="$r/active"
 if [ "$(head -n 1 "$d/.env" 2>/dev/null)" = '{SECRETS_FILE_HEADER}' ]; then
-  (. "$d/.env" && exec docker compose --env-file /dev/null -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@")
+  (. "$d/.env" && exec docker compose --env-file /dev/null -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@" 9>&-)
 else
-  docker compose -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@"
+  docker compose -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@" 9>&-
 fi
 s=$?
 renew
