@@ -604,7 +604,7 @@ impl Target {
 
     /// `docker compose down` of the active release: containers and networks go, named
     /// volumes stay (no `-v`), so data survives a failed first release.
-    fn down_op(&self, fence: &Fence) -> Op {
+    pub fn down_op(&self, fence: &Fence) -> Op {
         self.compose("docker compose down", fence, &["down", "--remove-orphans"])
     }
 

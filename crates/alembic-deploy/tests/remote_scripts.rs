@@ -65,7 +65,8 @@ fn run_remote(op: &Op) -> (i32, String) {
     (s, out)
 }
 
-/// A dir holding a `date` that prints `$FAKE_NOW` for `+%s`: the droplet's clock.
+/// A dir holding a `date` that prints `$FAKE_NOW` for `+%s` (the droplet's clock) and a
+/// `docker` stand-in.
 fn fake_clock(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -73,6 +74,8 @@ fn fake_clock(dir: &Path) -> PathBuf {
         &bin.join("date"),
         "#!/bin/sh\nif [ \"$1\" = +%s ]; then echo \"$FAKE_NOW\"; else exec /bin/date \"$@\"; fi\n",
     );
+    // No script here ever reaches the real docker engine.
+    write_exec(&bin.join("docker"), "#!/bin/sh\nexit 99\n");
     bin
 }
 
@@ -221,6 +224,7 @@ fn expiry_is_the_droplets_clock_and_a_stalled_holder_is_fenced_out() {
     for op in [
         t.link_op(1, "current", &a.fence()),
         t.up_op(&a.fence()),
+        t.down_op(&a.fence()),
         t.ledger_op(&ledger_before, None, Some(1), &a.fence()),
         t.prepare_op(2, &a.fence()),
         lease::renew_op(&ssh, "droplet", &root, &a.fence()),
