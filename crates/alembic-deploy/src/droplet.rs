@@ -289,7 +289,9 @@ impl DeployError {
     pub fn exit_code(&self) -> i32 {
         match self {
             DeployError::Config(_) => 1,
-            DeployError::Exec(ExecError::SecretUnset { .. }) => 1,
+            DeployError::Exec(ExecError::SecretUnset { .. } | ExecError::SecretUnusable { .. }) => {
+                1
+            }
             _ => 3,
         }
     }

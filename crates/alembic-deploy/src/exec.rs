@@ -65,6 +65,12 @@ impl std::error::Error for ExecError {}
 /// their own map. Values never leave the pipe they are written to.
 pub trait SecretSource {
     fn get(&self, name: &str) -> Option<String>;
+
+    /// Why a secret that is set cannot be used (its shape, never its value); None when it can
+    /// be, or is simply unset.
+    fn unusable(&self, _name: &str) -> Option<&'static str> {
+        None
+    }
 }
 
 pub struct ProcessEnv;
@@ -73,6 +79,18 @@ impl SecretSource for ProcessEnv {
     fn get(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.is_empty())
     }
+
+    fn unusable(&self, name: &str) -> Option<&'static str> {
+        unusable_value(&std::env::var_os(name)?)
+    }
+}
+
+/// Why a set value cannot be carried to a container: docker takes the environment as UTF-8.
+fn unusable_value(v: &std::ffi::OsStr) -> Option<&'static str> {
+    v.to_str().is_none().then_some(
+        "is not valid UTF-8: docker hands a container its environment as UTF-8 text, so these \
+         bytes could not arrive unchanged",
+    )
 }
 
 /// Runs (or records) operations.
@@ -196,6 +214,12 @@ pub fn shell_env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Ve
     use alembic_render::compose::{secret_variable, SECRETS_FILE_HEADER};
     let mut out = format!("{SECRETS_FILE_HEADER}\n").into_bytes();
     for name in names {
+        if let Some(why) = secrets.unusable(name) {
+            return Err(ExecError::SecretUnusable {
+                name: name.clone(),
+                why,
+            });
+        }
         let v = secrets
             .get(name)
             .ok_or_else(|| ExecError::SecretUnset { name: name.clone() })?;
@@ -294,5 +318,29 @@ mod tests {
         );
         let err = shell_env_file(&["MISSING".to_owned()], &nul).unwrap_err();
         assert!(matches!(err, ExecError::SecretUnset { .. }));
+    }
+
+    /// A value docker could not carry byte for byte is refused by name, never shown.
+    #[test]
+    fn a_non_utf8_secret_is_refused_naming_it() {
+        use std::os::unix::ffi::OsStrExt;
+        let why = unusable_value(std::ffi::OsStr::from_bytes(b"se\xffcret"));
+        assert!(why.is_some());
+        assert_eq!(unusable_value(std::ffi::OsStr::new("plain é")), None);
+        struct Bad;
+        impl SecretSource for Bad {
+            fn get(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn unusable(&self, _: &str) -> Option<&'static str> {
+                unusable_value(std::ffi::OsStr::from_bytes(b"se\xffcret"))
+            }
+        }
+        let err = shell_env_file(&["RAW".to_owned()], &Bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret RAW is not valid UTF-8: docker hands a container its environment as UTF-8 \
+             text, so these bytes could not arrive unchanged"
+        );
     }
 }
