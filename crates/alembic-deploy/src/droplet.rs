@@ -1541,7 +1541,14 @@ impl Renewer {
     }
 
     /// Stop renewing and wait for the thread (a renewal under way ends within its lock wait).
-    fn stop(mut self) {
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        // Closing the channel wakes the thread at once.
         drop(self.stop.take());
         if let Some(h) = self.handle.take() {
             let _ = h.join();
@@ -1798,5 +1805,76 @@ mod tests {
         }
         let r = Redactor::new(&["DB".into()], &One);
         assert_eq!(r.clean("x s3cr3t-value y"), "x [DB: redacted] y");
+    }
+
+    /// The lease was never renewed while an apply ran: the renewer runs its op every TTL/3
+    /// until stopped, and stops at the first refusal, remembering who holds the lease then.
+    #[test]
+    fn the_renewer_renews_until_stopped_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        // A renewal that succeeds: each run appends a line.
+        let ok = Op::new(
+            PLANE,
+            "renew lease",
+            "sh",
+            vec![
+                "-c".into(),
+                r#"echo x >> "$1""#.into(),
+                "sh".into(),
+                count.display().to_string(),
+            ],
+        );
+        let r = Renewer::start(ok, 1, true);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&count).map_or(0, |c| c.lines().count()) < 2 {
+            assert!(Instant::now() < deadline, "the renewer did not renew twice");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(r.check().is_ok());
+        r.stop();
+        let after = std::fs::read_to_string(&count).unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(
+            std::fs::read_to_string(&count).unwrap(),
+            after,
+            "renewed after stop"
+        );
+
+        // A refused renewal (exit 18, printing the holder now): check() names the holder.
+        let mut other = Lease::for_this_process();
+        other.holder = "b@ci".into();
+        other.token = 9;
+        let rec = serde_json::to_string(&other).unwrap();
+        let refused = Op::new(
+            PLANE,
+            "renew lease",
+            "sh",
+            vec![
+                "-c".into(),
+                r#"printf '%s\n' "$1"; exit 18"#.into(),
+                "sh".into(),
+                rec,
+            ],
+        );
+        let r = Renewer::start(refused, 1, true);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let who = loop {
+            if let Err(DeployError::LeaseLost(who)) = r.check() {
+                break who;
+            }
+            assert!(Instant::now() < deadline, "the refusal was not noticed");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            who.starts_with("b@ci (pid ") && who.contains("token 9"),
+            "{who}"
+        );
+        // A dry run renews nothing.
+        assert!(
+            Renewer::start(Op::new(PLANE, "x", "false", vec![]), 1, false)
+                .handle
+                .is_none()
+        );
     }
 }
