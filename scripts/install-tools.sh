@@ -43,8 +43,15 @@ done
 # `docker compose` (v2 plugin form) from the static docker-compose binary.
 export DOCKER_CONFIG="${DOCKER_CONFIG:-$HOME/.docker}"
 mkdir -p "$DOCKER_CONFIG/cli-plugins"
-cp -f "$(readlink -f "$tools/venv/bin/docker-compose")" "$DOCKER_CONFIG/cli-plugins/docker-compose"
-chmod +x "$DOCKER_CONFIG/cli-plugins/docker-compose"
+# Copied under a temp name and renamed into place: a test running `docker compose` meanwhile
+# sees the old plugin or the new one, never a half-written file.
+plugin="$DOCKER_CONFIG/cli-plugins/docker-compose"
+src=$(readlink -f "$tools/venv/bin/docker-compose")
+if ! cmp -s "$src" "$plugin"; then
+  cp -f "$src" "$plugin.tmp.$$"
+  chmod +x "$plugin.tmp.$$"
+  mv -f "$plugin.tmp.$$" "$plugin"
+fi
 
 # sshd lives in /usr/sbin, often not on PATH for non-root shells.
 [ -x /usr/sbin/sshd ] && ln -sf /usr/sbin/sshd "$tools/bin/sshd"

@@ -288,7 +288,10 @@ fn check_with_tools(
                 .current_dir(dir);
             // `${NAME:?}` references need a value; a canary proves none leaks into artifacts.
             for s in secrets {
-                cmd.env(s, "canary-value-never-rendered");
+                cmd.env(
+                    alembic_render::compose::secret_variable(s),
+                    "canary-value-never-rendered",
+                );
             }
             let out = run_ok(&mut cmd, "docker compose config", text);
             // Valid is not enough: compose must read back exactly the plain env values the

@@ -22,13 +22,15 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alembic_config::{Plane, Tls, Topology};
+use alembic_render::compose::SECRETS_FILE_HEADER;
 use alembic_render::ArtifactSet;
 
 use crate::exec::{ExecError, Executor, Output, SecretSource};
-use crate::lease::{self, Found, Lease};
+use crate::lease::{self, Fence, Found, Lease};
 use crate::ledger::{self, Ledger, Outcome, Release as LedgerEntry};
 use crate::ops::{Op, Stdin};
 use crate::plan::{diff_artifacts, OldArtifact, PlanePlan};
@@ -51,20 +53,73 @@ const LOG_LINES: usize = 20;
 /// it: ssh destinations and probe `--resolve` entries show this text until apply knows the IP.
 pub const UNKNOWN_ADDRESS: &str = "<reserved_ip: unknown until the infra plane is applied>";
 
-const STATE: &str = r#"if [ -f "$1/ledger.json" ]; then cat "$1/ledger.json"; fi
+const STATE: &str = r#"if [ -f "$1/ledger.json" ]; then echo '@@alembic-ledger@@'; cat "$1/ledger.json"; fi
 echo '@@alembic-releases@@'
 if [ -d "$1/releases" ]; then ls -1 "$1/releases"; fi"#;
 const READ_FILE: &str = r#"cat "$1/releases/$2/$3""#;
-const PREPARE: &str = r#"set -e; d="$1/releases/$2"; rm -rf "$d"; mkdir -p "$d""#;
+
+// The mutating steps below are fenced (`lease::fenced`): they run only while the lease carries
+// our token, under the lease lock; the root is `$r` and the step's own arguments are `$1..`.
+
+/// Create release `$1`'s dir; refuses one that exists: a release number is never reused.
+const PREPARE: &str = r#"mkdir -p "$r/releases" || exit 1
+if ! mkdir "$r/releases/$1"; then echo "release $1 already has a directory: release numbers are never reused" >&2; exit 1; fi"#;
 const UPLOAD: &str =
-    r#"set -e; umask 022; d="$1/releases/$2"; cat > "$d/.$3.tmp"; mv "$d/.$3.tmp" "$d/$3""#;
-const WRITE_ENV: &str = r#"set -e; umask 077; d="$1/releases/$2"; cat > "$d/.env.tmp"; chmod 600 "$d/.env.tmp"; mv "$d/.env.tmp" "$d/.env""#;
-const LINK: &str = r#"set -e; test -d "$1/releases/$2"; ln -sfn "releases/$2" "$1/.$3.tmp"; mv -T "$1/.$3.tmp" "$1/$3""#;
-const WRITE_LEDGER: &str =
-    r#"set -e; umask 022; cat > "$1/.ledger.json.tmp"; mv "$1/.ledger.json.tmp" "$1/ledger.json""#;
-/// Remove an upload that did not complete (`$2` is the new release, which nothing points at).
-const DISCARD: &str = r#"rm -rf "$1/releases/$2""#;
-const PRUNE: &str = r#"r="$1"; shift; for n in "$@"; do rm -rf "$r/releases/$n"; done"#;
+    r#"set -e; umask 022; d="$r/releases/$1"; cat > "$d/.$2.tmp"; mv "$d/.$2.tmp" "$d/$2""#;
+const WRITE_ENV: &str = r#"set -e; umask 077; d="$r/releases/$1"; cat > "$d/.env.tmp"; chmod 600 "$d/.env.tmp"; mv "$d/.env.tmp" "$d/.env""#;
+const LINK: &str = r#"set -e; test -d "$r/releases/$1"; ln -sfn "releases/$1" "$r/.$2.tmp"; mv -T "$r/.$2.tmp" "$r/$2""#;
+/// Append-only ledger write: `$1` is the sha256 of the ledger this apply read (`none`: there was
+/// none), `$2` the number of the new release it records (empty for a rollback entry). Refuses
+/// when the ledger changed since it was read, or already records release `$2`.
+const WRITE_LEDGER: &str = r#"set -e
+l="$r/ledger.json"
+have=none
+if [ -e "$l" ]; then have=$(sha256sum < "$l" | cut -d ' ' -f 1); fi
+if [ "$have" != "$1" ]; then echo "ledger.json changed since this apply read it (sha256 $have, read as $1): nothing was recorded" >&2; exit 1; fi
+if [ -n "$2" ] && [ -e "$l" ] && grep -q "\"number\": $2," "$l"; then echo "release $2 is already in ledger.json: entries are append-only and a release number is never reused" >&2; exit 1; fi
+umask 022
+cat > "$r/.ledger.json.tmp"
+mv "$r/.ledger.json.tmp" "$l""#;
+/// Remove an upload that did not complete (`$1` is the new release, which nothing points at).
+const DISCARD: &str = r#"rm -rf "$r/releases/$1""#;
+const PRUNE: &str = r#"for n in "$@"; do rm -rf "$r/releases/$n"; done"#;
+
+/// Fenced `docker compose` on the active release (`$1` project, then compose's arguments), with
+/// the release's secrets in compose's own environment: a `.env` in the sourced format (its first
+/// line is `SECRETS_FILE_HEADER`) is sourced in a subshell, and compose reads no dotenv file
+/// (`--env-file /dev/null`), so no value passes through its dotenv parser. A dotenv `.env` left
+/// by an older alembic is never sourced: compose reads it, as it did then. Renews the lease
+/// before unlocking, since compose may hold the lock for minutes; compose's own status 18 is
+/// reported as 1, so it never reads as a lost lease. Compose does not inherit the lock's fd
+/// (`9>&-`): nothing it leaves running can hold the lock.
+fn compose_fenced_script() -> String {
+    format!(
+        r#"p=$1; shift; d="$r/active"
+if [ "$(head -n 1 "$d/.env" 2>/dev/null)" = '{SECRETS_FILE_HEADER}' ]; then
+  (. "$d/.env" && exec docker compose --env-file /dev/null -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@" 9>&-)
+else
+  docker compose -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@" 9>&-
+fi
+s=$?
+renew
+if [ "$s" -eq 18 ]; then s=1; fi
+exit "$s""#
+    )
+}
+
+/// Read-only `docker compose` (logs) on the active release: `$1` root, `$2` project, then
+/// compose's arguments; secrets as in [`compose_fenced_script`] (compose needs them to load the
+/// file).
+fn compose_read_script() -> String {
+    format!(
+        r#"r=$1; p=$2; shift 2; d="$r/active"
+if [ "$(head -n 1 "$d/.env" 2>/dev/null)" = '{SECRETS_FILE_HEADER}' ]; then
+  . "$d/.env" || exit 1
+  exec docker compose --env-file /dev/null -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@"
+fi
+exec docker compose -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@""#
+    )
+}
 const FETCH_CA: &str = r#"c=$(docker ps -q --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.service=edge | head -n 1)
 [ -n "$c" ] || { echo "no running edge container" >&2; exit 1; }
 docker cp "$c:$2" -"#;
@@ -127,6 +182,10 @@ pub enum DeployError {
     Unreachable(String),
     /// Another apply holds a live lease (exit 3).
     LeaseHeld(String),
+    /// The lease was taken over while this apply ran (it stalled past its expiry): the fenced
+    /// steps refused to run, so nothing was changed after it was lost (exit 3). Names who
+    /// holds it now.
+    LeaseLost(String),
     /// The droplet moved on since the plan was made (exit 3).
     Stale(String),
     /// A remote step failed before anything was switched (exit 3).
@@ -181,6 +240,13 @@ impl std::fmt::Display for DeployError {
             ),
             DeployError::Unreachable(m) => write!(f, "cannot reach the droplet over ssh: {m}"),
             DeployError::LeaseHeld(who) => write!(f, "another apply holds the lease: {who}"),
+            DeployError::LeaseLost(who) => write!(
+                f,
+                "lost the deploy lease while applying: another apply took it over, and it is \
+                 now held by {who}; this apply changed nothing on the droplet after losing it \
+                 (every step that switches `current`, writes the ledger or runs compose \
+                 checks the lease first)"
+            ),
             DeployError::Stale(m) => f.write_str(m),
             DeployError::Step { step, detail } => write!(f, "{step} failed: {detail}"),
             DeployError::RolledBack {
@@ -223,7 +289,9 @@ impl DeployError {
     pub fn exit_code(&self) -> i32 {
         match self {
             DeployError::Config(_) => 1,
-            DeployError::Exec(ExecError::SecretUnset { .. }) => 1,
+            DeployError::Exec(ExecError::SecretUnset { .. } | ExecError::SecretUnusable { .. }) => {
+                1
+            }
             _ => 3,
         }
     }
@@ -304,6 +372,9 @@ fn names_text(names: &[String]) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct RemoteState {
     pub ledger: Ledger,
+    /// sha256 of `ledger.json`'s bytes as read (None: there is none): the ledger write is
+    /// refused unless the file is still exactly this.
+    pub ledger_sha: Option<String>,
     /// Release dirs present.
     pub dirs: Vec<u64>,
     /// The current release's artifacts (hash from the ledger, text read back).
@@ -388,22 +459,16 @@ impl Target {
         self.ssh.script(PLANE, step, script, args)
     }
 
-    fn compose(&self, step: &str, tail: &[&str]) -> Op {
-        let dir = format!("{}/active", self.root);
-        let mut argv: Vec<String> = [
-            "docker",
-            "compose",
-            "-p",
-            &self.project,
-            "--project-directory",
-            &dir,
-            "-f",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        argv.push(format!("{dir}/{COMPOSE}"));
-        argv.extend(tail.iter().map(|s| (*s).to_owned()));
-        self.ssh.remote(PLANE, step, &argv)
+    /// A fenced step (see `lease::fenced`): runs only while the lease carries `fence`.
+    fn fenced(&self, step: &str, fence: &Fence, body: &str, args: &[String]) -> Op {
+        lease::fenced_op(&self.ssh, PLANE, step, &self.root, fence, body, args)
+    }
+
+    /// A fenced `docker compose <tail>` on the active release (see [`compose_fenced_script`]).
+    fn compose(&self, step: &str, fence: &Fence, tail: &[&str]) -> Op {
+        let mut args = vec![self.project.clone()];
+        args.extend(tail.iter().map(|s| (*s).to_owned()));
+        self.fenced(step, fence, &compose_fenced_script(), &args)
     }
 
     pub fn state_op(&self) -> Op {
@@ -411,9 +476,10 @@ impl Target {
             .read_only()
     }
 
-    fn up_op(&self) -> Op {
+    pub fn up_op(&self, fence: &Fence) -> Op {
         self.compose(
             "docker compose up",
+            fence,
             &[
                 "up",
                 "-d",
@@ -425,19 +491,32 @@ impl Target {
         )
     }
 
-    fn link_op(&self, n: u64, name: &str) -> Op {
-        self.script(
+    pub fn link_op(&self, n: u64, name: &str, fence: &Fence) -> Op {
+        self.fenced(
             &format!("point {name} at release {n}"),
+            fence,
             LINK,
-            &[self.root.clone(), n.to_string(), name.to_owned()],
+            &[n.to_string(), name.to_owned()],
         )
     }
 
-    fn ledger_op(&self, l: &Ledger) -> Op {
-        self.script(
+    /// Write `l` over the ledger whose sha256 was `base_sha` (None: there was none), recording
+    /// the new release `new` (None for a rollback entry). Refused by the droplet otherwise.
+    pub fn ledger_op(
+        &self,
+        l: &Ledger,
+        base_sha: Option<&str>,
+        new: Option<u64>,
+        fence: &Fence,
+    ) -> Op {
+        self.fenced(
             "record the ledger",
+            fence,
             WRITE_LEDGER,
-            std::slice::from_ref(&self.root),
+            &[
+                base_sha.unwrap_or("none").to_owned(),
+                new.map(|n| n.to_string()).unwrap_or_default(),
+            ],
         )
         .with_stdin(Stdin::Bytes {
             data: l.to_json().into_bytes(),
@@ -445,21 +524,49 @@ impl Target {
     }
 
     /// Remove release `n`'s dir after its upload failed.
-    fn discard_op(&self, n: u64) -> Op {
-        self.script(
+    fn discard_op(&self, n: u64, fence: &Fence) -> Op {
+        self.fenced(
             &format!("remove incomplete release {n}"),
+            fence,
             DISCARD,
-            &[self.root.clone(), n.to_string()],
+            &[n.to_string()],
         )
     }
 
-    fn prune_op(&self, dirs: &[u64]) -> Option<Op> {
+    fn prune_op(&self, dirs: &[u64], fence: &Fence) -> Option<Op> {
         if dirs.is_empty() {
             return None;
         }
-        let mut args = vec![self.root.clone()];
-        args.extend(dirs.iter().map(u64::to_string));
-        Some(self.script("prune old releases", PRUNE, &args))
+        let args: Vec<String> = dirs.iter().map(u64::to_string).collect();
+        Some(self.fenced("prune old releases", fence, PRUNE, &args))
+    }
+
+    pub fn prepare_op(&self, n: u64, fence: &Fence) -> Op {
+        self.fenced(
+            &format!("create release dir {n}"),
+            fence,
+            PREPARE,
+            &[n.to_string()],
+        )
+    }
+
+    fn upload_op(&self, n: u64, name: &str, bytes: &[u8], fence: &Fence) -> Op {
+        self.fenced(
+            &format!("upload {name}"),
+            fence,
+            UPLOAD,
+            &[n.to_string(), name.to_owned()],
+        )
+        .with_stdin(Stdin::Bytes {
+            data: bytes.to_vec(),
+        })
+    }
+
+    fn env_op(&self, n: u64, names: &[String], fence: &Fence) -> Op {
+        self.fenced("write .env (0600)", fence, WRITE_ENV, &[n.to_string()])
+            .with_stdin(Stdin::ShellEnv {
+                names: names.to_vec(),
+            })
     }
 
     fn fetch_ca_op(&self) -> Op {
@@ -499,17 +606,24 @@ impl Target {
 
     /// `docker compose down` of the active release: containers and networks go, named
     /// volumes stay (no `-v`), so data survives a failed first release.
-    fn down_op(&self) -> Op {
-        self.compose("docker compose down", &["down", "--remove-orphans"])
+    pub fn down_op(&self, fence: &Fence) -> Op {
+        self.compose("docker compose down", fence, &["down", "--remove-orphans"])
     }
 
     fn logs_op(&self, service: &str) -> Op {
-        let n = LOG_LINES.to_string();
-        self.compose(
-            &format!("logs of {service}"),
-            &["logs", "--no-color", "--tail", &n, service],
-        )
-        .read_only()
+        let mut args = vec![self.root.clone(), self.project.clone()];
+        args.extend(
+            [
+                "logs",
+                "--no-color",
+                "--tail",
+                &LOG_LINES.to_string(),
+                service,
+            ]
+            .map(str::to_owned),
+        );
+        self.script(&format!("logs of {service}"), &compose_read_script(), &args)
+            .read_only()
     }
 
     /// Read the ledger, the release dirs and the current release's files (read-only).
@@ -523,10 +637,13 @@ impl Target {
             });
         }
         let text = out.stdout_text();
-        let (ledger_text, dirs_text) = text
-            .split_once("@@alembic-releases@@")
+        let (ledger_part, dirs_text) = text
+            .split_once("@@alembic-releases@@\n")
             .unwrap_or((text.as_str(), ""));
-        let ledger = Ledger::parse(ledger_text).map_err(|m| DeployError::Step {
+        // `@@alembic-ledger@@` precedes the file's exact bytes when it exists.
+        let ledger_text = ledger_part.strip_prefix("@@alembic-ledger@@\n");
+        let ledger_sha = ledger_text.map(|t| ledger::sha256_hex(t.as_bytes()));
+        let ledger = Ledger::parse(ledger_text.unwrap_or("")).map_err(|m| DeployError::Step {
             step: "read ledger".into(),
             detail: m,
         })?;
@@ -565,16 +682,26 @@ impl Target {
                 },
             );
         }
-        Ok(RemoteState { ledger, dirs, old })
+        Ok(RemoteState {
+            ledger,
+            ledger_sha,
+            dirs,
+            old,
+        })
     }
 }
 
-/// The ops of one deploy, in the order they run on the happy path.
+/// The ops of one deploy, in the order they run on the happy path. A plan builds them with the
+/// lease's token unknown (shown as `<token>`); the runner builds them again, with the token the
+/// droplet handed out and the ledger it read under the lease, before running any.
 #[derive(Clone, Debug)]
 pub struct DeployOps {
     pub number: u64,
     pub base: Option<u64>,
     pub lease: Lease,
+    pub bundle: Bundle,
+    /// The entry this release appends to the ledger on success.
+    pub entry: LedgerEntry,
     pub take_lease: Op,
     pub prepare: Op,
     pub uploads: Vec<Op>,
@@ -590,9 +717,66 @@ pub struct DeployOps {
     pub close: Op,
     /// The ledger as it will read after success.
     pub next_ledger: Ledger,
+    /// The ledger the ops were built on (the one `ledger` is written over) and its sha256.
+    pub base_ledger: Ledger,
+    pub base_sha: Option<String>,
+}
+
+/// What a deploy is built from besides the target and the lease.
+struct DeployInput<'a> {
+    bundle: &'a Bundle,
+    number: u64,
+    base: Option<u64>,
+    entry: &'a LedgerEntry,
+    /// The droplet's ledger, its sha256 and release dirs as read.
+    ledger: &'a Ledger,
+    ledger_sha: Option<&'a str>,
+    dirs: &'a [u64],
 }
 
 impl DeployOps {
+    fn build(target: &Target, input: &DeployInput<'_>, lease: &Lease) -> DeployOps {
+        let n = input.number;
+        let fence = lease.fence();
+        let root = target.root.clone();
+        let mut next_ledger = input.ledger.clone();
+        next_ledger.format_version = 1;
+        next_ledger.current = Some(n);
+        next_ledger.releases.push(input.entry.clone());
+        let mut dirs = input.dirs.to_vec();
+        dirs.push(n);
+        let prune = target.prune_op(&next_ledger.prune(&dirs, target.keep), &fence);
+        let (fetch_ca, probes) = target.probe_ops();
+        DeployOps {
+            number: n,
+            base: input.base,
+            take_lease: lease::acquire_op(&target.ssh, PLANE, &root, lease),
+            release_lease: lease::release_op(&target.ssh, PLANE, &root, &fence),
+            lease: lease.clone(),
+            bundle: input.bundle.clone(),
+            entry: input.entry.clone(),
+            prepare: target.prepare_op(n, &fence),
+            uploads: input
+                .bundle
+                .files
+                .iter()
+                .map(|(name, bytes)| target.upload_op(n, name, bytes, &fence))
+                .collect(),
+            env: target.env_op(n, &input.bundle.secrets, &fence),
+            activate: target.link_op(n, "active", &fence),
+            up: target.up_op(&fence),
+            fetch_ca,
+            probes,
+            switch: target.link_op(n, "current", &fence),
+            ledger: target.ledger_op(&next_ledger, input.ledger_sha, Some(n), &fence),
+            prune,
+            close: target.ssh.close_master(PLANE),
+            next_ledger,
+            base_ledger: input.ledger.clone(),
+            base_sha: input.ledger_sha.map(str::to_owned),
+        }
+    }
+
     pub fn to_vec(&self) -> Vec<Op> {
         let mut v = vec![self.take_lease.clone(), self.prepare.clone()];
         v.extend(self.uploads.iter().cloned());
@@ -652,26 +836,7 @@ pub fn plan(
     }
     let n = state.ledger.next_number(state.dirs.last().copied());
     plane.release = Some(n);
-    let root = target.root.clone();
-    let uploads = bundle
-        .files
-        .iter()
-        .map(|(name, bytes)| {
-            target
-                .script(
-                    &format!("upload {name}"),
-                    UPLOAD,
-                    &[root.clone(), n.to_string(), name.clone()],
-                )
-                .with_stdin(Stdin::Bytes {
-                    data: bytes.clone(),
-                })
-        })
-        .collect();
-    let mut next_ledger = state.ledger.clone();
-    next_ledger.format_version = 1;
-    next_ledger.current = Some(n);
-    next_ledger.releases.push(LedgerEntry {
+    let entry = LedgerEntry {
         number: n,
         artifacts: bundle.hashes(),
         images: bundle.images.clone(),
@@ -680,48 +845,20 @@ pub fn plan(
         outcome: Outcome::Deployed,
         by: by.to_owned(),
         note: None,
-    });
-    let mut dirs = state.dirs.clone();
-    dirs.push(n);
-    let prune = target.prune_op(&next_ledger.prune(&dirs, target.keep));
-    let (fetch_ca, probes) = target.probe_ops();
-    let ops = DeployOps {
-        number: n,
-        base,
-        take_lease: lease::acquire_op(&target.ssh, PLANE, &root, &lease),
-        release_lease: lease::remove_if_op(
-            &target.ssh,
-            PLANE,
-            "release lease",
-            &root,
-            &lease.record(),
-        ),
-        lease,
-        prepare: target.script(
-            &format!("create release dir {n}"),
-            PREPARE,
-            &[root.clone(), n.to_string()],
-        ),
-        uploads,
-        env: target
-            .script(
-                "write .env (0600)",
-                WRITE_ENV,
-                &[root.clone(), n.to_string()],
-            )
-            .with_stdin(Stdin::EnvFile {
-                names: bundle.secrets.clone(),
-            }),
-        activate: target.link_op(n, "active"),
-        up: target.up_op(),
-        fetch_ca,
-        probes,
-        switch: target.link_op(n, "current"),
-        ledger: target.ledger_op(&next_ledger),
-        prune,
-        close: target.ssh.close_master(PLANE),
-        next_ledger,
     };
+    let ops = DeployOps::build(
+        target,
+        &DeployInput {
+            bundle,
+            number: n,
+            base,
+            entry: &entry,
+            ledger: &state.ledger,
+            ledger_sha: state.ledger_sha.as_deref(),
+            dirs: &state.dirs,
+        },
+        &lease,
+    );
     plane.ops.extend(ops.to_vec());
     Planned {
         plane,
@@ -787,6 +924,12 @@ impl Runner<'_, '_> {
         self.steps.op(op);
         let out = self.ex.run(op)?;
         check_ssh(op, &out)?;
+        // A fenced script found the lease is no longer ours: it changed nothing.
+        if op.program == "ssh" && out.status == lease::LOST {
+            return Err(DeployError::LeaseLost(lease::now_held_by(
+                &out.stdout_text(),
+            )));
+        }
         Ok(out)
     }
 
@@ -825,47 +968,49 @@ impl Runner<'_, '_> {
         r
     }
 
-    /// Take the lease; an expired one is taken over with a warning.
-    fn take_lease(&mut self, take: &Op) -> Result<(), DeployError> {
+    /// Take the lease; an expired one (by the droplet's clock) is taken over with a warning.
+    /// Returns the lease as the droplet granted it (with its fencing token).
+    fn take_lease(&mut self, take: &Op) -> Result<Lease, DeployError> {
         let root = self.target.root.clone();
-        for _ in 0..2 {
-            let out = self.run(take)?;
-            match lease::interpret(out.status, &out.stdout_text(), ledger::now_epoch()) {
-                Found::Acquired => return Ok(()),
-                Found::Live(l) => return Err(DeployError::LeaseHeld(l.describe())),
-                Found::Unreadable(raw) if out.status == lease::HELD => {
-                    return Err(DeployError::LeaseHeld(format!(
-                        "unknown (unreadable {root}/lease.json: {raw:?}); remove it if no apply is running"
-                    )))
-                }
-                Found::Unreadable(_) => {
-                    return Err(DeployError::Step {
-                        step: "take lease".into(),
-                        detail: self.tail(&out.stderr_text(), 5),
-                    })
-                }
-                Found::Expired { lease, raw } => {
+        let out = self.run(take)?;
+        match lease::interpret(out.status, &out.stdout_text()) {
+            Found::Acquired { lease, took_over } => {
+                if let Some(old) = took_over {
                     self.steps.warn(format!(
-                        "taking over an expired lease held by {}",
-                        lease.describe()
+                        "took over an expired lease held by {} (now token {})",
+                        old.describe(),
+                        lease.token
                     ));
-                    let op = lease::remove_if_op(
-                        &self.target.ssh,
-                        PLANE,
-                        "remove expired lease",
-                        &root,
-                        &raw,
-                    );
-                    self.run_ok(&op)?;
                 }
+                Ok(lease)
             }
+            Found::Live(l) => Err(DeployError::LeaseHeld(l.describe())),
+            Found::Unreadable(raw) if out.status == lease::HELD => {
+                Err(DeployError::LeaseHeld(if raw.is_empty() {
+                    format!("unknown (the lease lock {root}/.lease.lock stayed busy)")
+                } else {
+                    format!(
+                        "unknown (unreadable {root}/lease.json: {raw:?}); remove it if no apply is running"
+                    )
+                }))
+            }
+            Found::Unreadable(_) => Err(DeployError::Step {
+                step: "take lease".into(),
+                detail: self.tail(&out.stderr_text(), 5),
+            }),
         }
-        Err(DeployError::LeaseHeld(
-            "another apply took the expired lease first".into(),
-        ))
     }
 
-    fn release_lease(&mut self, op: &Op) {
+    /// Keep the lease alive while it is held (a real apply only: a dry run takes none).
+    fn start_renewer(&self, lease: &Lease) -> Renewer {
+        let op = lease::renew_op(&self.target.ssh, PLANE, &self.target.root, &lease.fence());
+        Renewer::start(op, lease.ttl, self.ex.goal == crate::exec::Goal::Apply)
+    }
+
+    /// Remove the lease if it still carries our token (a lost one is left to its new holder).
+    fn release_lease(&mut self, lease: &Lease) {
+        let op = lease::release_op(&self.target.ssh, PLANE, &self.target.root, &lease.fence());
+        let op = &op;
         self.steps.start("release lease");
         let ok = self.run(op).map(|o| o.success()).unwrap_or(false);
         self.steps.end(
@@ -893,30 +1038,56 @@ impl Runner<'_, '_> {
                 detail: e.to_string(),
             });
         }
-        let r = self.step("take lease", |s| s.take_lease(&ops.take_lease));
-        if let Err(e) = r {
-            self.close(&ops.close);
-            return Err(e);
-        }
-        let r = self.deploy_leased(ops);
-        self.release_lease(&ops.release_lease);
+        let lease = match self.step("take lease", |s| s.take_lease(&ops.take_lease)) {
+            Ok(l) => l,
+            Err(e) => {
+                self.close(&ops.close);
+                return Err(e);
+            }
+        };
+        let renewer = self.start_renewer(&lease);
+        let r = self.deploy_leased(ops, &lease, &renewer);
+        renewer.stop();
+        self.release_lease(&lease);
         self.close(&ops.close);
         r
     }
 
-    fn deploy_leased(&mut self, ops: &DeployOps) -> Result<u64, DeployError> {
-        let n = ops.number;
-        self.step("check the droplet has not moved", |s| {
+    fn deploy_leased(
+        &mut self,
+        planned: &DeployOps,
+        lease: &Lease,
+        renewer: &Renewer,
+    ) -> Result<u64, DeployError> {
+        let n = planned.number;
+        let fresh = self.step("check the droplet has not moved", |s| {
             let now = s.target.query_state(s.ex)?;
             let next = now.ledger.next_number(now.dirs.last().copied());
-            if now.ledger.current != ops.base || next > n {
+            if now.ledger.current != planned.base || next > n {
                 return Err(DeployError::Stale(format!(
                     "the droplet changed since this plan was made (current release {:?}, planned from {:?}); plan again",
-                    now.ledger.current, ops.base
+                    now.ledger.current, planned.base
                 )));
             }
-            Ok(())
+            Ok(now)
         })?;
+        // Under the lease: the number is past every ledger entry and dir, and the ops carry
+        // the granted token and write the ledger over exactly the one just read.
+        let run = DeployOps::build(
+            self.target,
+            &DeployInput {
+                bundle: &planned.bundle,
+                number: n,
+                base: planned.base,
+                entry: &planned.entry,
+                ledger: &fresh.ledger,
+                ledger_sha: fresh.ledger_sha.as_deref(),
+                dirs: &fresh.dirs,
+            },
+            lease,
+        );
+        let ops = &run;
+        renewer.check()?;
         let uploaded = self.step(&format!("upload release {n}"), |s| {
             s.run_ok(&ops.prepare)?;
             for u in &ops.uploads {
@@ -928,6 +1099,7 @@ impl Runner<'_, '_> {
         if let Err(e) = uploaded {
             return Err(self.discard_upload(ops, e));
         }
+        renewer.check()?;
         self.step(&format!("activate release {n}"), |s| {
             s.run_ok(&ops.activate).map(drop)
         })?;
@@ -981,6 +1153,7 @@ impl Runner<'_, '_> {
             );
             return Err(self.fail_and_roll_back(ops, what, std::slice::from_ref(&p.workload)));
         }
+        renewer.check()?;
         self.step(&format!("switch current to release {n}"), |s| {
             s.run_ok(&ops.switch)?;
             s.run_ok(&ops.ledger)?;
@@ -998,8 +1171,12 @@ impl Runner<'_, '_> {
     /// Best effort: when the connection itself is gone the dir stays, and the next successful
     /// apply's prune removes it (it is neither current nor a healthy release in the ledger).
     fn discard_upload(&mut self, ops: &DeployOps, e: DeployError) -> DeployError {
+        // A lost lease changes nothing more, not even our own leftovers.
+        if matches!(e, DeployError::LeaseLost(_)) {
+            return e;
+        }
         let n = ops.number;
-        let op = self.target.discard_op(n);
+        let op = self.target.discard_op(n, &ops.lease.fence());
         let removed = self
             .step(&format!("remove incomplete release {n}"), |s| {
                 s.run_ok(&op).map(drop)
@@ -1102,32 +1279,33 @@ impl Runner<'_, '_> {
         services: &[String],
     ) -> DeployError {
         let n = ops.number;
+        let fence = ops.lease.fence();
         let failure = Failure {
             what,
             logs: self.collect_logs(services),
         };
-        let mut ledger = ops.next_ledger.clone();
-        ledger.current = ops.base;
         let mut restored = None;
         let mut stopped = Ok(());
         if ops.base.is_none() {
             // Nothing was serving before: leaving the failed release up would publish a broken
             // service under the routes, so it goes down (volumes kept).
-            let down = self.target.down_op();
-            stopped = self
-                .step(&format!("stop failed release {n}"), |s| {
-                    s.run_ok(&down).map(drop)
-                })
-                .map_err(|e| e.to_string());
+            let down = self.target.down_op(&fence);
+            match self.step(&format!("stop failed release {n}"), |s| {
+                s.run_ok(&down).map(drop)
+            }) {
+                Err(e @ DeployError::LeaseLost(_)) => return e,
+                r => stopped = r.map_err(|e| e.to_string()),
+            }
         }
         if let Some(prev) = ops.base {
             let r = self.step(&format!("roll back to release {prev}"), |s| {
-                s.run_ok(&s.target.link_op(prev, "active"))?;
-                s.run_ok(&s.target.up_op())?;
+                s.run_ok(&s.target.link_op(prev, "active", &fence))?;
+                s.run_ok(&s.target.up_op(&fence))?;
                 Ok(())
             });
             match r {
                 Ok(()) => restored = Some(prev),
+                Err(e @ DeployError::LeaseLost(_)) => return e,
                 Err(e) => {
                     return DeployError::Step {
                         step: format!(
@@ -1139,9 +1317,13 @@ impl Runner<'_, '_> {
                 }
             }
         }
-        if let Some(entry) = ledger.releases.iter_mut().rev().find(|r| r.number == n) {
-            entry.outcome = Outcome::Failed;
-            entry.note = Some(match (restored, &stopped) {
+        // Appended to the ledger read under the lease: the failed release's one entry.
+        let mut ledger = ops.base_ledger.clone();
+        ledger.format_version = 1;
+        ledger.current = ops.base;
+        ledger.releases.push(LedgerEntry {
+            outcome: Outcome::Failed,
+            note: Some(match (restored, &stopped) {
                 (Some(p), _) => format!("{}; rolled back to release {p}", failure.what),
                 (None, Ok(())) => format!(
                     "{}; nothing was serving before, the failed release was stopped",
@@ -1151,12 +1333,19 @@ impl Runner<'_, '_> {
                     "{}; nothing was serving before, stopping the failed release failed",
                     failure.what
                 ),
-            });
-        }
-        let op = self.target.ledger_op(&ledger);
-        let _ = self.step("record the failure in the ledger", |s| {
-            s.run_ok(&op).map(drop)
+            }),
+            ..ops.entry.clone()
         });
+        let op = self
+            .target
+            .ledger_op(&ledger, ops.base_sha.as_deref(), Some(n), &fence);
+        if let Err(e @ DeployError::LeaseLost(_)) = self
+            .step("record the failure in the ledger", |s| {
+                s.run_ok(&op).map(drop)
+            })
+        {
+            return e;
+        }
         match restored {
             Some(to) => DeployError::RolledBack {
                 failed: n,
@@ -1181,29 +1370,35 @@ impl Runner<'_, '_> {
                 detail: e.to_string(),
             });
         }
-        let lease = Lease::for_this_process();
-        let root = self.target.root.clone();
-        let take = lease::acquire_op(&self.target.ssh, PLANE, &root, &lease);
-        let release = lease::remove_if_op(
+        let take = lease::acquire_op(
             &self.target.ssh,
             PLANE,
-            "release lease",
-            &root,
-            &lease.record(),
+            &self.target.root,
+            &Lease::for_this_process(),
         );
         let close = self.target.ssh.close_master(PLANE);
-        let r = self.step("take lease", |s| s.take_lease(&take));
-        if let Err(e) = r {
-            self.close(&close);
-            return Err(e);
-        }
-        let r = self.rollback_leased(to, by);
-        self.release_lease(&release);
+        let lease = match self.step("take lease", |s| s.take_lease(&take)) {
+            Ok(l) => l,
+            Err(e) => {
+                self.close(&close);
+                return Err(e);
+            }
+        };
+        let renewer = self.start_renewer(&lease);
+        let r = self.rollback_leased(to, by, &lease.fence(), &renewer);
+        renewer.stop();
+        self.release_lease(&lease);
         self.close(&close);
         r
     }
 
-    fn rollback_leased(&mut self, to: Option<u64>, by: &str) -> Result<u64, DeployError> {
+    fn rollback_leased(
+        &mut self,
+        to: Option<u64>,
+        by: &str,
+        fence: &Fence,
+        renewer: &Renewer,
+    ) -> Result<u64, DeployError> {
         let state = self.target.query_state(self.ex)?;
         let to = match to.or_else(|| state.ledger.previous_healthy().first().copied()) {
             Some(n) => n,
@@ -1225,8 +1420,8 @@ impl Runner<'_, '_> {
                 ))
             })?;
         self.step(&format!("restore release {to}"), |s| {
-            s.run_ok(&s.target.link_op(to, "active"))?;
-            s.run_ok(&s.target.up_op())?;
+            s.run_ok(&s.target.link_op(to, "active", fence))?;
+            s.run_ok(&s.target.up_op(fence))?;
             Ok(())
         })?;
         let (fetch_ca, probes) = self.target.probe_ops();
@@ -1252,37 +1447,113 @@ impl Runner<'_, '_> {
             }),
             ..entry
         });
-        let ledger_op = self.target.ledger_op(&ledger);
+        // A rollback entry repeats a recorded number by design: only the ledger's sha is held.
+        let ledger_op = self
+            .target
+            .ledger_op(&ledger, state.ledger_sha.as_deref(), None, fence);
+        renewer.check()?;
         self.step(&format!("switch current to release {to}"), |s| {
-            s.run_ok(&s.target.link_op(to, "current"))?;
+            s.run_ok(&s.target.link_op(to, "current", fence))?;
             s.run_ok(&ledger_op).map(drop)
         })?;
         Ok(to)
     }
 }
 
-/// The rollback ops a dry run shows: the same scripts the real rollback runs.
+/// The rollback ops a dry run shows: the same scripts the real rollback runs (the fencing token
+/// shows as `<token>`: the droplet hands it out when the lease is taken).
 pub fn rollback_ops(target: &Target, to: u64) -> Vec<Op> {
     let lease = Lease::for_this_process();
+    let fence = lease.fence();
     vec![
         lease::acquire_op(&target.ssh, PLANE, &target.root, &lease),
-        target.link_op(to, "active"),
-        target.up_op(),
-        target.link_op(to, "current"),
-        target.script(
-            "record the ledger",
-            WRITE_LEDGER,
-            std::slice::from_ref(&target.root),
+        target.link_op(to, "active", &fence),
+        target.up_op(&fence),
+        target.link_op(to, "current", &fence),
+        target.ledger_op(
+            &Ledger::default(),
+            Some("<sha256 of ledger.json as read>"),
+            None,
+            &fence,
         ),
-        lease::remove_if_op(
-            &target.ssh,
-            PLANE,
-            "release lease",
-            &target.root,
-            &lease.record(),
-        ),
+        lease::release_op(&target.ssh, PLANE, &target.root, &fence),
         target.ssh.close_master(PLANE),
     ]
+}
+
+/// Renews the lease every TTL/3 from a plain thread (no async runtime) while it is held, through
+/// the executor's `run_op` (the renewal needs no secret). Stops when told, or at the first
+/// renewal the droplet refuses (the lease was taken over), remembering who holds it then; an
+/// unreachable droplet is retried next round.
+struct Renewer {
+    stop: Option<mpsc::Sender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+struct NoSecrets;
+
+impl SecretSource for NoSecrets {
+    fn get(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+impl Renewer {
+    fn start(op: Op, ttl: u64, enabled: bool) -> Renewer {
+        let lost = Arc::new(Mutex::new(None));
+        if !enabled {
+            return Renewer {
+                stop: None,
+                handle: None,
+                lost,
+            };
+        }
+        let (stop, rx) = mpsc::channel::<()>();
+        let seen = lost.clone();
+        let period = Duration::from_millis((ttl.saturating_mul(1000) / 3).max(500));
+        let handle = std::thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(period) {
+                let Ok(out) = crate::exec::run_op(&op, &NoSecrets) else {
+                    continue;
+                };
+                if out.status == lease::LOST {
+                    if let Ok(mut l) = seen.lock() {
+                        *l = Some(lease::now_held_by(&out.stdout_text()));
+                    }
+                    return;
+                }
+            }
+        });
+        Renewer {
+            stop: Some(stop),
+            handle: Some(handle),
+            lost,
+        }
+    }
+
+    /// Err(LeaseLost) once a renewal was refused: stop before the next mutating step.
+    fn check(&self) -> Result<(), DeployError> {
+        match self.lost.lock().ok().and_then(|l| l.clone()) {
+            Some(who) => Err(DeployError::LeaseLost(who)),
+            None => Ok(()),
+        }
+    }
+
+    /// Stop renewing and wait for the thread (a renewal under way ends within its lock wait).
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        // Closing the channel wakes the thread at once.
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1348,9 +1619,28 @@ mod tests {
             .iter()
             .find(|o| o.step == "docker compose up")
             .unwrap();
-        assert!(up.args.last().unwrap().starts_with(
-            "docker compose -p alembic --project-directory /opt/alembic/active -f /opt/alembic/active/compose.yaml up -d --remove-orphans --wait"
+        // Fenced (root, token, id, TTL), then the project and compose's arguments; the token is
+        // known only once the droplet hands it out.
+        let words = shlex::split(up.args.last().unwrap()).unwrap();
+        assert_eq!(words[..2], ["sh", "-c"]);
+        assert!(words[2].starts_with(lease::FENCE), "{}", words[2]);
+        assert!(words[2].contains(
+            r#"exec docker compose --env-file /dev/null -p "$p" --project-directory "$d" -f "$d/compose.yaml" "$@""#
         ));
+        assert_eq!(words[4..6], ["/opt/alembic", "<token>"]);
+        assert_eq!(
+            words[7..],
+            [
+                "900",
+                "alembic",
+                "up",
+                "-d",
+                "--remove-orphans",
+                "--wait",
+                "--wait-timeout",
+                "120"
+            ]
+        );
         let env = p
             .plane
             .ops
@@ -1359,7 +1649,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             env.stdin,
-            Stdin::EnvFile {
+            Stdin::ShellEnv {
                 names: vec!["DATABASE_URL".into()]
             }
         );
@@ -1401,6 +1691,7 @@ mod tests {
         );
         let state = RemoteState {
             ledger,
+            ledger_sha: None,
             dirs: vec![1],
             old,
         };
@@ -1481,11 +1772,13 @@ mod tests {
     #[test]
     fn a_failed_first_release_is_brought_down_keeping_volumes() {
         let t = topology();
-        let down = configured(&t).down_op();
+        let down = configured(&t).down_op(&Lease::for_this_process().fence());
         assert!(down.mutating);
-        assert!(down.args.last().unwrap().ends_with(
-            "docker compose -p alembic --project-directory /opt/alembic/active -f /opt/alembic/active/compose.yaml down --remove-orphans"
-        ));
+        assert!(down
+            .args
+            .last()
+            .unwrap()
+            .ends_with(" alembic down --remove-orphans"));
         let e = DeployError::Failed {
             failed: 1,
             stopped: Ok(()),
@@ -1512,5 +1805,76 @@ mod tests {
         }
         let r = Redactor::new(&["DB".into()], &One);
         assert_eq!(r.clean("x s3cr3t-value y"), "x [DB: redacted] y");
+    }
+
+    /// The lease was never renewed while an apply ran: the renewer runs its op every TTL/3
+    /// until stopped, and stops at the first refusal, remembering who holds the lease then.
+    #[test]
+    fn the_renewer_renews_until_stopped_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        // A renewal that succeeds: each run appends a line.
+        let ok = Op::new(
+            PLANE,
+            "renew lease",
+            "sh",
+            vec![
+                "-c".into(),
+                r#"echo x >> "$1""#.into(),
+                "sh".into(),
+                count.display().to_string(),
+            ],
+        );
+        let r = Renewer::start(ok, 1, true);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&count).map_or(0, |c| c.lines().count()) < 2 {
+            assert!(Instant::now() < deadline, "the renewer did not renew twice");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(r.check().is_ok());
+        r.stop();
+        let after = std::fs::read_to_string(&count).unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(
+            std::fs::read_to_string(&count).unwrap(),
+            after,
+            "renewed after stop"
+        );
+
+        // A refused renewal (exit 18, printing the holder now): check() names the holder.
+        let mut other = Lease::for_this_process();
+        other.holder = "b@ci".into();
+        other.token = 9;
+        let rec = serde_json::to_string(&other).unwrap();
+        let refused = Op::new(
+            PLANE,
+            "renew lease",
+            "sh",
+            vec![
+                "-c".into(),
+                r#"printf '%s\n' "$1"; exit 18"#.into(),
+                "sh".into(),
+                rec,
+            ],
+        );
+        let r = Renewer::start(refused, 1, true);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let who = loop {
+            if let Err(DeployError::LeaseLost(who)) = r.check() {
+                break who;
+            }
+            assert!(Instant::now() < deadline, "the refusal was not noticed");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            who.starts_with("b@ci (pid ") && who.contains("token 9"),
+            "{who}"
+        );
+        // A dry run renews nothing.
+        assert!(
+            Renewer::start(Op::new(PLANE, "x", "false", vec![]), 1, false)
+                .handle
+                .is_none()
+        );
     }
 }

@@ -43,6 +43,8 @@ pub enum ExecError {
     },
     /// A secret named in an env file is unset or empty in the applying environment.
     SecretUnset { name: String },
+    /// A secret's value cannot be carried (`why` describes the value's shape, never the value).
+    SecretUnusable { name: String, why: &'static str },
 }
 
 impl std::fmt::Display for ExecError {
@@ -52,6 +54,7 @@ impl std::fmt::Display for ExecError {
             ExecError::SecretUnset { name } => {
                 write!(f, "secret {name} is unset or empty in the environment")
             }
+            ExecError::SecretUnusable { name, why } => write!(f, "secret {name} {why}"),
         }
     }
 }
@@ -62,6 +65,12 @@ impl std::error::Error for ExecError {}
 /// their own map. Values never leave the pipe they are written to.
 pub trait SecretSource {
     fn get(&self, name: &str) -> Option<String>;
+
+    /// Why a secret that is set cannot be used (its shape, never its value); None when it can
+    /// be, or is simply unset.
+    fn unusable(&self, _name: &str) -> Option<&'static str> {
+        None
+    }
 }
 
 pub struct ProcessEnv;
@@ -70,6 +79,18 @@ impl SecretSource for ProcessEnv {
     fn get(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.is_empty())
     }
+
+    fn unusable(&self, name: &str) -> Option<&'static str> {
+        unusable_value(&std::env::var_os(name)?)
+    }
+}
+
+/// Why a set value cannot be carried to a container: docker takes the environment as UTF-8.
+fn unusable_value(v: &std::ffi::OsStr) -> Option<&'static str> {
+    v.to_str().is_none().then_some(
+        "is not valid UTF-8: docker hands a container its environment as UTF-8 text, so these \
+         bytes could not arrive unchanged",
+    )
 }
 
 /// Runs (or records) operations.
@@ -142,6 +163,7 @@ pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> 
         Stdin::EnvLinesIfSet { names } => {
             Some(crate::host::secrets_file::env_lines_if_set(names, secrets)?)
         }
+        Stdin::ShellEnv { names } => Some(shell_env_file(names, secrets)?),
     };
     let mut child = cmd.spawn().map_err(|error| ExecError::Spawn {
         program: op.program.clone(),
@@ -181,6 +203,35 @@ pub fn env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Vec<u8>,
         out.extend_from_slice(name.as_bytes());
         out.push(b'=');
         out.extend_from_slice(v.as_bytes());
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// The droplet release's `.env`: a header line, then `export ALEMBIC_SECRET_<NAME>=<value>` per
+/// secret with the value quoted for a POSIX shell by `shlex` (never by hand). The droplet
+/// sources it before `docker compose` (see `alembic_render::compose`), so every byte a shell
+/// variable can hold arrives unchanged, newlines included. A NUL byte cannot be in an
+/// environment variable: such a value is refused naming the secret, never showing the value.
+pub fn shell_env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Vec<u8>, ExecError> {
+    use alembic_render::compose::{secret_variable, SECRETS_FILE_HEADER};
+    let mut out = format!("{SECRETS_FILE_HEADER}\n").into_bytes();
+    for name in names {
+        if let Some(why) = secrets.unusable(name) {
+            return Err(ExecError::SecretUnusable {
+                name: name.clone(),
+                why,
+            });
+        }
+        let v = secrets
+            .get(name)
+            .ok_or_else(|| ExecError::SecretUnset { name: name.clone() })?;
+        let quoted = shlex::try_quote(&v).map_err(|_| ExecError::SecretUnusable {
+            name: name.clone(),
+            why: "contains a NUL byte, which no environment variable can hold",
+        })?;
+        out.extend_from_slice(format!("export {}=", secret_variable(name)).as_bytes());
+        out.extend_from_slice(quoted.as_bytes());
         out.push(b'\n');
     }
     Ok(out)
@@ -228,6 +279,71 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "secret MISSING is unset or empty in the environment"
+        );
+    }
+
+    /// The droplet's `.env` once went through compose's dotenv reader, which changed values.
+    #[test]
+    fn shell_env_file_round_trips_hostile_values_through_sh() {
+        let hostile =
+            "  Pa$$w0rd$HOME #x 'sq' \"dq\" back\\slash\\\\ ${OTHER} $(id) `id` a=b é\n2nd line\t ";
+        let s = Map(HashMap::from([
+            ("HOSTILE".to_owned(), hostile.to_owned()),
+            ("OTHER".to_owned(), "other".to_owned()),
+        ]));
+        let names = vec!["HOSTILE".to_owned(), "OTHER".to_owned()];
+        let file = shell_env_file(&names, &s).unwrap();
+        let text = String::from_utf8(file.clone()).unwrap();
+        assert!(text.starts_with(alembic_render::compose::SECRETS_FILE_HEADER));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, &file).unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(r#". "$1" && printf '%s' "$ALEMBIC_SECRET_HOSTILE""#)
+            .arg("sh")
+            .arg(&path)
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), hostile);
+        // NUL: refused naming the secret, not showing the value.
+        let nul = Map(HashMap::from([("N".to_owned(), "se\0cret".to_owned())]));
+        let err = shell_env_file(&["N".to_owned()], &nul).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret N contains a NUL byte, which no environment variable can hold"
+        );
+        let err = shell_env_file(&["MISSING".to_owned()], &nul).unwrap_err();
+        assert!(matches!(err, ExecError::SecretUnset { .. }));
+    }
+
+    /// A value docker could not carry byte for byte is refused by name, never shown.
+    #[test]
+    fn a_non_utf8_secret_is_refused_naming_it() {
+        use std::os::unix::ffi::OsStrExt;
+        let why = unusable_value(std::ffi::OsStr::from_bytes(b"se\xffcret"));
+        assert!(why.is_some());
+        assert_eq!(unusable_value(std::ffi::OsStr::new("plain é")), None);
+        struct Bad;
+        impl SecretSource for Bad {
+            fn get(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn unusable(&self, _: &str) -> Option<&'static str> {
+                unusable_value(std::ffi::OsStr::from_bytes(b"se\xffcret"))
+            }
+        }
+        let err = shell_env_file(&["RAW".to_owned()], &Bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret RAW is not valid UTF-8: docker hands a container its environment as UTF-8 \
+             text, so these bytes could not arrive unchanged"
         );
     }
 }

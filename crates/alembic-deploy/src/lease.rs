@@ -1,14 +1,32 @@
-//! The deploy lease at `<root>/lease.json` on the droplet: who holds it (user@host, pid), since
-//! when, until when. Taken atomically: the holder record is written to a temp file and then
-//! hard-linked to `lease.json` (`ln` fails if the name exists, so exactly one apply wins, and the
-//! record is complete the moment it is visible). A live lease makes another apply fail fast
-//! naming the holder; an expired one is taken over with a warning.
+//! The deploy lease at `<root>/lease.json` on the droplet, with a fencing token.
+//!
+//! Files on the droplet (all under `<root>`):
+//!
+//! ```text
+//! lease.json    the holder record, one line of JSON (see `Lease`), present while held
+//! lease.gen     the last fencing token handed out; only ever increases
+//! .lease.lock   empty; every lease script runs under `flock` on it
+//! ```
+//!
+//! - **Taking** ([`acquire_op`]): under the lock, a lease whose `expires` is still ahead of the
+//!   droplet's own `date +%s` is live (the script prints it and exits [`HELD`]); an absent or
+//!   expired one is replaced by ours, with the next token (`lease.gen` + 1). Expiry is judged by
+//!   the droplet's clock only: the applying machine's clock never enters the decision.
+//! - **Fencing** ([`fenced`]): every mutating remote step (upload, `.env`, `active`/`current`,
+//!   `compose up`/`down`, the ledger, prune) runs as a script that first takes the lock and
+//!   checks that `lease.json` still carries our token and id, then acts, still under the lock.
+//!   A holder that lost its lease (taken over after it stalled past its expiry) exits [`LOST`]
+//!   printing the record that holds the lease now, and changes nothing.
+//! - **Renewing** ([`renew_op`], run every TTL/3 by `droplet.rs` while the lease is held, and at
+//!   the end of every fenced `compose` step, which may hold the lock for minutes): `expires`
+//!   becomes the droplet's now + TTL, only while the lease is still ours. The renewal rewrites
+//!   `lease.json` in place (under the lock), so it needs no free block on a full disk.
 //!
 //! TTL: `ALEMBIC_LEASE_TTL` seconds (default 900), so a lease left by a killed apply expires.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{now_epoch, rfc3339};
+use crate::ledger::rfc3339;
 use crate::ops::Op;
 use crate::ssh::SshTarget;
 
@@ -16,96 +34,210 @@ pub const LEASE_TTL_ENV: &str = "ALEMBIC_LEASE_TTL";
 pub const DEFAULT_TTL_SECS: u64 = 900;
 /// Exit status of the acquire script when someone else holds the lease.
 pub const HELD: i32 = 17;
+/// Exit status of a fenced script (and of the renewal) when the lease is no longer ours.
+pub const LOST: i32 = 18;
 
-/// Acquire: `$1` root, `$2` holder record, `$3` unique id. Prints the current record when held.
-const ACQUIRE: &str = r#"set -e
-mkdir -p "$1"
-t="$1/.lease-$3.json"
-printf '%s\n' "$2" > "$t" || { rm -f "$t"; exit 1; }
-if ln "$t" "$1/lease.json" 2>/dev/null; then rm -f "$t"; exit 0; fi
-rm -f "$t"
-cat "$1/lease.json" 2>/dev/null || true
-exit 17"#;
+/// Take the lease. `$1` root, `$2` the holder fields as a JSON fragment, `$3` our id, `$4` TTL.
+/// Prints our record, then the expired record it replaced (if any); or the live one and 17.
+pub const ACQUIRE: &str = r#"r=$1
+mkdir -p "$r" || exit 1
+exec 9>>"$r/.lease.lock" || exit 1
+if ! flock -w 30 9; then cat "$r/lease.json" 2>/dev/null; exit 17; fi
+now=$(date +%s)
+old=
+if [ -e "$r/lease.json" ]; then
+  old=$(cat "$r/lease.json") || exit 1
+  exp=$(printf '%s\n' "$old" | sed -n 's/.*"expires":\([0-9][0-9]*\).*/\1/p' | head -n 1)
+  if [ -z "$exp" ] || [ "$now" -lt "$exp" ]; then printf '%s\n' "$old"; exit 17; fi
+fi
+g=$(cat "$r/lease.gen" 2>/dev/null || true)
+case "$g" in ''|*[!0-9]*) g=0 ;; esac
+o=$(printf '%s\n' "$old" | sed -n 's/^{"token":\([0-9][0-9]*\),.*/\1/p')
+if [ -n "$o" ] && [ "$o" -gt "$g" ]; then g=$o; fi
+g=$((g + 1))
+t="$r/.lease-$3.json"
+if ! printf '{"token":%s,"id":"%s","started":%s,"expires":%s,"ttl":%s,%s}\n' "$g" "$3" "$now" "$((now + $4))" "$4" "$2" > "$t"; then rm -f "$t"; exit 1; fi
+if ! printf '%s\n' "$g" > "$r/.lease.gen.tmp"; then rm -f "$t" "$r/.lease.gen.tmp"; exit 1; fi
+if ! { mv "$r/.lease.gen.tmp" "$r/lease.gen" && mv "$t" "$r/lease.json"; }; then rm -f "$t" "$r/.lease.gen.tmp"; exit 1; fi
+cat "$r/lease.json"
+if [ -n "$old" ]; then printf '%s\n' "$old"; fi"#;
 
-/// Remove `lease.json` only if it is still exactly `$2` (ours, or the expired one we saw).
-const REMOVE_IF: &str =
-    r#"if [ "$(cat "$1/lease.json" 2>/dev/null)" = "$2" ]; then rm -f "$1/lease.json"; fi"#;
+/// The start of every fenced script: `$1` root, `$2` token, `$3` id, `$4` TTL; shifted away, so
+/// the step's own arguments are `$1..` again and the root is `$r`. Holds the lock until the
+/// script ends; `renew` pushes `expires` to the droplet's now + TTL.
+pub const FENCE: &str = r#"r=$1; tok=$2; id=$3; ttl=$4; shift 4
+exec 9>>"$r/.lease.lock" || exit 1
+if ! flock -w 60 9; then echo "the lease lock $r/.lease.lock stayed busy for 60 s" >&2; exit 1; fi
+h=$(cat "$r/lease.json" 2>/dev/null || true)
+case "$h" in
+"{\"token\":$tok,\"id\":\"$id\","*) ;;
+*) printf '%s\n' "$h"; exit 18 ;;
+esac
+renew() {
+  now=$(date +%s)
+  printf '%s\n' "$h" | sed "s/^\({\"token\":[0-9]*,\"id\":\"[^\"]*\",\"started\":[0-9]*,\"expires\":\)[0-9]*/\1$((now + ttl))/" > "$r/lease.json"
+}
+"#;
+
+/// Release: remove `lease.json` only if it still carries our token and id.
+const RELEASE: &str = r#"r=$1
+exec 9>>"$r/.lease.lock" || exit 1
+flock -w 60 9 || exit 1
+h=$(cat "$r/lease.json" 2>/dev/null || true)
+case "$h" in
+"{\"token\":$2,\"id\":\"$3\","*) rm -f "$r/lease.json" ;;
+esac"#;
+
+/// A fenced script: [`FENCE`], then `body`.
+pub fn fenced(body: &str) -> String {
+    format!("{FENCE}{body}")
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
+    /// The fencing token: the droplet's `lease.gen` when this lease was taken (0: not taken).
+    #[serde(default)]
+    pub token: u64,
+    /// Unique per apply: tells our lease from another one by the same holder.
+    pub id: String,
+    /// Droplet clock, epoch seconds.
+    #[serde(default)]
+    pub started: u64,
+    /// Droplet clock, epoch seconds; pushed forward by every renewal.
+    #[serde(default)]
+    pub expires: u64,
+    #[serde(default)]
+    pub ttl: u64,
     /// `user@host` of the applying machine.
     pub holder: String,
     pub pid: u32,
-    /// Unique per apply: tells our lease from another one by the same holder.
-    pub id: String,
-    pub started: u64,
-    pub expires: u64,
-    pub started_at: String,
-    pub expires_at: String,
+}
+
+/// The holder fields the acquire script puts in the record (as a JSON fragment).
+#[derive(Serialize)]
+struct HolderFields<'a> {
+    holder: &'a str,
+    pid: u32,
 }
 
 impl Lease {
-    /// A lease for this process, valid for the configured TTL from now.
+    /// A lease for this process, not taken yet: the droplet fills in the token and times.
     pub fn for_this_process() -> Lease {
         let ttl = std::env::var(LEASE_TTL_ENV)
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
+            .filter(|t| *t > 0)
             .unwrap_or(DEFAULT_TTL_SECS);
-        let now = now_epoch();
         let pid = std::process::id();
-        let nanos = std::time::SystemTime::now()
+        let d = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+            .unwrap_or_default();
         Lease {
+            token: 0,
+            // Digits and dashes only: the remote scripts match it inside a JSON string.
+            id: format!("{pid}-{}-{}", d.as_secs(), d.subsec_nanos()),
+            started: 0,
+            expires: 0,
+            ttl,
             holder: whoami(),
             pid,
-            id: format!("{pid}-{now}-{nanos}"),
-            started: now,
-            expires: now + ttl,
-            started_at: rfc3339(now),
-            expires_at: rfc3339(now + ttl),
         }
     }
 
-    /// The record as stored: one line of JSON.
-    pub fn record(&self) -> String {
-        serde_json::to_string(self).expect("lease serialises")
+    /// `"holder":...,"pid":...`: the part of the record the droplet does not compute.
+    fn holder_fragment(&self) -> String {
+        let s = serde_json::to_string(&HolderFields {
+            holder: &self.holder,
+            pid: self.pid,
+        })
+        .expect("holder serialises");
+        s[1..s.len() - 1].to_owned()
     }
 
     pub fn describe(&self) -> String {
         format!(
-            "{} (pid {}, since {}, expires {})",
-            self.holder, self.pid, self.started_at, self.expires_at
+            "{} (pid {}, token {}, since {}, expires {} by the droplet's clock)",
+            self.holder,
+            self.pid,
+            self.token,
+            rfc3339(self.started),
+            rfc3339(self.expires)
         )
+    }
+
+    /// What fenced ops of this lease carry: token, id and TTL.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            token: (self.token > 0).then_some(self.token),
+            id: self.id.clone(),
+            ttl: self.ttl,
+        }
+    }
+}
+
+/// Identifies our lease to the fenced scripts. `token` is None in a plan (the droplet hands it
+/// out when the lease is taken), shown as `<token>`; such ops are for display only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub token: Option<u64>,
+    pub id: String,
+    pub ttl: u64,
+}
+
+impl Fence {
+    /// `$1..$4` of a fenced script.
+    pub fn args(&self, root: &str) -> Vec<String> {
+        vec![
+            root.to_owned(),
+            self.token
+                .map_or_else(|| "<token>".to_owned(), |t| t.to_string()),
+            self.id.clone(),
+            self.ttl.to_string(),
+        ]
     }
 }
 
 /// What the acquire attempt found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Found {
-    Acquired,
-    /// Someone holds a lease that has not expired.
-    Live(Lease),
-    /// A lease past its expiry: take it over (the raw record is what must be removed).
-    Expired {
+    /// Ours now (with the token and times the droplet gave it); `took_over` is the expired
+    /// lease it replaced.
+    Acquired {
         lease: Lease,
-        raw: String,
+        took_over: Option<Lease>,
     },
-    /// `lease.json` exists but cannot be read as a lease (being written, or damaged).
+    /// Someone holds a lease that has not expired by the droplet's clock.
+    Live(Lease),
+    /// `lease.json` exists but cannot be read as a lease (damaged), or the script failed.
     Unreadable(String),
 }
 
 /// Interpret the acquire script's answer.
-pub fn interpret(status: i32, stdout: &str, now: u64) -> Found {
-    if status == 0 {
-        return Found::Acquired;
+pub fn interpret(status: i32, stdout: &str) -> Found {
+    let mut lines = stdout.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("").trim().to_owned();
+    let parsed = serde_json::from_str::<Lease>(&first);
+    match (status, parsed) {
+        (0, Ok(lease)) => Found::Acquired {
+            lease,
+            took_over: lines
+                .next()
+                .and_then(|l| serde_json::from_str(l.trim()).ok()),
+        },
+        (HELD, Ok(lease)) => Found::Live(lease),
+        _ => Found::Unreadable(first),
     }
-    let raw = stdout.trim().to_owned();
-    match serde_json::from_str::<Lease>(&raw) {
-        Ok(lease) if lease.expires <= now => Found::Expired { lease, raw },
-        Ok(lease) => Found::Live(lease),
-        Err(_) => Found::Unreadable(raw),
+}
+
+/// Who holds the lease now, from the record a fenced script printed when it refused.
+pub fn now_held_by(stdout: &str) -> String {
+    let rec = stdout.trim();
+    if rec.is_empty() {
+        return "nobody (it was taken over, and that apply has released it since)".to_owned();
+    }
+    match serde_json::from_str::<Lease>(rec) {
+        Ok(l) => l.describe(),
+        Err(_) => format!("unknown (unreadable lease.json: {rec:?})"),
     }
 }
 
@@ -114,13 +246,39 @@ pub fn acquire_op(ssh: &SshTarget, plane: &str, root: &str, lease: &Lease) -> Op
         plane,
         "take lease",
         ACQUIRE,
-        &[root.to_owned(), lease.record(), lease.id.clone()],
+        &[
+            root.to_owned(),
+            lease.holder_fragment(),
+            lease.id.clone(),
+            lease.ttl.to_string(),
+        ],
     )
 }
 
-/// Remove the lease if it is still `raw` (release ours; take over an expired one).
-pub fn remove_if_op(ssh: &SshTarget, plane: &str, step: &str, root: &str, raw: &str) -> Op {
-    ssh.script(plane, step, REMOVE_IF, &[root.to_owned(), raw.to_owned()])
+/// Push `expires` to the droplet's now + TTL while the lease is ours (exit [`LOST`] if not).
+pub fn renew_op(ssh: &SshTarget, plane: &str, root: &str, fence: &Fence) -> Op {
+    ssh.script(plane, "renew lease", &fenced("renew"), &fence.args(root))
+}
+
+/// Remove the lease if it still carries our token and id.
+pub fn release_op(ssh: &SshTarget, plane: &str, root: &str, fence: &Fence) -> Op {
+    ssh.script(plane, "release lease", RELEASE, &fence.args(root))
+}
+
+/// A fenced step: `body` runs only while the lease carries `fence`'s token; `args` are its
+/// `$1..`.
+pub fn fenced_op(
+    ssh: &SshTarget,
+    plane: &str,
+    step: &str,
+    root: &str,
+    fence: &Fence,
+    body: &str,
+    args: &[String],
+) -> Op {
+    let mut all = fence.args(root);
+    all.extend(args.iter().cloned());
+    ssh.script(plane, step, &fenced(body), &all)
 }
 
 fn whoami() -> String {
@@ -161,24 +319,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn interprets_live_expired_and_garbage() {
+    fn interprets_acquired_live_and_garbage() {
         let mut l = Lease::for_this_process();
+        l.token = 3;
         l.expires = 100;
-        let rec = l.record();
-        assert_eq!(interpret(0, "", 50), Found::Acquired);
-        assert_eq!(interpret(HELD, &rec, 50), Found::Live(l.clone()));
+        let rec = serde_json::to_string(&l).unwrap();
+        let mut old = l.clone();
+        old.token = 2;
+        let old_rec = serde_json::to_string(&old).unwrap();
         assert_eq!(
-            interpret(HELD, &format!("{rec}\n"), 100),
-            Found::Expired { lease: l, raw: rec }
+            interpret(0, &format!("{rec}\n")),
+            Found::Acquired {
+                lease: l.clone(),
+                took_over: None
+            }
         );
-        assert_eq!(interpret(HELD, "", 1), Found::Unreadable(String::new()));
+        assert_eq!(
+            interpret(0, &format!("{rec}\n{old_rec}\n")),
+            Found::Acquired {
+                lease: l.clone(),
+                took_over: Some(old)
+            }
+        );
+        assert_eq!(interpret(HELD, &rec), Found::Live(l));
+        assert_eq!(interpret(HELD, ""), Found::Unreadable(String::new()));
+        assert_eq!(interpret(1, "x"), Found::Unreadable("x".into()));
     }
 
     #[test]
-    fn record_is_one_line_naming_holder() {
-        let l = Lease::for_this_process();
-        assert!(!l.record().contains('\n'));
-        assert!(l.describe().contains(&l.holder));
-        assert!(l.holder.contains('@'));
+    fn holder_fragment_is_json_and_names_holder() {
+        let mut l = Lease::for_this_process();
+        l.holder = "we\"ird@host".into();
+        let frag = l.holder_fragment();
+        let v: serde_json::Value = serde_json::from_str(&format!("{{{frag}}}")).unwrap();
+        assert_eq!(v["holder"], "we\"ird@host");
+        assert!(l.describe().contains("we\"ird@host"));
+        assert!(Lease::for_this_process().holder.contains('@'));
+        assert!(l.id.bytes().all(|b| b.is_ascii_digit() || b == b'-'));
     }
 }

@@ -26,6 +26,12 @@ pub enum Stdin {
     EnvLinesIfSet {
         names: Vec<String>,
     },
+    /// The droplet release's `.env`: a POSIX sh fragment (`export ALEMBIC_SECRET_<NAME>='value'`
+    /// lines) built from the applying process's environment at run time and sourced on the
+    /// droplet before `docker compose`. Names only, like `EnvFile`.
+    ShellEnv {
+        names: Vec<String>,
+    },
 }
 
 /// A single step of a plan.
@@ -119,6 +125,7 @@ impl fmt::Display for Op {
             Stdin::EnvLinesIfSet { names } => {
                 write!(f, " < (env lines where set: {})", names.join(", "))
             }
+            Stdin::ShellEnv { names } => write!(f, " < (sh env file: {})", names.join(", ")),
         }
     }
 }

@@ -42,6 +42,7 @@ fn transcript(t: &Topology, env: &HostEnv) -> Vec<String> {
                 }
                 Stdin::EnvFile { names } => format!(" < env({})", names.join(",")),
                 Stdin::EnvLinesIfSet { names } => format!(" < env-if-set({})", names.join(",")),
+                Stdin::ShellEnv { names } => format!(" < shenv({})", names.join(",")),
             };
             format!("{}{stdin}", op.command_line())
         })

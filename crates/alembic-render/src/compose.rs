@@ -7,9 +7,20 @@
 //! ```text
 //! compose.yaml   this file (rendered at infra/docker/compose.yaml)
 //! Caddyfile      the edge's config (rendered at infra/caddy/Caddyfile), mounted read-only
-//! .env           mode 0600, written by apply from values streamed over stdin: one NAME=value
-//!                line per secret, read by compose for `${NAME:?}` interpolation
+//! .env           mode 0600, written by apply from values streamed over stdin: a POSIX sh
+//!                fragment, one `export ALEMBIC_SECRET_<NAME>='value'` line per secret
 //! ```
+//!
+//! Secrets reach compose through the environment of the `docker compose` process, never through
+//! compose's dotenv reader: apply sources the release's `.env` in a shell on the droplet and runs
+//! `docker compose --env-file /dev/null`, and this file says `NAME: ${ALEMBIC_SECRET_NAME:?...}`.
+//! Compose's dotenv parser would change values (`$` expands, `#` starts a comment, quotes are
+//! stripped, trailing spaces dropped, and a single-quoted value cannot hold a `'`), and the
+//! `env_file` `format: raw` that avoids it is newer than the compose 2.24 an Ubuntu 24.04
+//! droplet has. Interpolation substitutes a variable's value in one pass, byte for byte (the
+//! value itself is never interpolated again), so any value a shell variable can hold arrives
+//! unchanged; the `ALEMBIC_SECRET_` prefix keeps a secret named `PATH`, `DOCKER_HOST` or
+//! `COMPOSE_FILE` from steering the shell, docker or compose on the droplet.
 //!
 //! `docker compose up -d` runs in that directory. The compose project `name:` is the project
 //! name, not the directory, so every release replaces the previous release's containers and
@@ -21,8 +32,9 @@
 //! - workloads only `expose` their port on the `internal` network, which the edge also joins;
 //!   the edge alone sits on `public` too. `internal` is a plain bridge, not `internal: true`,
 //!   so workloads keep outbound access (databases, APIs) while publishing nothing;
-//! - secrets are `${NAME:?...}` references, never values; every literal `$` in a plain value,
-//!   a command or a healthcheck is written as `$$` so compose does not interpolate it;
+//! - secrets are `${ALEMBIC_SECRET_NAME:?...}` references, never values; every literal `$` in
+//!   a plain value, a command or a healthcheck is written as `$$` so compose does not
+//!   interpolate it;
 //! - a `healthcheck` only when the workload names one: a compose healthcheck runs inside the
 //!   image, and `up --wait` must not depend on tools an image may lack (DESIGN "Applying").
 //!
@@ -154,10 +166,23 @@ pub fn escape_literal(s: &str) -> String {
     s.replace('$', "$$")
 }
 
+/// Prefix of the variable that carries secret `NAME` into the `docker compose` process.
+pub const SECRET_VARIABLE_PREFIX: &str = "ALEMBIC_SECRET_";
+
+/// First line of a release's `.env`: marks the sourced (POSIX sh) format, so the droplet never
+/// sources a dotenv file written by an older alembic (it lets compose read that one as before).
+pub const SECRETS_FILE_HEADER: &str =
+    "# alembic release secrets: POSIX sh, sourced before docker compose (not a dotenv file)";
+
+/// The variable compose reads secret `name` from: `ALEMBIC_SECRET_<name>`.
+pub fn secret_variable(name: &str) -> String {
+    format!("{SECRET_VARIABLE_PREFIX}{name}")
+}
+
 /// The interpolation that makes compose fail (not start with an empty value) when the release's
 /// `.env` lacks `name`.
 pub fn secret_reference(name: &str) -> String {
-    format!("${{{name}:?{name} is required}}")
+    format!("${{{}:?{name} is required}}", secret_variable(name))
 }
 
 pub fn render(t: &Topology) -> Vec<Artifact> {
@@ -382,6 +407,9 @@ mod tests {
     #[test]
     fn literals_escape_dollars() {
         assert_eq!(escape_literal("a$b$$c${D}"), "a$$b$$$$c$${D}");
-        assert_eq!(secret_reference("DB_URL"), "${DB_URL:?DB_URL is required}");
+        assert_eq!(
+            secret_reference("DB_URL"),
+            "${ALEMBIC_SECRET_DB_URL:?DB_URL is required}"
+        );
     }
 }

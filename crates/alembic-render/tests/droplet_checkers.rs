@@ -65,8 +65,9 @@ fn compose_config_accepts_every_fixture() {
         let mut cmd = Command::new(&docker);
         cmd.current_dir(dir.path())
             .args(["compose", "-f", "compose.yaml", "config", "-q"]);
+        // Compose reads each secret from `ALEMBIC_SECRET_<NAME>` in its own environment.
         for s in secret_names(&t) {
-            cmd.env(&s, canary(&s));
+            cmd.env(compose::secret_variable(&s), canary(&s));
         }
         run_ok(&mut cmd, &format!("{name}: docker compose config -q"));
 
@@ -79,9 +80,9 @@ fn compose_config_accepts_every_fixture() {
             let mut cmd = Command::new(&docker);
             cmd.current_dir(dir.path())
                 .args(["compose", "-f", "compose.yaml", "config", "-q"])
-                .env_remove(first);
+                .env_remove(compose::secret_variable(first));
             for s in secret_names(&t).iter().filter(|s| *s != first) {
-                cmd.env(s, canary(s));
+                cmd.env(compose::secret_variable(s), canary(s));
             }
             let out = cmd.output().expect("run docker compose");
             assert!(
@@ -377,7 +378,10 @@ fn ipv6_edge_bind_is_accepted_by_compose() {
                 "--format",
                 "json",
             ])
-            .env("HELLO_TOKEN", canary("HELLO_TOKEN")),
+            .env(
+                compose::secret_variable("HELLO_TOKEN"),
+                canary("HELLO_TOKEN"),
+            ),
         "docker compose config (IPv6 bind)",
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");

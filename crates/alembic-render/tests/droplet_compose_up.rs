@@ -103,7 +103,14 @@ fn rendered_release_runs_under_docker_compose() {
             .mode(0o600)
             .open(dir.join(".env"))
             .expect(".env");
-        writeln!(env, "HELLO_TOKEN={secret}").expect("write .env");
+        // Compose reads a secret from `ALEMBIC_SECRET_<NAME>` (apply exports it; a plain
+        // canary is the same through a dotenv file).
+        writeln!(
+            env,
+            "{}={secret}",
+            alembic_render::compose::secret_variable("HELLO_TOKEN")
+        )
+        .expect("write .env");
     }
 
     build_image(&docker, &caddy_bin, &image);

@@ -66,7 +66,7 @@ fn docker_compose_resolves_free_text_unchanged() {
                 "--format",
                 "json",
             ])
-            .env("ODD_SECRET", secret),
+            .env(compose::secret_variable("ODD_SECRET"), secret),
         "docker compose config --format json",
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");

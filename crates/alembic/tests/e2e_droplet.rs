@@ -3,7 +3,8 @@
 //! `docker import`ed, is both the edge and the stub upstreams (`caddy respond`). It starts
 //! with a first release that fails its probe (brought down, nothing to roll back to), then
 //! deploys, redeploys under load, rolls back a failing release, races two applies, cuts ssh
-//! mid-apply and rolls back by hand.
+//! mid-apply and rolls back by hand. A hostile secret value is read back from the running
+//! container after `up`, after a `docker restart` and after the rollback.
 //!
 //! Skipped (printing why) without docker, sshd, ssh, curl or caddy, unless
 //! `ALEMBIC_REQUIRE_E2E=1` (set by scripts/test.sh), which turns the skip into a failure.
@@ -151,6 +152,17 @@ fn droplet_apply_end_to_end() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     assert!(std::fs::read_to_string(&dotenv).unwrap().contains(CANARY));
+
+    // (h) A hostile secret value (`$`, `#`, quotes, backslashes, `${OTHER}`, spaces, a
+    // newline) reaches the container unchanged: the droplet's `.env` once went through
+    // compose's dotenv reader, which turned `Pa$$w0rd$HOME #x` into `Pa$w0rd/root`. Docker
+    // keeps the container's env: a `docker restart` (as a droplet reboot does) starts it with
+    // the same bytes.
+    w.assert_hostile_secret_intact("after up");
+    let web = w.container("web");
+    ok(Command::new("docker").args(["restart", "--time", "1", &web]));
+    assert_eq!(w.container("web"), web, "restart keeps the container");
+    w.assert_hostile_secret_intact("after docker restart");
 
     // (g) Unchanged: plan says no changes; apply runs no mutating remote command.
     let o = w.alembic_run(&["plan", "--plane", "droplet", "--detailed-exitcode"]);
@@ -318,7 +330,10 @@ fn droplet_apply_end_to_end() {
     assert_eq!(code(&o), 0, "apply after the interruption\n{}", text(&o));
     assert_eq!(w.get("api.e2e.test").unwrap(), "body v5");
 
-    // alembic rollback restores the previous release whole.
+    // alembic rollback restores the previous release whole. `web` is removed first, so the
+    // rollback's `up` creates it again from the restored release's own `.env`.
+    let web = w.container("web");
+    ok(Command::new("docker").args(["rm", "-f", &web]));
     let o = w.alembic_run(&["rollback", "--yes"]);
     assert_eq!(code(&o), 0, "rollback\n{}", text(&o));
     assert_eq!(w.get("api.e2e.test").unwrap(), "body v4");
@@ -326,6 +341,9 @@ fn droplet_apply_end_to_end() {
         w.ledger()["releases"].as_array().unwrap().last().unwrap()["outcome"],
         "rolled_back"
     );
+    // The restored release's own `.env` gives the new `web` the same bytes again.
+    assert_ne!(w.container("web"), web, "the rollback created web again");
+    w.assert_hostile_secret_intact("after rollback");
 
     // (f) The canaries appear nowhere else: not in anything alembic printed, not in any file
     // under the test's dir but the releases' .env files.

@@ -12,6 +12,12 @@
 //!   still serves, no partial release dir or temp file left, the lease released; once room is
 //!   made, the next apply succeeds at once.
 //!
+//! - **a stalled holder**: a first apply with a 3 s lease is stopped (SIGSTOP) after uploading
+//!   its release; once its lease has expired by the droplet's clock a second apply takes it over
+//!   (next fencing token) and is stopped in turn. The first one, resumed, exits 3 naming the
+//!   new holder and changes nothing (no `current`, no ledger, the lease still the other's); the
+//!   second one finishes, and the ledger records its release alone.
+//!
 //! Every case checks that the canary secret values appear in no output and no file but the
 //! releases' `.env`. Skipped (printing why) without docker, sshd, ssh, curl, caddy or the
 //! right to mount a tmpfs, unless `ALEMBIC_REQUIRE_E2E=1`, which turns the skip into a failure.
@@ -336,6 +342,198 @@ fn disk_full_on_the_droplet_keeps_the_complete_release() {
     w.assert_no_leaks();
     eprintln!(
         "faults_apply: disk case done in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// A child process that is resumed and killed if the test fails while it is stopped.
+struct Stoppable(Option<std::process::Child>);
+
+impl Stoppable {
+    fn signal(&self, sig: &str) {
+        if let Some(c) = &self.0 {
+            let _ = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
+        }
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// Wait (bounded) for the exit and the output.
+    fn finish(&mut self, what: &str) -> Output {
+        let mut c = self.0.take().expect("still running");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if c.try_wait().unwrap().is_some() {
+                return c.wait_with_output().unwrap();
+            }
+            if Instant::now() >= deadline {
+                let _ = c.kill();
+                panic!("{what} did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Stoppable {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn_apply(w: &World, ttl: Option<&str>) -> Stoppable {
+    let mut c = w.alembic();
+    if let Some(t) = ttl {
+        c.env("ALEMBIC_LEASE_TTL", t);
+    }
+    let child = c
+        .args(["apply", "--plane", "droplet", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    Stoppable(Some(child))
+}
+
+/// The lease record on the droplet, if any.
+fn lease_record(w: &World) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(w.root().join("lease.json")).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The lease was never renewed, its expiry was judged by the challenger's clock and it carried
+/// no fencing token: an apply that stalled past its TTL was taken over, then woke up and
+/// switched `current` and wrote its ledger over the one the other apply had written.
+#[test]
+fn a_stalled_holder_is_taken_over_and_changes_nothing_after() {
+    let Some(mut w) = world("faults_apply lease", "fl") else {
+        return;
+    };
+    let started = Instant::now();
+
+    // A: release 1 with a 3 s lease, stopped (SIGSTOP: its renewals stop too, as on a
+    // suspended laptop) once its release is uploaded.
+    w.write_config("body v1", 200);
+    let mut a = spawn_apply(&w, Some("3"));
+    // A renews its lease while it works (every TTL/3): `expires` moves past started + TTL.
+    let env1 = w.root().join("releases/1/.env");
+    wait_for("A to upload release 1 and renew its lease", || {
+        let renewed = lease_record(&w).is_some_and(|l| {
+            let (s, e) = (l["started"].as_u64(), l["expires"].as_u64());
+            s.zip(e).is_some_and(|(s, e)| e > s + 3)
+        });
+        env1.exists() && renewed
+    });
+    a.signal("-STOP");
+    let a_token = lease_record(&w).expect("A holds the lease")["token"]
+        .as_u64()
+        .unwrap();
+    // Until A's lease has expired by the droplet's clock (this machine's, here) and no step of
+    // A's still holds the lease lock (a compose step renews the lease as it ends).
+    let lock = w.root().join(".lease.lock");
+    wait_for("A's lease to expire", || {
+        let free = Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| s.success());
+        let expires = lease_record(&w).and_then(|l| l["expires"].as_u64());
+        free && expires.is_some_and(|e| epoch() > e + 1)
+    });
+
+    // B: release 2 with the default TTL takes over; it is stopped in turn once it holds the
+    // lease, so A wakes up while B holds it.
+    w.write_config("body v2", 200);
+    let mut b = spawn_apply(&w, None);
+    wait_for("B to take the lease over", || {
+        lease_record(&w).is_some_and(|l| l["token"].as_u64() == Some(a_token + 1))
+    });
+    b.signal("-STOP");
+    let b_pid = b.id();
+    a.signal("-CONT");
+    let oa = a.finish("the stalled apply");
+    w.record(&oa);
+    eprintln!("faults_apply: stalled apply A:\n{}", text(&oa));
+    assert_eq!(code(&oa), 3, "A\n{}", text(&oa));
+    assert_clean_failure(&oa);
+    let err = String::from_utf8_lossy(&oa.stderr);
+    assert!(
+        err.contains("lost the deploy lease")
+            && err.contains("now held by root@")
+            && err.contains(&format!("(pid {b_pid}, token {}", a_token + 1)),
+        "A names who holds the lease now: {err}"
+    );
+    // A changed nothing after losing the lease: no `current`, no ledger, as before it.
+    assert!(!w.root().join("current").exists(), "A switched `current`");
+    assert!(
+        !w.root().join("ledger.json").exists(),
+        "A wrote the ledger after losing the lease"
+    );
+    assert!(
+        lease_record(&w).is_some_and(|l| l["token"].as_u64() == Some(a_token + 1)),
+        "A released B's lease"
+    );
+
+    b.signal("-CONT");
+    let ob = b.finish("the apply that took over");
+    w.record(&ob);
+    eprintln!("faults_apply: apply B:\n{}", text(&ob));
+    assert_eq!(code(&ob), 0, "B\n{}", text(&ob));
+    assert!(
+        String::from_utf8_lossy(&ob.stderr).contains("took over an expired lease held by root@"),
+        "{}",
+        text(&ob)
+    );
+    assert_eq!(w.current(), 2);
+    assert_eq!(w.link("active"), 2);
+    w.fetch_ca();
+    assert_eq!(w.get("api.e2e.test").unwrap(), "body v2");
+    w.assert_hostile_secret_intact("after the takeover");
+    // Append-only: B's release 2 recorded once, A's release 1 never.
+    let ledger = w.ledger();
+    let recorded: Vec<(u64, String)> = ledger["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["number"].as_u64().unwrap(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(recorded, [(2, "deployed".to_owned())]);
+    assert_eq!(ledger["current"], 2);
+    lease_released(&w);
+    w.assert_no_leaks();
+    eprintln!(
+        "faults_apply: lease takeover case done in {:.1}s",
         started.elapsed().as_secs_f64()
     );
 }

@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 
 pub const CANARY: &str = "canary-5f1d2c9e-DO-NOT-LEAK";
 pub const CANARY2: &str = "canary2-a7b3e044-secret";
+/// `E2E_SECOND_SECRET`'s value (it holds [`CANARY2`]): every shape compose's dotenv reader used
+/// to change on the way to the container (`$$`, `$HOME`, ` #x`, quotes single and double,
+/// backslashes, `${OTHER}`, `$(...)`, `=`, unicode, a newline, a tab, leading and trailing
+/// spaces). It must reach the `web` container byte for byte.
+pub const HOSTILE: &str = "  Pa$$w0rd$HOME #x 'single' \"double\" back\\slash\\\\ ${E2E_CANARY_TOKEN} $(id) `id` a=b é ✓\ncanary2-a7b3e044-secret\t trailing  ";
 
 pub fn require_e2e() -> bool {
     std::env::var("ALEMBIC_REQUIRE_E2E").is_ok_and(|v| v == "1")
@@ -43,7 +48,32 @@ fn caddy_binary() -> Option<PathBuf> {
     std::fs::canonicalize(p).ok()
 }
 
+/// A loopback port free right now, drawn from below the kernel's ephemeral range: a port the
+/// kernel hands out (`bind :0`, every outgoing connection's local port) could be taken again
+/// by another process before docker binds it, which failed an edge's `up` with "address already
+/// in use" while several worlds ran at once. Bounded: 200 draws, then the kernel's choice.
 pub fn free_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768)
+        .clamp(11000, 65535);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(16)
+        | 1;
+    for _ in 0..200 {
+        // xorshift: spread draws over [10000, low).
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let port = 10000 + seed % (low - 10000);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return l.local_addr().unwrap().port();
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -281,7 +311,7 @@ secrets  = ["E2E_SECOND_SECRET"]
             .env("ALEMBIC_SSH_CONFIG", self.path("ssh_config"))
             .env("ALEMBIC_PROBE_TIMEOUT", "15")
             .env("E2E_CANARY_TOKEN", CANARY)
-            .env("E2E_SECOND_SECRET", CANARY2)
+            .env("E2E_SECOND_SECRET", HOSTILE)
             .env_remove("ALEMBIC_LEASE_TTL")
             .stdin(Stdio::null());
         c
@@ -296,6 +326,40 @@ secrets  = ["E2E_SECOND_SECRET"]
     pub fn record(&mut self, o: &Output) {
         self.transcript.extend_from_slice(&o.stdout);
         self.transcript.extend_from_slice(&o.stderr);
+    }
+
+    /// The environment of the running container of `service`, as docker stores it (what a
+    /// `docker restart` or a reboot starts it with again): `docker inspect` works for any
+    /// image, FROM scratch included.
+    pub fn container_env(&self, service: &str) -> Vec<String> {
+        let id = self.container(service);
+        assert!(!id.is_empty(), "no running {service} container");
+        let out =
+            ok(Command::new("docker").args(["inspect", "--format", "{{json .Config.Env}}", &id]));
+        serde_json::from_str(out.trim()).unwrap()
+    }
+
+    /// `E2E_SECOND_SECRET` reached `web` as [`HOSTILE`], byte for byte (`when` names the moment).
+    pub fn assert_hostile_secret_intact(&self, when: &str) {
+        let env = self.container_env("web");
+        let got: Vec<&String> = env
+            .iter()
+            .filter(|e| e.starts_with("E2E_SECOND_SECRET="))
+            .collect();
+        // Compared without printing the value on failure: only whether and how it differs.
+        let want = format!("E2E_SECOND_SECRET={HOSTILE}");
+        assert_eq!(
+            got.len(),
+            1,
+            "{when}: E2E_SECOND_SECRET set {} times",
+            got.len()
+        );
+        assert!(
+            *got[0] == want,
+            "{when}: E2E_SECOND_SECRET changed in transit ({} bytes, expected {})",
+            got[0].len(),
+            want.len()
+        );
     }
 
     pub fn ca(&self) -> PathBuf {
