@@ -8,14 +8,19 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod support;
+
+use support::template::deployable;
+
 const BIN: &str = env!("CARGO_BIN_EXE_alembic");
 
-/// A temp project with the default topology; `plan --plane ci` plans it offline.
+/// A temp project with the default topology, its template placeholders replaced (`plan`
+/// refuses them, CFG007); `plan --plane ci` plans it offline.
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("alembic.toml"),
-        alembic_config::DEFAULT_TOML,
+        deployable(alembic_config::DEFAULT_TOML),
     )
     .unwrap();
     dir
