@@ -522,3 +522,109 @@ fn argument_set_twice_is_caught() {
         "{f:#?}"
     );
 }
+
+#[test]
+fn value_the_schema_validation_refuses_is_caught() {
+    let s = load_schema();
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "    protocol         = \"tcp\"",
+            "    protocol         = \"tcpp\"",
+            "resource.digitalocean_firewall.edge.inbound_rule[0].protocol",
+        ),
+        (
+            "  type   = \"A\"",
+            "  type   = \"ALIAS\"",
+            "resource.digitalocean_record.api.type",
+        ),
+        (
+            "  ttl    = 300",
+            "  ttl    = 0",
+            "resource.digitalocean_record.api.ttl",
+        ),
+        (
+            "  environment = \"Production\"",
+            "  environment = \"Prod\"",
+            "resource.digitalocean_project.main.environment",
+        ),
+        (
+            "  ssh_keys   = [\"",
+            "  ssh_keys   = [\"\", \"",
+            "resource.digitalocean_droplet.main.ssh_keys",
+        ),
+    ];
+    for (from, to, at) in cases {
+        let files = default_with_main(|t| first(t, from, to));
+        assert_one(&s, &files, Kind::InvalidValue, at);
+    }
+    // Case does not matter for `environment` (the provider compares case-insensitively).
+    let files = default_with_main(|t| first(t, "\"Production\"", "\"production\""));
+    assert!(findings(&s, &files).is_empty());
+}
+
+#[test]
+fn tcp_rule_without_port_range_fails_the_plan_check() {
+    let s = load_schema();
+    let files = default_with_main(|t| first(t, "    port_range       = \"80\"\n", ""));
+    assert_one(
+        &s,
+        &files,
+        Kind::PlanCheckFailed,
+        "resource.digitalocean_firewall.edge.inbound_rule[0].port_range",
+    );
+}
+
+#[test]
+fn firewall_without_rules_fails_the_plan_check() {
+    let s = load_schema();
+    // Drop every rule block (each is its own blank-line separated paragraph; the last one
+    // carries the resource's closing brace).
+    let files = default_with_main(|t| {
+        t.split("\n\n")
+            .filter_map(|p| {
+                if p.starts_with("  inbound_rule {") || p.starts_with("  outbound_rule {") {
+                    p.ends_with("  }\n}").then(|| "}".to_owned())
+                } else {
+                    Some(p.to_owned())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    });
+    assert_one(
+        &s,
+        &files,
+        Kind::PlanCheckFailed,
+        "resource.digitalocean_firewall.edge",
+    );
+}
+
+#[test]
+fn mx_record_without_priority_fails_the_plan_check() {
+    let s = load_schema();
+    let files = default_with_main(|t| first(t, "  type   = \"A\"", "  type   = \"MX\""));
+    assert_one(
+        &s,
+        &files,
+        Kind::PlanCheckFailed,
+        "resource.digitalocean_record.api.priority",
+    );
+}
+
+#[test]
+fn reference_inside_a_template_is_checked() {
+    let s = load_schema();
+    let files = default_with_main(|t| {
+        first(
+            t,
+            "\"alembic.example.com (managed by alembic)\"",
+            "\"${digitalocean_droplet.main.nam} (managed by alembic)\"",
+        )
+    });
+    assert_one(
+        &s,
+        &files,
+        Kind::UnsupportedAttributeReference,
+        "digitalocean_droplet.main.nam",
+    );
+}

@@ -6,7 +6,8 @@
 //! What is checked, per `resource` block: the resource type exists; every argument is one the
 //! schema (or Terraform's meta-arguments) accepts and is configurable (not computed-only);
 //! every required argument is set; nested blocks are blocks and attributes are attributes;
-//! block counts within min/max items; literal values of the argument's type. A redefined
+//! block counts within min/max items; literal values of the argument's type and passing its
+//! validation (one of, not empty, in range); the resource's plan-time checks. A redefined
 //! argument is a parse error already. Across all files: every `<type>.<name>.<attribute>`
 //! reference names a declared resource and an attribute its schema exports, and
 //! `lifecycle.ignore_changes` names arguments of the resource. Hand-written because no crate
@@ -46,6 +47,28 @@ pub struct ResourceSchema {
     pub notes: Vec<String>,
     pub attributes: BTreeMap<String, AttrSchema>,
     pub blocks: BTreeMap<String, NestedBlock>,
+    #[serde(default)]
+    pub plan_checks: PlanChecks,
+}
+
+/// The resource's own plan-time checks (the provider's CustomizeDiff), beyond its schema.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChecks {
+    #[serde(default)]
+    pub require_one_of_blocks: Vec<String>,
+    #[serde(default)]
+    pub require: Vec<RequireWhen>,
+}
+
+/// `require` must be set when argument `when` has a literal value in `values`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequireWhen {
+    pub when: String,
+    #[serde(rename = "in")]
+    pub values: Vec<String>,
+    pub require: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +91,17 @@ pub struct AttrSchema {
     pub computed: bool,
     #[serde(default)]
     pub deprecated: bool,
+    /// The schema's validation functions (run by `terraform validate`).
+    #[serde(default)]
+    pub one_of: Vec<String>,
+    #[serde(default)]
+    pub ignore_case: bool,
+    /// Not "" (or 0); for a set, no element "".
+    #[serde(default)]
+    pub non_empty: bool,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub max_length: Option<usize>,
 }
 
 impl AttrSchema {
@@ -101,6 +135,8 @@ pub struct NestedBlock {
     /// Contents not described here (provisioner/connection bodies): not checked.
     #[serde(default)]
     pub open: bool,
+    #[serde(default)]
+    pub plan_checks: PlanChecks,
 }
 
 /// The provider release the data describes and rendered `versions.tf` pins.
@@ -135,6 +171,10 @@ pub enum Kind {
     TooManyBlocks,
     TooFewBlocks,
     TypeMismatch,
+    /// A literal the schema's validation refuses (not one of, empty, out of range, too long).
+    InvalidValue,
+    /// A plan-time requirement of the resource (`require_one_of_blocks`, `require` ... `when`).
+    PlanCheckFailed,
     UndeclaredResource,
     UnsupportedAttributeReference,
     IgnoreChangesUnknown,
@@ -260,7 +300,12 @@ fn top_level_block(cx: &mut Ctx<'_>, b: &Block) {
                 return;
             };
             cx.report.resources_checked += 1;
-            check_body(cx, &at, b.body(), &rs.attributes, &rs.blocks, true);
+            let s = Shape {
+                attrs: &rs.attributes,
+                blocks: &rs.blocks,
+                plan: &rs.plan_checks,
+            };
+            check_body(cx, &at, b.body(), &s, true);
             check_ignore_changes(cx, &at, b.body(), rs);
         }
         "data" => {
@@ -269,7 +314,12 @@ fn top_level_block(cx: &mut Ctx<'_>, b: &Block) {
             match labels.first().and_then(|t| cx.schema.data_sources.get(*t)) {
                 Some(ds) if labels.len() == 2 => {
                     cx.report.resources_checked += 1;
-                    check_body(cx, &at, b.body(), &ds.attributes, &ds.blocks, true);
+                    let s = Shape {
+                        attrs: &ds.attributes,
+                        blocks: &ds.blocks,
+                        plan: &ds.plan_checks,
+                    };
+                    check_body(cx, &at, b.body(), &s, true);
                 }
                 _ => cx.find(
                     &at,
@@ -292,14 +342,15 @@ fn top_level_block(cx: &mut Ctx<'_>, b: &Block) {
     }
 }
 
-fn check_body(
-    cx: &mut Ctx<'_>,
-    at: &str,
-    body: &Body,
-    attrs: &BTreeMap<String, AttrSchema>,
-    blocks: &BTreeMap<String, NestedBlock>,
-    resource_level: bool,
-) {
+/// What a body may hold: a resource's or a nested block's schema.
+struct Shape<'a> {
+    attrs: &'a BTreeMap<String, AttrSchema>,
+    blocks: &'a BTreeMap<String, NestedBlock>,
+    plan: &'a PlanChecks,
+}
+
+fn check_body(cx: &mut Ctx<'_>, at: &str, body: &Body, shape: &Shape<'_>, resource_level: bool) {
+    let (attrs, blocks) = (shape.attrs, shape.blocks);
     let meta = &cx.schema.terraform_resource_meta;
     let mut seen = BTreeSet::new();
     for a in body.attributes() {
@@ -317,6 +368,8 @@ fn check_body(
                 );
             } else if let Some(why) = type_mismatch(&s.ty, a.expr()) {
                 cx.find(&here, Kind::TypeMismatch, why);
+            } else if let Some(why) = invalid_value(s, a.expr()) {
+                cx.find(&here, Kind::InvalidValue, why);
             }
         } else if blocks.contains_key(key) {
             cx.find(
@@ -357,7 +410,12 @@ fn check_body(
                     );
                 }
                 if !nb.open {
-                    check_body(cx, &here, b.body(), &nb.attributes, &nb.blocks, false);
+                    let s = Shape {
+                        attrs: &nb.attributes,
+                        blocks: &nb.blocks,
+                        plan: &nb.plan_checks,
+                    };
+                    check_body(cx, &here, b.body(), &s, false);
                 }
             }
             None if attrs.contains_key(id) => cx.find(
@@ -381,6 +439,7 @@ fn check_body(
             );
         }
     }
+    plan_checks(cx, at, body, shape.plan, &counts);
     let all_blocks = blocks
         .iter()
         .chain(meta.blocks.iter().filter(|_| resource_level));
@@ -442,6 +501,90 @@ fn type_mismatch(ty: &str, e: &Expression) -> Option<String> {
         ("bool", None, Expression::String(s)) if s != "true" && s != "false" => {
             Some(format!("a bool is required, found {s:?}"))
         }
+        _ => None,
+    }
+}
+
+/// The resource's plan-time checks, on literal values only (an unknown value is the plan's).
+fn plan_checks(
+    cx: &mut Ctx<'_>,
+    at: &str,
+    body: &Body,
+    plan: &PlanChecks,
+    counts: &BTreeMap<&str, usize>,
+) {
+    let any = &plan.require_one_of_blocks;
+    if !any.is_empty() && !any.iter().any(|b| counts.contains_key(b.as_str())) {
+        cx.find(
+            at,
+            Kind::PlanCheckFailed,
+            format!("at least one of {any:?} must be specified"),
+        );
+    }
+    for r in &plan.require {
+        let value = body
+            .attributes()
+            .find(|a| a.key() == r.when)
+            .map(|a| a.expr());
+        let Some(Expression::String(v)) = value else {
+            continue;
+        };
+        if !r.values.contains(v) {
+            continue;
+        }
+        for name in &r.require {
+            if !body.attributes().any(|a| a.key() == name) {
+                cx.find(
+                    &format!("{at}.{name}"),
+                    Kind::PlanCheckFailed,
+                    format!("{name:?} is required when {} is {v:?}", r.when),
+                );
+            }
+        }
+    }
+}
+
+/// Why a literal value fails the schema's validation, if it does.
+fn invalid_value(s: &AttrSchema, e: &Expression) -> Option<String> {
+    match e {
+        Expression::String(v) => {
+            if s.non_empty && v.is_empty() {
+                return Some("must not be empty".into());
+            }
+            if !s.one_of.is_empty() {
+                let ok = s.one_of.iter().any(|o| {
+                    if s.ignore_case {
+                        o.eq_ignore_ascii_case(v)
+                    } else {
+                        o == v
+                    }
+                });
+                if !ok {
+                    return Some(format!("{v:?} is not one of {:?}", s.one_of));
+                }
+            }
+            if let Some(max) = s.max_length {
+                let n = v.chars().count();
+                if n > max {
+                    return Some(format!("{n} characters, at most {max} allowed"));
+                }
+            }
+            None
+        }
+        Expression::Number(n) => {
+            let x = n.as_f64()?;
+            if s.non_empty && x == 0.0 {
+                return Some("must not be 0".into());
+            }
+            if s.min.is_some_and(|m| x < m) || s.max.is_some_and(|m| x > m) {
+                return Some(format!("{x} is outside [{:?}, {:?}]", s.min, s.max));
+            }
+            None
+        }
+        Expression::Array(items) if s.non_empty => items
+            .iter()
+            .position(|item| matches!(item, Expression::String(v) if v.is_empty()))
+            .map(|i| format!("element {i} must not be empty")),
         _ => None,
     }
 }
@@ -528,6 +671,16 @@ fn check_references(
         Expression::Conditional(c) => {
             for x in [&c.cond_expr, &c.true_expr, &c.false_expr] {
                 check_references(cx, x, declared);
+            }
+        }
+        // `"${digitalocean_droplet.main.id}"`: the interpolations of a template.
+        Expression::TemplateExpr(t) => {
+            if let Ok(tpl) = hcl::Template::from_expr(t) {
+                for el in tpl.elements() {
+                    if let hcl::template::Element::Interpolation(i) = el {
+                        check_references(cx, &i.expr, declared);
+                    }
+                }
             }
         }
         _ => {}
