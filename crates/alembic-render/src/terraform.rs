@@ -29,9 +29,14 @@ use hcl::{Block, Body, Expression, Traversal, Variable};
 use crate::hclfmt::format_body;
 use crate::{Artifact, ArtifactKind};
 
-/// Provider source and the version range the rendered resources are written against.
+/// Provider source and the exact release the rendered resources are written against. Every
+/// rendered resource block is checked in the tests against that release's schema, kept as data
+/// in `data/digitalocean-provider-<PROVIDER_RELEASE>.json` (with its sources): a range would let
+/// `terraform init` pick a release nobody checked the arguments against.
 pub const PROVIDER_SOURCE: &str = "digitalocean/digitalocean";
-pub const PROVIDER_VERSION: &str = "~> 2.0";
+pub const PROVIDER_RELEASE: &str = "2.75.0";
+/// The `version` constraint in `versions.tf`: exactly [`PROVIDER_RELEASE`].
+pub const PROVIDER_VERSION: &str = "= 2.75.0";
 /// Oldest Terraform that understands everything rendered here.
 pub const REQUIRED_VERSION: &str = ">= 1.5.0";
 /// Where the DigitalOcean provider reads its API token from, in terraform's environment.

@@ -123,3 +123,5 @@ pub fn caddy_cmd(bin: &Path, home: &Path) -> Command {
         .env("HOME", home);
     c
 }
+
+pub mod tf_schema;
