@@ -59,7 +59,7 @@ pub fn generate(n: usize) -> String {
                 let _ = writeln!(s, "image = \"ghcr.io/acme/svc-{i}:1.{}.{}\"", i % 17, i % 5);
                 let _ = writeln!(s, "port  = {}", 8000 + (i % 1000));
                 if public {
-                    let _ = writeln!(s, "route  = \"{name}.alembic.example.com\"");
+                    let _ = writeln!(s, "route  = \"{name}.alembic-bench.dev\"");
                     let _ = writeln!(s, "health = \"/healthz\"");
                 }
                 let _ = writeln!(
@@ -110,7 +110,7 @@ version = 1
 
 [project]
 name   = "alembic"
-domain = "alembic.example.com"
+domain = "alembic-bench.dev"
 
 [host]
 os = "linux"
@@ -122,16 +122,16 @@ size        = "s-1vcpu-2gb"
 image       = "ubuntu-24-04-x64"
 ssh_user    = "deploy"
 ssh_port    = 22
-ssh_keys    = ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]
-admin_cidrs = ["203.0.113.10/32"]
+ssh_keys    = ["5e:2a:90:11:c4:7d:3f:a8:06:b2:e9:51:7c:48:d0:1f"]
+admin_cidrs = ["100.64.10.10/32"]
 token_env   = "DIGITALOCEAN_TOKEN"
 tls         = "acme"
-acme_email  = "ops@alembic.example.com"
+acme_email  = "ops@alembic-bench.dev"
 root        = "/opt/alembic"
 state_bucket = "alembic-tfstate"
 
 [ci]
-repository   = "acme/alembic"
+repository   = "alembic-infra/bench"
 branch       = "main"
 runner       = "ubuntu-24.04"
 node_version = "22"
