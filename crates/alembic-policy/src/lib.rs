@@ -10,6 +10,7 @@
 //!   secret shapes in any text) over one file or a rendered [`alembic_render::ArtifactSet`].
 
 pub mod artifacts;
+pub mod coverage;
 pub mod rule;
 pub mod tokens;
 pub mod topology;

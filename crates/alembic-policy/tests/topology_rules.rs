@@ -147,6 +147,29 @@ fn exp005_admin_cidrs_whole_internet() {
     assert_eq!(found(&d), [("EXP005", E, 16, 35)]);
 }
 
+// Regression (issue 9, item 9): two /1s per family are the whole internet without any /0.
+#[test]
+fn exp005_ranges_that_together_cover_the_internet() {
+    let d = check(&replace(
+        "admin_cidrs = [\"203.0.113.10/32\"]",
+        "admin_cidrs = [\"0.0.0.0/1\", \"128.0.0.0/1\", \"::/1\", \"8000::/1\"]",
+    ));
+    assert_eq!(found(&d), [("EXP005", E, 16, 16), ("EXP005", E, 16, 44)]);
+    assert!(d[0].message.contains("100% of the IPv4"), "{}", d[0].message);
+    assert!(d[1].message.contains("100% of the IPv6"), "{}", d[1].message);
+    // Half the IPv4 space alone is the world too; a /8 and IPv6 ULA are not.
+    let d = check(&replace(
+        "admin_cidrs = [\"203.0.113.10/32\"]",
+        "admin_cidrs = [\"10.0.0.0/8\", \"0.0.0.0/1\"]",
+    ));
+    assert_eq!(found(&d), [("EXP005", E, 16, 16)]);
+    let d = check(&replace(
+        "admin_cidrs = [\"203.0.113.10/32\"]",
+        "admin_cidrs = [\"10.0.0.0/8\", \"fd00::/8\", \"2001:db8::/32\"]",
+    ));
+    assert_eq!(found(&d), []);
+}
+
 #[test]
 fn exp007_ci_workload_with_a_port() {
     let text = format!(
