@@ -32,10 +32,11 @@ pub enum Code {
     Ci002,
     Ci003,
     Ci004,
+    Ci005,
 }
 
 impl Code {
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 23] = [
         Code::Cfg001,
         Code::Cfg002,
         Code::Cfg003,
@@ -58,6 +59,7 @@ impl Code {
         Code::Ci002,
         Code::Ci003,
         Code::Ci004,
+        Code::Ci005,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +86,7 @@ impl Code {
             Code::Ci002 => "CI002",
             Code::Ci003 => "CI003",
             Code::Ci004 => "CI004",
+            Code::Ci005 => "CI005",
         }
     }
 
@@ -112,6 +115,7 @@ impl Code {
             Code::Ci002 => "token permissions broader than needed",
             Code::Ci003 => "untrusted event input interpolated into a run: script",
             Code::Ci004 => "deploy job without an environment, or with cancel-in-progress",
+            Code::Ci005 => "an untrusted trigger (pull_request_target, workflow_run) that checks out or runs the pull request's code",
         }
     }
 

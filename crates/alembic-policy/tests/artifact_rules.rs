@@ -307,3 +307,99 @@ fn hostile_nesting_never_crashes() {
         assert!(d.is_empty(), "{name}: {d:?}");
     }
 }
+
+// ---- the per-class fixture set -----------------------------------------------------------
+
+/// `(code, line, is_warning)` as written in `expected.txt`: `EXP003:12` (an error) or
+/// `EXP003:12:w` (a warning).
+fn parse_expected(tok: &str) -> (String, usize, bool) {
+    let mut parts = tok.split(':');
+    let code = parts.next().unwrap_or_default().to_owned();
+    let line = parts
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("bad expectation {tok:?}"));
+    (code, line, parts.next() == Some("w"))
+}
+
+// Every file under tests/fixtures/scan (one folder per class of problem, `bad-*` planted and
+// `good-*` clean twins) gets exactly the findings its line in expected.txt lists: the same
+// codes at the same lines with the same severities, nothing more, and nothing at all for the
+// clean ones. A fixture missing from the table fails too, so none is scanned without a check.
+#[test]
+fn fixture_classes_give_exactly_the_expected_findings() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan");
+    let table = std::fs::read_to_string(root.join("expected.txt")).expect("expected.txt");
+    let mut expected = std::collections::BTreeMap::new();
+    for line in table.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut toks = line.split_whitespace();
+        let path = toks.next().unwrap().to_owned();
+        let mut want: Vec<(String, usize, bool)> = toks.map(parse_expected).collect();
+        want.sort();
+        assert!(
+            expected.insert(path.clone(), want).is_none(),
+            "{path} listed twice"
+        );
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n != "expected.txt") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut failures = Vec::new();
+    let (mut bad, mut good) = (0, 0);
+    for f in &files {
+        let rel = f
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut got: Vec<(String, usize, bool)> = scan_text(&rel, &text, None)
+            .iter()
+            .map(|d| (d.code.as_str().to_owned(), d.line, d.severity == W))
+            .collect();
+        got.sort();
+        let Some(want) = expected.get(&rel) else {
+            failures.push(format!("{rel}: not in expected.txt (found {got:?})"));
+            continue;
+        };
+        let name = f.file_name().unwrap().to_string_lossy();
+        if name.starts_with("good-") {
+            good += 1;
+            if !want.is_empty() {
+                failures.push(format!("{rel}: a good-* fixture must expect nothing"));
+            }
+        } else {
+            bad += 1;
+            if want.is_empty() {
+                failures.push(format!("{rel}: a bad-* fixture must expect a finding"));
+            }
+        }
+        if &got != want {
+            failures.push(format!("{rel}:\n    want {want:?}\n    got  {got:?}"));
+        }
+    }
+    for path in expected.keys() {
+        if !files
+            .iter()
+            .any(|f| f.strip_prefix(&root).unwrap().to_string_lossy() == *path)
+        {
+            failures.push(format!("{path}: listed but missing"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(bad >= 20 && good >= 20, "{bad} bad, {good} good fixtures");
+}

@@ -155,8 +155,16 @@ fn exp005_ranges_that_together_cover_the_internet() {
         "admin_cidrs = [\"0.0.0.0/1\", \"128.0.0.0/1\", \"::/1\", \"8000::/1\"]",
     ));
     assert_eq!(found(&d), [("EXP005", E, 16, 16), ("EXP005", E, 16, 44)]);
-    assert!(d[0].message.contains("100% of the IPv4"), "{}", d[0].message);
-    assert!(d[1].message.contains("100% of the IPv6"), "{}", d[1].message);
+    assert!(
+        d[0].message.contains("100% of the IPv4"),
+        "{}",
+        d[0].message
+    );
+    assert!(
+        d[1].message.contains("100% of the IPv6"),
+        "{}",
+        d[1].message
+    );
     // Half the IPv4 space alone is the world too; a /8 and IPv6 ULA are not.
     let d = check(&replace(
         "admin_cidrs = [\"203.0.113.10/32\"]",

@@ -209,8 +209,7 @@ fn exposure(ip: &HostIp) -> Option<(String, bool)> {
         }
         HostIp::Addr(_) => None,
         HostIp::Unknown => Some((
-            "on an address set at deploy time (unknown here: it may be every interface)"
-                .to_owned(),
+            "on an address set at deploy time (unknown here: it may be every interface)".to_owned(),
             false,
         )),
     }
@@ -275,8 +274,7 @@ fn published_ports(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
                     format!("service `{name}` publishes port {spec} {how}, bypassing the edge"),
                 ));
             } else if !edge_port_ok(&host_port, &doc.ctx.public_ports) {
-                let serves: Vec<String> =
-                    doc.ctx.public_ports.iter().map(u16::to_string).collect();
+                let serves: Vec<String> = doc.ctx.public_ports.iter().map(u16::to_string).collect();
                 out.push(r.at_severity(
                     severity,
                     doc.src,
@@ -301,12 +299,32 @@ fn is_docker_socket(path: &str) -> bool {
 /// runtime directories (sockets of every daemon), the system's configuration and binaries.
 fn host_root(path: &str) -> bool {
     const ROOTS: &[&str] = &[
-        "/", "/etc", "/root", "/home", "/boot", "/dev", "/proc", "/sys", "/var", "/var/run",
-        "/run", "/usr", "/lib", "/bin", "/sbin", "/var/lib", "/var/lib/docker", "/var/log",
+        "/",
+        "/etc",
+        "/root",
+        "/home",
+        "/boot",
+        "/dev",
+        "/proc",
+        "/sys",
+        "/var",
+        "/var/run",
+        "/run",
+        "/usr",
+        "/lib",
+        "/bin",
+        "/sbin",
+        "/var/lib",
+        "/var/lib/docker",
+        "/var/log",
     ];
     const UNDER: &[&str] = &["/proc/", "/sys/", "/dev/", "/boot/", "/var/lib/docker/"];
     let p = path.trim();
-    let trimmed = if p.len() > 1 { p.trim_end_matches('/') } else { p };
+    let trimmed = if p.len() > 1 {
+        p.trim_end_matches('/')
+    } else {
+        p
+    };
     ROOTS.contains(&trimmed) || UNDER.iter().any(|u| p.starts_with(u))
 }
 
@@ -335,7 +353,9 @@ fn unconfined(opt: &str) -> bool {
     let (k, v) = o.split_once(['=', ':']).unwrap_or((&o, ""));
     matches!(
         (k.trim(), v.trim()),
-        ("seccomp" | "apparmor", "unconfined") | ("label", "disable") | ("systempaths", "unconfined")
+        ("seccomp" | "apparmor", "unconfined")
+            | ("label", "disable")
+            | ("systempaths", "unconfined")
     )
 }
 

@@ -105,6 +105,7 @@ pub static RULES: &[&FileRule] = &[
     &workflow::CI002,
     &workflow::CI003,
     &workflow::CI004,
+    &workflow::CI005,
 ];
 
 pub static SEC001: Rule = Rule {

@@ -426,12 +426,24 @@ fn walk(body: &Body, env: &Env<'_>, owner: &str, out: &mut Vec<Inbound>) {
         match ident {
             "inbound_rule" | "ingress" => {
                 ordinal += 1;
-                out.push(inbound_from(Fields::Body(&b.body), env, span, owner, ordinal));
+                out.push(inbound_from(
+                    Fields::Body(&b.body),
+                    env,
+                    span,
+                    owner,
+                    ordinal,
+                ));
             }
             "dynamic" if matches!(ls.first(), Some(&("inbound_rule" | "ingress"))) => {
                 ordinal += 1;
                 if let Some(c) = b.body.get_blocks("content").next() {
-                    out.push(inbound_from(Fields::Body(&c.body), env, span, owner, ordinal));
+                    out.push(inbound_from(
+                        Fields::Body(&c.body),
+                        env,
+                        span,
+                        owner,
+                        ordinal,
+                    ));
                 }
             }
             "resource" => {

@@ -53,7 +53,11 @@ fn admin_cidrs(r: &Rule, t: &Topology, src: &SourceFile) -> Vec<Diagnostic> {
             continue;
         }
         let first = cidrs.iter().position(mine).unwrap_or(0);
-        let listed: Vec<String> = cidrs.iter().filter(|c| mine(c)).map(|c| c.to_string()).collect();
+        let listed: Vec<String> = cidrs
+            .iter()
+            .filter(|c| mine(c))
+            .map(|c| c.to_string())
+            .collect();
         out.push(r.at(
             src,
             span_of(first),
