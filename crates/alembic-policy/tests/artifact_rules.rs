@@ -141,7 +141,8 @@ fn exp005_text_fallback_when_hcl_does_not_parse() {
     let text = "resource \"digitalocean_firewall\" \"web\" {\n  inbound_rule {\n    protocol = \"tcp\"\n    port_range = \"443\"\n    source_addresses = [\"0.0.0.0/0\"]\n  }\n  inbound_rule {\n    protocol = \"tcp\"\n    port_range = \"22\"\n    source_addresses = [\"0.0.0.0/0\"]\n  }\n}\nlocals { x = = 1 }\n";
     assert!(hcl_edit::parser::parse_body(text).is_err());
     let d = scan_text("main.tf", text, None);
-    assert_eq!(found(&d), [("EXP005", E, 10, 25)]);
+    // The parse failure itself is reported too, where the parser stopped.
+    assert_eq!(found(&d), [("EXP005", E, 10, 25), ("CFG001", E, 13, 14)]);
 }
 
 #[test]
@@ -293,18 +294,23 @@ fn clean_twins_yield_nothing() {
     assert_eq!(scan_dir("clean"), []);
 }
 
-// Hostile files get findings or nothing, never a crash: deep nesting in every format.
+// Hostile files never crash the scanner; one it will not parse is reported (CFG001), never
+// passed silently.
 #[test]
 fn hostile_nesting_never_crashes() {
     let deep = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
-    for (name, kind) in [
-        ("x.tf", FileKind::Terraform),
-        ("compose.yaml", FileKind::Compose),
-        (".github/workflows/x.yml", FileKind::Workflow),
-        ("x.txt", FileKind::Text),
+    for (name, kind, want) in [
+        ("x.tf", FileKind::Terraform, vec![("CFG001", E, 1, 1)]),
+        ("compose.yaml", FileKind::Compose, vec![("CFG001", E, 1, 1)]),
+        (
+            ".github/workflows/x.yml",
+            FileKind::Workflow,
+            vec![("CFG001", E, 1, 1)],
+        ),
+        ("x.txt", FileKind::Text, vec![]),
     ] {
         let d = scan_text(name, &deep, Some(kind));
-        assert!(d.is_empty(), "{name}: {d:?}");
+        assert_eq!(found(&d), want, "{name}");
     }
 }
 

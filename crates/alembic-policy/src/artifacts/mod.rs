@@ -6,6 +6,7 @@
 
 pub mod compose;
 pub mod terraform;
+pub mod unparsed;
 pub mod workflow;
 
 use alembic_config::{Diagnostic, Severity, SourceFile};
@@ -160,19 +161,22 @@ pub fn scan_text_with(
     let src = SourceFile::new(path, text);
     let mut out = secrets_in_text(&SEC001, &src, Severity::Warning);
     let (yaml, yindex) = match kind {
-        // Real compose files and workflows nest a few levels; hostile nesting takes the YAML
-        // parser seconds before it gives up, so it is not parsed at all.
-        FileKind::Compose | FileKind::Workflow => (
-            (nesting_depth(text) <= 64)
-                .then(|| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).ok())
-                .flatten(),
-            YamlIndex::new(text),
-        ),
+        FileKind::Compose | FileKind::Workflow => {
+            let what = if kind == FileKind::Compose {
+                "compose file"
+            } else {
+                "workflow"
+            };
+            let yaml = parse_yaml(&src, what, &mut out);
+            if yaml.is_none() {
+                out.extend(unparsed::line_rules(kind, &src));
+            }
+            (yaml, YamlIndex::new(text))
+        }
         _ => (None, YamlIndex::default()),
     };
     let hcl = match kind {
-        // The HCL parser recurses per nesting level: hostile nesting goes to the text scan.
-        FileKind::Terraform if nesting_depth(text) <= 64 => hcl_edit::parser::parse_body(text).ok(),
+        FileKind::Terraform => parse_hcl(&src, &mut out),
         _ => None,
     };
     let doc = Doc {
@@ -189,11 +193,91 @@ pub fn scan_text_with(
     out
 }
 
-/// The deepest bracket nesting in `text` (strings not excluded: an upper bound is enough).
+/// The first YAML document, or a CFG001 finding saying why there is none. Real compose files
+/// and workflows nest a few levels; hostile nesting takes the YAML parser seconds before it
+/// gives up, so it is not parsed at all.
+fn parse_yaml(
+    src: &SourceFile,
+    what: &str,
+    out: &mut Vec<Diagnostic>,
+) -> Option<serde_yaml_ng::Value> {
+    let depth = unparsed::yaml_nesting_depth(&src.text);
+    if depth > unparsed::MAX_NESTING {
+        out.push(unparsed::parse_failure(
+            src,
+            what,
+            None,
+            &format!("nested {depth} levels deep"),
+        ));
+        return None;
+    }
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&src.text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let at = e.location().map(|l| l.index());
+            let why = e.to_string();
+            // The parser's message may quote the text: keep only its first clause.
+            let why = why.split(" at line").next().unwrap_or(&why);
+            out.push(unparsed::parse_failure(src, what, at, &redact(why)));
+            None
+        }
+    }
+}
+
+/// The HCL body, or a CFG001 finding; the Terraform rules then fall back to their text scan.
+fn parse_hcl(src: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<hcl_edit::structure::Body> {
+    // The HCL parser recurses per nesting level: hostile nesting goes to the text scan.
+    let depth = nesting_depth(&src.text);
+    if depth > unparsed::MAX_NESTING {
+        out.push(unparsed::parse_failure(
+            src,
+            "Terraform file",
+            None,
+            &format!("nested {depth} levels deep"),
+        ));
+        return None;
+    }
+    match hcl_edit::parser::parse_body(&src.text) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            let at = Some(e.location().offset());
+            out.push(unparsed::parse_failure(
+                src,
+                "Terraform file",
+                at,
+                "HCL syntax error",
+            ));
+            None
+        }
+    }
+}
+
+/// The deepest bracket nesting in HCL `text`, skipping `"..."` strings and `#`/`//` comments
+/// (a run of `[` in a string must not keep the file from the parser).
 fn nesting_depth(text: &str) -> usize {
-    let (mut depth, mut max) = (0usize, 0usize);
-    for b in text.bytes() {
-        match b {
+    let b = text.as_bytes();
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
             b'{' | b'[' | b'(' => {
                 depth += 1;
                 max = max.max(depth);
@@ -201,6 +285,7 @@ fn nesting_depth(text: &str) -> usize {
             b'}' | b']' | b')' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     max
 }

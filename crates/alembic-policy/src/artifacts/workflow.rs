@@ -108,7 +108,7 @@ fn steps(job: &Mapping) -> Vec<&Mapping> {
 }
 
 /// Is a `uses:` reference immutable?
-fn is_pinned(uses: &str) -> bool {
+pub(crate) fn is_pinned(uses: &str) -> bool {
     let u = uses.trim();
     if u.starts_with("./") {
         return true;
@@ -324,7 +324,7 @@ fn normalize_brackets(expr: &str) -> String {
 }
 
 /// Every `${{ ... }}` in `range` of the text that references untrusted input.
-fn injections(text: &str, range: Range<usize>) -> Vec<(Range<usize>, String)> {
+pub(crate) fn injections(text: &str, range: Range<usize>) -> Vec<(Range<usize>, String)> {
     let mut out = Vec::new();
     let Some(hay) = text.get(range.clone()) else {
         return out;
