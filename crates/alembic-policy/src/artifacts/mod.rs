@@ -4,7 +4,9 @@
 //! Pure: callers hand in a path (for naming and kind detection) and the text. Reading files and
 //! walking directories is the binary's job.
 
+pub mod caddy;
 pub mod compose;
+pub mod host;
 pub mod terraform;
 pub mod unparsed;
 pub mod workflow;
@@ -22,6 +24,11 @@ pub enum FileKind {
     Compose,
     Terraform,
     Workflow,
+    Caddyfile,
+    /// A launchd job (`.plist`).
+    Plist,
+    /// A systemd unit (`.service`, `.socket`, `.timer`).
+    Unit,
     /// Any other text: only the secret shapes apply.
     Text,
 }
@@ -107,6 +114,13 @@ pub static RULES: &[&FileRule] = &[
     &workflow::CI003,
     &workflow::CI004,
     &workflow::CI005,
+    &caddy::EXP001,
+    &caddy::EXP004,
+    &caddy::EXP006,
+    &host::PLIST_EXP002,
+    &host::PLIST_SEC001,
+    &host::UNIT_EXP002,
+    &host::UNIT_SEC001,
 ];
 
 pub static SEC001: Rule = Rule {
@@ -122,6 +136,18 @@ pub fn detect_kind(path: &str, text: &str) -> FileKind {
     let name = p.rsplit('/').next().unwrap_or(&p).to_ascii_lowercase();
     if name.ends_with(".tf") || name.ends_with(".tofu") {
         return FileKind::Terraform;
+    }
+    if name == "caddyfile" || name.ends_with(".caddyfile") || name.starts_with("caddyfile.") {
+        return FileKind::Caddyfile;
+    }
+    if name.ends_with(".plist") {
+        return FileKind::Plist;
+    }
+    if [".service", ".socket", ".timer"]
+        .iter()
+        .any(|e| name.ends_with(e))
+    {
+        return FileKind::Unit;
     }
     if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
         return FileKind::Text;
@@ -189,6 +215,11 @@ pub fn scan_text_with(
     for r in RULES.iter().filter(|r| r.kind == kind) {
         out.extend((r.check)(&r.rule, &doc));
     }
+    // One problem, one finding: a value both the text scan and a unit rule report as a secret
+    // (SEC001 at the same place) is kept once, at the stronger severity.
+    out.sort_by_key(|d| d.severity);
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|d| seen.insert((d.code, d.line, d.column)));
     alembic_config::diag::sort_diagnostics(&mut out);
     out
 }
@@ -296,6 +327,9 @@ pub fn kind_of(k: ArtifactKind) -> FileKind {
         ArtifactKind::Terraform => FileKind::Terraform,
         ArtifactKind::Compose => FileKind::Compose,
         ArtifactKind::Workflow => FileKind::Workflow,
+        ArtifactKind::Caddyfile => FileKind::Caddyfile,
+        ArtifactKind::LaunchdPlist => FileKind::Plist,
+        ArtifactKind::SystemdUnit => FileKind::Unit,
         _ => FileKind::Text,
     }
 }

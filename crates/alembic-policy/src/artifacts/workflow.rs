@@ -194,7 +194,7 @@ fn permissions(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
         if let Some(Value::Mapping(m)) = root.get("permissions") {
             for (k, v) in m {
                 if let (Some(k), Some("write")) = (k.as_str(), v.as_str()) {
-                    scopes.push((vec!["permissions".into(), k.into()], k.to_owned()));
+                    scopes.push((vec!["permissions".into(), k.into()], format!("`{k}: write`")));
                 }
             }
         }
@@ -203,7 +203,7 @@ fn permissions(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
                 for (k, v) in m {
                     if let (Some(k), Some("write")) = (k.as_str(), v.as_str()) {
                         let path = vec!["jobs".into(), id.into(), "permissions".into(), k.into()];
-                        scopes.push((path, format!("{k}` in job `{id}")));
+                        scopes.push((path, format!("`{k}: write` in job `{id}`")));
                     }
                 }
             }
@@ -212,7 +212,7 @@ fn permissions(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
             out.push(r.at(
                 doc.src,
                 doc.yindex.value_span(&path),
-                format!("`{what}: write` on a `{trigger}` workflow, which runs for code a stranger controls"),
+                format!("{what} on a `{trigger}` workflow, which runs for events a stranger controls"),
             ));
         }
     }
