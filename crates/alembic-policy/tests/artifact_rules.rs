@@ -162,6 +162,7 @@ fn aws_style_ingress_and_ssh_port_context() {
     let ctx = alembic_policy::ScanContext {
         ssh_port: 2222,
         public_ports: vec![80, 443],
+        ..Default::default()
     };
     let d = alembic_policy::scan_text_with("sg.tf", text, None, &ctx);
     assert_eq!(found(&d), [("EXP006", E, 3, 19)]);

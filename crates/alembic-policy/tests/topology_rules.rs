@@ -313,3 +313,39 @@ fn cfg006_state_credentials_not_in_ci_secrets() {
         .message
         .contains("state_secret_key_env `DEMO_SPACES_SECRET`"));
 }
+
+// Regression (issue 14): an inline secret in the config was reported twice, at the config line
+// and again in the rendered compose file the user never wrote. One problem, one finding.
+#[test]
+fn inline_secret_is_reported_once_at_the_config() {
+    let text = replace(
+        "secrets = [\"DATABASE_URL\"]\n",
+        "secrets = [\"DATABASE_URL\"]\nenv = { PAYMENTS = \"sk_live_aB3dE5fG7hJ9kL2mN4pQ6rS8\", API_SECRET = \"q8Zr2LmX0vTw9KpB4sYd7Hn\", LOG_LEVEL = \"info\" }\n",
+    );
+    let loaded = load_str("alembic.toml", &text);
+    let t = loaded.topology.as_ref().expect("validates");
+    let at_config = alembic_policy::check_config(&loaded.source, Some(t));
+    assert_eq!(
+        found(&at_config),
+        [("SEC001", E, 33, 21), ("SEC001", E, 33, 70)]
+    );
+    let set = alembic_render::render(t);
+    let compose = set
+        .iter()
+        .find(|a| a.path.ends_with("compose.yaml"))
+        .expect("a compose file");
+    // The rendered compose does carry the values (so a scan without the config would flag them)...
+    assert_eq!(
+        alembic_policy::scan_text(&compose.path, compose.text(), None)
+            .iter()
+            .filter(|d| d.code == Code::Sec001)
+            .count(),
+        2
+    );
+    // ...but judged as the config's artifacts, they are not reported again.
+    let rendered = alembic_policy::scan_artifacts(&set, &alembic_policy::ScanContext::of(t));
+    assert!(
+        rendered.iter().all(|d| d.code != Code::Sec001),
+        "{rendered:#?}"
+    );
+}

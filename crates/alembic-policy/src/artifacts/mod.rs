@@ -39,6 +39,10 @@ pub struct ScanContext {
     pub ssh_port: u16,
     /// Ports a public workload needs open to the world (the edge's HTTP and HTTPS).
     pub public_ports: Vec<u16>,
+    /// Values the config's own SEC001 already reports (inline env values that look like
+    /// secrets). Rendered artifacts carry them too; one problem is one finding, reported where
+    /// the user wrote it, so artifact findings on these exact values are dropped.
+    pub config_secrets: Vec<String>,
 }
 
 impl Default for ScanContext {
@@ -46,6 +50,7 @@ impl Default for ScanContext {
         ScanContext {
             ssh_port: 22,
             public_ports: vec![80, 443],
+            config_secrets: Vec::new(),
         }
     }
 }
@@ -61,9 +66,21 @@ impl ScanContext {
         ];
         public_ports.sort_unstable();
         public_ports.dedup();
+        // The same judgement SEC001 makes over the config's `env = { KEY = "value" }` text.
+        let config_secrets = t
+            .workloads
+            .iter()
+            .flat_map(|w| w.env.iter())
+            .filter(|(k, v)| {
+                !tokens::find_tokens(v.as_str()).is_empty()
+                    || (tokens::is_secret_like_key(k.as_str()) && tokens::looks_random(v.as_str()))
+            })
+            .map(|(_, v)| v.as_str().to_owned())
+            .collect();
         ScanContext {
             ssh_port: t.droplet.ssh_port.get(),
             public_ports,
+            config_secrets,
         }
     }
 }
@@ -186,6 +203,12 @@ pub fn scan_text_with(
     let kind = kind.unwrap_or_else(|| detect_kind(path, text));
     let src = SourceFile::new(path, text);
     let mut out = secrets_in_text(&SEC001, &src, Severity::Warning);
+    if !ctx.config_secrets.is_empty() {
+        out.retain(|d| {
+            let value = d.span.clone().and_then(|s| text.get(s));
+            !value.is_some_and(|v| ctx.config_secrets.iter().any(|c| c == v))
+        });
+    }
     let (yaml, yindex) = match kind {
         FileKind::Compose | FileKind::Workflow => {
             let what = if kind == FileKind::Compose {

@@ -194,7 +194,10 @@ fn permissions(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
         if let Some(Value::Mapping(m)) = root.get("permissions") {
             for (k, v) in m {
                 if let (Some(k), Some("write")) = (k.as_str(), v.as_str()) {
-                    scopes.push((vec!["permissions".into(), k.into()], format!("`{k}: write`")));
+                    scopes.push((
+                        vec!["permissions".into(), k.into()],
+                        format!("`{k}: write`"),
+                    ));
                 }
             }
         }
@@ -212,7 +215,9 @@ fn permissions(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
             out.push(r.at(
                 doc.src,
                 doc.yindex.value_span(&path),
-                format!("{what} on a `{trigger}` workflow, which runs for events a stranger controls"),
+                format!(
+                    "{what} on a `{trigger}` workflow, which runs for events a stranger controls"
+                ),
             ));
         }
     }
