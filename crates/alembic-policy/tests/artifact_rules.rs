@@ -410,3 +410,54 @@ fn fixture_classes_give_exactly_the_expected_findings() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(bad >= 20 && good >= 20, "{bad} bad, {good} good fixtures");
 }
+
+// ---- one problem, one finding; nothing secret in messages ---------------------------------
+
+// A host daemon's bind that the config's EXP002 already reports is not reported again in the
+// rendered unit; an address the config does not declare still is.
+#[test]
+fn host_bind_reported_once() {
+    let unit = "[Service]\nExecStart=/usr/bin/app\nEnvironment=HOST=0.0.0.0 PORT=8000\n";
+    let d = scan_text("app.service", unit, None);
+    assert_eq!(found(&d), [("EXP002", E, 3, 18)]);
+    let ctx = alembic_policy::ScanContext {
+        config_host_binds: vec!["0.0.0.0".parse().unwrap()],
+        ..Default::default()
+    };
+    assert_eq!(
+        found(&alembic_policy::scan_text_with(
+            "app.service",
+            unit,
+            None,
+            &ctx
+        )),
+        []
+    );
+    let other = unit.replace("0.0.0.0", "203.0.113.9");
+    assert_eq!(
+        found(&alembic_policy::scan_text_with(
+            "app.service",
+            &other,
+            None,
+            &ctx
+        )),
+        [("EXP002", E, 3, 18)]
+    );
+}
+
+// Rules quote text from the file (an upstream, a label): a token-shaped one never reaches a
+// message whole.
+#[test]
+fn messages_never_carry_a_token() {
+    let gh = format!("ghp_{}", "aB3".repeat(12));
+    let caddy = format!("api.example.com {{\n\treverse_proxy {gh}.example.net:80\n}}\n");
+    let d = scan_text("Caddyfile", &caddy, None);
+    assert_eq!(
+        found(&d),
+        [("EXP001", E, 2, 16), ("SEC001", E, 2, 16)],
+        "{d:#?}"
+    );
+    for x in &d {
+        assert!(!x.message.contains(&gh[4..]), "{}", x.message);
+    }
+}

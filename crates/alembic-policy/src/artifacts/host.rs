@@ -79,6 +79,11 @@ fn address(tok: &str) -> Option<IpAddr> {
     t.rsplit_once(':').and_then(|(h, _)| h.parse().ok())
 }
 
+/// Reported here unless the config's EXP002 already reports this very address.
+fn report_bind(doc: &Doc<'_>, ip: IpAddr) -> bool {
+    reaches_beyond(ip) && !doc.ctx.config_host_binds.contains(&ip)
+}
+
 fn reaches_beyond(ip: IpAddr) -> bool {
     ip.is_unspecified() || !is_private_or_loopback(&ip)
 }
@@ -203,7 +208,7 @@ fn plist_binds(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
         .flat_map(|(i, a)| a.split_whitespace().map(move |w| (i, w)))
         .collect();
     let flat: Vec<&str> = words.iter().map(|(_, w)| *w).collect();
-    if let Some((k, ip)) = command_bind(&flat) {
+    if let Some((k, ip)) = command_bind(&flat).filter(|(_, ip)| report_bind(doc, *ip)) {
         let arg = words[k].0;
         let mut used = 0;
         let mut span = 0..0;
@@ -217,7 +222,7 @@ fn plist_binds(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
         ));
     }
     for (name, value) in plist_env(&d) {
-        if bind_var(&name) && address(&value).is_some_and(reaches_beyond) {
+        if bind_var(&name) && address(&value).is_some_and(|ip| report_bind(doc, ip)) {
             let mut used = 0;
             let span = locate(text, &spans, &mut used, &value);
             out.push(r.at(
@@ -319,7 +324,8 @@ fn unit_binds(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
         match key {
             "ExecStart" | "ExecStartPre" => {
                 let words: Vec<&str> = value.split_whitespace().collect();
-                if let Some((k, ip)) = command_bind(&words) {
+                if let Some((k, ip)) = command_bind(&words).filter(|(_, ip)| report_bind(doc, *ip))
+                {
                     let off = value.find(words[k]).unwrap_or(0);
                     out.push(r.at(
                         doc.src,
@@ -330,7 +336,7 @@ fn unit_binds(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
             }
             "Environment" => {
                 for (name, v, s) in assignments(value, span.start) {
-                    if bind_var(&name) && address(&v).is_some_and(reaches_beyond) {
+                    if bind_var(&name) && address(&v).is_some_and(|ip| report_bind(doc, ip)) {
                         out.push(r.at(
                             doc.src,
                             s,
@@ -343,7 +349,7 @@ fn unit_binds(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
                 let v = value.trim();
                 // A bare port listens on every interface; a path is a unix socket.
                 let every = v.parse::<u16>().is_ok();
-                if every || address(v).is_some_and(reaches_beyond) {
+                if every || address(v).is_some_and(|ip| report_bind(doc, ip)) {
                     out.push(r.at(
                         doc.src,
                         span,

@@ -43,6 +43,9 @@ pub struct ScanContext {
     /// secrets). Rendered artifacts carry them too; one problem is one finding, reported where
     /// the user wrote it, so artifact findings on these exact values are dropped.
     pub config_secrets: Vec<String>,
+    /// Host workloads' `bind` addresses that the config's own EXP002 already reports; a
+    /// rendered plist or unit passing them on is the same problem, not a second one.
+    pub config_host_binds: Vec<std::net::IpAddr>,
 }
 
 impl Default for ScanContext {
@@ -51,6 +54,7 @@ impl Default for ScanContext {
             ssh_port: 22,
             public_ports: vec![80, 443],
             config_secrets: Vec::new(),
+            config_host_binds: Vec::new(),
         }
     }
 }
@@ -77,10 +81,16 @@ impl ScanContext {
             })
             .map(|(_, v)| v.as_str().to_owned())
             .collect();
+        let config_host_binds = t
+            .on_plane(alembic_config::Plane::Host)
+            .filter_map(|w| w.bind)
+            .filter(|b| !alembic_config::types::is_private_or_loopback(b))
+            .collect();
         ScanContext {
             ssh_port: t.droplet.ssh_port.get(),
             public_ports,
             config_secrets,
+            config_host_binds,
         }
     }
 }
@@ -237,6 +247,13 @@ pub fn scan_text_with(
     };
     for r in RULES.iter().filter(|r| r.kind == kind) {
         out.extend((r.check)(&r.rule, &doc));
+    }
+    // No message may carry a secret, whatever text a rule quotes (a label, an upstream, a
+    // parser's complaint): every message is redacted like the source lines are.
+    for d in &mut out {
+        if !tokens::find_tokens(&d.message).is_empty() {
+            d.message = redact(&d.message);
+        }
     }
     // One problem, one finding: a value both the text scan and a unit rule report as a secret
     // (SEC001 at the same place) is kept once, at the stronger severity.
