@@ -309,10 +309,25 @@ fn hostile_nesting_never_crashes() {
             vec![("CFG001", E, 1, 1)],
         ),
         ("x.txt", FileKind::Text, vec![]),
+        ("Caddyfile", FileKind::Caddyfile, vec![]),
+        ("x.service", FileKind::Unit, vec![]),
+        ("x.plist", FileKind::Plist, vec![("CFG001", E, 1, 1)]),
     ] {
         let d = scan_text(name, &deep, Some(kind));
         assert_eq!(found(&d), want, "{name}");
     }
+    // Each format's own nesting.
+    let caddy = format!("{}{}", "a {\n".repeat(100_000), "}\n".repeat(100_000));
+    assert_eq!(found(&scan_text("Caddyfile", &caddy, None)), []);
+    let plist = format!(
+        "<plist version=\"1.0\"><dict><key>ProgramArguments</key>{}{}</dict></plist>",
+        "<array>".repeat(100_000),
+        "</array>".repeat(100_000)
+    );
+    assert_eq!(
+        found(&scan_text("x.plist", &plist, None)),
+        [("CFG001", E, 1, 1)]
+    );
 }
 
 // ---- the per-class fixture set -----------------------------------------------------------

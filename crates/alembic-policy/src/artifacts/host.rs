@@ -166,8 +166,8 @@ fn locate(text: &str, spans: &[Range<usize>], used: &mut usize, value: &str) -> 
     0..0
 }
 
-fn plist_dict(doc: &Doc<'_>) -> Option<plist::Dictionary> {
-    plist::from_bytes::<plist::Dictionary>(doc.text().as_bytes()).ok()
+fn plist_dict<'d>(doc: &'d Doc<'_>) -> Option<&'d plist::Dictionary> {
+    doc.plist.as_ref()
 }
 
 fn plist_env(d: &plist::Dictionary) -> Vec<(String, String)> {
@@ -221,7 +221,7 @@ fn plist_binds(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
             format!("launchd job `{label}` tells its program to listen on {ip}, beyond this host"),
         ));
     }
-    for (name, value) in plist_env(&d) {
+    for (name, value) in plist_env(d) {
         if bind_var(&name) && address(&value).is_some_and(|ip| report_bind(doc, ip)) {
             let mut used = 0;
             let span = locate(text, &spans, &mut used, &value);
@@ -243,7 +243,7 @@ fn plist_secrets(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
     let text = doc.text();
     let spans = string_spans(text);
     let mut used = 0;
-    for (name, value) in plist_env(&d) {
+    for (name, value) in plist_env(d) {
         if literal_secret(&name, &value) {
             let span = locate(text, &spans, &mut used, &value);
             out.push(r.at(

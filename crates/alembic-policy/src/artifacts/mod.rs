@@ -105,6 +105,8 @@ pub struct Doc<'a> {
     pub yindex: YamlIndex,
     /// The HCL body (Terraform), when it parses; `None` sends Terraform rules to text heuristics.
     pub hcl: Option<hcl_edit::structure::Body>,
+    /// The top-level dictionary of a launchd plist, when it parses.
+    pub plist: Option<plist::Dictionary>,
 }
 
 impl<'a> Doc<'a> {
@@ -238,12 +240,17 @@ pub fn scan_text_with(
         FileKind::Terraform => parse_hcl(&src, &mut out),
         _ => None,
     };
+    let plist = match kind {
+        FileKind::Plist => parse_plist(&src, &mut out),
+        _ => None,
+    };
     let doc = Doc {
         src: &src,
         ctx,
         yaml,
         yindex,
         hcl,
+        plist,
     };
     for r in RULES.iter().filter(|r| r.kind == kind) {
         out.extend((r.check)(&r.rule, &doc));
@@ -317,6 +324,42 @@ fn parse_hcl(src: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<hcl_edit::st
                 "Terraform file",
                 at,
                 "HCL syntax error",
+            ));
+            None
+        }
+    }
+}
+
+/// The plist's top-level dictionary, or a CFG001 finding. The `plist` crate recurses per
+/// `<array>`/`<dict>` level, so hostile nesting is refused before it is parsed.
+fn parse_plist(src: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<plist::Dictionary> {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for (i, _) in src.text.match_indices('<') {
+        let rest = &src.text[i + 1..];
+        if rest.starts_with("array>") || rest.starts_with("dict>") {
+            depth += 1;
+            max = max.max(depth);
+        } else if rest.starts_with("/array>") || rest.starts_with("/dict>") {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    if max > unparsed::MAX_NESTING {
+        out.push(unparsed::parse_failure(
+            src,
+            "plist",
+            None,
+            &format!("nested {max} levels deep"),
+        ));
+        return None;
+    }
+    match plist::from_bytes::<plist::Dictionary>(src.text.as_bytes()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            out.push(unparsed::parse_failure(
+                src,
+                "plist",
+                None,
+                &redact(&e.to_string()),
             ));
             None
         }
