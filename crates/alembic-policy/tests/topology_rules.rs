@@ -349,3 +349,30 @@ fn inline_secret_is_reported_once_at_the_config() {
         "{rendered:#?}"
     );
 }
+
+// Regression: admin_cidrs that cover the internet were reported at the config and again at the
+// rendered firewall's SSH rule built from them. A firewall rule with other world sources is
+// still reported.
+#[test]
+fn world_admin_cidrs_are_reported_once_at_the_config() {
+    let text = replace(
+        "admin_cidrs = [\"203.0.113.10/32\"]",
+        "admin_cidrs = [\"0.0.0.0/1\", \"128.0.0.0/1\"]",
+    );
+    let loaded = load_str("alembic.toml", &text);
+    let t = loaded.topology.as_ref().expect("validates");
+    assert_eq!(
+        found(&alembic_policy::check_config(&loaded.source, Some(t))),
+        [("EXP005", E, 16, 16)]
+    );
+    let ctx = alembic_policy::ScanContext::of(t);
+    let set = alembic_render::render(t);
+    let rendered = alembic_policy::scan_artifacts(&set, &ctx);
+    assert!(
+        rendered.iter().all(|d| d.code != Code::Exp005),
+        "{rendered:#?}"
+    );
+    let other = "resource \"digitalocean_firewall\" \"x\" {\n  inbound_rule {\n    protocol         = \"tcp\"\n    port_range       = \"22\"\n    source_addresses = [\"0.0.0.0/0\"]\n  }\n}\n";
+    let d = alembic_policy::scan_text_with("extra.tf", other, None, &ctx);
+    assert_eq!(found(&d), [("EXP005", E, 5, 25)]);
+}

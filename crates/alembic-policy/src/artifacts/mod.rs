@@ -46,6 +46,9 @@ pub struct ScanContext {
     /// Host workloads' `bind` addresses that the config's own EXP002 already reports; a
     /// rendered plist or unit passing them on is the same problem, not a second one.
     pub config_host_binds: Vec<std::net::IpAddr>,
+    /// `droplet.admin_cidrs` when the config's EXP005 already reports them as the whole
+    /// internet: the rendered firewall's SSH rule built from them is the same problem.
+    pub config_ssh_world: Vec<alembic_config::types::Cidr>,
 }
 
 impl Default for ScanContext {
@@ -55,6 +58,7 @@ impl Default for ScanContext {
             public_ports: vec![80, 443],
             config_secrets: Vec::new(),
             config_host_binds: Vec::new(),
+            config_ssh_world: Vec::new(),
         }
     }
 }
@@ -86,11 +90,19 @@ impl ScanContext {
             .filter_map(|w| w.bind)
             .filter(|b| !alembic_config::types::is_private_or_loopback(b))
             .collect();
+        let admin = &t.droplet.admin_cidrs;
+        let (v4, v6) = crate::coverage::world(admin);
+        let config_ssh_world = if v4.is_world() || v6.is_world() {
+            admin.clone()
+        } else {
+            Vec::new()
+        };
         ScanContext {
             ssh_port: t.droplet.ssh_port.get(),
             public_ports,
             config_secrets,
             config_host_binds,
+            config_ssh_world,
         }
     }
 }

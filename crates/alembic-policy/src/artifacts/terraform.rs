@@ -655,8 +655,24 @@ fn ssh_open(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
             owners.push(&r.owner);
         }
     }
+    // A rule whose sources are exactly the config's admin_cidrs that the config's EXP005
+    // already reports is that same problem, reported where the user wrote it.
+    let from_config = |r: &Inbound| {
+        !doc.ctx.config_ssh_world.is_empty()
+            && !r.sources.is_empty()
+            && r.sources.iter().all(|s| {
+                s.cidr
+                    .is_some_and(|c| doc.ctx.config_ssh_world.contains(&c))
+            })
+    };
     for owner in owners {
-        let mine: Vec<&&Inbound> = ssh_rules.iter().filter(|r| r.owner == owner).collect();
+        let mine: Vec<&&Inbound> = ssh_rules
+            .iter()
+            .filter(|r| r.owner == owner && !from_config(r))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
         let mut any_world = false;
         for r in &mine {
             let sources: Vec<&Source> = r.sources.iter().collect();
