@@ -1,5 +1,9 @@
-//! Compose rules: only the edge publishes ports (EXP003), and no service gets the keys to the
-//! host (EXP008: privileged, host network, host PID, the docker socket).
+//! Compose rules: only the edge publishes ports, and only its own (EXP003; an interpolated
+//! address is judged by its default, and one without a default is a warning), and no service
+//! gets the keys to the host (EXP008: privileged, host network/PID/IPC/user namespace, added
+//! capabilities, seccomp/apparmor unconfined, host devices, the docker socket or a host root
+//! mounted). YAML merge keys are resolved first (`Value::apply_merge`), so what an anchor brings
+//! in is judged like what is written in place.
 
 use std::net::IpAddr;
 use std::ops::Range;
@@ -26,8 +30,8 @@ pub static EXP008: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp008,
         severity: Severity::Error,
-        summary: "privileged container, host network/PID, or the docker socket mounted",
-        help: "each of these hands the container control of the droplet; remove it",
+        summary: "privileged container, host namespaces, added capabilities, unconfined, host devices, or the docker socket / a host root mounted",
+        help: "each of these hands the container control of the droplet; remove it (cap_add may only give back Docker's default capabilities after cap_drop: [ALL])",
     },
     kind: FileKind::Compose,
     check: host_control,

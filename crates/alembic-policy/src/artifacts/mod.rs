@@ -1,5 +1,7 @@
 //! Rules over artifact files: the ones `alembic render` produces and the ones users already
-//! have. One module per file family; SEC001 runs over every text file whatever its kind.
+//! have. One module per file family (compose, terraform, workflow, caddy, host units);
+//! SEC001 runs over every text file whatever its kind; `unparsed` reports files their parser
+//! cannot read and judges them line by line.
 //!
 //! Pure: callers hand in a path (for naming and kind detection) and the text. Reading files and
 //! walking directories is the binary's job.
