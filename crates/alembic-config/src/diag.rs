@@ -106,7 +106,7 @@ impl Code {
             Code::Exp005 => "SSH reachable from the whole internet",
             Code::Exp006 => "firewall opens a port that no public workload needs",
             Code::Exp007 => "CI workload with ports or exposure",
-            Code::Exp008 => "privileged container, host network/PID, or the docker socket mounted",
+            Code::Exp008 => "privileged container; host network/PID/IPC/user namespace; added capabilities; seccomp/apparmor unconfined; host devices; the docker socket or a host root mounted",
             Code::Sec001 => "inline secret value",
             Code::Sec002 => "invalid env-var name",
             Code::Sec003 => "a required secret is unset or empty in the environment",
