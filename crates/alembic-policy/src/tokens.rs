@@ -141,18 +141,36 @@ const SHAPES: &[Shape] = &[
     shape("xoxs-", Class::AlnumDash, 10, "Slack session token"),
 ];
 
-/// Every known credential shape in `text`, in order of position.
+/// The first byte of every shape's prefix: positions starting with any other byte are skipped
+/// at once.
+const FIRST_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut k = 0;
+    while k < SHAPES.len() {
+        t[SHAPES[k].prefix.as_bytes()[0] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
+/// Every known credential shape in `text`, in order of position. One pass over the text: at
+/// each position that starts a word with a prefix's first byte, the shapes are tried in order
+/// (most specific first, the first that matches claims the position).
 pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     let bytes = text.as_bytes();
     let mut hits: Vec<TokenHit> = Vec::new();
-    let mut claimed: Vec<usize> = Vec::new();
-    for s in SHAPES {
-        for (start, _) in text.match_indices(s.prefix) {
-            // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
-            if start > 0 && Class::WordDash.has(bytes[start - 1]) {
-                continue;
-            }
-            if claimed.contains(&start) {
+    for start in 0..bytes.len() {
+        if !FIRST_BYTES[bytes[start] as usize] {
+            continue;
+        }
+        // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
+        if start > 0 && Class::WordDash.has(bytes[start - 1]) {
+            continue;
+        }
+        for s in SHAPES {
+            // Compared byte by byte: prefixes are a few bytes, a library call costs more.
+            let p = s.prefix.as_bytes();
+            if bytes.len() - start < p.len() || p.iter().zip(&bytes[start..]).any(|(a, b)| a != b) {
                 continue;
             }
             let body_start = start + s.prefix.len();
@@ -175,14 +193,15 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
             }
             let after = bytes.get(body_start + body_len).copied();
             if is_placeholder(&text[body_start..span.end], after) {
-                continue;
+                // The position is claimed: a placeholder is not re-read as a shorter shape.
+                break;
             }
-            claimed.push(start);
             hits.push(TokenHit {
                 what: s.what,
                 prefix: s.prefix,
                 span,
             });
+            break;
         }
     }
     for (start, _) in text.match_indices("-----BEGIN ") {
@@ -426,6 +445,27 @@ fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
             k_start -= 1;
         }
         if k_start == k_end {
+            continue;
+        }
+        // Most values are short: a value that cannot be a secret (under 16 bytes, not a list)
+        // settles the separator before the key is judged, the costlier test.
+        let mut peek = i + 1;
+        while peek < b.len() && b[peek] == b' ' {
+            peek += 1;
+        }
+        let short = match b.get(peek) {
+            None => true,
+            Some(b'[') => false,
+            Some(q @ (b'"' | b'\'')) => !b[peek + 1..].iter().take(16).all(|c| c != q),
+            Some(_) => {
+                b[peek..]
+                    .iter()
+                    .take(16)
+                    .any(|c| matches!(c, b' ' | b',' | b'}' | b']' | b'#'))
+                    || b.len() - peek < 16
+            }
+        };
+        if short {
             continue;
         }
         let key = &line[k_start..k_end];

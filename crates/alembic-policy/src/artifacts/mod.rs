@@ -506,17 +506,14 @@ pub fn secret_spans(text: &str) -> Vec<std::ops::Range<usize>> {
 /// positions still hold), keeping each known shape's public prefix.
 pub fn redact(text: &str) -> String {
     let mut bytes = text.as_bytes().to_vec();
-    let prefixes: Vec<(usize, usize)> = tokens::find_tokens(text)
-        .iter()
-        .map(|h| (h.span.start, h.prefix.len()))
-        .collect();
-    for span in secret_spans(text) {
-        let keep = prefixes
-            .iter()
-            .find(|(s, _)| *s == span.start)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        for (i, b) in bytes[span.clone()].iter_mut().enumerate() {
+    let hits = tokens::find_tokens(text);
+    let spans = hits.iter().map(|h| (h.span.clone(), h.prefix.len())).chain(
+        tokens::find_entropy_secrets(text)
+            .into_iter()
+            .map(|e| (e.value_span, 0)),
+    );
+    for (span, keep) in spans {
+        for (i, b) in bytes[span].iter_mut().enumerate() {
             // Newlines stay so a redacted PEM body keeps its line structure.
             if i >= keep && *b != b'\n' && *b != b'\r' {
                 *b = b'*';
