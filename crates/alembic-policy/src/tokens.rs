@@ -141,13 +141,14 @@ const SHAPES: &[Shape] = &[
     shape("xoxs-", Class::AlnumDash, 10, "Slack session token"),
 ];
 
-/// The first byte of every shape's prefix: positions starting with any other byte are skipped
-/// at once.
-const FIRST_BYTES: [bool; 256] = {
-    let mut t = [false; 256];
+/// For each byte, the shapes (bit `k` = `SHAPES[k]`) whose prefix starts with it: a position
+/// is tried only against those.
+const BY_FIRST_BYTE: [u64; 256] = {
+    assert!(SHAPES.len() <= 64);
+    let mut t = [0u64; 256];
     let mut k = 0;
     while k < SHAPES.len() {
-        t[SHAPES[k].prefix.as_bytes()[0] as usize] = true;
+        t[SHAPES[k].prefix.as_bytes()[0] as usize] |= 1 << k;
         k += 1;
     }
     t
@@ -160,14 +161,18 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     let bytes = text.as_bytes();
     let mut hits: Vec<TokenHit> = Vec::new();
     for start in 0..bytes.len() {
-        if !FIRST_BYTES[bytes[start] as usize] {
+        let mut candidates = BY_FIRST_BYTE[bytes[start] as usize];
+        if candidates == 0 {
             continue;
         }
         // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
         if start > 0 && Class::WordDash.has(bytes[start - 1]) {
             continue;
         }
-        for s in SHAPES {
+        while candidates != 0 {
+            let k = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            let s = &SHAPES[k];
             // Compared byte by byte: prefixes are a few bytes, a library call costs more.
             let p = s.prefix.as_bytes();
             if bytes.len() - start < p.len() || p.iter().zip(&bytes[start..]).any(|(a, b)| a != b) {
