@@ -13,7 +13,7 @@ set -euo pipefail
 root=${ALEMBIC_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 secs=${FUZZ_SECONDS:-60}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config scan_compose scan_terraform scan_workflow scan_text)
+[ ${#targets[@]} -gt 0 ] || targets=(config scan_compose scan_terraform scan_workflow scan_text scan_caddyfile scan_plist scan_unit)
 export RUSTC_BOOTSTRAP=1 CARGO_TERM_COLOR=never
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cd "$root/fuzz"
@@ -51,6 +51,13 @@ seed scan_compose "${compose[@]}"
 seed scan_terraform "${terraform[@]}"
 seed scan_workflow "${workflows[@]}"
 seed scan_text "${any_text[@]}" "$root/crates/alembic-config/src/default.toml"
+policy_fx="$root/crates/alembic-policy/tests/fixtures/scan"
+mapfile -d '' caddyfiles < <(files "$policy_fx" "$rendered" -name '*Caddyfile*')
+mapfile -d '' plists < <(files "$policy_fx" "$rendered" -name '*.plist')
+mapfile -d '' units < <(files "$policy_fx" "$rendered" \( -name '*.service' -o -name '*.socket' -o -name '*.timer' \))
+seed scan_caddyfile "${caddyfiles[@]}"
+seed scan_plist "${plists[@]}"
+seed scan_unit "${units[@]}"
 
 cargo fuzz build >/dev/null
 results="$root/fuzz/smoke-results.txt"

@@ -34,10 +34,11 @@ pub enum Code {
     Ci002,
     Ci003,
     Ci004,
+    Ci005,
 }
 
 impl Code {
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::Cfg001,
         Code::Cfg002,
         Code::Cfg003,
@@ -62,6 +63,7 @@ impl Code {
         Code::Ci002,
         Code::Ci003,
         Code::Ci004,
+        Code::Ci005,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +92,7 @@ impl Code {
             Code::Ci002 => "CI002",
             Code::Ci003 => "CI003",
             Code::Ci004 => "CI004",
+            Code::Ci005 => "CI005",
         }
     }
 
@@ -110,7 +113,7 @@ impl Code {
             Code::Exp005 => "SSH reachable from the whole internet",
             Code::Exp006 => "firewall opens a port that no public workload needs",
             Code::Exp007 => "CI workload with ports or exposure",
-            Code::Exp008 => "privileged container, host network/PID, or the docker socket mounted",
+            Code::Exp008 => "privileged container; host network/PID/IPC/user namespace; added capabilities; seccomp/apparmor unconfined; host devices; the docker socket or a host root mounted",
             Code::Exp010 => "a host daemon whose command cannot receive its bind/port",
             Code::Sec001 => "inline secret value",
             Code::Sec002 => "invalid env-var name",
@@ -120,6 +123,7 @@ impl Code {
             Code::Ci002 => "token permissions broader than needed",
             Code::Ci003 => "untrusted event input interpolated into a run: script",
             Code::Ci004 => "deploy job without an environment, or with cancel-in-progress",
+            Code::Ci005 => "an untrusted trigger (pull_request_target, workflow_run) that checks out or runs the pull request's code",
         }
     }
 

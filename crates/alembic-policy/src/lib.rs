@@ -6,10 +6,14 @@
 //!
 //! - [`check_config`]: what `alembic check` runs over the config (SEC001 over the text, then the
 //!   topology rules: exposure, network, secrets).
-//! - [`scan_text`] / [`scan_artifacts`]: the artifact rules (compose, Terraform, workflows, and
-//!   secret shapes in any text) over one file or a rendered [`alembic_render::ArtifactSet`].
+//! - [`scan_text`] / [`scan_artifacts`]: the artifact rules (compose, Terraform, workflows,
+//!   Caddyfile, launchd plists, systemd units, and secret shapes in any text) over one file or a
+//!   rendered [`alembic_render::ArtifactSet`]. A file its parser cannot read is reported (CFG001)
+//!   and still read line by line.
+//! - [`coverage`]: how much of the internet a set of source ranges reaches (EXP005/EXP006).
 
 pub mod artifacts;
+pub mod coverage;
 pub mod rule;
 pub mod tokens;
 pub mod topology;

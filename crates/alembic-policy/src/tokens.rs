@@ -31,6 +31,8 @@ enum Class {
     UpperDigit,
     /// `[A-Za-z0-9-]`
     AlnumDash,
+    /// `[A-Za-z0-9_.-]`
+    WordDashDot,
 }
 
 impl Class {
@@ -42,6 +44,7 @@ impl Class {
             Class::WordDash => b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
             Class::UpperDigit => b.is_ascii_uppercase() || b.is_ascii_digit(),
             Class::AlnumDash => b.is_ascii_alphanumeric() || b == b'-',
+            Class::WordDashDot => b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.',
         }
     }
 }
@@ -97,6 +100,30 @@ const SHAPES: &[Shape] = &[
     shape("github_pat_", Class::Word, 40, "GitHub fine-grained token"),
     shape("sk-ant-", Class::WordDash, 32, "Anthropic API key"),
     shape("sk-proj-", Class::WordDash, 40, "OpenAI project API key"),
+    shape("sk_live_", Class::Alnum, 16, "Stripe live secret key"),
+    shape("sk_test_", Class::Alnum, 16, "Stripe test secret key"),
+    shape("rk_live_", Class::Alnum, 16, "Stripe live restricted key"),
+    shape("rk_test_", Class::Alnum, 16, "Stripe test restricted key"),
+    // Secret keys in the dashed spelling many services use: the prefix says what it is, so
+    // the body is not judged by its randomness (`sk-live-FAKEFAKE...` is still a key shape).
+    shape("sk-live-", Class::WordDash, 16, "live secret key"),
+    shape("sk-test-", Class::WordDash, 16, "test secret key"),
+    exact("AIza", Class::WordDash, 35, "Google API key"),
+    exact("SK", Class::Hex, 32, "Twilio API key"),
+    exact("npm_", Class::Alnum, 36, "npm access token"),
+    shape(
+        "pypi-AgEIcHlwaS5vcmc",
+        Class::WordDash,
+        50,
+        "PyPI API token",
+    ),
+    shape(
+        "glpat-",
+        Class::WordDash,
+        20,
+        "GitLab personal access token",
+    ),
+    exact("SG.", Class::WordDashDot, 66, "SendGrid API key"),
     Shape {
         prefix: "sk-",
         class: Class::WordDash,
@@ -114,18 +141,41 @@ const SHAPES: &[Shape] = &[
     shape("xoxs-", Class::AlnumDash, 10, "Slack session token"),
 ];
 
-/// Every known credential shape in `text`, in order of position.
+/// For each byte, the shapes (bit `k` = `SHAPES[k]`) whose prefix starts with it: a position
+/// is tried only against those.
+const BY_FIRST_BYTE: [u64; 256] = {
+    assert!(SHAPES.len() <= 64);
+    let mut t = [0u64; 256];
+    let mut k = 0;
+    while k < SHAPES.len() {
+        t[SHAPES[k].prefix.as_bytes()[0] as usize] |= 1 << k;
+        k += 1;
+    }
+    t
+};
+
+/// Every known credential shape in `text`, in order of position. One pass over the text: at
+/// each position that starts a word with a prefix's first byte, the shapes are tried in order
+/// (most specific first, the first that matches claims the position).
 pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     let bytes = text.as_bytes();
     let mut hits: Vec<TokenHit> = Vec::new();
-    let mut claimed: Vec<usize> = Vec::new();
-    for s in SHAPES {
-        for (start, _) in text.match_indices(s.prefix) {
-            // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
-            if start > 0 && Class::WordDash.has(bytes[start - 1]) {
-                continue;
-            }
-            if claimed.contains(&start) {
+    for start in 0..bytes.len() {
+        let mut candidates = BY_FIRST_BYTE[bytes[start] as usize];
+        if candidates == 0 {
+            continue;
+        }
+        // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
+        if start > 0 && Class::WordDash.has(bytes[start - 1]) {
+            continue;
+        }
+        while candidates != 0 {
+            let k = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            let s = &SHAPES[k];
+            // Compared byte by byte: prefixes are a few bytes, a library call costs more.
+            let p = s.prefix.as_bytes();
+            if bytes.len() - start < p.len() || p.iter().zip(&bytes[start..]).any(|(a, b)| a != b) {
                 continue;
             }
             let body_start = start + s.prefix.len();
@@ -146,12 +196,17 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
                     continue;
                 }
             }
-            claimed.push(start);
+            let after = bytes.get(body_start + body_len).copied();
+            if is_placeholder(&text[body_start..span.end], after) {
+                // The position is claimed: a placeholder is not re-read as a shorter shape.
+                break;
+            }
             hits.push(TokenHit {
                 what: s.what,
                 prefix: s.prefix,
                 span,
             });
+            break;
         }
     }
     for (start, _) in text.match_indices("-----BEGIN ") {
@@ -159,7 +214,24 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
         let header = window(text, start, 128);
         let line_end = start + header.find('\n').unwrap_or(header.len());
         let line = &text[start..line_end];
-        if line.contains("PRIVATE KEY-----") {
+        // A header with no key body (documentation, a template) is not a key. Counting stops
+        // at the next `-` (the END marker) or after 64 key characters: linear on hostile text.
+        let has_body = || {
+            let mut n = 0;
+            for b in window(text, line_end, 4096).bytes() {
+                if b == b'-' {
+                    break;
+                }
+                if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=') {
+                    n += 1;
+                    if n >= 64 {
+                        return true;
+                    }
+                }
+            }
+            false
+        };
+        if line.contains("PRIVATE KEY-----") && has_body() {
             // The span runs to the END marker so redaction covers the key body too.
             let end = window(text, line_end, 64 * 1024)
                 .find("-----END ")
@@ -174,6 +246,33 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     }
     hits.sort_by_key(|h| h.span.start);
     hits
+}
+
+/// Documentation and template values in a token's shape: `AKIAXXXXXXXXXXXXXXXX`,
+/// `AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx...`, `xoxb-xxxxxxxxx-...`, `sk_live_YourKeyHere`, a body
+/// cut short by `####` or `<...>`. Such a value is not a secret and is not reported (a value
+/// merely *labelled* fake, like `FAKEFAKE...`, still is: nothing but its author says so).
+pub fn is_placeholder(body: &str, after: Option<u8>) -> bool {
+    if matches!(after, Some(b'#' | b'*' | b'<' | b'{')) {
+        return true;
+    }
+    let lower = body.to_ascii_lowercase();
+    if lower.contains("example") || lower.ends_with("here") || lower.starts_with("your") {
+        return true;
+    }
+    let core: Vec<u8> = body
+        .bytes()
+        .filter(|b| !matches!(b, b'-' | b'_' | b'.'))
+        .collect();
+    let mut distinct = core.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() <= 2 {
+        return true;
+    }
+    // A run of four or more filler characters.
+    core.windows(4)
+        .any(|w| matches!(w[0], b'x' | b'X' | b'*' | b'#') && w.iter().all(|b| *b == w[0]))
 }
 
 /// At most `n` bytes of `text` from `start`, cut at a character boundary.
@@ -205,6 +304,12 @@ pub fn is_secret_like_key(key: &str) -> bool {
     ]
     .iter()
     .any(|s| k.ends_with(s))
+        || key.ends_with("Id")
+        || key.ends_with("ID")
+        || k.ends_with("-id")
+        || k.ends_with("uuid")
+        || k.contains("public")
+        || k.contains("pubkey")
     {
         return false;
     }
@@ -226,6 +331,8 @@ pub fn is_secret_like_key(key: &str) -> bool {
         "client_key",
     ];
     PARTS.iter().any(|p| k.contains(p))
+        || k.ends_with("auth")
+        || k.contains("authorization")
         || k == "key"
         || k.ends_with("_key")
         || k.ends_with("-key")
@@ -274,9 +381,27 @@ pub fn looks_random(v: &str) -> bool {
     {
         return false;
     }
+    // A UUID names something (a credentials id, a tenant); an SSH public key blob is public.
+    if is_uuid(v)
+        || ["AAAAC3NzaC1", "AAAAB3NzaC1", "AAAAE2VjZHNh"]
+            .iter()
+            .any(|p| v.starts_with(p))
+    {
+        return false;
+    }
     let letters = v.bytes().any(|b| b.is_ascii_alphabetic());
     let digits = v.bytes().any(|b| b.is_ascii_digit());
     letters && digits && shannon_entropy(v) >= 3.5
+}
+
+/// `8-4-4-4-12` hex digits.
+fn is_uuid(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `key = "value"`, `key: value`, `KEY=value`, `"key": "value"` pairs whose key is secret-like
@@ -327,49 +452,79 @@ fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
         if k_start == k_end {
             continue;
         }
+        // Most values are short: a value that cannot be a secret (under 16 bytes, not a list)
+        // settles the separator before the key is judged, the costlier test.
+        let mut peek = i + 1;
+        while peek < b.len() && b[peek] == b' ' {
+            peek += 1;
+        }
+        let short = match b.get(peek) {
+            None => true,
+            Some(b'[') => false,
+            Some(q @ (b'"' | b'\'')) => !b[peek + 1..].iter().take(16).all(|c| c != q),
+            Some(_) => {
+                b[peek..]
+                    .iter()
+                    .take(16)
+                    .any(|c| matches!(c, b' ' | b',' | b'}' | b']' | b'#'))
+                    || b.len() - peek < 16
+            }
+        };
+        if short {
+            continue;
+        }
         let key = &line[k_start..k_end];
         // Dotted YAML/TOML keys: judge the last segment (`db.password`).
         let last = key.rsplit('.').next().unwrap_or(key);
         if !is_secret_like_key(last) {
             continue;
         }
-        // Value: a quoted string, or a bare run up to a space, comma or brace.
+        // Value: a quoted string, a bare run up to a space, comma or brace, or a flow list of
+        // those (each element judged alone: `secrets = ["BACKUP_S3_KEY"]` lists names).
         let mut v_start = i + 1;
         while v_start < b.len() && b[v_start] == b' ' {
             v_start += 1;
         }
-        // An array (`secrets = ["E2E_TOKEN", ...]`): judge its first element, not the bracket
-        // and quotes around it (which made any name with a digit look random).
-        if b.get(v_start) == Some(&b'[') {
+        let list = b.get(v_start) == Some(&b'[');
+        if list {
             v_start += 1;
-            while v_start < b.len() && b[v_start] == b' ' {
+        }
+        loop {
+            while v_start < b.len() && matches!(b[v_start], b' ' | b',') {
                 v_start += 1;
             }
-        }
-        let (vs, ve) = match b.get(v_start) {
-            Some(q @ (b'"' | b'\'')) => {
-                let Some(close) = window(line, v_start + 1, MAX_VALUE + 1).find(*q as char) else {
-                    continue;
-                };
-                (v_start + 1, v_start + 1 + close)
+            let (vs, ve, next) = match b.get(v_start) {
+                Some(q @ (b'"' | b'\'')) => {
+                    let Some(close) = window(line, v_start + 1, MAX_VALUE + 1).find(*q as char)
+                    else {
+                        break;
+                    };
+                    let ve = v_start + 1 + close;
+                    (v_start + 1, ve, ve + 1)
+                }
+                Some(b']') if list => break,
+                Some(_) => {
+                    let len = b[v_start..]
+                        .iter()
+                        .take(MAX_VALUE + 1)
+                        .take_while(|c| !matches!(c, b' ' | b',' | b'}' | b']' | b'#'))
+                        .count();
+                    (v_start, v_start + len, v_start + len)
+                }
+                None => break,
+            };
+            resume = ve;
+            if looks_random(&line[vs..ve]) && !is_placeholder(&line[vs..ve], b.get(ve).copied()) {
+                out.push(EntropyHit {
+                    key: key.to_owned(),
+                    key_span: offset + k_start..offset + k_end,
+                    value_span: offset + vs..offset + ve,
+                });
             }
-            Some(_) => {
-                let len = b[v_start..]
-                    .iter()
-                    .take(MAX_VALUE + 1)
-                    .take_while(|c| !matches!(c, b' ' | b',' | b'}' | b']' | b'#'))
-                    .count();
-                (v_start, v_start + len)
+            if !list || next <= v_start {
+                break;
             }
-            None => continue,
-        };
-        resume = ve;
-        if looks_random(&line[vs..ve]) {
-            out.push(EntropyHit {
-                key: key.to_owned(),
-                key_span: offset + k_start..offset + k_end,
-                value_span: offset + vs..offset + ve,
-            });
+            v_start = next;
         }
     }
 }
@@ -422,7 +577,10 @@ mod tests {
         let pem = [
             "-----BEGIN",
             "OPENSSH PRIVATE",
-            "KEY-----\nAAAA\n-----END",
+            &format!(
+                "KEY-----\n{}\n-----END",
+                "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
+            ),
             "x",
         ]
         .join(" ");

@@ -44,7 +44,7 @@ services:
             ("EXP003", E, 8, 9),
             ("EXP003", E, 10, 9),
             ("EXP003", E, 12, 18),
-            ("EXP003", E, 13, 7),
+            ("EXP003", E, 14, 20),
             ("EXP003", E, 17, 30),
         ]
     );
@@ -141,7 +141,8 @@ fn exp005_text_fallback_when_hcl_does_not_parse() {
     let text = "resource \"digitalocean_firewall\" \"web\" {\n  inbound_rule {\n    protocol = \"tcp\"\n    port_range = \"443\"\n    source_addresses = [\"0.0.0.0/0\"]\n  }\n  inbound_rule {\n    protocol = \"tcp\"\n    port_range = \"22\"\n    source_addresses = [\"0.0.0.0/0\"]\n  }\n}\nlocals { x = = 1 }\n";
     assert!(hcl_edit::parser::parse_body(text).is_err());
     let d = scan_text("main.tf", text, None);
-    assert_eq!(found(&d), [("EXP005", E, 10, 25)]);
+    // The parse failure itself is reported too, where the parser stopped.
+    assert_eq!(found(&d), [("EXP005", E, 10, 25), ("CFG001", E, 13, 14)]);
 }
 
 #[test]
@@ -161,6 +162,7 @@ fn aws_style_ingress_and_ssh_port_context() {
     let ctx = alembic_policy::ScanContext {
         ssh_port: 2222,
         public_ports: vec![80, 443],
+        ..Default::default()
     };
     let d = alembic_policy::scan_text_with("sg.tf", text, None, &ctx);
     assert_eq!(found(&d), [("EXP006", E, 3, 19)]);
@@ -293,17 +295,184 @@ fn clean_twins_yield_nothing() {
     assert_eq!(scan_dir("clean"), []);
 }
 
-// Hostile files get findings or nothing, never a crash: deep nesting in every format.
+// Hostile files never crash the scanner; one it will not parse is reported (CFG001), never
+// passed silently.
 #[test]
 fn hostile_nesting_never_crashes() {
     let deep = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
-    for (name, kind) in [
-        ("x.tf", FileKind::Terraform),
-        ("compose.yaml", FileKind::Compose),
-        (".github/workflows/x.yml", FileKind::Workflow),
-        ("x.txt", FileKind::Text),
+    for (name, kind, want) in [
+        ("x.tf", FileKind::Terraform, vec![("CFG001", E, 1, 1)]),
+        ("compose.yaml", FileKind::Compose, vec![("CFG001", E, 1, 1)]),
+        (
+            ".github/workflows/x.yml",
+            FileKind::Workflow,
+            vec![("CFG001", E, 1, 1)],
+        ),
+        ("x.txt", FileKind::Text, vec![]),
+        ("Caddyfile", FileKind::Caddyfile, vec![]),
+        ("x.service", FileKind::Unit, vec![]),
+        ("x.plist", FileKind::Plist, vec![("CFG001", E, 1, 1)]),
     ] {
         let d = scan_text(name, &deep, Some(kind));
-        assert!(d.is_empty(), "{name}: {d:?}");
+        assert_eq!(found(&d), want, "{name}");
+    }
+    // Each format's own nesting.
+    let caddy = format!("{}{}", "a {\n".repeat(100_000), "}\n".repeat(100_000));
+    assert_eq!(found(&scan_text("Caddyfile", &caddy, None)), []);
+    let plist = format!(
+        "<plist version=\"1.0\"><dict><key>ProgramArguments</key>{}{}</dict></plist>",
+        "<array>".repeat(100_000),
+        "</array>".repeat(100_000)
+    );
+    assert_eq!(
+        found(&scan_text("x.plist", &plist, None)),
+        [("CFG001", E, 1, 1)]
+    );
+}
+
+// ---- the per-class fixture set -----------------------------------------------------------
+
+/// `(code, line, is_warning)` as written in `expected.txt`: `EXP003:12` (an error) or
+/// `EXP003:12:w` (a warning).
+fn parse_expected(tok: &str) -> (String, usize, bool) {
+    let mut parts = tok.split(':');
+    let code = parts.next().unwrap_or_default().to_owned();
+    let line = parts
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("bad expectation {tok:?}"));
+    (code, line, parts.next() == Some("w"))
+}
+
+// Every file under tests/fixtures/scan (one folder per class of problem, `bad-*` planted and
+// `good-*` clean twins) gets exactly the findings its line in expected.txt lists: the same
+// codes at the same lines with the same severities, nothing more, and nothing at all for the
+// clean ones. A fixture missing from the table fails too, so none is scanned without a check.
+#[test]
+fn fixture_classes_give_exactly_the_expected_findings() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan");
+    let table = std::fs::read_to_string(root.join("expected.txt")).expect("expected.txt");
+    let mut expected = std::collections::BTreeMap::new();
+    for line in table.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut toks = line.split_whitespace();
+        let path = toks.next().unwrap().to_owned();
+        let mut want: Vec<(String, usize, bool)> = toks.map(parse_expected).collect();
+        want.sort();
+        assert!(
+            expected.insert(path.clone(), want).is_none(),
+            "{path} listed twice"
+        );
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n != "expected.txt") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut failures = Vec::new();
+    let (mut bad, mut good) = (0, 0);
+    for f in &files {
+        let rel = f
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut got: Vec<(String, usize, bool)> = scan_text(&rel, &text, None)
+            .iter()
+            .map(|d| (d.code.as_str().to_owned(), d.line, d.severity == W))
+            .collect();
+        got.sort();
+        let Some(want) = expected.get(&rel) else {
+            failures.push(format!("{rel}: not in expected.txt (found {got:?})"));
+            continue;
+        };
+        let name = f.file_name().unwrap().to_string_lossy();
+        if name.starts_with("good-") {
+            good += 1;
+            if !want.is_empty() {
+                failures.push(format!("{rel}: a good-* fixture must expect nothing"));
+            }
+        } else {
+            bad += 1;
+            if want.is_empty() {
+                failures.push(format!("{rel}: a bad-* fixture must expect a finding"));
+            }
+        }
+        if &got != want {
+            failures.push(format!("{rel}:\n    want {want:?}\n    got  {got:?}"));
+        }
+    }
+    for path in expected.keys() {
+        if !files
+            .iter()
+            .any(|f| f.strip_prefix(&root).unwrap().to_string_lossy() == *path)
+        {
+            failures.push(format!("{path}: listed but missing"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(bad >= 20 && good >= 20, "{bad} bad, {good} good fixtures");
+}
+
+// ---- one problem, one finding; nothing secret in messages ---------------------------------
+
+// A host daemon's bind that the config's EXP002 already reports is not reported again in the
+// rendered unit; an address the config does not declare still is.
+#[test]
+fn host_bind_reported_once() {
+    let unit = "[Service]\nExecStart=/usr/bin/app\nEnvironment=HOST=0.0.0.0 PORT=8000\n";
+    let d = scan_text("app.service", unit, None);
+    assert_eq!(found(&d), [("EXP002", E, 3, 18)]);
+    let ctx = alembic_policy::ScanContext {
+        config_host_binds: vec!["0.0.0.0".parse().unwrap()],
+        ..Default::default()
+    };
+    assert_eq!(
+        found(&alembic_policy::scan_text_with(
+            "app.service",
+            unit,
+            None,
+            &ctx
+        )),
+        []
+    );
+    let other = unit.replace("0.0.0.0", "203.0.113.9");
+    assert_eq!(
+        found(&alembic_policy::scan_text_with(
+            "app.service",
+            &other,
+            None,
+            &ctx
+        )),
+        [("EXP002", E, 3, 18)]
+    );
+}
+
+// Rules quote text from the file (an upstream, a label): a token-shaped one never reaches a
+// message whole.
+#[test]
+fn messages_never_carry_a_token() {
+    let gh = format!("ghp_{}", "aB3".repeat(12));
+    let caddy = format!("api.example.com {{\n\treverse_proxy {gh}.example.net:80\n}}\n");
+    let d = scan_text("Caddyfile", &caddy, None);
+    assert_eq!(
+        found(&d),
+        [("EXP001", E, 2, 16), ("SEC001", E, 2, 16)],
+        "{d:#?}"
+    );
+    for x in &d {
+        assert!(!x.message.contains(&gh[4..]), "{}", x.message);
     }
 }

@@ -153,6 +153,37 @@ fn exp005_admin_cidrs_whole_internet() {
     assert_eq!(found(&d), [("EXP005", E, 16, 35)]);
 }
 
+// Regression (issue 9, item 9): two /1s per family are the whole internet without any /0.
+#[test]
+fn exp005_ranges_that_together_cover_the_internet() {
+    let d = check(&replace(
+        "admin_cidrs = [\"203.0.113.10/32\"]",
+        "admin_cidrs = [\"0.0.0.0/1\", \"128.0.0.0/1\", \"::/1\", \"8000::/1\"]",
+    ));
+    assert_eq!(found(&d), [("EXP005", E, 16, 16), ("EXP005", E, 16, 44)]);
+    assert!(
+        d[0].message.contains("100% of the IPv4"),
+        "{}",
+        d[0].message
+    );
+    assert!(
+        d[1].message.contains("100% of the IPv6"),
+        "{}",
+        d[1].message
+    );
+    // Half the IPv4 space alone is the world too; a /8 and IPv6 ULA are not.
+    let d = check(&replace(
+        "admin_cidrs = [\"203.0.113.10/32\"]",
+        "admin_cidrs = [\"10.0.0.0/8\", \"0.0.0.0/1\"]",
+    ));
+    assert_eq!(found(&d), [("EXP005", E, 16, 16)]);
+    let d = check(&replace(
+        "admin_cidrs = [\"203.0.113.10/32\"]",
+        "admin_cidrs = [\"10.0.0.0/8\", \"fd00::/8\", \"2001:db8::/32\"]",
+    ));
+    assert_eq!(found(&d), []);
+}
+
 #[test]
 fn exp007_ci_workload_with_a_port() {
     let text = format!(
@@ -367,4 +398,64 @@ fn exp010_env_host_or_port_that_disagrees_and_a_placeholder_without_a_value() {
     let (line, column) = pos(&text, "\"--port={port}\"");
     assert_eq!(found(&d), [("EXP010", W, line, column)]);
     assert!(d[0].message.contains("sets no `port`"), "{}", d[0].message);
+}
+
+// Regression (issue 14): an inline secret in the config was reported twice, at the config line
+// and again in the rendered compose file the user never wrote. One problem, one finding.
+#[test]
+fn inline_secret_is_reported_once_at_the_config() {
+    let text = replace(
+        "secrets = [\"DATABASE_URL\"]\n",
+        "secrets = [\"DATABASE_URL\"]\nenv = { PAYMENTS = \"sk_live_aB3dE5fG7hJ9kL2mN4pQ6rS8\", API_SECRET = \"q8Zr2LmX0vTw9KpB4sYd7Hn\", LOG_LEVEL = \"info\" }\n",
+    );
+    let loaded = load_str("alembic.toml", &text);
+    let t = loaded.topology.as_ref().expect("validates");
+    let at_config = check(&text);
+    assert_eq!(
+        found(&at_config),
+        [("SEC001", E, 33, 21), ("SEC001", E, 33, 70)]
+    );
+    let set = alembic_render::render(t);
+    let compose = set
+        .iter()
+        .find(|a| a.path.ends_with("compose.yaml"))
+        .expect("a compose file");
+    // The rendered compose does carry the values (so a scan without the config would flag them)...
+    assert_eq!(
+        alembic_policy::scan_text(&compose.path, compose.text(), None)
+            .iter()
+            .filter(|d| d.code == Code::Sec001)
+            .count(),
+        2
+    );
+    // ...but judged as the config's artifacts, they are not reported again.
+    let rendered = alembic_policy::scan_artifacts(&set, &alembic_policy::ScanContext::of(t));
+    assert!(
+        rendered.iter().all(|d| d.code != Code::Sec001),
+        "{rendered:#?}"
+    );
+}
+
+// Regression: admin_cidrs that cover the internet were reported at the config and again at the
+// rendered firewall's SSH rule built from them. A firewall rule with other world sources is
+// still reported.
+#[test]
+fn world_admin_cidrs_are_reported_once_at_the_config() {
+    let text = replace(
+        "admin_cidrs = [\"203.0.113.10/32\"]",
+        "admin_cidrs = [\"0.0.0.0/1\", \"128.0.0.0/1\"]",
+    );
+    let loaded = load_str("alembic.toml", &text);
+    let t = loaded.topology.as_ref().expect("validates");
+    assert_eq!(found(&check(&text)), [("EXP005", E, 16, 16)]);
+    let ctx = alembic_policy::ScanContext::of(t);
+    let set = alembic_render::render(t);
+    let rendered = alembic_policy::scan_artifacts(&set, &ctx);
+    assert!(
+        rendered.iter().all(|d| d.code != Code::Exp005),
+        "{rendered:#?}"
+    );
+    let other = "resource \"digitalocean_firewall\" \"x\" {\n  inbound_rule {\n    protocol         = \"tcp\"\n    port_range       = \"22\"\n    source_addresses = [\"0.0.0.0/0\"]\n  }\n}\n";
+    let d = alembic_policy::scan_text_with("extra.tf", other, None, &ctx);
+    assert_eq!(found(&d), [("EXP005", E, 5, 25)]);
 }

@@ -1,11 +1,16 @@
 //! Rules over artifact files: the ones `alembic render` produces and the ones users already
-//! have. One module per file family; SEC001 runs over every text file whatever its kind.
+//! have. One module per file family (compose, terraform, workflow, caddy, host units);
+//! SEC001 runs over every text file whatever its kind; `unparsed` reports files their parser
+//! cannot read and judges them line by line.
 //!
 //! Pure: callers hand in a path (for naming and kind detection) and the text. Reading files and
 //! walking directories is the binary's job.
 
+pub mod caddy;
 pub mod compose;
+pub mod host;
 pub mod terraform;
+pub mod unparsed;
 pub mod workflow;
 
 use alembic_config::{Diagnostic, Severity, SourceFile};
@@ -21,6 +26,11 @@ pub enum FileKind {
     Compose,
     Terraform,
     Workflow,
+    Caddyfile,
+    /// A launchd job (`.plist`).
+    Plist,
+    /// A systemd unit (`.service`, `.socket`, `.timer`).
+    Unit,
     /// Any other text: only the secret shapes apply.
     Text,
 }
@@ -31,6 +41,16 @@ pub struct ScanContext {
     pub ssh_port: u16,
     /// Ports a public workload needs open to the world (the edge's HTTP and HTTPS).
     pub public_ports: Vec<u16>,
+    /// Values the config's own SEC001 already reports (inline env values that look like
+    /// secrets). Rendered artifacts carry them too; one problem is one finding, reported where
+    /// the user wrote it, so artifact findings on these exact values are dropped.
+    pub config_secrets: Vec<String>,
+    /// Host workloads' `bind` addresses that the config's own EXP002 already reports; a
+    /// rendered plist or unit passing them on is the same problem, not a second one.
+    pub config_host_binds: Vec<std::net::IpAddr>,
+    /// `droplet.admin_cidrs` when the config's EXP005 already reports them as the whole
+    /// internet: the rendered firewall's SSH rule built from them is the same problem.
+    pub config_ssh_world: Vec<alembic_config::types::Cidr>,
 }
 
 impl Default for ScanContext {
@@ -38,6 +58,9 @@ impl Default for ScanContext {
         ScanContext {
             ssh_port: 22,
             public_ports: vec![80, 443],
+            config_secrets: Vec::new(),
+            config_host_binds: Vec::new(),
+            config_ssh_world: Vec::new(),
         }
     }
 }
@@ -53,9 +76,35 @@ impl ScanContext {
         ];
         public_ports.sort_unstable();
         public_ports.dedup();
+        // The same judgement SEC001 makes over the config's `env = { KEY = "value" }` text.
+        let config_secrets = t
+            .workloads
+            .iter()
+            .flat_map(|w| w.env.iter())
+            .filter(|(k, v)| {
+                !tokens::find_tokens(v.as_str()).is_empty()
+                    || (tokens::is_secret_like_key(k.as_str()) && tokens::looks_random(v.as_str()))
+            })
+            .map(|(_, v)| v.as_str().to_owned())
+            .collect();
+        let config_host_binds = t
+            .on_plane(alembic_config::Plane::Host)
+            .filter_map(|w| w.bind)
+            .filter(|b| !alembic_config::types::is_private_or_loopback(b))
+            .collect();
+        let admin = &t.droplet.admin_cidrs;
+        let (v4, v6) = crate::coverage::world(admin);
+        let config_ssh_world = if v4.is_world() || v6.is_world() {
+            admin.clone()
+        } else {
+            Vec::new()
+        };
         ScanContext {
             ssh_port: t.droplet.ssh_port.get(),
             public_ports,
+            config_secrets,
+            config_host_binds,
+            config_ssh_world,
         }
     }
 }
@@ -70,6 +119,8 @@ pub struct Doc<'a> {
     pub yindex: YamlIndex,
     /// The HCL body (Terraform), when it parses; `None` sends Terraform rules to text heuristics.
     pub hcl: Option<hcl_edit::structure::Body>,
+    /// The top-level dictionary of a launchd plist, when it parses.
+    pub plist: Option<plist::Dictionary>,
 }
 
 impl<'a> Doc<'a> {
@@ -105,6 +156,14 @@ pub static RULES: &[&FileRule] = &[
     &workflow::CI002,
     &workflow::CI003,
     &workflow::CI004,
+    &workflow::CI005,
+    &caddy::EXP001,
+    &caddy::EXP004,
+    &caddy::EXP006,
+    &host::PLIST_EXP002,
+    &host::PLIST_SEC001,
+    &host::UNIT_EXP002,
+    &host::UNIT_SEC001,
 ];
 
 pub static SEC001: Rule = Rule {
@@ -120,6 +179,18 @@ pub fn detect_kind(path: &str, text: &str) -> FileKind {
     let name = p.rsplit('/').next().unwrap_or(&p).to_ascii_lowercase();
     if name.ends_with(".tf") || name.ends_with(".tofu") {
         return FileKind::Terraform;
+    }
+    if name == "caddyfile" || name.ends_with(".caddyfile") || name.starts_with("caddyfile.") {
+        return FileKind::Caddyfile;
+    }
+    if name.ends_with(".plist") {
+        return FileKind::Plist;
+    }
+    if [".service", ".socket", ".timer"]
+        .iter()
+        .any(|e| name.ends_with(e))
+    {
+        return FileKind::Unit;
     }
     if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
         return FileKind::Text;
@@ -158,20 +229,33 @@ pub fn scan_text_with(
     let kind = kind.unwrap_or_else(|| detect_kind(path, text));
     let src = SourceFile::new(path, text);
     let mut out = secrets_in_text(&SEC001, &src, Severity::Warning);
+    if !ctx.config_secrets.is_empty() {
+        out.retain(|d| {
+            let value = d.span.clone().and_then(|s| text.get(s));
+            !value.is_some_and(|v| ctx.config_secrets.iter().any(|c| c == v))
+        });
+    }
     let (yaml, yindex) = match kind {
-        // Real compose files and workflows nest a few levels; hostile nesting takes the YAML
-        // parser seconds before it gives up, so it is not parsed at all.
-        FileKind::Compose | FileKind::Workflow => (
-            (nesting_depth(text) <= 64)
-                .then(|| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).ok())
-                .flatten(),
-            YamlIndex::new(text),
-        ),
+        FileKind::Compose | FileKind::Workflow => {
+            let what = if kind == FileKind::Compose {
+                "compose file"
+            } else {
+                "workflow"
+            };
+            let yaml = parse_yaml(&src, what, &mut out);
+            if yaml.is_none() {
+                out.extend(unparsed::line_rules(kind, &src));
+            }
+            (yaml, YamlIndex::new(text))
+        }
         _ => (None, YamlIndex::default()),
     };
     let hcl = match kind {
-        // The HCL parser recurses per nesting level: hostile nesting goes to the text scan.
-        FileKind::Terraform if nesting_depth(text) <= 64 => hcl_edit::parser::parse_body(text).ok(),
+        FileKind::Terraform => parse_hcl(&src, &mut out),
+        _ => None,
+    };
+    let plist = match kind {
+        FileKind::Plist => parse_plist(&src, &mut out),
         _ => None,
     };
     let doc = Doc {
@@ -180,19 +264,148 @@ pub fn scan_text_with(
         yaml,
         yindex,
         hcl,
+        plist,
     };
     for r in RULES.iter().filter(|r| r.kind == kind) {
         out.extend((r.check)(&r.rule, &doc));
     }
+    // No message may carry a secret, whatever text a rule quotes (a label, an upstream, a
+    // parser's complaint): every message is redacted like the source lines are.
+    for d in &mut out {
+        if !tokens::find_tokens(&d.message).is_empty() {
+            d.message = redact(&d.message);
+        }
+    }
+    // One problem, one finding: a value both the text scan and a unit rule report as a secret
+    // (SEC001 at the same place) is kept once, at the stronger severity.
+    out.sort_by_key(|d| d.severity);
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|d| seen.insert((d.code, d.line, d.column)));
     alembic_config::diag::sort_diagnostics(&mut out);
     out
 }
 
-/// The deepest bracket nesting in `text` (strings not excluded: an upper bound is enough).
-fn nesting_depth(text: &str) -> usize {
+/// The first YAML document, or a CFG001 finding saying why there is none. Real compose files
+/// and workflows nest a few levels; hostile nesting takes the YAML parser seconds before it
+/// gives up, so it is not parsed at all.
+fn parse_yaml(
+    src: &SourceFile,
+    what: &str,
+    out: &mut Vec<Diagnostic>,
+) -> Option<serde_yaml_ng::Value> {
+    let depth = unparsed::yaml_nesting_depth(&src.text);
+    if depth > unparsed::MAX_NESTING {
+        out.push(unparsed::parse_failure(
+            src,
+            what,
+            None,
+            &format!("nested {depth} levels deep"),
+        ));
+        return None;
+    }
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&src.text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let at = e.location().map(|l| l.index());
+            let why = e.to_string();
+            // The parser's message may quote the text: keep only its first clause.
+            let why = why.split(" at line").next().unwrap_or(&why);
+            out.push(unparsed::parse_failure(src, what, at, &redact(why)));
+            None
+        }
+    }
+}
+
+/// The HCL body, or a CFG001 finding; the Terraform rules then fall back to their text scan.
+fn parse_hcl(src: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<hcl_edit::structure::Body> {
+    // The HCL parser recurses per nesting level: hostile nesting goes to the text scan.
+    let depth = nesting_depth(&src.text);
+    if depth > unparsed::MAX_NESTING {
+        out.push(unparsed::parse_failure(
+            src,
+            "Terraform file",
+            None,
+            &format!("nested {depth} levels deep"),
+        ));
+        return None;
+    }
+    match hcl_edit::parser::parse_body(&src.text) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            let at = Some(e.location().offset());
+            out.push(unparsed::parse_failure(
+                src,
+                "Terraform file",
+                at,
+                "HCL syntax error",
+            ));
+            None
+        }
+    }
+}
+
+/// The plist's top-level dictionary, or a CFG001 finding. The `plist` crate recurses per
+/// `<array>`/`<dict>` level, so hostile nesting is refused before it is parsed.
+fn parse_plist(src: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<plist::Dictionary> {
     let (mut depth, mut max) = (0usize, 0usize);
-    for b in text.bytes() {
-        match b {
+    for (i, _) in src.text.match_indices('<') {
+        let rest = &src.text[i + 1..];
+        if rest.starts_with("array>") || rest.starts_with("dict>") {
+            depth += 1;
+            max = max.max(depth);
+        } else if rest.starts_with("/array>") || rest.starts_with("/dict>") {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    if max > unparsed::MAX_NESTING {
+        out.push(unparsed::parse_failure(
+            src,
+            "plist",
+            None,
+            &format!("nested {max} levels deep"),
+        ));
+        return None;
+    }
+    match plist::from_bytes::<plist::Dictionary>(src.text.as_bytes()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            out.push(unparsed::parse_failure(
+                src,
+                "plist",
+                None,
+                &redact(&e.to_string()),
+            ));
+            None
+        }
+    }
+}
+
+/// The deepest bracket nesting in HCL `text`, skipping `"..."` strings and `#`/`//` comments
+/// (a run of `[` in a string must not keep the file from the parser).
+fn nesting_depth(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
             b'{' | b'[' | b'(' => {
                 depth += 1;
                 max = max.max(depth);
@@ -200,6 +413,7 @@ fn nesting_depth(text: &str) -> usize {
             b'}' | b']' | b')' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     max
 }
@@ -210,6 +424,9 @@ pub fn kind_of(k: ArtifactKind) -> FileKind {
         ArtifactKind::Terraform => FileKind::Terraform,
         ArtifactKind::Compose => FileKind::Compose,
         ArtifactKind::Workflow => FileKind::Workflow,
+        ArtifactKind::Caddyfile => FileKind::Caddyfile,
+        ArtifactKind::LaunchdPlist => FileKind::Plist,
+        ArtifactKind::SystemdUnit => FileKind::Unit,
         _ => FileKind::Text,
     }
 }
@@ -289,17 +506,14 @@ pub fn secret_spans(text: &str) -> Vec<std::ops::Range<usize>> {
 /// positions still hold), keeping each known shape's public prefix.
 pub fn redact(text: &str) -> String {
     let mut bytes = text.as_bytes().to_vec();
-    let prefixes: Vec<(usize, usize)> = tokens::find_tokens(text)
-        .iter()
-        .map(|h| (h.span.start, h.prefix.len()))
-        .collect();
-    for span in secret_spans(text) {
-        let keep = prefixes
-            .iter()
-            .find(|(s, _)| *s == span.start)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        for (i, b) in bytes[span.clone()].iter_mut().enumerate() {
+    let hits = tokens::find_tokens(text);
+    let spans = hits.iter().map(|h| (h.span.clone(), h.prefix.len())).chain(
+        tokens::find_entropy_secrets(text)
+            .into_iter()
+            .map(|e| (e.value_span, 0)),
+    );
+    for (span, keep) in spans {
+        for (i, b) in bytes[span].iter_mut().enumerate() {
             // Newlines stay so a redacted PEM body keeps its line structure.
             if i >= keep && *b != b'\n' && *b != b'\r' {
                 *b = b'*';

@@ -11,11 +11,15 @@ use std::ops::Range;
 
 use alembic_config::types::Cidr;
 use alembic_config::{Code, Diagnostic, Severity};
-use hcl_edit::expr::Expression;
+use std::collections::HashMap;
+
+use hcl_edit::expr::{Expression, ObjectKey, TraversalOperator};
 use hcl_edit::structure::{Block, Body};
+use hcl_edit::template::Element;
 use hcl_edit::Span;
 
 use super::{Doc, FileKind};
+use crate::coverage;
 use crate::rule::{FileRule, Rule};
 
 pub static EXP005: FileRule = FileRule {
@@ -56,6 +60,15 @@ impl Ports {
     }
 }
 
+/// One source of a rule: a CIDR when it evaluates to one, else `None` (a variable, another
+/// resource's attribute, a function call): something that cannot be proven.
+#[derive(Debug)]
+struct Source {
+    text: String,
+    cidr: Option<Cidr>,
+    span: Range<usize>,
+}
+
 /// One inbound rule, reduced to what the policies need.
 #[derive(Debug)]
 struct Inbound {
@@ -67,8 +80,50 @@ struct Inbound {
     ports_text: String,
     /// Where the ports are written (or the block, when they are not).
     ports_span: Range<usize>,
-    /// The whole-internet sources, with where each is written.
-    world: Vec<(String, Range<usize>)>,
+    /// Every address source, evaluated as far as the file allows.
+    sources: Vec<Source>,
+}
+
+/// What a set of sources opens: the world (with the source to point at and how it was
+/// judged), something unproven, or neither.
+enum Reach<'a> {
+    World(&'a Source, String),
+    Unknown(&'a Source),
+    Limited,
+}
+
+fn reach<'a>(sources: &[&'a Source]) -> Reach<'a> {
+    if let Some(s) = sources
+        .iter()
+        .find(|s| s.cidr.is_some_and(|c| c.is_whole_internet()))
+    {
+        return Reach::World(s, s.text.clone());
+    }
+    let cidrs: Vec<Cidr> = sources.iter().filter_map(|s| s.cidr).collect();
+    for (family, cov, v4) in [
+        ("IPv4", coverage::v4(&cidrs), true),
+        ("IPv6", coverage::v6(&cidrs), false),
+    ] {
+        if cov.is_world() {
+            let mine: Vec<&&Source> = sources
+                .iter()
+                .filter(|s| s.cidr.is_some_and(|c| c.addr.is_ipv4() == v4))
+                .collect();
+            let listed: Vec<&str> = mine.iter().map(|s| s.text.as_str()).collect();
+            return Reach::World(
+                mine[0],
+                format!(
+                    "{} (together {} of the {family} internet)",
+                    listed.join(" + "),
+                    cov.percent()
+                ),
+            );
+        }
+    }
+    match sources.iter().find(|s| s.cidr.is_none()) {
+        Some(s) => Reach::Unknown(s),
+        None => Reach::Limited,
+    }
 }
 
 const SOURCE_ATTRS: &[&str] = &[
@@ -79,11 +134,6 @@ const SOURCE_ATTRS: &[&str] = &[
     "cidr_ipv6",
     "source_ranges",
 ];
-
-fn is_world(s: &str) -> bool {
-    Cidr::parse(s).is_ok_and(|c| c.is_whole_internet())
-}
-
 fn parse_ports(
     protocol: Option<&str>,
     port_range: Option<&str>,
@@ -133,7 +183,6 @@ fn num_lit(e: &Expression) -> Option<i64> {
     match e {
         Expression::Number(n) => n.value().as_i64(),
         Expression::String(s) => s.value().parse().ok(),
-        Expression::UnaryOp(_) => None,
         _ => None,
     }
 }
@@ -142,51 +191,200 @@ fn attr<'b>(body: &'b Body, key: &str) -> Option<&'b Expression> {
     body.get_attribute(key).map(|a| &a.value)
 }
 
-fn inbound_from_body(
-    body: &Body,
+/// The file's `locals` and variable defaults, for evaluating `local.x` / `var.x`.
+#[derive(Default)]
+struct Env<'b> {
+    locals: HashMap<String, &'b Expression>,
+    vars: HashMap<String, &'b Expression>,
+}
+
+impl<'b> Env<'b> {
+    fn of(body: &'b Body) -> Env<'b> {
+        let mut env = Env::default();
+        for b in body.blocks() {
+            match b.ident.value().as_str() {
+                "locals" => {
+                    for a in b.body.attributes() {
+                        env.locals.insert(a.key.value().to_string(), &a.value);
+                    }
+                }
+                "variable" => {
+                    if let (Some(name), Some(d)) = (b.labels.first(), attr(&b.body, "default")) {
+                        env.vars.insert(name.as_str().to_owned(), d);
+                    }
+                }
+                _ => {}
+            }
+        }
+        env
+    }
+
+    /// `local.x` / `var.x` -> the expression it names.
+    fn lookup(&self, e: &Expression) -> Option<&'b Expression> {
+        let Expression::Traversal(t) = e else {
+            return None;
+        };
+        let Expression::Variable(root) = &t.expr else {
+            return None;
+        };
+        let [op] = t.operators.as_slice() else {
+            return None;
+        };
+        let TraversalOperator::GetAttr(name) = op.value() else {
+            return None;
+        };
+        match root.value().as_str() {
+            "local" => self.locals.get(name.value().as_str()).copied(),
+            "var" => self.vars.get(name.value().as_str()).copied(),
+            _ => None,
+        }
+    }
+
+    /// A string value, when everything in it is literal (interpolations of literals and of
+    /// locals included: `"0.0.0.0/${0}"`).
+    fn string(&self, e: &Expression, depth: usize) -> Option<String> {
+        if depth > 16 {
+            return None;
+        }
+        match e {
+            Expression::String(s) => Some(s.value().clone()),
+            Expression::Number(n) => Some(n.value().to_string()),
+            Expression::Parenthesis(p) => self.string(p.inner(), depth + 1),
+            Expression::StringTemplate(t) => {
+                let mut out = String::new();
+                for el in t.iter() {
+                    match el {
+                        Element::Literal(l) => out.push_str(l.value()),
+                        Element::Interpolation(i) => {
+                            out.push_str(&self.string(&i.expr, depth + 1)?)
+                        }
+                        Element::Directive(_) => return None,
+                    }
+                }
+                Some(out)
+            }
+            other => self.string(self.lookup(other)?, depth + 1),
+        }
+    }
+
+    /// The elements of a source list, each a CIDR when it evaluates to one. `at` is where an
+    /// element without a span of its own is reported.
+    fn list(&self, e: &Expression, at: &Range<usize>, depth: usize, out: &mut Vec<Source>) {
+        let span = e.span().unwrap_or_else(|| at.clone());
+        let unknown = |out: &mut Vec<Source>| {
+            out.push(Source {
+                text: "(not a literal)".to_owned(),
+                cidr: None,
+                span: span.clone(),
+            })
+        };
+        if depth > 16 {
+            return unknown(out);
+        }
+        match e {
+            Expression::Array(a) => {
+                for it in a.iter() {
+                    self.list(it, &span, depth + 1, out);
+                }
+            }
+            Expression::Parenthesis(p) => self.list(p.inner(), &span, depth + 1, out),
+            Expression::FuncCall(f)
+                if f.name.namespace.is_empty()
+                    && matches!(
+                        f.name.name.value().as_str(),
+                        "concat" | "tolist" | "toset" | "distinct" | "compact" | "flatten" | "sort"
+                    ) =>
+            {
+                for a in f.args.iter() {
+                    self.list(a, &span, depth + 1, out);
+                }
+            }
+            Expression::Traversal(_) => match self.lookup(e) {
+                // A local or variable is reported where it is used, in the rule.
+                Some(target) => {
+                    let before = out.len();
+                    self.list(target, &span, depth + 1, out);
+                    for s in &mut out[before..] {
+                        s.span = span.clone();
+                    }
+                }
+                None => unknown(out),
+            },
+            other => match self.string(other, depth + 1) {
+                Some(text) => {
+                    let cidr = coverage::parse_source(&text);
+                    out.push(Source { text, cidr, span });
+                }
+                None => unknown(out),
+            },
+        }
+    }
+}
+
+/// An inbound rule's fields: a block's body, or one object of the list form
+/// (`inbound_rule = [{ ... }]`).
+#[derive(Clone, Copy)]
+enum Fields<'b> {
+    Body(&'b Body),
+    Object(&'b hcl_edit::expr::Object),
+}
+
+impl<'b> Fields<'b> {
+    fn get(self, key: &str) -> Option<&'b Expression> {
+        match self {
+            Fields::Body(b) => attr(b, key),
+            Fields::Object(o) => o.iter().find_map(|(k, v)| {
+                let name = match k {
+                    ObjectKey::Ident(i) => Some(i.value().as_str()),
+                    ObjectKey::Expression(e) => str_lit(e),
+                };
+                (name == Some(key)).then(|| v.expr())
+            }),
+        }
+    }
+}
+
+fn inbound_from(
+    f: Fields<'_>,
+    env: &Env<'_>,
     block_span: Range<usize>,
     owner: &str,
     ordinal: usize,
 ) -> Inbound {
-    let protocol = attr(body, "protocol")
-        .or_else(|| attr(body, "ip_protocol"))
-        .and_then(str_lit);
-    let pr = attr(body, "port_range");
-    let from = attr(body, "from_port").and_then(num_lit);
-    let to = attr(body, "to_port").and_then(num_lit);
+    let protocol = f
+        .get("protocol")
+        .or_else(|| f.get("ip_protocol"))
+        .and_then(|e| env.string(e, 0));
+    let protocol = protocol.as_deref();
+    let pr = f.get("port_range");
+    let from = f.get("from_port").and_then(num_lit);
+    let to = f.get("to_port").and_then(num_lit);
+    let pr_text = pr.and_then(|e| env.string(e, 0));
     let ports = match pr {
-        Some(e) => match str_lit(e) {
+        Some(_) => match &pr_text {
             Some(s) => parse_ports(protocol, Some(s), None),
             None => Ports::Unknown,
         },
-        None => match (attr(body, "from_port"), from, to) {
+        None => match (f.get("from_port"), from, to) {
             (Some(_), Some(a), Some(b)) => parse_ports(protocol, None, Some((a, b))),
             (Some(_), _, _) => Ports::Unknown,
             (None, ..) => parse_ports(protocol, None, None),
         },
     };
     let ports_span = pr
-        .or_else(|| attr(body, "from_port"))
+        .or_else(|| f.get("from_port"))
         .and_then(Span::span)
         .unwrap_or_else(|| block_span.clone());
-    let ports_text = match (&ports, pr.and_then(str_lit)) {
-        (_, Some(s)) => s.to_owned(),
+    let ports_text = match (&ports, pr_text) {
+        (_, Some(s)) => s,
         (Ports::Range(a, b), None) if a == b => a.to_string(),
         (Ports::Range(a, b), None) => format!("{a}-{b}"),
         _ => "?".to_owned(),
     };
-    let mut world = Vec::new();
+    let mut sources = Vec::new();
     for key in SOURCE_ATTRS {
-        let Some(e) = attr(body, key) else { continue };
-        let items: Vec<&Expression> = match e {
-            Expression::Array(a) => a.iter().collect(),
-            other => vec![other],
-        };
-        for it in items {
-            if let Some(s) = str_lit(it).filter(|s| is_world(s)) {
-                let span = it.span().unwrap_or_else(|| block_span.clone());
-                world.push((s.to_owned(), span));
-            }
+        if let Some(e) = f.get(key) {
+            env.list(e, &block_span, 0, &mut sources);
         }
     }
     Inbound {
@@ -195,7 +393,7 @@ fn inbound_from_body(
         ports,
         ports_text,
         ports_span,
-        world,
+        sources,
     }
 }
 
@@ -203,8 +401,24 @@ fn labels(b: &Block) -> Vec<&str> {
     b.labels.iter().map(|l| l.as_str()).collect()
 }
 
-fn walk(body: &Body, owner: &str, out: &mut Vec<Inbound>) {
+fn walk(body: &Body, env: &Env<'_>, owner: &str, out: &mut Vec<Inbound>) {
     let mut ordinal = 0;
+    // The list form: `inbound_rule = [{ ... }, ...]` (and `ingress = [...]`).
+    for a in body.attributes() {
+        if !matches!(a.key.value().as_str(), "inbound_rule" | "ingress") {
+            continue;
+        }
+        let Expression::Array(items) = &a.value else {
+            continue;
+        };
+        for it in items.iter() {
+            if let Expression::Object(o) = it {
+                ordinal += 1;
+                let span = it.span().or_else(|| a.span()).unwrap_or(0..0);
+                out.push(inbound_from(Fields::Object(o), env, span, owner, ordinal));
+            }
+        }
+    }
     for b in body.blocks() {
         let ident = b.ident.value().as_str();
         let span = b.span().unwrap_or(0..0);
@@ -212,12 +426,24 @@ fn walk(body: &Body, owner: &str, out: &mut Vec<Inbound>) {
         match ident {
             "inbound_rule" | "ingress" => {
                 ordinal += 1;
-                out.push(inbound_from_body(&b.body, span, owner, ordinal));
+                out.push(inbound_from(
+                    Fields::Body(&b.body),
+                    env,
+                    span,
+                    owner,
+                    ordinal,
+                ));
             }
             "dynamic" if matches!(ls.first(), Some(&("inbound_rule" | "ingress"))) => {
                 ordinal += 1;
                 if let Some(c) = b.body.get_blocks("content").next() {
-                    out.push(inbound_from_body(&c.body, span, owner, ordinal));
+                    out.push(inbound_from(
+                        Fields::Body(&c.body),
+                        env,
+                        span,
+                        owner,
+                        ordinal,
+                    ));
                 }
             }
             "resource" => {
@@ -227,12 +453,12 @@ fn walk(body: &Body, owner: &str, out: &mut Vec<Inbound>) {
                     || (ty == "aws_security_group_rule"
                         && attr(&b.body, "type").and_then(str_lit) == Some("ingress"));
                 if standalone {
-                    out.push(inbound_from_body(&b.body, span, &name, 1));
+                    out.push(inbound_from(Fields::Body(&b.body), env, span, &name, 1));
                 } else {
-                    walk(&b.body, &name, out);
+                    walk(&b.body, env, &name, out);
                 }
             }
-            _ => walk(&b.body, owner, out),
+            _ => walk(&b.body, env, owner, out),
         }
     }
 }
@@ -356,21 +582,37 @@ fn walk_text(text: &str) -> Vec<Inbound> {
             Ports::Range(a, b) => format!("{a}-{b}"),
             _ => "?".to_owned(),
         });
-        let mut world = Vec::new();
-        for needle in ["\"0.0.0.0/0\"", "\"::/0\"", "\"::0/0\""] {
-            for (i, _) in text[body.clone()].match_indices(needle) {
-                let at = body.start + i;
-                world.push((needle.trim_matches('"').to_owned(), at..at + needle.len()));
+        // Every quoted CIDR in the rule's body is a source (descriptions and names do not parse
+        // as one).
+        let mut sources = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = body.start;
+        while i < body.end {
+            if bytes[i] == b'"' {
+                let close = text[i + 1..body.end].find(['"', '\n']).map(|j| i + 1 + j);
+                let Some(close) = close else { break };
+                let lit = &text[i + 1..close];
+                if lit.contains('/') {
+                    if let Some(c) = coverage::parse_source(lit) {
+                        sources.push(Source {
+                            text: lit.to_owned(),
+                            cidr: Some(c),
+                            span: i..close + 1,
+                        });
+                    }
+                }
+                i = close + 1;
+            } else {
+                i += 1;
             }
         }
-        world.sort_by_key(|(_, s)| s.start);
         out.push(Inbound {
             owner: owner_name,
             ordinal: *n,
             ports,
             ports_text,
             ports_span,
-            world,
+            sources,
         });
     }
     out
@@ -380,7 +622,7 @@ fn inbound_rules(doc: &Doc<'_>) -> Vec<Inbound> {
     match &doc.hcl {
         Some(body) => {
             let mut out = Vec::new();
-            walk(body, "", &mut out);
+            walk(body, &Env::of(body), "", &mut out);
             out
         }
         None => walk_text(doc.text()),
@@ -397,32 +639,93 @@ fn rule_name(r: &Inbound) -> String {
 
 fn ssh_open(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
     let ssh = doc.ctx.ssh_port;
-    inbound_rules(doc)
-        .iter()
-        .filter(|r| r.ports.covers(ssh))
-        .filter_map(|r| {
-            let (cidr, span) = r.world.first()?;
-            let what = if r.ports == Ports::Range(ssh, ssh) {
-                format!("SSH (port {ssh})")
-            } else {
-                format!("ports \"{}\", including SSH (port {ssh}),", r.ports_text)
-            };
-            Some(rule.at(
+    let rules = inbound_rules(doc);
+    let ssh_rules: Vec<&Inbound> = rules.iter().filter(|r| r.ports.covers(ssh)).collect();
+    let what = |r: &Inbound| {
+        if r.ports == Ports::Range(ssh, ssh) {
+            format!("SSH (port {ssh})")
+        } else {
+            format!("ports \"{}\", including SSH (port {ssh}),", r.ports_text)
+        }
+    };
+    let mut out = Vec::new();
+    let mut owners: Vec<&str> = Vec::new();
+    for r in &ssh_rules {
+        if !owners.contains(&r.owner.as_str()) {
+            owners.push(&r.owner);
+        }
+    }
+    // A rule whose sources are exactly the config's admin_cidrs that the config's EXP005
+    // already reports is that same problem, reported where the user wrote it.
+    let from_config = |r: &Inbound| {
+        !doc.ctx.config_ssh_world.is_empty()
+            && !r.sources.is_empty()
+            && r.sources.iter().all(|s| {
+                s.cidr
+                    .is_some_and(|c| doc.ctx.config_ssh_world.contains(&c))
+            })
+    };
+    for owner in owners {
+        let mine: Vec<&&Inbound> = ssh_rules
+            .iter()
+            .filter(|r| r.owner == owner && !from_config(r))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mut any_world = false;
+        for r in &mine {
+            let sources: Vec<&Source> = r.sources.iter().collect();
+            if let Reach::World(s, how) = reach(&sources) {
+                any_world = true;
+                out.push(rule.at(
+                    doc.src,
+                    s.span.clone(),
+                    format!("{} opens {} to {how}", rule_name(r), what(r)),
+                ));
+            }
+        }
+        if any_world {
+            continue;
+        }
+        // Rules that are narrow one by one but together reach the world.
+        let all: Vec<&Source> = mine.iter().flat_map(|r| r.sources.iter()).collect();
+        match reach(&all) {
+            Reach::World(s, how) if mine.len() > 1 => out.push(rule.at(
                 doc.src,
-                span.clone(),
-                format!("{} opens {what} to {cidr}", rule_name(r)),
-            ))
-        })
-        .collect()
+                s.span.clone(),
+                format!(
+                    "{} inbound rules of `{owner}` together open SSH (port {ssh}) to {how}",
+                    mine.len()
+                ),
+            )),
+            Reach::Unknown(s) => {
+                let r = mine
+                    .iter()
+                    .find(|r| r.sources.iter().any(|x| std::ptr::eq(x, s)))
+                    .copied()
+                    .unwrap_or(mine[0]);
+                out.push(rule.at_severity(
+                    Severity::Warning,
+                    doc.src,
+                    s.span.clone(),
+                    format!(
+                        "{} opens {} to sources that are not literal: cannot prove they exclude the internet",
+                        rule_name(r),
+                        what(r)
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn unneeded_ports(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
     let ctx = doc.ctx;
     let mut out = Vec::new();
     for r in inbound_rules(doc) {
-        let Some((cidr, _)) = r.world.first() else {
-            continue;
-        };
         let Ports::Range(a, b) = r.ports else {
             continue;
         };
@@ -443,11 +746,21 @@ fn unneeded_ports(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
         } else {
             format!("ports {a}-{b}")
         };
-        out.push(rule.at(
+        let sources: Vec<&Source> = r.sources.iter().collect();
+        let (severity, to) = match reach(&sources) {
+            Reach::World(_, how) => (Severity::Error, how),
+            Reach::Unknown(_) => (
+                Severity::Warning,
+                "sources that are not literal (cannot prove they exclude the internet)".to_owned(),
+            ),
+            Reach::Limited => continue,
+        };
+        out.push(rule.at_severity(
+            severity,
             doc.src,
             r.ports_span.clone(),
             format!(
-                "{} opens {what} to {cidr}; no public workload needs it (the edge serves {})",
+                "{} opens {what} to {to}; no public workload needs it (the edge serves {})",
                 rule_name(&r),
                 ctx.public_ports
                     .iter()

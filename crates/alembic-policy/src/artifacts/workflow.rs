@@ -54,6 +54,48 @@ pub static CI004: FileRule = FileRule {
     check: deploy_jobs,
 };
 
+pub static CI005: FileRule = FileRule {
+    rule: Rule {
+        code: Code::Ci005,
+        severity: Severity::Error,
+        summary: "an untrusted trigger (pull_request_target, workflow_run) that checks out or runs the pull request's code",
+        help: "never check out the pull request's head in a pull_request_target or workflow_run workflow: these run with the base repository's secrets and a write token; use `pull_request` for building untrusted code, and pass results to the privileged workflow as data only",
+    },
+    kind: FileKind::Workflow,
+    check: untrusted_checkout,
+};
+
+/// Triggers that run with the base repository's secrets and token for events a stranger can
+/// cause with their own code.
+const PRIVILEGED_UNTRUSTED: &[&str] = &["pull_request_target", "workflow_run"];
+
+/// The workflow's trigger names (`on: push`, `on: [push, pull_request]`, `on: {push: ...}`).
+fn triggers(doc: &Doc<'_>) -> Vec<String> {
+    let Some(root) = doc.yaml.as_ref().and_then(Value::as_mapping) else {
+        return Vec::new();
+    };
+    // YAML 1.1 readers turn a bare `on` key into `true`.
+    let on = root.get("on").or_else(|| root.get(Value::Bool(true)));
+    match on {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Sequence(s)) => s
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::Mapping(m)) => m
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn untrusted_trigger(doc: &Doc<'_>) -> Option<String> {
+    triggers(doc)
+        .into_iter()
+        .find(|t| PRIVILEGED_UNTRUSTED.contains(&t.as_str()))
+}
+
 fn jobs<'a>(doc: &'a Doc<'_>) -> Vec<(&'a str, &'a Mapping)> {
     doc.named_mappings("jobs")
 }
@@ -66,7 +108,7 @@ fn steps(job: &Mapping) -> Vec<&Mapping> {
 }
 
 /// Is a `uses:` reference immutable?
-fn is_pinned(uses: &str) -> bool {
+pub(crate) fn is_pinned(uses: &str) -> bool {
     let u = uses.trim();
     if u.starts_with("./") {
         return true;
@@ -145,6 +187,40 @@ fn permissions(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
         )),
         _ => {}
     }
+    // On a privileged untrusted trigger, any write scope is more than such a workflow should
+    // hold: the pull request's author steers what runs.
+    if let Some(trigger) = untrusted_trigger(doc) {
+        let mut scopes: Vec<(Vec<String>, String)> = Vec::new();
+        if let Some(Value::Mapping(m)) = root.get("permissions") {
+            for (k, v) in m {
+                if let (Some(k), Some("write")) = (k.as_str(), v.as_str()) {
+                    scopes.push((
+                        vec!["permissions".into(), k.into()],
+                        format!("`{k}: write`"),
+                    ));
+                }
+            }
+        }
+        for (id, job) in jobs(doc) {
+            if let Some(Value::Mapping(m)) = job.get("permissions") {
+                for (k, v) in m {
+                    if let (Some(k), Some("write")) = (k.as_str(), v.as_str()) {
+                        let path = vec!["jobs".into(), id.into(), "permissions".into(), k.into()];
+                        scopes.push((path, format!("`{k}: write` in job `{id}`")));
+                    }
+                }
+            }
+        }
+        for (path, what) in scopes {
+            out.push(r.at(
+                doc.src,
+                doc.yindex.value_span(&path),
+                format!(
+                    "{what} on a `{trigger}` workflow, which runs for events a stranger controls"
+                ),
+            ));
+        }
+    }
     for (id, job) in jobs(doc) {
         if job.get("permissions").and_then(Value::as_str) == Some("write-all") {
             out.push(r.at(
@@ -159,7 +235,20 @@ fn permissions(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
 
 /// Expression paths an attacker controls (or that are not plain numbers, ids and hashes).
 fn untrusted_reference(expr: &str) -> Option<String> {
+    let normal = normalize_brackets(expr);
+    let expr = normal.as_str();
     let e = expr.to_ascii_lowercase();
+    // The whole event (`toJSON(github.event)`), or an index that is not a literal name.
+    for (i, _) in e.match_indices("github.event") {
+        let next = e.as_bytes().get(i + "github.event".len()).copied();
+        let word_before = i > 0 && {
+            let b = e.as_bytes()[i - 1];
+            b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+        };
+        if !word_before && !matches!(next, Some(b'.' | b'_') | Some(b'a'..=b'z' | b'0'..=b'9')) {
+            return Some(expr[i..i + "github.event".len()].to_owned());
+        }
+    }
     if let Some(i) = e.find("github.head_ref") {
         return Some(expr[i..i + "github.head_ref".len()].to_owned());
     }
@@ -174,6 +263,7 @@ fn untrusted_reference(expr: &str) -> Option<String> {
             "number",
             "id",
             "sha",
+            "head_sha",
             "node_id",
             "action",
             "created_at",
@@ -201,8 +291,45 @@ fn untrusted_reference(expr: &str) -> Option<String> {
     None
 }
 
+/// `github['event']["issue"]['title']` -> `github.event.issue.title`: the bracket form of a
+/// property access is the same access.
+fn normalize_brackets(expr: &str) -> String {
+    let mut out = String::with_capacity(expr.len());
+    let mut rest = expr;
+    while let Some(i) = rest.find('[') {
+        out.push_str(&rest[..i]);
+        let after = rest[i + 1..].trim_start();
+        let quoted = after
+            .chars()
+            .next()
+            .filter(|q| *q == '\'' || *q == '"')
+            .and_then(|q| {
+                let body = &after[1..];
+                let end = body.find(q)?;
+                let name = &body[..end];
+                let tail = body[end + 1..].trim_start().strip_prefix(']')?;
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    .then_some((name, tail))
+            });
+        match quoted {
+            Some((name, tail)) => {
+                out.push('.');
+                out.push_str(name);
+                rest = tail;
+            }
+            None => {
+                out.push('[');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Every `${{ ... }}` in `range` of the text that references untrusted input.
-fn injections(text: &str, range: Range<usize>) -> Vec<(Range<usize>, String)> {
+pub(crate) fn injections(text: &str, range: Range<usize>) -> Vec<(Range<usize>, String)> {
     let mut out = Vec::new();
     let Some(hay) = text.get(range.clone()) else {
         return out;
@@ -252,6 +379,65 @@ fn injection(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
                         ),
                     ));
                 }
+            }
+        }
+    }
+    out
+}
+
+/// Does this text name the pull request's own code (its head commit, branch or merge ref)?
+fn names_pr_head(text: &str) -> bool {
+    let t = normalize_brackets(text).to_ascii_lowercase();
+    [
+        "github.event.pull_request.head.sha",
+        "github.event.pull_request.head.ref",
+        "github.event.pull_request.head.repo",
+        "github.head_ref",
+        "github.event.workflow_run.head_sha",
+        "github.event.workflow_run.head_branch",
+        "github.event.workflow_run.head_repository",
+        "github.event.workflow_run.pull_requests",
+        "refs/pull/",
+    ]
+    .iter()
+    .any(|n| t.contains(n))
+}
+
+fn untrusted_checkout(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(trigger) = untrusted_trigger(doc) else {
+        return out;
+    };
+    for (id, job) in jobs(doc) {
+        for (i, step) in steps(job).into_iter().enumerate() {
+            let i = i.to_string();
+            let uses = step.get("uses").and_then(Value::as_str).unwrap_or("");
+            if uses.starts_with("actions/checkout@") {
+                for key in ["ref", "repository"] {
+                    let v = step
+                        .get("with")
+                        .and_then(|w| w.get(key))
+                        .and_then(Value::as_str);
+                    if v.is_some_and(names_pr_head) {
+                        out.push(r.at(
+                            doc.src,
+                            doc.yindex.value_span(&["jobs", id, "steps", &i, "with", key]),
+                            format!("job `{id}` checks out the pull request's code in a `{trigger}` workflow, which holds the base repository's secrets and token"),
+                        ));
+                        break;
+                    }
+                }
+            }
+            let run = step.get("run").and_then(Value::as_str).unwrap_or("");
+            let fetches = run.contains("gh pr checkout")
+                || (run.contains("git fetch") && names_pr_head(run))
+                || (run.contains("git checkout") && names_pr_head(run));
+            if fetches {
+                out.push(r.at(
+                    doc.src,
+                    doc.yindex.value_span(&["jobs", id, "steps", &i, "run"]),
+                    format!("job `{id}` fetches the pull request's code in a `{trigger}` workflow, which holds the base repository's secrets and token"),
+                ));
             }
         }
     }
@@ -340,5 +526,14 @@ mod tests {
         assert!(u("github.event.pull_request.head.sha").is_none());
         assert!(u("github.sha").is_none());
         assert!(u("secrets.TOKEN").is_none());
+        assert!(u("toJSON(github.event)").is_some());
+        assert_eq!(
+            u("github.event['pull_request'][\"title\"]").as_deref(),
+            Some("github.event.pull_request.title")
+        );
+        assert!(u("github['event']['issue']['body']").is_some());
+        assert!(u("github.event['pull_request']['number']").is_none());
+        assert!(u("github.event_name").is_none());
+        assert!(u("github.event[inputs.key]").is_some());
     }
 }

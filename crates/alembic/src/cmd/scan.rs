@@ -42,10 +42,11 @@ pub fn run(g: &Global, paths: &[PathBuf], format: DiagFormat) -> i32 {
         let Some(text) = read_text(f) else { continue };
         let name = display_name(f);
         let found = alembic_policy::scan_text(&name, &text, None);
-        if !found.is_empty() {
+        // Only the human view prints source lines, so only it needs them (redacted).
+        if !found.is_empty() && format == DiagFormat::Human {
             sources.push(SourceFile::new(name, alembic_policy::redact(&text)));
-            diags.extend(found);
         }
+        diags.extend(found);
     }
     eprintln_if_human(format, &format!("scanned {} file(s)", files.len()));
     emit(diags, &sources, format)
