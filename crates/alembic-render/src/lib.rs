@@ -5,6 +5,7 @@
 //! plists via `plist`, JSON via `serde_json`). Caddyfile and systemd units have no serializer
 //! crate, so they have small typed writers here, verified by the real tools in the tests.
 
+pub mod bootstrap;
 pub mod caddy;
 pub mod compose;
 pub mod github;
@@ -33,6 +34,8 @@ pub enum ArtifactKind {
     Manifest,
     /// A helper script shipped with an artifact (e.g. the host secrets launcher).
     Script,
+    /// cloud-init user-data (`#cloud-config`).
+    CloudInit,
 }
 
 /// One rendered file. `path` is relative to the output root, with `/` separators.
@@ -106,6 +109,7 @@ pub fn render(t: &Topology) -> ArtifactSet {
         .chain(launchd::render(t))
         .chain(systemd::render(t))
         .chain(github::render(t))
+        .chain(bootstrap::render(t))
     {
         set.insert(a);
     }
