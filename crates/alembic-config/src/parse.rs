@@ -867,8 +867,13 @@ impl<'s> Cx<'s> {
             );
             ok = false;
         }
-        let authorized_keys =
-            self.string_list(&t, "authorized_keys", Code::Cfg004, true, AuthorizedKey::parse);
+        let authorized_keys = self.string_list(
+            &t,
+            "authorized_keys",
+            Code::Cfg004,
+            true,
+            AuthorizedKey::parse,
+        );
         let admin_cidrs = self.string_list(&t, "admin_cidrs", Code::Cfg004, true, Cidr::parse);
         if provisioned && admin_cidrs.is_empty() && t.no_items("admin_cidrs") && !self.syntax_broken
         {

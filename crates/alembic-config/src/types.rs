@@ -439,9 +439,7 @@ impl AuthorizedKey {
         }
         check_len(s, 16 * 1024, "public key line")?;
         if s.chars().any(char::is_control) {
-            return Err(
-                "a public key line must be one line without control characters".to_owned(),
-            );
+            return Err("a public key line must be one line without control characters".to_owned());
         }
         let mut fields = s.split_whitespace();
         let (Some(kind), Some(blob)) = (fields.next(), fields.next()) else {
@@ -465,7 +463,9 @@ impl AuthorizedKey {
                 "not an OpenSSH public key line: expected `TYPE BASE64 [COMMENT]` with a key \
                  blob that decodes to a {} key (options before the type are not accepted)",
                 if kind.len() <= 64
-                    && ["ssh-", "ecdsa-", "sk-"].iter().any(|p| kind.starts_with(p))
+                    && ["ssh-", "ecdsa-", "sk-"]
+                        .iter()
+                        .any(|p| kind.starts_with(p))
                     && kind.bytes().all(|b| b.is_ascii_graphic())
                 {
                     format!("`{kind}`")

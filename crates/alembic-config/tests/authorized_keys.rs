@@ -30,11 +30,11 @@ fn toml_str(s: &str) -> String {
 #[test]
 fn public_key_lines_are_accepted_and_normalized() {
     let padded = format!("  {}   ", ED25519.replace(" ci ", "  ci   "));
-    let keys = [padded.as_str(), ECDSA, RSA]
-        .map(toml_str)
-        .join(", ");
+    let keys = [padded.as_str(), ECDSA, RSA].map(toml_str).join(", ");
     let loaded = load_str("alembic.toml", &config(&keys));
-    let topo = loaded.topology.unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics));
+    let topo = loaded
+        .topology
+        .unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics));
     let got: Vec<&str> = topo
         .droplet
         .authorized_keys

@@ -29,11 +29,11 @@ pub const REPORT_PREFIX: &str = "alembic-bootstrap: ";
 
 /// The steps, in order, as the script names them in its report lines.
 pub const STEPS: &[&str] = &[
+    "user",
+    "authorized-keys",
     "packages",
     "docker-service",
     "docker-log-rotation",
-    "user",
-    "authorized-keys",
     "docker-group",
     "sudo",
     "root-dir",
@@ -43,22 +43,22 @@ pub const STEPS: &[&str] = &[
 
 const BODY: &str = include_str!("bootstrap.sh");
 
-/// Both artifacts: the script always (an existing server is bootstrapped with it), the
-/// cloud-init user-data only for a droplet Terraform provisions.
+/// Both artifacts. The user-data is rendered for an existing server (`address`) too: no
+/// Terraform uses it then, but it is what to paste as user-data when creating that server.
 pub fn render(t: &Topology) -> Vec<Artifact> {
     let text = script(t);
-    let mut script = Artifact::new(SCRIPT_PATH, text.clone(), Plane::Droplet, ArtifactKind::Script);
+    let user_data = cloud_init(&text);
+    let mut script = Artifact::new(SCRIPT_PATH, text, Plane::Droplet, ArtifactKind::Script);
     script.mode = 0o755;
-    let mut out = vec![script];
-    if t.droplet.is_provisioned() {
-        out.push(Artifact::new(
+    vec![
+        script,
+        Artifact::new(
             CLOUD_INIT_PATH,
-            cloud_init(&text),
+            user_data,
             Plane::Droplet,
             ArtifactKind::CloudInit,
-        ));
-    }
-    out
+        ),
+    ]
 }
 
 /// The bootstrap script for this topology.
@@ -170,7 +170,11 @@ pub enum ReportLine {
 pub fn parse_report_line(line: &str) -> Option<ReportLine> {
     let rest = line.strip_prefix(REPORT_PREFIX)?;
     if let Some(n) = rest.strip_prefix("done changed=") {
-        return n.trim().parse().ok().map(|changed| ReportLine::Done { changed });
+        return n
+            .trim()
+            .parse()
+            .ok()
+            .map(|changed| ReportLine::Done { changed });
     }
     if let Some(f) = rest.strip_prefix("failed ") {
         let (step, reason) = f.split_once(": ").unwrap_or((f, ""));

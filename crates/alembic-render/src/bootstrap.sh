@@ -282,11 +282,13 @@ APT::Periodic::Unattended-Upgrade "1";'
 
 main() {
   [ "$(id -u)" = 0 ] || fail start "must run as root (connect as root, or a sudo user with --user)"
+  # The user and its keys first: it can log in (and `cloud-init status --wait`) while the
+  # packages install.
+  step_user
+  step_authorized_keys
   step_packages
   step_docker_service
   step_log_rotation
-  step_user
-  step_authorized_keys
   step_docker_group
   step_sudo
   step_root_dir

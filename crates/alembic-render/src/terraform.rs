@@ -205,13 +205,15 @@ fn main(t: &Topology) -> Body {
     // the droplet's replacement, which prevent_destroy then refuses. So later changes to it are
     // ignored here; an existing droplet gets them with `alembic bootstrap` instead.
     let user_data = hcl::expr::FuncCall::builder("file")
-        .arg(Expression::from(hcl::expr::TemplateExpr::QuotedString(format!(
-            "${{path.module}}/../droplet/{}",
-            crate::bootstrap::CLOUD_INIT_PATH
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-        ))))
+        .arg(Expression::from(hcl::expr::TemplateExpr::QuotedString(
+            format!(
+                "${{path.module}}/../droplet/{}",
+                crate::bootstrap::CLOUD_INIT_PATH
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+            ),
+        )))
         .build();
     let droplet = droplet
         .add_attribute(("ssh_keys", strings(&d.ssh_keys)))

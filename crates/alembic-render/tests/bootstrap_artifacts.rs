@@ -84,12 +84,22 @@ fn script_variables_arrive_byte_for_byte() {
         "{header}\nprintf '%s\\0' \"$ALEMBIC_USER\" \"$ALEMBIC_ROOT\" \"$ALEMBIC_PERMIT_ROOT_LOGIN\" \"$ALEMBIC_AUTHORIZED_KEYS\"\n"
     );
     let out = Command::new("sh").arg("-c").arg(&probe).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = String::from_utf8(out.stdout).unwrap();
     let got: Vec<&str> = got.split('\0').collect();
     assert_eq!(
         got,
-        ["deploy", "/srv/boot", "no", &format!("{KEY_A}\n{KEY_B}"), ""]
+        [
+            "deploy",
+            "/srv/boot",
+            "no",
+            &format!("{KEY_A}\n{KEY_B}"),
+            ""
+        ]
     );
     assert!(!Path::new("/tmp/pwned").exists());
 }
@@ -125,11 +135,9 @@ fn cloud_init_passes_cloud_init_schema_and_embeds_the_script() {
     let dir = tempfile::tempdir().unwrap();
     for (name, t) in topologies() {
         let set = alembic_render::render(&t);
-        if !t.droplet.is_provisioned() {
-            assert!(set.get(CLOUD_INIT_PATH).is_none(), "{name}: no Terraform, no user-data");
-            continue;
-        }
-        let a = set.get(CLOUD_INIT_PATH).expect("provisioned: user-data");
+        let a = set
+            .get(CLOUD_INIT_PATH)
+            .expect("user-data is always rendered");
         assert_eq!(a.kind, ArtifactKind::CloudInit);
         assert!(a.text().starts_with("#cloud-config\n"), "{name}");
         let p = dir.path().join(format!("{name}.yaml"));
@@ -154,7 +162,10 @@ fn cloud_init_passes_cloud_init_schema_and_embeds_the_script() {
             (ON_SERVER_PATH, "root:root", "0700")
         );
         assert_eq!(f.content, script, "{name}: the same script, byte for byte");
-        assert_eq!(doc.runcmd, [vec!["sh".to_owned(), ON_SERVER_PATH.to_owned()]]);
+        assert_eq!(
+            doc.runcmd,
+            [vec!["sh".to_owned(), ON_SERVER_PATH.to_owned()]]
+        );
     }
 }
 
@@ -169,7 +180,10 @@ fn the_droplet_boots_with_the_user_data_and_ignores_later_changes() {
         main.contains("  user_data  = file(\"${path.module}/../droplet/cloud-init.yaml\")\n"),
         "{main}"
     );
-    assert!(main.contains("    ignore_changes  = [user_data]\n"), "{main}");
+    assert!(
+        main.contains("    ignore_changes  = [user_data]\n"),
+        "{main}"
+    );
     // The path in file() resolves from infra/terraform to the rendered user-data.
     assert!(Path::new("infra/terraform")
         .join("../droplet/cloud-init.yaml")
@@ -182,5 +196,9 @@ fn the_droplet_boots_with_the_user_data_and_ignores_later_changes() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
