@@ -66,6 +66,40 @@ pub fn bootstrap_op(t: &Topology, login: &Login, host: &str) -> (SshTarget, Op) 
     (target, op)
 }
 
+/// Wait, over ssh, until cloud-init has finished the first boot (the bootstrap it runs
+/// included), at most `max_secs`; fail when it ended in error or is still running then.
+/// Read-only. A server without cloud-init (one bootstrapped with `alembic bootstrap`) has
+/// nothing to wait for.
+///
+/// It polls `cloud-init status` rather than using `--wait`: as a non-root user on a server
+/// without D-Bus (minimal images), `status --wait` cannot ask systemd and never returns,
+/// although plain `status` reports `done`.
+pub fn cloud_init_wait_op(ssh: &SshTarget, max_secs: u32) -> Op {
+    const SCRIPT: &str = r#"command -v cloud-init >/dev/null 2>&1 || exit 0
+waited=0
+while :; do
+  st=$(cloud-init status 2>/dev/null | sed -n 's/^status: //p')
+  case $st in
+    done | disabled) exit 0 ;;
+    error) cloud-init status --long; exit 1 ;;
+  esac
+  if [ "$waited" -ge "$1" ]; then
+    echo "cloud-init still ${st:-starting} after $1 s"
+    exit 1
+  fi
+  sleep 5
+  waited=$((waited + 5))
+done
+"#;
+    ssh.script(
+        PLANE,
+        "wait for cloud-init",
+        SCRIPT,
+        &[max_secs.to_string()],
+    )
+    .read_only()
+}
+
 /// How a bootstrap run ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -169,6 +203,17 @@ mod tests {
         let n = op.args.len();
         assert_eq!(op.args[n - 2..], ["admin@192.0.2.1", "sudo -n sh -s"]);
         assert_eq!(Login::from_flag(Some("root")), Login::Root);
+    }
+
+    #[test]
+    fn the_cloud_init_wait_is_a_read_only_remote_script() {
+        let (target, _) = bootstrap_op(&topology(), &Login::Sudo("deploy".into()), "192.0.2.1");
+        let op = cloud_init_wait_op(&target, 600);
+        assert!(!op.mutating);
+        let words = shlex::split(op.args.last().unwrap()).unwrap();
+        assert_eq!(words[..2], ["sh", "-c"]);
+        assert!(words[2].contains("cloud-init status"), "{}", words[2]);
+        assert_eq!(words[3..], ["alembic", "600"]);
     }
 
     #[test]

@@ -53,9 +53,17 @@ step_packages() {
     report packages unchanged "$os"
     return
   fi
-  apt_get update >/dev/null || fail packages "apt-get update failed"
+  # apt's output goes to a log; on failure its last lines say why.
+  log=/var/log/alembic-bootstrap-apt.log
+  if ! apt_get update >"$log" 2>&1; then
+    tail -n 20 "$log"
+    fail packages "apt-get update failed (see $log)"
+  fi
   # shellcheck disable=SC2086 # word splitting of the package list is intended
-  apt_get install $missing >/dev/null || fail packages "apt-get install$missing failed"
+  if ! apt_get install $missing >>"$log" 2>&1; then
+    tail -n 20 "$log"
+    fail packages "apt-get install$missing failed (see $log)"
+  fi
   report packages changed "$os: installed$missing"
 }
 

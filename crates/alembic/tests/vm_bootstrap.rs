@@ -221,9 +221,11 @@ impl Vm {
         p
     }
 
+    /// Every ssh the test runs is bounded by coreutils `timeout`: a hung session fails.
     fn ssh_cmd(&self, cfg: &Path, user: &str, remote: &str) -> Command {
-        let mut c = Command::new("ssh");
-        c.arg("-F")
+        let mut c = Command::new("timeout");
+        c.args(["--kill-after=10", "600", "ssh"])
+            .arg("-F")
             .arg(cfg)
             .args(["-p", &self.ssh_port.to_string()])
             .arg(format!("{user}@127.0.0.1"))
@@ -323,9 +325,13 @@ route    = "api.vm.test"
     )
 }
 
+/// alembic, bounded like every wait here (a first bootstrap installs packages for minutes).
 fn alembic(dir: &Path, ssh_config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_alembic"));
-    c.current_dir(dir)
+    let mut c = Command::new("timeout");
+    c.arg("--kill-after=10")
+        .arg(timeout().as_secs().to_string())
+        .arg(env!("CARGO_BIN_EXE_alembic"))
+        .current_dir(dir)
         .arg("-c")
         .arg(dir.join("alembic.toml"))
         .env("ALEMBIC_SSH_CONFIG", ssh_config)
@@ -376,8 +382,8 @@ fn assert_bootstrapped(vm: &Vm, cfg: &Path) {
     let o = vm.ssh(cfg, "root", "true");
     assert_eq!(code(&o), 255, "root logged in: {}", text(&o));
     // Password logins are not offered at all.
-    let o = run(Command::new("ssh")
-        .arg("-F")
+    let o = run(Command::new("timeout")
+        .args(["--kill-after=10", "120", "ssh", "-F"])
         .arg(cfg)
         .args([
             "-o",
@@ -466,13 +472,30 @@ fn cloud_init_journey() {
     note(&format!(
         "vm-a: deploy can log in {login:.0} s after qemu started"
     ));
-    let o = vm.ssh(&cfg, "deploy", "cloud-init status --wait --long");
+    // The wait alembic itself uses (a read-only op over its ssh options).
+    let target = alembic_deploy::ssh::SshTarget {
+        user: "deploy".into(),
+        host: "127.0.0.1".into(),
+        port: ssh_port,
+        config: Some(cfg.clone()),
+        control_dir: vm.dir.join("cm"),
+    };
+    target.prepare().unwrap();
+    let wait = alembic_deploy::bootstrap::cloud_init_wait_op(&target, timeout().as_secs() as u32);
+    let waited = alembic_deploy::exec::run_op(&wait, &alembic_deploy::exec::ProcessEnv).unwrap();
+    let _ = alembic_deploy::exec::run_op(
+        &target.close_master("droplet"),
+        &alembic_deploy::exec::ProcessEnv,
+    );
     let done = vm.elapsed();
+    let o = vm.ssh(&cfg, "deploy", "cloud-init status --long");
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let log = vm.ssh(&cfg, "deploy", "cat /var/log/cloud-init-output.log");
+    let log = vm.ssh(&cfg, "deploy", "sudo -n cat /var/log/cloud-init-output.log");
     assert!(
-        o.status.success() && out.contains("status: done"),
-        "cloud-init did not finish cleanly: {}\n--- cloud-init-output.log\n{}\n{}",
+        waited.success() && o.status.success() && out.contains("status: done"),
+        "cloud-init did not finish cleanly: {}{}\n{}\n--- cloud-init-output.log\n{}\n{}",
+        waited.stdout_text(),
+        waited.stderr_text(),
         text(&o),
         String::from_utf8_lossy(&log.stdout),
         vm.console_tail()
