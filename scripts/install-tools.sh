@@ -24,6 +24,42 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# The VM tests (crates/alembic/tests/vm_bootstrap.rs) and the user-data check: cloud-init
+# (`cloud-init schema`), cloud-localds (cloud-image-utils), debootstrap (scripts/vm-image.sh) and
+# qemu. On Debian 12 qemu comes from bookworm-backports (the stock 7.2 conflicts with the
+# backported qemu-utils), with the backports source on the same mirror as the main one.
+need_vm=()
+command -v cloud-init >/dev/null 2>&1 || need_vm+=(cloud-init)
+command -v cloud-localds >/dev/null 2>&1 || need_vm+=(cloud-image-utils)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need_vm+=(debootstrap)
+if [ ${#need_vm[@]} -gt 0 ]; then
+  echo "install-tools: apt-get install ${need_vm[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_vm[@]}" >/dev/null
+fi
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || ! command -v qemu-img >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  # shellcheck disable=SC1091 # the system's file
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  if [ "$codename" = bookworm ]; then
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      mirror=$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+      mirror=${mirror:-http://deb.debian.org/debian}
+      echo "install-tools: adding bookworm-backports from $mirror" >&2
+      printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$mirror" >/etc/apt/sources.list.d/backports.sources
+    fi
+    echo "install-tools: apt-get install -t bookworm-backports qemu-system-x86 qemu-utils" >&2
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-x86 qemu-utils >/dev/null
+  else
+    echo "install-tools: apt-get install qemu-system-x86 qemu-utils" >&2
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-utils >/dev/null
+  fi
+fi
+
 if [ ! -x "$tools/venv/bin/python" ]; then
   python3 -m venv "$tools/venv"
 fi
@@ -57,7 +93,7 @@ fi
 [ -x /usr/sbin/sshd ] && ln -sf /usr/sbin/sshd "$tools/bin/sshd"
 
 missing_tools=()
-for t in terraform caddy actionlint shellcheck zizmor docker-compose taplo plistutil systemd-analyze sshd ssh docker curl openssl ss lsof; do
+for t in terraform caddy actionlint shellcheck zizmor docker-compose taplo plistutil systemd-analyze sshd ssh docker curl openssl ss lsof cloud-init cloud-localds qemu-system-x86_64 qemu-img; do
   PATH="$tools/bin:$PATH" command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t")
 done
 if ! docker compose version >/dev/null 2>&1; then missing_tools+=("docker compose (plugin)"); fi

@@ -84,6 +84,8 @@ pub struct Droplet {
     pub ssh_user: UserName,
     pub ssh_port: Port,
     pub ssh_keys: Vec<SshKeyRef>,
+    /// Public keys installed for `ssh_user` by the bootstrap (cloud-init or `alembic bootstrap`).
+    pub authorized_keys: Vec<AuthorizedKey>,
     pub admin_cidrs: Vec<Cidr>,
     pub token_env: EnvVarName,
     pub tls: Tls,

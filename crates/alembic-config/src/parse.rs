@@ -358,6 +358,7 @@ const DROPLET_KEYS: &[&str] = &[
     "ssh_user",
     "ssh_port",
     "ssh_keys",
+    "authorized_keys",
     "admin_cidrs",
     "token_env",
     "tls",
@@ -873,6 +874,13 @@ impl<'s> Cx<'s> {
             );
             ok = false;
         }
+        let authorized_keys = self.string_list(
+            &t,
+            "authorized_keys",
+            Code::Cfg004,
+            true,
+            AuthorizedKey::parse,
+        );
         let admin_cidrs = self.string_list(&t, "admin_cidrs", Code::Cfg004, true, Cidr::parse);
         if provisioned && admin_cidrs.is_empty() && t.no_items("admin_cidrs") && !self.syntax_broken
         {
@@ -1006,6 +1014,7 @@ impl<'s> Cx<'s> {
             ssh_user: ssh_user?,
             ssh_port: ssh_port?,
             ssh_keys,
+            authorized_keys,
             admin_cidrs,
             token_env: token_env?,
             tls: tls?,

@@ -79,6 +79,12 @@ struct Droplet {
     ssh_port: Option<u16>,
     /// SSH key fingerprints (or ids) already in the DigitalOcean account.
     ssh_keys: Option<Vec<String>>,
+    /// OpenSSH public key lines (`TYPE BASE64 [COMMENT]`, the contents of a `.pub` file)
+    /// installed for `ssh_user` by the bootstrap. Public keys, not secrets.
+    #[schemars(inner(regex(
+        pattern = r"^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$"
+    )))]
+    authorized_keys: Option<Vec<String>>,
     /// The only sources allowed to reach SSH (CIDR).
     admin_cidrs: Option<Vec<String>>,
     /// Env var NAME holding the DigitalOcean API token. Default: DIGITALOCEAN_TOKEN.

@@ -421,6 +421,63 @@ impl SshKeyRef {
 }
 
 string_newtype!(
+    /// One OpenSSH public key line for `authorized_keys`: `TYPE BASE64 [COMMENT]`, with the key
+    /// blob decoded and checked against its type by `ssh-key`. No options prefix, no control
+    /// characters, one line. Stored normalized (single spaces).
+    AuthorizedKey
+);
+
+impl AuthorizedKey {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        // Never echo the value: a pasted private key (or anything else) is not repeated back.
+        if s.contains("PRIVATE KEY") {
+            return Err(concat!(
+                "this is a private key: authorized_keys takes public key lines only (the ",
+                "contents of the `.pub` file); remove it from the config and treat it as leaked"
+            )
+            .to_owned());
+        }
+        check_len(s, 16 * 1024, "public key line")?;
+        if s.chars().any(char::is_control) {
+            return Err("a public key line must be one line without control characters".to_owned());
+        }
+        let mut fields = s.split_whitespace();
+        let (Some(kind), Some(blob)) = (fields.next(), fields.next()) else {
+            return Err(concat!(
+                "not an OpenSSH public key line (`TYPE BASE64 [COMMENT]`, like ",
+                "\"ssh-ed25519 AAAAC3... ops@laptop\")"
+            )
+            .to_owned());
+        };
+        let comment: Vec<&str> = fields.collect();
+        let line = if comment.is_empty() {
+            format!("{kind} {blob}")
+        } else {
+            format!("{kind} {blob} {}", comment.join(" "))
+        };
+        // ssh-key decodes the base64 blob and checks that its algorithm matches `kind` and that
+        // the key material has the algorithm's shape.
+        match ssh_key::PublicKey::from_openssh(&line) {
+            Ok(_) => Ok(AuthorizedKey(line)),
+            Err(_) => Err(format!(
+                "not an OpenSSH public key line: expected `TYPE BASE64 [COMMENT]` with a key \
+                 blob that decodes to a {} key (options before the type are not accepted)",
+                if kind.len() <= 64
+                    && ["ssh-", "ecdsa-", "sk-"]
+                        .iter()
+                        .any(|p| kind.starts_with(p))
+                    && kind.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    format!("`{kind}`")
+                } else {
+                    "known".to_owned()
+                }
+            )),
+        }
+    }
+}
+
+string_newtype!(
     /// An absolute POSIX path of safe characters (`A-Za-z0-9._/-`), no `..` segment, no
     /// trailing slash, at most 255 bytes.
     AbsPath

@@ -13,6 +13,7 @@ const EXACT: &[&str] = &[
     "infra/caddy/Caddyfile",
     "infra/docker/compose.yaml",
     "infra/docker/stack.yaml",
+    "infra/droplet/bootstrap.sh",
     "infra/droplet/cloud-init.yaml",
     "infra/host/bin/alembic-launch",
     "infra/terraform/main.tf",

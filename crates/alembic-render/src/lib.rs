@@ -5,6 +5,7 @@
 //! plists via `plist`, JSON via `serde_json`). Caddyfile and systemd units have no serializer
 //! crate, so they have small typed writers here, verified by the real tools in the tests.
 
+pub mod bootstrap;
 pub mod caddy;
 pub mod compose;
 pub mod github;
@@ -37,6 +38,8 @@ pub enum ArtifactKind {
     Script,
     /// The managed block of the output root's `.gitignore` (merged into the user's file).
     Gitignore,
+    /// cloud-init user-data (`#cloud-config`).
+    CloudInit,
 }
 
 /// One rendered file. `path` is relative to the output root, with `/` separators.
@@ -112,6 +115,7 @@ pub fn render(t: &Topology) -> ArtifactSet {
         .chain(systemd::render(t))
         .chain(github::render(t))
         .chain(std::iter::once(gitignore::render()))
+        .chain(bootstrap::render(t))
     {
         set.insert(a);
     }

@@ -202,11 +202,35 @@ fn main(t: &Topology) -> Body {
             droplet = droplet.add_attribute((key, v.as_str()));
         }
     }
+    // First-boot bootstrap: the cloud-init user-data rendered next to this directory
+    // (crate::bootstrap). DigitalOcean cannot change user_data in place: a changed value plans
+    // the droplet's replacement, which prevent_destroy then refuses. So later changes to it are
+    // ignored here; an existing droplet gets them with `alembic bootstrap` instead.
+    let user_data = hcl::expr::FuncCall::builder("file")
+        .arg(Expression::from(hcl::expr::TemplateExpr::QuotedString(
+            format!(
+                "${{path.module}}/../droplet/{}",
+                crate::bootstrap::CLOUD_INIT_PATH
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+            ),
+        )))
+        .build();
     let droplet = droplet
         .add_attribute(("ssh_keys", strings(&d.ssh_keys)))
         .add_attribute(("monitoring", true))
         .add_attribute(("tags", strings([t.project.name.as_str()])))
-        .add_block(prevent_destroy())
+        .add_attribute(("user_data", Expression::from(user_data)))
+        .add_block(
+            Block::builder("lifecycle")
+                .add_attribute(("prevent_destroy", true))
+                .add_attribute((
+                    "ignore_changes",
+                    Expression::Array(vec![reference("user_data")]),
+                ))
+                .build(),
+        )
         .build();
 
     let reserved_ip = Block::builder("resource")

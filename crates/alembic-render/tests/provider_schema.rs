@@ -224,19 +224,16 @@ fn versions_tf_pins_exactly_the_release_the_data_describes() {
 // diff by `ignore_changes`) is in the data, so that change validates.
 #[test]
 fn droplet_user_data_with_ignore_changes_is_accepted() {
+    // The droplet carries the bootstrap's cloud-init as user_data, ignored after creation.
     let s = load_schema();
-    let files = default_with_main(|t| {
-        let t = first(
-            t,
-            "  monitoring = true\n",
-            "  monitoring = true\n  user_data  = \"#cloud-config\\n\"\n",
-        );
-        first(
-            &t,
-            "    prevent_destroy = true\n",
-            "    prevent_destroy = true\n    ignore_changes  = [user_data]\n",
-        )
-    });
+    let files = tf_files(&fixture("default"));
+    let main = &files
+        .iter()
+        .find(|(n, _)| n == "main.tf")
+        .expect("main.tf")
+        .1;
+    assert!(main.contains("user_data  = file("), "{main}");
+    assert!(main.contains("ignore_changes  = [user_data]"), "{main}");
     let f = findings(&s, &files);
     assert!(f.is_empty(), "{f:#?}");
 }
@@ -489,8 +486,8 @@ fn ignore_changes_naming_no_argument_is_caught() {
     let files = default_with_main(|t| {
         first(
             t,
-            "    prevent_destroy = true\n",
-            "    prevent_destroy = true\n    ignore_changes  = [user_dta]\n",
+            "    ignore_changes  = [user_data]\n",
+            "    ignore_changes  = [user_dta]\n",
         )
     });
     assert_one(

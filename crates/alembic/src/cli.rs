@@ -134,6 +134,16 @@ pub enum Command {
     },
     /// Print the JSON Schema of alembic.toml
     Schema,
+    /// Prepare a server once over ssh (Docker + compose, deploy user and keys, sshd hardening);
+    /// idempotent; a dry run without --yes
+    Bootstrap {
+        /// Log in as this sudo user (the script runs under `sudo -n`) instead of root
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Execute (without it, print the operation and run nothing)
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Planes as `apply`/`plan` see them: `infra` is the Terraform stage of the droplet plane.

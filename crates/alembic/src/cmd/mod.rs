@@ -1,6 +1,7 @@
 //! One module per command. `dispatch` is the only place that matches on the command enum.
 
 mod apply;
+mod bootstrap;
 mod check;
 mod doctor;
 mod init;
@@ -39,5 +40,6 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Doctor { online } => doctor::run(g, *online),
         Command::Secrets { check, plane } => secrets::run(g, *check, *plane),
         Command::Schema => schema::run(),
+        Command::Bootstrap { user, yes } => bootstrap::run(g, user.as_deref(), *yes),
     }
 }

@@ -1,0 +1,667 @@
+//! The bootstrap on a real fresh machine: a qemu VM booting the stock Debian 13 image that
+//! `scripts/vm-image.sh` builds once per machine (debootstrap: kernel, systemd, openssh-server,
+//! cloud-init; nothing alembic-specific). Each test boots its own copy-on-write overlay in a
+//! temp dir (the cached image is never written), forwards ssh (and the edge's ports) to free
+//! loopback ports, keeps the serial console log for failure messages, and kills qemu on drop,
+//! even when an assertion fails.
+//!
+//! - `cloud_init_journey`: the NoCloud seed is the rendered `infra/droplet/cloud-init.yaml`
+//!   (plus only the meta-data). After `cloud-init status --wait` the deploy user runs docker
+//!   without sudo, sshd refuses root and passwords (`sshd -T`, and real login attempts), the
+//!   release root belongs to the deploy user, Docker rotates logs, and a second run of the
+//!   script changes nothing.
+//! - `bootstrap_command_on_an_existing_server`: the seed holds only a root key; `alembic
+//!   bootstrap --yes` installs everything, a second run (`--user deploy`) reports every step
+//!   unchanged, and root can no longer log in.
+//!
+//! A separate test binary: booting and installing Docker under TCG takes minutes. Both VMs
+//! boot concurrently (the tests run in parallel). Skipped, printing why, when qemu, the image
+//! tools or ssh are missing, unless `ALEMBIC_REQUIRE_E2E=1`, which turns the skip into a
+//! failure. `ALEMBIC_VM_TIMEOUT` (seconds, default 1500) bounds every wait.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::droplet::{code, free_port, run, skip, text};
+
+/// Print a line where `cargo test` shows it (figures for the report, progress of slow steps).
+fn note(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
+fn timeout() -> Duration {
+    let secs = std::env::var("ALEMBIC_VM_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    Duration::from_secs(secs)
+}
+
+/// The cached image directory (disk.img, vmlinuz, initrd), built on first use.
+fn vm_image(test: &str) -> Option<PathBuf> {
+    for tool in [
+        "qemu-system-x86_64",
+        "qemu-img",
+        "cloud-localds",
+        "ssh",
+        "ssh-keygen",
+    ] {
+        if alembic_testkit::which(tool).is_none() {
+            skip(
+                test,
+                &format!("`{tool}` is not on PATH (scripts/install-tools.sh installs it)"),
+            );
+            return None;
+        }
+    }
+    let script = alembic_testkit::workspace_root().join("scripts/vm-image.sh");
+    let o = run(Command::new("bash").arg(script).stdin(Stdio::null()));
+    if !o.status.success() {
+        skip(
+            test,
+            &format!(
+                "scripts/vm-image.sh cannot build the VM image: {}",
+                text(&o)
+            ),
+        );
+        return None;
+    }
+    let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+    for f in ["disk.img", "vmlinuz", "initrd"] {
+        assert!(dir.join(f).is_file(), "{} lacks {f}", dir.display());
+    }
+    Some(dir)
+}
+
+/// One booted VM. Dropping it kills qemu.
+struct Vm {
+    name: &'static str,
+    dir: PathBuf,
+    qemu: Child,
+    ssh_port: u16,
+    booted: Instant,
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+    }
+}
+
+impl Vm {
+    /// Boot `image` with a NoCloud seed of `user_data`, forwarding ssh and `ports` (same port
+    /// number on the host's loopback and in the guest).
+    fn boot(
+        name: &'static str,
+        image: &Path,
+        dir: &Path,
+        user_data: &str,
+        ssh_port: u16,
+        ports: &[u16],
+    ) -> Vm {
+        std::fs::write(dir.join("user-data"), user_data).unwrap();
+        std::fs::write(
+            dir.join("meta-data"),
+            format!(
+                "instance-id: alembic-{name}-{}\nlocal-hostname: droplet\n",
+                std::process::id()
+            ),
+        )
+        .unwrap();
+        let o = run(Command::new("cloud-localds")
+            .arg(dir.join("seed.img"))
+            .arg(dir.join("user-data"))
+            .arg(dir.join("meta-data")));
+        assert!(o.status.success(), "cloud-localds: {}", text(&o));
+        let o = run(Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+            .arg(image.join("disk.img"))
+            .arg(dir.join("overlay.qcow2")));
+        assert!(o.status.success(), "qemu-img: {}", text(&o));
+        let mut nic = format!("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{ssh_port}-:22");
+        for p in ports {
+            nic.push_str(&format!(",hostfwd=tcp:127.0.0.1:{p}-:{p}"));
+        }
+        let qemu = Command::new("qemu-system-x86_64")
+            .args(["-accel", "tcg,thread=multi", "-m", "2048", "-smp", "2"])
+            .args(["-display", "none", "-monitor", "none", "-no-reboot"])
+            .arg("-serial")
+            .arg(format!("file:{}", dir.join("console.log").display()))
+            .arg("-kernel")
+            .arg(image.join("vmlinuz"))
+            .arg("-initrd")
+            .arg(image.join("initrd"))
+            .args(["-append", "root=/dev/vda rw console=ttyS0"])
+            .arg("-drive")
+            .arg(format!(
+                "file={},if=virtio,format=qcow2",
+                dir.join("overlay.qcow2").display()
+            ))
+            .arg("-drive")
+            .arg(format!(
+                "file={},if=virtio,format=raw",
+                dir.join("seed.img").display()
+            ))
+            .args(["-nic", &nic])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("qemu.stderr")).unwrap())
+            .spawn()
+            .expect("qemu-system-x86_64 starts");
+        Vm {
+            name,
+            dir: dir.to_owned(),
+            qemu,
+            ssh_port,
+            booted: Instant::now(),
+        }
+    }
+
+    fn console_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let qemu = std::fs::read_to_string(self.dir.join("qemu.stderr")).unwrap_or_default();
+        format!(
+            "--- {} serial console (last 40 lines)\n{}\n--- qemu stderr\n{qemu}",
+            self.name,
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        )
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.booted.elapsed().as_secs_f64()
+    }
+
+    /// Wait until sshd answers with its banner (qemu's forwarder accepts connections before
+    /// the guest listens, so a connect alone proves nothing). Bounded.
+    fn wait_banner(&mut self) {
+        let deadline = Instant::now() + timeout();
+        loop {
+            if let Ok(Some(status)) = self.qemu.try_wait() {
+                panic!("qemu exited ({status})\n{}", self.console_tail());
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.ssh_port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut buf = [0u8; 4];
+                if s.read_exact(&mut buf).is_ok() && &buf == b"SSH-" {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no ssh banner within {:?}\n{}",
+                timeout(),
+                self.console_tail()
+            );
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
+
+    /// The ssh client config for this VM: the test's key, its own known_hosts. The VM makes
+    /// its host key at first boot, so the first contact records it (in this temp file only).
+    fn ssh_config(&self, key: &Path) -> PathBuf {
+        let p = self.dir.join("ssh_config");
+        std::fs::write(
+            &p,
+            format!(
+                "Host 127.0.0.1\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  \
+                 StrictHostKeyChecking accept-new\n  BatchMode yes\n  ConnectTimeout 30\n  \
+                 ServerAliveInterval 10\n  ServerAliveCountMax 6\n  LogLevel ERROR\n",
+                key.display(),
+                self.dir.join("known_hosts").display()
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    /// Every ssh the test runs is bounded by coreutils `timeout`: a hung session fails.
+    fn ssh_cmd(&self, cfg: &Path, user: &str, remote: &str) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["--kill-after=10", "600", "ssh"])
+            .arg("-F")
+            .arg(cfg)
+            .args(["-p", &self.ssh_port.to_string()])
+            .arg(format!("{user}@127.0.0.1"))
+            .arg(remote)
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn ssh(&self, cfg: &Path, user: &str, remote: &str) -> Output {
+        run(&mut self.ssh_cmd(cfg, user, remote))
+    }
+
+    /// Run `remote` as `user` and return its stdout; panics (with the console) on failure.
+    #[track_caller]
+    fn ssh_ok(&self, cfg: &Path, user: &str, remote: &str) -> String {
+        let o = self.ssh(cfg, user, remote);
+        assert!(
+            o.status.success(),
+            "{user}@vm `{remote}` failed: {}\n{}",
+            text(&o),
+            self.console_tail()
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Poll until `user` can log in (bounded).
+    fn wait_login(&mut self, cfg: &Path, user: &str) {
+        let deadline = Instant::now() + timeout();
+        loop {
+            if let Ok(Some(status)) = self.qemu.try_wait() {
+                panic!("qemu exited ({status})\n{}", self.console_tail());
+            }
+            let o = self.ssh(cfg, user, "true");
+            if o.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{user} cannot log in within {:?}: {}\n{}",
+                timeout(),
+                text(&o),
+                self.console_tail()
+            );
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    }
+}
+
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let o = run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key));
+    assert!(o.status.success(), "{}", text(&o));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_owned())
+}
+
+/// An alembic.toml whose droplet is the VM (an existing server at 127.0.0.1:`ssh_port`).
+/// Inside the VM the edge listens on all addresses: qemu's forwarder delivers to the guest's
+/// NIC, not its loopback; only the host's loopback reaches it.
+fn config(ssh_port: u16, public_key: &str, http: u16, https: u16) -> String {
+    format!(
+        r#"version = 1
+
+[project]
+name   = "vmtest"
+domain = "vm.test"
+
+[droplet]
+name            = "vm-droplet"
+ssh_user        = "deploy"
+ssh_port        = {ssh_port}
+authorized_keys = [{key}]
+admin_cidrs     = ["127.0.0.1/32"]
+tls             = "internal"
+root            = "/opt/alembic-vm"
+edge_image      = "alembic-vm/caddy:edge"
+edge_bind       = "0.0.0.0"
+http_port       = {http}
+https_port      = {https}
+address         = "127.0.0.1"
+
+[ci]
+repository = "acme/vmtest"
+
+[[workload]]
+name     = "api"
+plane    = "droplet"
+exposure = "public"
+image    = "alembic-vm/caddy:edge"
+command  = ["caddy", "respond", "--listen", ":8080", "--body", "hello from the vm"]
+port     = 8080
+route    = "api.vm.test"
+"#,
+        key = serde_json::to_string(public_key).unwrap()
+    )
+}
+
+/// alembic, bounded like every wait here (a first bootstrap installs packages for minutes).
+fn alembic(dir: &Path, ssh_config: &Path) -> Command {
+    let mut c = Command::new("timeout");
+    c.arg("--kill-after=10")
+        .arg(timeout().as_secs().to_string())
+        .arg(env!("CARGO_BIN_EXE_alembic"))
+        .current_dir(dir)
+        .arg("-c")
+        .arg(dir.join("alembic.toml"))
+        .env("ALEMBIC_SSH_CONFIG", ssh_config)
+        .stdin(Stdio::null());
+    c
+}
+
+/// Every report line of the script in `out`, as (step, status).
+fn report(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("alembic-bootstrap: "))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_owned(), w.next()?.to_owned()))
+        })
+        .collect()
+}
+
+/// The state the bootstrap promises, checked from outside over ssh.
+fn assert_bootstrapped(vm: &Vm, cfg: &Path) {
+    // Docker and compose v2 for the deploy user, without sudo.
+    let v = vm.ssh_ok(
+        cfg,
+        "deploy",
+        "docker info --format '{{.ServerVersion}} {{.LoggingDriver}}' && docker compose version --short",
+    );
+    note(&format!(
+        "{}: docker/compose for deploy: {}",
+        vm.name,
+        v.replace('\n', " ")
+    ));
+    assert!(v.contains(" json-file\n"), "{v}");
+    // sshd's effective configuration.
+    let eff = vm.ssh_ok(cfg, "deploy", "sudo -n /usr/sbin/sshd -T");
+    for want in [
+        "passwordauthentication no",
+        "kbdinteractiveauthentication no",
+        "permitrootlogin no",
+    ] {
+        assert!(eff.lines().any(|l| l == want), "sshd -T lacks {want:?}");
+    }
+    // Root is refused even holding an authorized key.
+    vm.ssh_ok(
+        cfg,
+        "deploy",
+        "sudo -n install -d -m 700 /root/.ssh && cat ~/.ssh/authorized_keys | sudo -n tee /root/.ssh/authorized_keys >/dev/null",
+    );
+    let o = vm.ssh(cfg, "root", "true");
+    assert_eq!(code(&o), 255, "root logged in: {}", text(&o));
+    // Password logins are not offered at all.
+    let o = run(Command::new("timeout")
+        .args(["--kill-after=10", "120", "ssh", "-F"])
+        .arg(cfg)
+        .args([
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+        ])
+        .args([
+            "-o",
+            "LogLevel=INFO",
+            "-p",
+            &vm.ssh_port.to_string(),
+            "deploy@127.0.0.1",
+            "true",
+        ])
+        .stdin(Stdio::null()));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Permission denied (publickey)"),
+        "password auth offered: {err}"
+    );
+    // The release root.
+    let owner = vm.ssh_ok(cfg, "deploy", "stat -c '%U %G' /opt/alembic-vm");
+    assert_eq!(owner.trim(), "deploy deploy");
+    // Docker log rotation.
+    let daemon = vm.ssh_ok(cfg, "deploy", "cat /etc/docker/daemon.json");
+    let daemon: serde_json::Value = serde_json::from_str(&daemon).unwrap();
+    assert_eq!(daemon["log-opts"]["max-size"], "10m", "{daemon}");
+    assert_eq!(daemon["log-opts"]["max-file"], "3", "{daemon}");
+    // Unattended security upgrades.
+    let apt = vm.ssh_ok(
+        cfg,
+        "deploy",
+        "dpkg-query -W -f '${db:Status-Status}' unattended-upgrades && apt-config dump APT::Periodic::Unattended-Upgrade",
+    );
+    assert!(apt.starts_with("installed"), "{apt}");
+    assert!(
+        apt.contains("APT::Periodic::Unattended-Upgrade \"1\";"),
+        "{apt}"
+    );
+}
+
+#[test]
+fn cloud_init_journey() {
+    let test = "vm_bootstrap::cloud_init_journey";
+    let Some(image) = vm_image(test) else {
+        return;
+    };
+    let t0 = Instant::now();
+    let dir = tempfile::Builder::new()
+        .prefix("alembic-vm-a-")
+        .tempdir()
+        .unwrap();
+    let (key, public) = keygen(dir.path(), "deploy-key");
+    let (http, https) = (free_port(), free_port());
+    let ssh_port = free_port();
+    std::fs::write(
+        dir.path().join("alembic.toml"),
+        config(ssh_port, &public, http, https),
+    )
+    .unwrap();
+    let o = run(alembic(dir.path(), Path::new("/dev/null"))
+        .args(["render", "--out"])
+        .arg(dir.path()));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let user_data =
+        std::fs::read_to_string(dir.path().join("infra/droplet/cloud-init.yaml")).unwrap();
+    let vm_dir = dir.path().join("vm");
+    std::fs::create_dir(&vm_dir).unwrap();
+    let mut vm = Vm::boot(
+        "vm-a",
+        &image,
+        &vm_dir,
+        &user_data,
+        ssh_port,
+        &[http, https],
+    );
+    let cfg = vm.ssh_config(&key);
+    vm.wait_banner();
+    let banner = vm.elapsed();
+    note(&format!(
+        "vm-a: ssh banner {banner:.0} s after qemu started"
+    ));
+    vm.wait_login(&cfg, "deploy");
+    let login = vm.elapsed();
+    note(&format!(
+        "vm-a: deploy can log in {login:.0} s after qemu started"
+    ));
+    // The wait alembic itself uses (a read-only op over its ssh options).
+    let target = alembic_deploy::ssh::SshTarget {
+        user: "deploy".into(),
+        host: "127.0.0.1".into(),
+        port: ssh_port,
+        config: Some(cfg.clone()),
+        control_dir: vm.dir.join("cm"),
+    };
+    target.prepare().unwrap();
+    let wait = alembic_deploy::bootstrap::cloud_init_wait_op(&target, timeout().as_secs() as u32);
+    let waited = alembic_deploy::exec::run_op(&wait, &alembic_deploy::exec::ProcessEnv).unwrap();
+    let _ = alembic_deploy::exec::run_op(
+        &target.close_master("droplet"),
+        &alembic_deploy::exec::ProcessEnv,
+    );
+    let done = vm.elapsed();
+    let o = vm.ssh(&cfg, "deploy", "cloud-init status --long");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let log = vm.ssh(&cfg, "deploy", "sudo -n cat /var/log/cloud-init-output.log");
+    assert!(
+        waited.success() && o.status.success() && out.contains("status: done"),
+        "cloud-init did not finish cleanly: {}{}\n{}\n--- cloud-init-output.log\n{}\n{}",
+        waited.stdout_text(),
+        waited.stderr_text(),
+        text(&o),
+        String::from_utf8_lossy(&log.stdout),
+        vm.console_tail()
+    );
+    note(&format!(
+        "vm-a: cloud-init done {done:.0} s after qemu started"
+    ));
+    let first = report(&String::from_utf8_lossy(&log.stdout));
+    assert!(
+        first
+            .iter()
+            .any(|(s, st)| s == "packages" && st == "changed"),
+        "the first boot installed the packages: {first:?}"
+    );
+
+    assert_bootstrapped(&vm, &cfg);
+
+    // Idempotent: the same script again changes nothing and says so.
+    let t = Instant::now();
+    let again = vm.ssh_ok(&cfg, "deploy", "sudo -n sh /var/lib/alembic/bootstrap.sh");
+    note(&format!(
+        "vm-a: second run of the script {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
+    let steps = report(&again);
+    assert_eq!(
+        steps.len(),
+        alembic_render::bootstrap::STEPS.len() + 1,
+        "{again}"
+    );
+    for (step, status) in &steps {
+        if step == "done" {
+            assert_eq!(status, "changed=0", "{again}");
+        } else {
+            assert_eq!(
+                status, "unchanged",
+                "{step} changed on a second run: {again}"
+            );
+        }
+    }
+    note(&format!(
+        "vm-a: cloud_init_journey total {:.0} s",
+        t0.elapsed().as_secs_f64()
+    ));
+}
+
+#[test]
+fn bootstrap_command_on_an_existing_server() {
+    let test = "vm_bootstrap::bootstrap_command_on_an_existing_server";
+    let Some(image) = vm_image(test) else {
+        return;
+    };
+    let t0 = Instant::now();
+    let dir = tempfile::Builder::new()
+        .prefix("alembic-vm-b-")
+        .tempdir()
+        .unwrap();
+    let (key, public) = keygen(dir.path(), "admin-key");
+    // A fresh server as a provider hands it over: root with one key, nothing else.
+    let seed = format!(
+        "#cloud-config\ndisable_root: false\nusers:\n  - name: root\n    ssh_authorized_keys:\n      - {public}\n"
+    );
+    let vm_dir = dir.path().join("vm");
+    std::fs::create_dir(&vm_dir).unwrap();
+    let mut vm = Vm::boot("vm-b", &image, &vm_dir, &seed, free_port(), &[]);
+    let cfg = vm.ssh_config(&key);
+    std::fs::write(
+        dir.path().join("alembic.toml"),
+        config(vm.ssh_port, &public, free_port(), free_port()),
+    )
+    .unwrap();
+    vm.wait_banner();
+    note(&format!(
+        "vm-b: ssh banner {:.0} s after qemu started",
+        vm.elapsed()
+    ));
+    vm.wait_login(&cfg, "root");
+    note(&format!(
+        "vm-b: root can log in {:.0} s after qemu started",
+        vm.elapsed()
+    ));
+    // Nothing of the bootstrap is there yet.
+    let o = vm.ssh(&cfg, "root", "id deploy || command -v docker");
+    assert_ne!(code(&o), 0, "the image is not fresh: {}", text(&o));
+
+    // Without --yes: the operation is shown, nothing runs.
+    let o = run(alembic(dir.path(), &cfg).arg("bootstrap"));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains("root@127.0.0.1") && shown.contains("sh -s"),
+        "{shown}"
+    );
+    let o = vm.ssh(&cfg, "root", "id deploy");
+    assert_ne!(code(&o), 0, "a dry run created the user");
+
+    let t = Instant::now();
+    let o = run(alembic(dir.path(), &cfg).args(["bootstrap", "--yes"]));
+    note(&format!(
+        "vm-b: alembic bootstrap, first run {:.0} s",
+        t.elapsed().as_secs_f64()
+    ));
+    assert_eq!(code(&o), 0, "{}\n{}", text(&o), vm.console_tail());
+    let first = String::from_utf8_lossy(&o.stdout).into_owned();
+    for step in alembic_render::bootstrap::STEPS {
+        assert!(
+            first
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(step)),
+            "step {step} missing from the report:\n{first}"
+        );
+    }
+    assert!(
+        first
+            .lines()
+            .any(|l| l.contains("packages") && l.contains(" changed ")),
+        "{first}"
+    );
+
+    assert_bootstrapped(&vm, &cfg);
+
+    // Root is refused now: the command says how to get in instead (exit 3).
+    let o = run(alembic(dir.path(), &cfg).args(["bootstrap", "--yes"]));
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--user deploy"),
+        "{}",
+        text(&o)
+    );
+
+    // Second run, as the deploy user through sudo: every step unchanged, exit 0.
+    let t = Instant::now();
+    let o = run(alembic(dir.path(), &cfg).args(["bootstrap", "--yes", "--user", "deploy"]));
+    note(&format!(
+        "vm-b: alembic bootstrap, second run {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let second = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = second.lines().collect();
+    assert_eq!(
+        lines.len(),
+        alembic_render::bootstrap::STEPS.len(),
+        "{second}"
+    );
+    for l in &lines {
+        assert_eq!(
+            l.split_whitespace().nth(1),
+            Some("unchanged"),
+            "a second run changed something: {second}"
+        );
+    }
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nothing to change"),
+        "{}",
+        text(&o)
+    );
+    // The JSON form of the same answer.
+    let o =
+        run(alembic(dir.path(), &cfg).args(["--json", "bootstrap", "--yes", "--user", "deploy"]));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["outcome"]["result"], "done");
+    assert_eq!(v["outcome"]["changed"], 0);
+    note(&format!(
+        "vm-b: bootstrap_command_on_an_existing_server total {:.0} s",
+        t0.elapsed().as_secs_f64()
+    ));
+}
