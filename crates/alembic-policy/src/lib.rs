@@ -13,6 +13,7 @@ pub mod artifacts;
 pub mod rule;
 pub mod tokens;
 pub mod topology;
+pub mod yaml;
 pub mod yamlpos;
 
 use alembic_config::{Code, Diagnostic, Severity, SourceFile, Topology};

@@ -1,7 +1,7 @@
 //! GitHub Actions workflows for the ci plane: `.github/workflows/ci.yml` (checks, then gates,
 //! plus one job per ci workload) and `.github/workflows/deploy.yml` (the deploy job).
 //!
-//! Built from typed structs serialised with `serde_yaml_ng`, hardened by construction:
+//! Built from typed structs serialised with `yaml_serde`, hardened by construction:
 //! `permissions: {}` at the top and `contents: read` per job; every action pinned to a full
 //! commit SHA ([`PINS`]); checkout with `persist-credentials: false`; `run:` scripts are built
 //! from validated config text that may not contain `${{` (CI commands are parsed with
@@ -11,7 +11,7 @@
 //! every other one to the `alembic apply` step. A provisioned droplet's deploy job also installs
 //! Terraform (pinned `hashicorp/setup-terraform`) for the infra plane.
 //!
-//! serde_yaml_ng cannot emit comments, and a SHA pin is only reviewable with its version next to
+//! yaml_serde cannot emit comments, and a SHA pin is only reviewable with its version next to
 //! it, so [`annotate_pins`] appends `# vX.Y.Z` to each `uses:` line after serialisation.
 //!
 //! alembic itself is installed in the gates and deploy jobs with `cargo install --locked` from
@@ -417,7 +417,7 @@ pub fn deploy_workflow(t: &Topology) -> Workflow {
 
 /// Serialise a workflow and add the `# vX.Y.Z` comments to pinned `uses:` lines.
 pub fn to_yaml(w: &Workflow) -> String {
-    let yaml = serde_yaml_ng::to_string(w).expect("workflow structs always serialise");
+    let yaml = yaml_serde::to_string(w).expect("workflow structs always serialise");
     annotate_pins(&yaml)
 }
 

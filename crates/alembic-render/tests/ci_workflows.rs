@@ -10,7 +10,7 @@ use alembic_config::{default_topology, load_str, Plane, Topology};
 use alembic_render::github::{KNOWN_HOSTS_SECRET, PINS, SETUP_TERRAFORM, SSH_KEY_SECRET};
 use alembic_render::ArtifactKind;
 use alembic_testkit::{tool, tools};
-use serde_yaml_ng::Value;
+use yaml_serde::Value;
 
 fn fixture(name: &str) -> Topology {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -55,7 +55,7 @@ fn workflow(t: &Topology, name: &str) -> (String, Value) {
         .unwrap()
         .text()
         .to_owned();
-    let v: Value = serde_yaml_ng::from_str(&text).expect("rendered YAML parses");
+    let v: Value = yaml_serde::from_str(&text).expect("rendered YAML parses");
     (text, v)
 }
 

@@ -13,6 +13,7 @@ use alembic_render::{ArtifactKind, ArtifactSet};
 
 use crate::rule::{FileRule, Rule};
 use crate::tokens;
+use crate::yaml;
 use crate::yamlpos::YamlIndex;
 
 /// The file families the artifact rules understand.
@@ -65,7 +66,7 @@ pub struct Doc<'a> {
     pub src: &'a SourceFile,
     pub ctx: &'a ScanContext,
     /// The first YAML document (compose, workflow), when it parses.
-    pub yaml: Option<serde_yaml_ng::Value>,
+    pub yaml: Option<crate::yaml::Value>,
     /// Positions of the YAML nodes.
     pub yindex: YamlIndex,
     /// The HCL body (Terraform), when it parses; `None` sends Terraform rules to text heuristics.
@@ -75,11 +76,11 @@ pub struct Doc<'a> {
 impl<'a> Doc<'a> {
     /// `(name, mapping)` for every entry of a top-level YAML mapping (`services`, `jobs`), in
     /// file order; entries that are not mappings are skipped.
-    pub(crate) fn named_mappings(&self, key: &str) -> Vec<(&str, &serde_yaml_ng::Mapping)> {
+    pub(crate) fn named_mappings(&self, key: &str) -> Vec<(&str, &crate::yaml::Mapping)> {
         self.yaml
             .as_ref()
             .and_then(|v| v.get(key))
-            .and_then(serde_yaml_ng::Value::as_mapping)
+            .and_then(crate::yaml::Value::as_mapping)
             .map(|m| {
                 m.iter()
                     .filter_map(|(k, v)| Some((k.as_str()?, v.as_mapping()?)))
@@ -161,12 +162,15 @@ pub fn scan_text_with(
     let (yaml, yindex) = match kind {
         // Real compose files and workflows nest a few levels; hostile nesting takes the YAML
         // parser seconds before it gives up, so it is not parsed at all.
-        FileKind::Compose | FileKind::Workflow => (
-            (nesting_depth(text) <= 64)
-                .then(|| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).ok())
-                .flatten(),
-            YamlIndex::new(text),
-        ),
+        FileKind::Compose | FileKind::Workflow => {
+            match (nesting_depth(text) <= 64)
+                .then(|| yaml::parse(text))
+                .flatten()
+            {
+                Some((value, index)) => (Some(value), index),
+                None => (None, YamlIndex::default()),
+            }
+        }
         _ => (None, YamlIndex::default()),
     };
     let hcl = match kind {

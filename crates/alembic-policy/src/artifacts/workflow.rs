@@ -5,10 +5,10 @@
 use std::ops::Range;
 
 use alembic_config::{Code, Diagnostic, Severity};
-use serde_yaml_ng::{Mapping, Value};
 
 use super::{Doc, FileKind};
 use crate::rule::{FileRule, Rule};
+use crate::yaml::{Mapping, Value};
 
 pub static CI001: FileRule = FileRule {
     rule: Rule {
