@@ -14,6 +14,9 @@ command -v hyperfine >/dev/null 2>&1 || need_apt+=(hyperfine)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# The man page (`alembic man`) is rendered by groff and linted by mandoc in the tests.
+command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
+command -v mandoc >/dev/null 2>&1 || need_apt+=(mandoc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -47,7 +50,7 @@ chmod +x "$DOCKER_CONFIG/cli-plugins/docker-compose"
 [ -x /usr/sbin/sshd ] && ln -sf /usr/sbin/sshd "$tools/bin/sshd"
 
 missing_tools=()
-for t in terraform caddy actionlint shellcheck zizmor docker-compose plistutil systemd-analyze sshd ssh docker curl openssl; do
+for t in terraform caddy actionlint shellcheck zizmor docker-compose plistutil systemd-analyze sshd ssh docker curl openssl groff mandoc; do
   PATH="$tools/bin:$PATH" command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t")
 done
 if ! docker compose version >/dev/null 2>&1; then missing_tools+=("docker compose (plugin)"); fi

@@ -5,7 +5,9 @@
 //!
 //! Hand-written on purpose: no maintained safe-Rust crate offers serde_yaml's `Value` API (which
 //! the rules are written against, `apply_merge` included) together with source positions.
-//! Scalars are resolved by `saphyr` itself (YAML 1.2 core schema).
+//! Scalars are resolved by the YAML 1.2 core schema (spec 10.3.2), written out here because the
+//! `saphyr` crate that has it needs a newer compiler (through ordered-float) than this
+//! workspace's MSRV, for one table.
 //!
 //! Hostile input is bounded: nesting deeper than [`MAX_DEPTH`] and alias expansion beyond
 //! [`ALIAS_BUDGET`] nodes make the document unparsed (`None`), never a deep recursion.
@@ -14,8 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 
-use saphyr::ScalarOwned;
-use saphyr_parser::{Event, Parser, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::yamlpos::{YamlIndex, YamlPos};
 
@@ -602,19 +603,11 @@ pub fn parse(text: &str) -> Option<(Value, YamlIndex)> {
                 node
             }
             Event::Scalar(v, style, anchor, tag) => {
-                let value = match ScalarOwned::parse_from_cow_and_metadata(
-                    v.clone(),
-                    style,
-                    tag.as_ref(),
-                ) {
-                    Some(ScalarOwned::Null) => Value::Null,
-                    Some(ScalarOwned::Boolean(b)) => Value::Bool(b),
-                    Some(ScalarOwned::Integer(i)) => Value::Number(i.into()),
-                    Some(ScalarOwned::FloatingPoint(f)) => Value::Number(f.into_inner().into()),
-                    Some(ScalarOwned::String(s)) => Value::String(s),
-                    // A core-schema tag that does not fit (`!!int abc`): keep the text.
-                    None => Value::String(v.into_owned()),
-                };
+                let core_tag = tag
+                    .as_ref()
+                    .filter(|t| t.is_yaml_core_schema())
+                    .map(|t| t.suffix.as_str());
+                let value = resolve_scalar(&v, style == ScalarStyle::Plain, core_tag);
                 // A block scalar's span runs to the next token: keep only its text.
                 let end = at.start + text[at.clone()].trim_end().len();
                 let node = Node {
@@ -672,6 +665,77 @@ pub fn parse(text: &str) -> Option<(Value, YamlIndex)> {
     let mut path = Vec::new();
     index_node(text, &root, &mut path, &mut index);
     Some((to_value(root), index))
+}
+
+/// The YAML 1.2 core schema's resolution of a scalar (spec 10.3.2): quoted and block scalars
+/// are strings; a plain one is null, a bool, an int (decimal, `0o`, `0x`), a float (`.inf`,
+/// `.nan` included) or else a string. A core tag (`!!str`, `!!int`, ...) decides the type; a
+/// value that does not fit its tag stays a string. Other tags resolve as if untagged.
+fn resolve_scalar(v: &str, plain: bool, core_tag: Option<&str>) -> Value {
+    let string = || Value::String(v.to_owned());
+    let null = || matches!(v, "" | "~" | "null" | "Null" | "NULL").then_some(Value::Null);
+    let boolean = || match v {
+        "true" | "True" | "TRUE" => Some(Value::Bool(true)),
+        "false" | "False" | "FALSE" => Some(Value::Bool(false)),
+        _ => None,
+    };
+    let int = || {
+        let parsed = if let Some(o) = v.strip_prefix("0o") {
+            i64::from_str_radix(o, 8).ok()
+        } else if let Some(h) = v.strip_prefix("0x") {
+            i64::from_str_radix(h, 16).ok()
+        } else {
+            let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+            (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| v.parse::<i64>().ok())
+                .flatten()
+        };
+        parsed.map(|i| Value::Number(i.into()))
+    };
+    let float = || {
+        let unsigned = v.strip_prefix(['-', '+']).unwrap_or(v);
+        let negative = v.starts_with('-');
+        let special = match unsigned {
+            ".inf" | ".Inf" | ".INF" => Some(if negative {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            }),
+            ".nan" | ".NaN" | ".NAN" if unsigned.len() == v.len() => Some(f64::NAN),
+            _ => None,
+        };
+        let number = || {
+            // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+            let (mantissa, exp) = match unsigned.find(['e', 'E']) {
+                Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+                None => (unsigned, None),
+            };
+            let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            let mantissa_ok = digits(whole)
+                && digits(frac)
+                && (!whole.is_empty() || (mantissa.contains('.') && !frac.is_empty()));
+            let exp_ok = exp.is_none_or(|e| {
+                let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+                !e.is_empty() && digits(e)
+            });
+            (mantissa_ok && exp_ok).then(|| v.parse::<f64>().ok()).flatten()
+        };
+        special.or_else(number).map(|f| Value::Number(f.into()))
+    };
+    match core_tag {
+        Some("str") => string(),
+        Some("null") => null().unwrap_or_else(string),
+        Some("bool") => boolean().unwrap_or_else(string),
+        Some("int") => int().unwrap_or_else(string),
+        Some("float") => float().or_else(int).unwrap_or_else(string),
+        _ if !plain => string(),
+        _ => null()
+            .or_else(boolean)
+            .or_else(int)
+            .or_else(float)
+            .unwrap_or_else(string),
+    }
 }
 
 /// Identity of a key for duplicate detection: its value, typed.
@@ -804,6 +868,30 @@ mod tests {
         assert!(v["missing"]["deeper"].is_null());
         let Value::Number(n) = &v["a"] else { panic!() };
         assert_eq!(n.to_string(), "1");
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        let r = |s: &str| resolve_scalar(s, true, None);
+        assert_eq!(r("0x1F").as_i64(), Some(31));
+        assert_eq!(r("0o17").as_i64(), Some(15));
+        assert_eq!(r("-12").as_i64(), Some(-12));
+        assert_eq!(r("1e3").as_f64(), Some(1000.0));
+        assert_eq!(r(".5").as_f64(), Some(0.5));
+        assert_eq!(r("-.inf").as_f64(), Some(f64::NEG_INFINITY));
+        assert!(r(".NaN").as_f64().is_some_and(f64::is_nan));
+        assert_eq!(r("False"), Value::Bool(false));
+        assert!(r("~").is_null());
+        // YAML 1.1 spellings are strings in 1.2 (docker compose's `on`/`yes` pitfalls).
+        assert_eq!(r("yes").as_str(), Some("yes"));
+        assert_eq!(r("on").as_str(), Some("on"));
+        assert_eq!(r("1.2.3").as_str(), Some("1.2.3"));
+        assert_eq!(r("80:80").as_str(), Some("80:80"));
+        assert_eq!(r("inf").as_str(), Some("inf"));
+        assert_eq!(r(".").as_str(), Some("."));
+        assert_eq!(resolve_scalar("80", false, None).as_str(), Some("80"));
+        assert_eq!(resolve_scalar("80", true, Some("str")).as_str(), Some("80"));
+        assert_eq!(resolve_scalar("x", true, Some("int")).as_str(), Some("x"));
     }
 
     #[test]

@@ -24,9 +24,11 @@ use serde::{Serialize, Serializer};
 
 use crate::{Artifact, ArtifactKind};
 
-/// Where alembic is installed from in CI, and at which tag.
-pub const ALEMBIC_REPOSITORY: &str = "https://github.com/acme/alembic-infra";
+/// Where alembic is installed from in CI (the workspace's `repository`), at which tag, and the
+/// package that holds the `alembic` command.
+pub const ALEMBIC_REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
 pub const ALEMBIC_TAG: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+pub const ALEMBIC_PACKAGE: &str = "alembic-infra";
 
 /// An action pinned to a full commit SHA, with the release that commit is.
 #[derive(Clone, Copy, Debug)]
@@ -248,7 +250,7 @@ fn node_and_pnpm(t: &Topology) -> Vec<Step> {
 fn install_alembic() -> Step {
     Step::run(
         "install alembic",
-        format!("cargo install --locked --git {ALEMBIC_REPOSITORY} --tag {ALEMBIC_TAG} alembic"),
+        format!("cargo install --locked --git {ALEMBIC_REPOSITORY} --tag {ALEMBIC_TAG} {ALEMBIC_PACKAGE}"),
     )
 }
 

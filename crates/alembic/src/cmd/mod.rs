@@ -4,6 +4,7 @@ mod apply;
 mod check;
 mod doctor;
 mod init;
+mod man;
 mod plan;
 mod render;
 mod rollback;
@@ -39,5 +40,6 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Doctor { online } => doctor::run(g, *online),
         Command::Secrets { check, plane } => secrets::run(g, *check, *plane),
         Command::Schema => schema::run(),
+        Command::Man => man::run(),
     }
 }
