@@ -719,7 +719,9 @@ fn resolve_scalar(v: &str, plain: bool, core_tag: Option<&str>) -> Value {
                 let e = e.strip_prefix(['-', '+']).unwrap_or(e);
                 !e.is_empty() && digits(e)
             });
-            (mantissa_ok && exp_ok).then(|| v.parse::<f64>().ok()).flatten()
+            (mantissa_ok && exp_ok)
+                .then(|| v.parse::<f64>().ok())
+                .flatten()
         };
         special.or_else(number).map(|f| Value::Number(f.into()))
     };

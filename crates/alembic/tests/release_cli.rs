@@ -27,7 +27,11 @@ fn man_page() -> Vec<u8> {
         .arg("man")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stderr.is_empty());
     out.stdout
 }
@@ -63,7 +67,8 @@ fn man_page_renders_with_groff_and_lists_every_command() {
         "doctor", "secrets", "schema", "man",
     ] {
         assert!(
-            text.lines().any(|l| l.trim_start().starts_with(&format!("alembic-{cmd}("))),
+            text.lines()
+                .any(|l| l.trim_start().starts_with(&format!("alembic-{cmd}("))),
             "man page lists no `{cmd}`:\n{text}"
         );
     }
