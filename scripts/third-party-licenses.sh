@@ -7,7 +7,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-command -v cargo-about >/dev/null || cargo install --locked cargo-about
+command -v cargo-about >/dev/null || cargo install --locked cargo-about --features cli
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 cargo about generate --locked --fail --manifest-path crates/alembic/Cargo.toml \

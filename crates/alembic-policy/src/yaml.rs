@@ -586,11 +586,10 @@ pub fn parse(text: &str) -> Option<(Value, YamlIndex)> {
                     Kind::Map(entries) => entries.last().map(|(_, v)| v.span.end),
                     Kind::Scalar(_) => None,
                 };
-                let end = if text[open.start..].starts_with(['[', '{']) {
-                    at.end
-                } else {
-                    end.unwrap_or(at.end)
-                };
+                let flow = text
+                    .get(open.start..)
+                    .is_some_and(|t| t.starts_with(['[', '{']));
+                let end = if flow { at.end } else { end.unwrap_or(at.end) };
                 let node = Node {
                     kind: open.kind,
                     span: open.start..end.max(open.start),
@@ -609,7 +608,7 @@ pub fn parse(text: &str) -> Option<(Value, YamlIndex)> {
                     .map(|t| t.suffix.as_str());
                 let value = resolve_scalar(&v, style == ScalarStyle::Plain, core_tag);
                 // A block scalar's span runs to the next token: keep only its text.
-                let end = at.start + text[at.clone()].trim_end().len();
+                let end = at.start + text.get(at.clone()).map_or(0, |t| t.trim_end().len());
                 let node = Node {
                     kind: Kind::Scalar(value),
                     span: at.start..end,
@@ -771,7 +770,7 @@ fn key_text(key: &Node) -> Option<String> {
 
 /// The `-` before a block sequence item, else the item itself (flow sequences have no dash).
 fn dash_span(text: &str, item: &Range<usize>) -> Range<usize> {
-    let before = &text[..item.start];
+    let before = text.get(..item.start).unwrap_or_default();
     let trimmed = before.trim_end_matches([' ', '\t']);
     if trimmed.ends_with('-') {
         trimmed.len() - 1..trimmed.len()
