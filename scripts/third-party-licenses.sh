@@ -19,5 +19,5 @@ if [ "${1:-}" = "--check" ]; then
   fi
   echo "THIRD-PARTY-LICENSES.md is current" >&2
 else
-  cp "$out" THIRD-PARTY-LICENSES.md
+  cat "$out" > THIRD-PARTY-LICENSES.md
 fi
