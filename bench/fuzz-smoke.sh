@@ -31,7 +31,7 @@ seed() { # seed <target> <files...>
 rendered=$(mktemp -d)
 trap 'rm -rf "$rendered"' EXIT
 # Artifacts of the embedded default and of a small generated topology, rendered by the binary.
-cargo build -q --manifest-path "$root/Cargo.toml" -p alembic -p alembic-bench
+cargo build -q --manifest-path "$root/Cargo.toml" -p alembic-infra -p alembic-bench
 bin="$root/target/debug"
 "$bin/alembic-gen" 12 > "$rendered/gen12.toml"
 (

@@ -22,7 +22,7 @@ for t in hyperfine /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "bench: $t missing; run scripts/install-tools.sh" >&2; exit 3; }
 done
 
-cargo build -q --release --manifest-path "$root/Cargo.toml" -p alembic -p alembic-bench
+cargo build -q --release --manifest-path "$root/Cargo.toml" -p alembic-infra -p alembic-bench
 bin="$root/target/release/alembic"
 gen="$root/target/release/alembic-gen"
 work=$(mktemp -d)

@@ -7,7 +7,7 @@ cd "$root"
 bash scripts/install-tools.sh
 export PATH="$root/.tools/bin:$PATH"
 export TF_CLI_CONFIG_FILE=/dev/null CHECKPOINT_DISABLE=1
-cargo build --release --locked -q -p alembic
+cargo build --release --locked -q -p alembic-infra
 alembic="$root/target/release/alembic"
 out=$(mktemp -d "${TMPDIR:-/tmp}/alembic-demo.XXXXXX")
 work=$(mktemp -d "${TMPDIR:-/tmp}/alembic-demo-cwd.XXXXXX")

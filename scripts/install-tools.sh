@@ -17,6 +17,9 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The host listen check's socket listers (Linux `ss`, macOS `lsof`; both tested here).
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v lsof >/dev/null 2>&1 || need_apt+=(lsof)
+# The man page (`alembic man`) is rendered by groff and linted by mandoc in the tests.
+command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
+command -v mandoc >/dev/null 2>&1 || need_apt+=(mandoc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -93,7 +96,7 @@ fi
 [ -x /usr/sbin/sshd ] && ln -sf /usr/sbin/sshd "$tools/bin/sshd"
 
 missing_tools=()
-for t in terraform caddy actionlint shellcheck zizmor docker-compose taplo plistutil systemd-analyze sshd ssh docker curl openssl ss lsof cloud-init cloud-localds qemu-system-x86_64 qemu-img; do
+for t in terraform caddy actionlint shellcheck zizmor docker-compose taplo plistutil systemd-analyze sshd ssh docker curl openssl ss lsof cloud-init cloud-localds qemu-system-x86_64 qemu-img groff mandoc; do
   PATH="$tools/bin:$PATH" command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t")
 done
 if ! docker compose version >/dev/null 2>&1; then missing_tools+=("docker compose (plugin)"); fi

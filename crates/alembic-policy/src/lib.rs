@@ -17,6 +17,7 @@ pub mod coverage;
 pub mod rule;
 pub mod tokens;
 pub mod topology;
+pub mod yaml;
 pub mod yamlpos;
 
 use alembic_config::{Code, Diagnostic, Severity, SourceFile, Topology};

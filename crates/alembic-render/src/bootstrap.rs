@@ -138,7 +138,7 @@ pub fn cloud_init(script: &str) -> String {
         }],
         runcmd: vec![vec!["sh", ON_SERVER_PATH]],
     };
-    let yaml = serde_yaml_ng::to_string(&doc).unwrap_or_default();
+    let yaml = yaml_serde::to_string(&doc).unwrap_or_default();
     format!(
         "#cloud-config\n\
          # Rendered by alembic: runs {SCRIPT_PATH} at first boot (the same steps as\n\

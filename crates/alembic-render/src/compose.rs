@@ -1,4 +1,4 @@
-//! `infra/docker/compose.yaml`: the droplet's services, serialized by `serde_yaml_ng` from the
+//! `infra/docker/compose.yaml`: the droplet's services, serialized by `yaml_serde` from the
 //! typed structs below (never a text template).
 //!
 //! Release layout this file is written for. On the droplet, each release is a directory
@@ -189,7 +189,7 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
     let file = compose_file(t);
     // Serializing these plain structs cannot fail (string keys, no non-finite floats); an
     // empty file would fail every checker test loudly if it ever did.
-    let yaml = serde_yaml_ng::to_string(&file).unwrap_or_default();
+    let yaml = yaml_serde::to_string(&file).unwrap_or_default();
     vec![Artifact::new(
         PATH,
         quote_ambiguous_scalars(&yaml),
@@ -200,12 +200,12 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
 
 /// Single-quote every plain scalar that starts like a number but is not a bare integer.
 ///
-/// serde_yaml_ng quotes strings by YAML 1.2 core rules, but docker compose reads the file with
+/// yaml_serde quotes strings by YAML 1.2 core rules, but docker compose reads the file with
 /// Go's yaml.v3, which also resolves `1_000`, `0x_1` and `0_` as numbers and `2024-01-01` as a
 /// timestamp: an env value would silently change and a command argument would be refused
 /// ("must be a string"). Quoting a string is always safe, so anything plain that starts with a
 /// digit, sign or dot is quoted unless it is a bare integer; bare integers in this file are real
-/// numbers (ports), since serde_yaml_ng already quotes digit-only strings. The file's keys are
+/// numbers (ports), since yaml_serde already quotes digit-only strings. The file's keys are
 /// field, service, network and env-var names, none of which can start that way or contain
 /// `: `, so splitting at the first `: ` finds the value.
 fn quote_ambiguous_scalars(yaml: &str) -> String {

@@ -3,7 +3,7 @@
 //! checks, gates and workload jobs, an image build when there is something to build, then the
 //! deploy job).
 //!
-//! Built from typed structs serialised with `serde_yaml_ng`, hardened by construction:
+//! Built from typed structs serialised with `yaml_serde`, hardened by construction:
 //! `permissions: {}` at the top and `contents: read` per job, plus exactly the one write
 //! permission a job needs (`security-events: write` for the SARIF upload; `packages`,
 //! `id-token` and `attestations` for the image build); every action pinned to a full commit SHA
@@ -34,7 +34,7 @@
 //! its checksum against the index, and `--locked` builds it with the lock file it was published
 //! with. The step then refuses to go on unless `alembic --version` reports that version.
 //!
-//! serde_yaml_ng cannot emit comments, and a SHA pin is only reviewable with its version next to
+//! yaml_serde cannot emit comments, and a SHA pin is only reviewable with its version next to
 //! it, so [`annotate_pins`] appends `# vX.Y.Z` to each `uses:` line after serialisation.
 
 use alembic_config::{Plane, Toolchain, Topology, Workload};
@@ -844,7 +844,7 @@ pub const PERMISSION_REASONS: [(&str, &str); 4] = [
 /// Serialise a workflow and add the `# vX.Y.Z` comments to pinned `uses:` lines and the reason
 /// to each write permission.
 pub fn to_yaml(w: &Workflow) -> String {
-    let yaml = serde_yaml_ng::to_string(w).expect("workflow structs always serialise");
+    let yaml = yaml_serde::to_string(w).expect("workflow structs always serialise");
     annotate_permissions(&annotate_pins(&yaml))
 }
 

@@ -1,7 +1,7 @@
 //! `Topology -> ArtifactSet`: every file that runs the three planes. Pure and deterministic: no
 //! I/O, no clock, no environment; only the `render` command writes.
 //!
-//! Structured formats go through real serializers (HCL via `hcl-rs`, YAML via `serde_yaml_ng`,
+//! Structured formats go through real serializers (HCL via `hcl-rs`, YAML via `yaml_serde`,
 //! plists via `plist`, JSON via `serde_json`). Caddyfile and systemd units have no serializer
 //! crate, so they have small typed writers here, verified by the real tools in the tests.
 

@@ -153,7 +153,7 @@ fn cloud_init_passes_cloud_init_schema_and_embeds_the_script() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let doc: CloudConfig = serde_yaml_ng::from_slice(&a.bytes).unwrap();
+        let doc: CloudConfig = yaml_serde::from_slice(&a.bytes).unwrap();
         let script = set.get(SCRIPT_PATH).unwrap().text();
         assert_eq!(doc.write_files.len(), 1);
         let f = &doc.write_files[0];

@@ -12,7 +12,7 @@ use alembic_render::github::{
 };
 use alembic_render::ArtifactKind;
 use alembic_testkit::{tool, tools};
-use serde_yaml_ng::Value;
+use yaml_serde::Value;
 
 fn fixture(name: &str) -> Topology {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -75,7 +75,7 @@ fn workflow(t: &Topology, name: &str) -> (String, Value) {
         .unwrap()
         .text()
         .to_owned();
-    let v: Value = serde_yaml_ng::from_str(&text).expect("rendered YAML parses");
+    let v: Value = yaml_serde::from_str(&text).expect("rendered YAML parses");
     (text, v)
 }
 
@@ -1317,7 +1317,7 @@ fn release_workflow_passes_actionlint_and_zizmor() {
 #[test]
 fn release_workflow_is_hardened_and_builds_both_targets() {
     let text = std::fs::read_to_string(release_workflow()).expect("release.yml is committed");
-    let v: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let v: Value = yaml_serde::from_str(&text).unwrap();
     assert_eq!(v["permissions"], Value::Mapping(Default::default()));
     assert_eq!(v["on"]["push"]["tags"][0], "v[0-9]+.[0-9]+.[0-9]+*");
     assert!(v["on"].as_mapping().unwrap().len() == 1);

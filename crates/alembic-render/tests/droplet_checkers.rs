@@ -150,8 +150,8 @@ fn caddy_validates_adapts_and_keeps_format_for_every_fixture() {
 #[test]
 fn only_the_edge_publishes_ports() {
     for (name, t) in fixtures() {
-        let yaml: serde_yaml_ng::Value =
-            serde_yaml_ng::from_slice(&compose::render(&t)[0].bytes).expect("yaml");
+        let yaml: yaml_serde::Value =
+            yaml_serde::from_slice(&compose::render(&t)[0].bytes).expect("yaml");
         let services = yaml["services"].as_mapping().expect("services");
         for (svc, def) in services {
             let svc = svc.as_str().expect("name");
@@ -162,11 +162,8 @@ fn only_the_edge_publishes_ports() {
                 "{name}: {svc} ports"
             );
             if svc != compose::EDGE_SERVICE {
-                assert_eq!(
-                    def["networks"],
-                    serde_yaml_ng::to_value(["internal"]).unwrap()
-                );
-                assert_eq!(def["read_only"], serde_yaml_ng::Value::Bool(true));
+                assert_eq!(def["networks"], yaml_serde::to_value(["internal"]).unwrap());
+                assert_eq!(def["read_only"], yaml_serde::Value::Bool(true));
                 let w = t.workload(svc).expect("service is a workload");
                 assert_eq!(
                     def.get("healthcheck").is_some(),

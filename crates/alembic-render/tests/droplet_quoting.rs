@@ -26,8 +26,8 @@ fn declared(t: &alembic_config::Topology, svc: &str) -> (Vec<String>, BTreeMap<S
 #[test]
 fn serde_yaml_reads_free_text_back_unchanged() {
     let t = fixture("special-chars");
-    let yaml: serde_yaml_ng::Value =
-        serde_yaml_ng::from_slice(&compose::render(&t)[0].bytes).expect("compose parses");
+    let yaml: yaml_serde::Value =
+        yaml_serde::from_slice(&compose::render(&t)[0].bytes).expect("compose parses");
     let (command, env) = declared(&t, "odd");
     let svc = &yaml["services"]["odd"];
     // In the file every `$` is doubled (compose's literal dollar); undo only that.

@@ -38,8 +38,8 @@ fn canary_values_never_reach_rendered_bytes() {
                 );
             }
         }
-        let yaml: serde_yaml_ng::Value =
-            serde_yaml_ng::from_slice(&compose::render(&t)[0].bytes).expect("compose parses");
+        let yaml: yaml_serde::Value =
+            yaml_serde::from_slice(&compose::render(&t)[0].bytes).expect("compose parses");
         for w in t.on_plane(alembic_config::Plane::Droplet) {
             for s in &w.secrets {
                 let env = &yaml["services"][w.name.as_str()]["environment"][s.as_str()];

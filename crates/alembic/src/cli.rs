@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "alembic",
-    version,
+    // `alembic 0.1.0 (alembic-infra)`: tells this tool apart from Python's SQLAlchemy Alembic,
+    // whose `alembic --version` prints `alembic X.Y.Z` alone.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CARGO_PKG_NAME"), ")"),
     about = "DevOps-as-code for a three-plane topology: validate, check, render, plan, apply",
     propagate_version = true
 )]
@@ -144,6 +146,8 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Print the alembic(1) man page (roff) on stdout: `alembic man > alembic.1`
+    Man,
 }
 
 /// Planes as `apply`/`plan` see them: `infra` is the Terraform stage of the droplet plane.

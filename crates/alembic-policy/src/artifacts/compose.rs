@@ -10,10 +10,10 @@ use std::ops::Range;
 
 use alembic_config::types::is_private_or_loopback;
 use alembic_config::{Code, Diagnostic, Severity};
-use serde_yaml_ng::{Mapping, Value};
 
 use super::{Doc, FileKind};
 use crate::rule::{FileRule, Rule};
+use crate::yaml::{Mapping, Value};
 
 pub static EXP003: FileRule = FileRule {
     rule: Rule {

@@ -114,7 +114,7 @@ pub struct Doc<'a> {
     pub src: &'a SourceFile,
     pub ctx: &'a ScanContext,
     /// The first YAML document (compose, workflow), when it parses.
-    pub yaml: Option<serde_yaml_ng::Value>,
+    pub yaml: Option<crate::yaml::Value>,
     /// Positions of the YAML nodes.
     pub yindex: YamlIndex,
     /// The HCL body (Terraform), when it parses; `None` sends Terraform rules to text heuristics.
@@ -126,11 +126,11 @@ pub struct Doc<'a> {
 impl<'a> Doc<'a> {
     /// `(name, mapping)` for every entry of a top-level YAML mapping (`services`, `jobs`), in
     /// file order; entries that are not mappings are skipped.
-    pub(crate) fn named_mappings(&self, key: &str) -> Vec<(&str, &serde_yaml_ng::Mapping)> {
+    pub(crate) fn named_mappings(&self, key: &str) -> Vec<(&str, &crate::yaml::Mapping)> {
         self.yaml
             .as_ref()
             .and_then(|v| v.get(key))
-            .and_then(serde_yaml_ng::Value::as_mapping)
+            .and_then(crate::yaml::Value::as_mapping)
             .map(|m| {
                 m.iter()
                     .filter_map(|(k, v)| Some((k.as_str()?, v.as_mapping()?)))
@@ -242,11 +242,13 @@ pub fn scan_text_with(
             } else {
                 "workflow"
             };
-            let yaml = parse_yaml(&src, what, &mut out);
-            if yaml.is_none() {
-                out.extend(unparsed::line_rules(kind, &src));
+            match parse_yaml(&src, what, &mut out) {
+                Some((value, index)) => (Some(value), index),
+                None => {
+                    out.extend(unparsed::line_rules(kind, &src));
+                    (None, YamlIndex::default())
+                }
             }
-            (yaml, YamlIndex::new(text))
         }
         _ => (None, YamlIndex::default()),
     };
@@ -292,7 +294,7 @@ fn parse_yaml(
     src: &SourceFile,
     what: &str,
     out: &mut Vec<Diagnostic>,
-) -> Option<serde_yaml_ng::Value> {
+) -> Option<(crate::yaml::Value, YamlIndex)> {
     let depth = unparsed::yaml_nesting_depth(&src.text);
     if depth > unparsed::MAX_NESTING {
         out.push(unparsed::parse_failure(
@@ -303,14 +305,10 @@ fn parse_yaml(
         ));
         return None;
     }
-    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&src.text) {
-        Ok(v) => Some(v),
+    match crate::yaml::parse_located(&src.text) {
+        Ok(parsed) => Some(parsed),
         Err(e) => {
-            let at = e.location().map(|l| l.index());
-            let why = e.to_string();
-            // The parser's message may quote the text: keep only its first clause.
-            let why = why.split(" at line").next().unwrap_or(&why);
-            out.push(unparsed::parse_failure(src, what, at, &redact(why)));
+            out.push(unparsed::parse_failure(src, what, e.at, &redact(&e.why)));
             None
         }
     }

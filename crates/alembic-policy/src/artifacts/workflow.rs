@@ -5,10 +5,10 @@
 use std::ops::Range;
 
 use alembic_config::{Code, Diagnostic, Severity};
-use serde_yaml_ng::{Mapping, Value};
 
 use super::{Doc, FileKind};
 use crate::rule::{FileRule, Rule};
+use crate::yaml::{Mapping, Value};
 
 pub static CI001: FileRule = FileRule {
     rule: Rule {
@@ -75,7 +75,7 @@ fn triggers(doc: &Doc<'_>) -> Vec<String> {
         return Vec::new();
     };
     // YAML 1.1 readers turn a bare `on` key into `true`.
-    let on = root.get("on").or_else(|| root.get(Value::Bool(true)));
+    let on = root.get("on").or_else(|| root.get(&Value::Bool(true)));
     match on {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Sequence(s)) => s

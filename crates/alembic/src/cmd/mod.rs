@@ -5,6 +5,7 @@ mod bootstrap;
 mod check;
 mod doctor;
 mod init;
+mod man;
 mod plan;
 mod render;
 mod rollback;
@@ -41,5 +42,6 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Secrets { check, plane } => secrets::run(g, *check, *plane),
         Command::Schema => schema::run(),
         Command::Bootstrap { user, yes } => bootstrap::run(g, user.as_deref(), *yes),
+        Command::Man => man::run(),
     }
 }

@@ -1,0 +1,1004 @@
+//! YAML documents for the artifact rules. `saphyr-parser` (a maintained YAML 1.2 parser in safe
+//! Rust) reads the text once; its events build a [`Value`] shaped like serde_yaml's and, from the
+//! same pass, the position of every node ([`YamlIndex`]), so anchors, aliases, merge keys and
+//! flow collections are located by the parser instead of guessed from lines.
+//!
+//! Hand-written on purpose: no maintained safe-Rust crate offers serde_yaml's `Value` API (which
+//! the rules are written against, `apply_merge` included) together with source positions.
+//! Scalars are resolved by the YAML 1.2 core schema (spec 10.3.2), written out here because the
+//! `saphyr` crate that has it needs a newer compiler (through ordered-float) than this
+//! workspace's MSRV, for one table.
+//!
+//! Hostile input is bounded: nesting deeper than [`MAX_DEPTH`] and alias expansion beyond
+//! [`ALIAS_BUDGET`] nodes make the document unparsed (`None`), never a deep recursion.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+use crate::yamlpos::{YamlIndex, YamlPos};
+
+/// Deeper nesting than this (counting what aliases expand to) is not parsed.
+pub const MAX_DEPTH: usize = 64;
+
+/// Nodes that alias expansion may produce in one document ("billion laughs" bound).
+pub const ALIAS_BUDGET: usize = 100_000;
+
+/// A YAML value, with serde_yaml's shape and accessors.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Value {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(String),
+    Sequence(Sequence),
+    Mapping(Mapping),
+}
+
+pub type Sequence = Vec<Value>;
+
+/// A YAML number: an integer when it is one, else a float.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Number(N);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum N {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    pub fn as_i64(&self) -> Option<i64> {
+        match self.0 {
+            N::Int(i) => Some(i),
+            N::Float(_) => None,
+        }
+    }
+
+    pub fn as_u64(&self) -> Option<u64> {
+        self.as_i64().and_then(|i| u64::try_from(i).ok())
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        Some(match self.0 {
+            N::Int(i) => i as f64,
+            N::Float(f) => f,
+        })
+    }
+
+    pub fn is_i64(&self) -> bool {
+        matches!(self.0, N::Int(_))
+    }
+
+    pub fn is_f64(&self) -> bool {
+        matches!(self.0, N::Float(_))
+    }
+}
+
+impl From<i64> for Number {
+    fn from(i: i64) -> Self {
+        Number(N::Int(i))
+    }
+}
+
+impl From<f64> for Number {
+    fn from(f: f64) -> Self {
+        Number(N::Float(f))
+    }
+}
+
+impl fmt::Display for Number {
+    /// As serde_yaml writes numbers: `80`, `1.5`, `1.0`, `.inf`, `-.inf`, `.nan`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            N::Int(i) => write!(f, "{i}"),
+            N::Float(x) if x.is_nan() => f.write_str(".nan"),
+            N::Float(x) if x.is_infinite() => f.write_str(if x > 0.0 { ".inf" } else { "-.inf" }),
+            N::Float(x) => write!(f, "{x:?}"),
+        }
+    }
+}
+
+/// An ordered YAML mapping (file order; keys merged by [`Value::apply_merge`] come last).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Mapping {
+    entries: Vec<(Value, Value)>,
+}
+
+/// What can look a value up: a string key (or a [`Value`] key) in a mapping, an index in a
+/// sequence.
+pub trait Index {
+    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value>;
+    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value>;
+}
+
+impl Index for str {
+    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
+        v.as_mapping()?.get(self)
+    }
+    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
+        v.as_mapping_mut()?.get_mut(self)
+    }
+}
+
+impl Index for String {
+    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
+        self.as_str().index_into(v)
+    }
+    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
+        self.as_str().index_into_mut(v)
+    }
+}
+
+impl Index for Value {
+    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
+        v.as_mapping()?.get(self)
+    }
+    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
+        v.as_mapping_mut()?.get_mut(self)
+    }
+}
+
+impl Index for usize {
+    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
+        v.as_sequence()?.get(*self)
+    }
+    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
+        v.as_sequence_mut()?.get_mut(*self)
+    }
+}
+
+impl<T: Index + ?Sized> Index for &T {
+    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
+        (**self).index_into(v)
+    }
+    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
+        (**self).index_into_mut(v)
+    }
+}
+
+/// Mapping keys compare by value: `"80"` and `80` are different keys.
+pub trait Key {
+    fn is_key(&self, k: &Value) -> bool;
+}
+
+impl Key for str {
+    fn is_key(&self, k: &Value) -> bool {
+        k.as_str() == Some(self)
+    }
+}
+
+impl Key for String {
+    fn is_key(&self, k: &Value) -> bool {
+        k.as_str() == Some(self.as_str())
+    }
+}
+
+impl Key for Value {
+    fn is_key(&self, k: &Value) -> bool {
+        k == self
+    }
+}
+
+impl<T: Key + ?Sized> Key for &T {
+    fn is_key(&self, k: &Value) -> bool {
+        (**self).is_key(k)
+    }
+}
+
+impl Mapping {
+    pub fn new() -> Mapping {
+        Mapping::default()
+    }
+
+    pub fn get<K: Key + ?Sized>(&self, key: &K) -> Option<&Value> {
+        self.entries
+            .iter()
+            .find(|(k, _)| key.is_key(k))
+            .map(|(_, v)| v)
+    }
+
+    pub fn get_mut<K: Key + ?Sized>(&mut self, key: &K) -> Option<&mut Value> {
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| key.is_key(k))
+            .map(|(_, v)| v)
+    }
+
+    pub fn contains_key<K: Key + ?Sized>(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Set `key` to `value`, returning the value it replaced (the entry keeps its place).
+    pub fn insert(&mut self, key: Value, value: Value) -> Option<Value> {
+        match self.get_mut(&key) {
+            Some(v) => Some(std::mem::replace(v, value)),
+            None => {
+                self.entries.push((key, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove<K: Key + ?Sized>(&mut self, key: &K) -> Option<Value> {
+        let i = self.entries.iter().position(|(k, _)| key.is_key(k))?;
+        Some(self.entries.remove(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Value, &Value)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Value, &mut Value)> {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Value> {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+}
+
+impl<'a> IntoIterator for &'a Mapping {
+    type Item = (&'a Value, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Value, Value)>,
+        fn(&'a (Value, Value)) -> (&'a Value, &'a Value),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl IntoIterator for Mapping {
+    type Item = (Value, Value);
+    type IntoIter = std::vec::IntoIter<(Value, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl FromIterator<(Value, Value)> for Mapping {
+    fn from_iter<I: IntoIterator<Item = (Value, Value)>>(iter: I) -> Self {
+        let mut m = Mapping::new();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+static NULL: Value = Value::Null;
+
+impl<I: Index> std::ops::Index<I> for Value {
+    type Output = Value;
+    /// Like serde_yaml: a missing key or index is `Null`, never a panic.
+    fn index(&self, index: I) -> &Value {
+        index.index_into(self).unwrap_or(&NULL)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Number(i.into())
+    }
+}
+
+/// Why [`Value::apply_merge`] could not merge: a `<<` whose value is not a mapping or a
+/// sequence of mappings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeError(&'static str);
+
+impl fmt::Display for MergeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for MergeError {}
+
+impl Value {
+    pub fn get<I: Index>(&self, index: I) -> Option<&Value> {
+        index.index_into(self)
+    }
+
+    pub fn get_mut<I: Index>(&mut self, index: I) -> Option<&mut Value> {
+        index.index_into_mut(self)
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+    }
+
+    pub fn is_string(&self) -> bool {
+        self.as_str().is_some()
+    }
+
+    pub fn as_sequence(&self) -> Option<&Sequence> {
+        match self {
+            Value::Sequence(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_sequence_mut(&mut self) -> Option<&mut Sequence> {
+        match self {
+            Value::Sequence(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_sequence(&self) -> bool {
+        self.as_sequence().is_some()
+    }
+
+    pub fn as_mapping(&self) -> Option<&Mapping> {
+        match self {
+            Value::Mapping(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_mapping_mut(&mut self) -> Option<&mut Mapping> {
+        match self {
+            Value::Mapping(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn is_mapping(&self) -> bool {
+        self.as_mapping().is_some()
+    }
+
+    /// Resolve YAML merge keys (`<<: *base`, `<<: [*a, *b]`) everywhere in the value, as
+    /// serde_yaml's `apply_merge` does: keys written in the mapping win over merged ones, and an
+    /// earlier source wins over a later one; merged keys are appended in the source's order.
+    /// The positions of merged keys are in the [`YamlIndex`] already (under the merging
+    /// mapping's path), so a rule that merges first still reports exact locations.
+    pub fn apply_merge(&mut self) -> Result<(), MergeError> {
+        let mut stack = vec![self];
+        while let Some(node) = stack.pop() {
+            match node {
+                Value::Mapping(m) => {
+                    match m.remove("<<") {
+                        Some(Value::Mapping(src)) => merge_into(m, src),
+                        Some(Value::Sequence(srcs)) => {
+                            for src in srcs {
+                                match src {
+                                    Value::Mapping(src) => merge_into(m, src),
+                                    Value::Sequence(_) => {
+                                        return Err(MergeError(
+                                            "expected a mapping for merging, but found a sequence",
+                                        ))
+                                    }
+                                    _ => {
+                                        return Err(MergeError(
+                                            "expected a mapping for merging, but found a scalar",
+                                        ))
+                                    }
+                                }
+                            }
+                        }
+                        None => {}
+                        Some(_) => {
+                            return Err(MergeError(
+                                "expected a mapping or list of mappings for merging, but found a scalar",
+                            ))
+                        }
+                    }
+                    stack.extend(m.values_mut());
+                }
+                Value::Sequence(s) => stack.extend(s.iter_mut()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn merge_into(m: &mut Mapping, src: Mapping) {
+    for (k, v) in src {
+        if !m.contains_key(&k) {
+            m.entries.push((k, v));
+        }
+    }
+}
+
+/// A parsed node with its byte span, kept until the value and the index are built.
+#[derive(Clone, Debug)]
+struct Node {
+    kind: Kind,
+    span: Range<usize>,
+    /// Nesting levels of collections inside (0 for a scalar).
+    height: usize,
+    /// Nodes in this subtree (for the alias budget).
+    size: usize,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Scalar(Value),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// A collection being built.
+struct Open {
+    kind: Kind,
+    start: usize,
+    anchor: usize,
+    /// Map only: the key read, waiting for its value.
+    key: Option<Node>,
+    /// Map only: the keys seen, for duplicate detection.
+    seen: HashSet<String>,
+}
+
+/// Byte offsets for the parser's character offsets.
+struct Offsets<'t> {
+    text: &'t str,
+    /// Byte offset of each character, only built for non-ASCII text.
+    table: Option<Vec<usize>>,
+}
+
+impl Offsets<'_> {
+    fn new(text: &str) -> Offsets<'_> {
+        let table = (!text.is_ascii()).then(|| {
+            let mut t: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+            t.push(text.len());
+            t
+        });
+        Offsets { text, table }
+    }
+
+    fn byte(&self, chars: usize) -> usize {
+        match &self.table {
+            None => chars.min(self.text.len()),
+            Some(t) => t.get(chars).copied().unwrap_or(self.text.len()),
+        }
+    }
+
+    fn span(&self, s: &Span) -> Range<usize> {
+        self.byte(s.start.index())..self.byte(s.end.index())
+    }
+}
+
+/// Why a document did not parse, and where (a byte offset) when the parser said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub at: Option<usize>,
+    pub why: String,
+}
+
+impl ParseError {
+    fn new(at: Option<usize>, why: impl Into<String>) -> ParseError {
+        ParseError {
+            at,
+            why: why.into(),
+        }
+    }
+}
+
+/// Parse the first YAML document of `text` into its value and the positions of its nodes.
+/// `None` when the document does not parse (syntax error, duplicate key, nesting deeper than
+/// [`MAX_DEPTH`], alias expansion beyond [`ALIAS_BUDGET`]).
+pub fn parse(text: &str) -> Option<(Value, YamlIndex)> {
+    parse_located(text).ok()
+}
+
+/// [`parse`], saying why and where a document did not parse.
+pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
+    let offsets = Offsets::new(text);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut budget = ALIAS_BUDGET;
+    let mut root: Option<Node> = None;
+    for ev in Parser::new_from_str(text) {
+        let (ev, span) =
+            ev.map_err(|e| ParseError::new(Some(offsets.byte(e.marker().index())), e.info()))?;
+        let at = offsets.span(&span);
+        let at_start = at.start;
+        let node = match ev {
+            Event::Nothing | Event::StreamStart | Event::DocumentStart(_) => continue,
+            Event::DocumentEnd | Event::StreamEnd => break,
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(ParseError::new(
+                        Some(at.start),
+                        format!("nested more than {MAX_DEPTH} levels deep"),
+                    ));
+                }
+                let kind = match ev {
+                    Event::SequenceStart(..) => Kind::Seq(Vec::new()),
+                    _ => Kind::Map(Vec::new()),
+                };
+                stack.push(Open {
+                    kind,
+                    start: at.start,
+                    anchor,
+                    key: None,
+                    seen: HashSet::new(),
+                });
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let open = stack
+                    .pop()
+                    .ok_or_else(|| ParseError::new(Some(at.start), "unbalanced collection end"))?;
+                if open.key.is_some() {
+                    return Err(ParseError::new(Some(at.start), "a key without a value"));
+                }
+                let (height, size) = match &open.kind {
+                    Kind::Seq(items) => items
+                        .iter()
+                        .fold((1, 1), |(h, s), n| (h.max(n.height + 1), s + n.size)),
+                    Kind::Map(entries) => entries.iter().fold((1, 1), |(h, s), (k, v)| {
+                        (h.max(k.height + 1).max(v.height + 1), s + k.size + v.size)
+                    }),
+                    Kind::Scalar(_) => (0, 1),
+                };
+                // A block collection's end event sits where the next token starts: end the span
+                // at its last child instead, so it never covers the following lines.
+                let end = match &open.kind {
+                    Kind::Seq(items) => items.last().map(|n| n.span.end),
+                    Kind::Map(entries) => entries.last().map(|(_, v)| v.span.end),
+                    Kind::Scalar(_) => None,
+                };
+                let flow = text
+                    .get(open.start..)
+                    .is_some_and(|t| t.starts_with(['[', '{']));
+                let end = if flow { at.end } else { end.unwrap_or(at.end) };
+                let node = Node {
+                    kind: open.kind,
+                    span: open.start..end.max(open.start),
+                    height,
+                    size,
+                };
+                if open.anchor > 0 {
+                    anchors.insert(open.anchor, node.clone());
+                }
+                node
+            }
+            Event::Scalar(v, style, anchor, tag) => {
+                let core_tag = tag
+                    .as_ref()
+                    .filter(|t| t.is_yaml_core_schema())
+                    .map(|t| t.suffix.as_str());
+                let value = resolve_scalar(&v, style == ScalarStyle::Plain, core_tag);
+                // A block scalar's span runs to the next token: keep only its text.
+                let end = at.start + text.get(at.clone()).map_or(0, |t| t.trim_end().len());
+                let node = Node {
+                    kind: Kind::Scalar(value),
+                    span: at.start..end,
+                    height: 0,
+                    size: 1,
+                };
+                if anchor > 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                node
+            }
+            Event::Alias(id) => {
+                let target = anchors.get(&id).ok_or_else(|| {
+                    ParseError::new(Some(at.start), "an alias to an unknown anchor")
+                })?;
+                if target.size > budget || stack.len() + target.height > MAX_DEPTH {
+                    return Err(ParseError::new(
+                        Some(at.start),
+                        "aliases expand beyond the size or nesting limits",
+                    ));
+                }
+                budget -= target.size;
+                let mut node = target.clone();
+                node.span = at;
+                node
+            }
+        };
+        match stack.last_mut() {
+            None => {
+                root = Some(node);
+            }
+            Some(open) => match &mut open.kind {
+                Kind::Seq(items) => items.push(node),
+                Kind::Map(entries) => match open.key.take() {
+                    None => open.key = Some(node),
+                    Some(key) => {
+                        let k = key_id(&key);
+                        if !open.seen.insert(k) {
+                            return Err(ParseError::new(Some(key.span.start), "duplicate key"));
+                        }
+                        entries.push((key, node));
+                    }
+                },
+                Kind::Scalar(_) => {
+                    return Err(ParseError::new(Some(at_start), "a value inside a scalar"))
+                }
+            },
+        }
+    }
+    if !stack.is_empty() {
+        return Err(ParseError::new(
+            None,
+            "the document ends inside a collection",
+        ));
+    }
+    let root = root.unwrap_or(Node {
+        kind: Kind::Scalar(Value::Null),
+        span: 0..0,
+        height: 0,
+        size: 1,
+    });
+    let mut index = YamlIndex::default();
+    let mut path = Vec::new();
+    index_node(text, &root, &mut path, &mut index);
+    Ok((to_value(root), index))
+}
+
+/// The YAML 1.2 core schema's resolution of a scalar (spec 10.3.2): quoted and block scalars
+/// are strings; a plain one is null, a bool, an int (decimal, `0o`, `0x`), a float (`.inf`,
+/// `.nan` included) or else a string. A core tag (`!!str`, `!!int`, ...) decides the type; a
+/// value that does not fit its tag stays a string. Other tags resolve as if untagged.
+fn resolve_scalar(v: &str, plain: bool, core_tag: Option<&str>) -> Value {
+    let string = || Value::String(v.to_owned());
+    let null = || matches!(v, "" | "~" | "null" | "Null" | "NULL").then_some(Value::Null);
+    let boolean = || match v {
+        "true" | "True" | "TRUE" => Some(Value::Bool(true)),
+        "false" | "False" | "FALSE" => Some(Value::Bool(false)),
+        _ => None,
+    };
+    let int = || {
+        let parsed = if let Some(o) = v.strip_prefix("0o") {
+            i64::from_str_radix(o, 8).ok()
+        } else if let Some(h) = v.strip_prefix("0x") {
+            i64::from_str_radix(h, 16).ok()
+        } else {
+            let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+            (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| v.parse::<i64>().ok())
+                .flatten()
+        };
+        parsed.map(|i| Value::Number(i.into()))
+    };
+    let float = || {
+        let unsigned = v.strip_prefix(['-', '+']).unwrap_or(v);
+        let negative = v.starts_with('-');
+        let special = match unsigned {
+            ".inf" | ".Inf" | ".INF" => Some(if negative {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            }),
+            ".nan" | ".NaN" | ".NAN" if unsigned.len() == v.len() => Some(f64::NAN),
+            _ => None,
+        };
+        let number = || {
+            // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+            let (mantissa, exp) = match unsigned.find(['e', 'E']) {
+                Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+                None => (unsigned, None),
+            };
+            let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            let mantissa_ok = digits(whole)
+                && digits(frac)
+                && (!whole.is_empty() || (mantissa.contains('.') && !frac.is_empty()));
+            let exp_ok = exp.is_none_or(|e| {
+                let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+                !e.is_empty() && digits(e)
+            });
+            (mantissa_ok && exp_ok)
+                .then(|| v.parse::<f64>().ok())
+                .flatten()
+        };
+        special.or_else(number).map(|f| Value::Number(f.into()))
+    };
+    match core_tag {
+        Some("str") => string(),
+        Some("null") => null().unwrap_or_else(string),
+        Some("bool") => boolean().unwrap_or_else(string),
+        Some("int") => int().unwrap_or_else(string),
+        Some("float") => float().or_else(int).unwrap_or_else(string),
+        _ if !plain => string(),
+        _ => null()
+            .or_else(boolean)
+            .or_else(int)
+            .or_else(float)
+            .unwrap_or_else(string),
+    }
+}
+
+/// Identity of a key for duplicate detection: its value, typed.
+fn key_id(key: &Node) -> String {
+    format!("{:?}", to_value(key.clone()))
+}
+
+fn to_value(node: Node) -> Value {
+    match node.kind {
+        Kind::Scalar(v) => v,
+        Kind::Seq(items) => Value::Sequence(items.into_iter().map(to_value).collect()),
+        Kind::Map(entries) => Value::Mapping(Mapping {
+            entries: entries
+                .into_iter()
+                .map(|(k, v)| (to_value(k), to_value(v)))
+                .collect(),
+        }),
+    }
+}
+
+/// The path segment of a mapping key: scalar keys as their text; collection keys have none.
+fn key_text(key: &Node) -> Option<String> {
+    match &key.kind {
+        Kind::Scalar(Value::String(s)) => Some(s.clone()),
+        Kind::Scalar(Value::Number(n)) => Some(n.to_string()),
+        Kind::Scalar(Value::Bool(b)) => Some(b.to_string()),
+        Kind::Scalar(Value::Null) => Some("null".to_owned()),
+        _ => None,
+    }
+}
+
+/// The `-` before a block sequence item, else the item itself (flow sequences have no dash).
+fn dash_span(text: &str, item: &Range<usize>) -> Range<usize> {
+    let before = text.get(..item.start).unwrap_or_default();
+    let trimmed = before.trim_end_matches([' ', '\t']);
+    if trimmed.ends_with('-') {
+        trimmed.len() - 1..trimmed.len()
+    } else {
+        item.start..item.end.max(item.start + 1).min(text.len().max(item.start))
+    }
+}
+
+/// Record `node` and everything under it at `path`. Depth is bounded by [`MAX_DEPTH`].
+fn index_node(text: &str, node: &Node, path: &mut Vec<String>, index: &mut YamlIndex) {
+    match &node.kind {
+        Kind::Scalar(_) => {}
+        Kind::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(i.to_string());
+                index.insert(
+                    path,
+                    YamlPos {
+                        key: dash_span(text, &item.span),
+                        value: item.span.clone(),
+                    },
+                );
+                index_node(text, item, path, index);
+                path.pop();
+            }
+        }
+        Kind::Map(entries) => {
+            let mut written: HashSet<String> = HashSet::new();
+            for (k, v) in entries {
+                let Some(seg) = key_text(k) else { continue };
+                written.insert(seg.clone());
+                index_entry(text, &seg, k, v, path, index);
+            }
+            // Merge keys: a merged key is located where its source wrote it, under this path,
+            // unless the mapping writes it itself (apply_merge's precedence).
+            let Some((_, merge)) = entries
+                .iter()
+                .find(|(k, _)| matches!(&k.kind, Kind::Scalar(Value::String(s)) if s == "<<"))
+            else {
+                return;
+            };
+            let sources: Vec<&Node> = match &merge.kind {
+                Kind::Map(_) => vec![merge],
+                Kind::Seq(items) => items.iter().collect(),
+                Kind::Scalar(_) => Vec::new(),
+            };
+            for src in sources {
+                let Kind::Map(src_entries) = &src.kind else {
+                    continue;
+                };
+                for (k, v) in src_entries {
+                    let Some(seg) = key_text(k) else { continue };
+                    if seg == "<<" || !written.insert(seg.clone()) {
+                        continue;
+                    }
+                    index_entry(text, &seg, k, v, path, index);
+                }
+            }
+        }
+    }
+}
+
+fn index_entry(
+    text: &str,
+    seg: &str,
+    k: &Node,
+    v: &Node,
+    path: &mut Vec<String>,
+    index: &mut YamlIndex,
+) {
+    path.push(seg.to_owned());
+    index.insert(
+        path,
+        YamlPos {
+            key: k.span.clone(),
+            value: v.span.clone(),
+        },
+    );
+    index_node(text, v, path, index);
+    path.pop();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_like_serde_yaml() {
+        let (v, _) = parse("a: 1\nb: true\nc: ~\nd: '80'\ne: [x, 2.5]\nf: {g: h}\n").unwrap();
+        assert_eq!(v["a"].as_i64(), Some(1));
+        assert_eq!(v["b"], Value::Bool(true));
+        assert!(v["c"].is_null());
+        assert_eq!(v["d"].as_str(), Some("80"));
+        assert_eq!(v["e"][1].as_f64(), Some(2.5));
+        assert_eq!(v["f"]["g"].as_str(), Some("h"));
+        assert!(v["missing"]["deeper"].is_null());
+        let Value::Number(n) = &v["a"] else { panic!() };
+        assert_eq!(n.to_string(), "1");
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        let r = |s: &str| resolve_scalar(s, true, None);
+        assert_eq!(r("0x1F").as_i64(), Some(31));
+        assert_eq!(r("0o17").as_i64(), Some(15));
+        assert_eq!(r("-12").as_i64(), Some(-12));
+        assert_eq!(r("1e3").as_f64(), Some(1000.0));
+        assert_eq!(r(".5").as_f64(), Some(0.5));
+        assert_eq!(r("-.inf").as_f64(), Some(f64::NEG_INFINITY));
+        assert!(r(".NaN").as_f64().is_some_and(f64::is_nan));
+        assert_eq!(r("False"), Value::Bool(false));
+        assert!(r("~").is_null());
+        // YAML 1.1 spellings are strings in 1.2 (docker compose's `on`/`yes` pitfalls).
+        assert_eq!(r("yes").as_str(), Some("yes"));
+        assert_eq!(r("on").as_str(), Some("on"));
+        assert_eq!(r("1.2.3").as_str(), Some("1.2.3"));
+        assert_eq!(r("80:80").as_str(), Some("80:80"));
+        assert_eq!(r("inf").as_str(), Some("inf"));
+        assert_eq!(r(".").as_str(), Some("."));
+        assert_eq!(resolve_scalar("80", false, None).as_str(), Some("80"));
+        assert_eq!(resolve_scalar("80", true, Some("str")).as_str(), Some("80"));
+        assert_eq!(resolve_scalar("x", true, Some("int")).as_str(), Some("x"));
+    }
+
+    #[test]
+    fn merge_keys_resolve_with_positions() {
+        let text = "base: &b\n  privileged: true\n  image: x\nsvc:\n  <<: *b\n  image: y\n";
+        let (mut v, ix) = parse(text).unwrap();
+        v.apply_merge().unwrap();
+        assert_eq!(v["svc"]["privileged"], Value::Bool(true));
+        assert_eq!(v["svc"]["image"].as_str(), Some("y"));
+        assert!(v["svc"].get("<<").is_none());
+        // The merged key is located where the anchor wrote it; the written one where it is.
+        let p = ix.get(&["svc", "privileged"]).unwrap();
+        assert_eq!(&text[p.value.clone()], "true");
+        assert_eq!(p.key.start, text.find("privileged").unwrap());
+        let p = ix.get(&["svc", "image"]).unwrap();
+        assert_eq!(&text[p.value.clone()], "y");
+    }
+
+    #[test]
+    fn merge_of_a_scalar_is_an_error() {
+        let (mut v, _) = parse("a:\n  <<: 1\n").unwrap();
+        assert!(v.apply_merge().is_err());
+    }
+
+    #[test]
+    fn duplicate_keys_and_syntax_errors_do_not_parse() {
+        assert!(parse("a: 1\na: 2\n").is_none());
+        assert!(parse("a: [1, 2\n").is_none());
+        assert!(parse("a: *missing\n").is_none());
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..8 {
+            let prev = if i == 0 {
+                "a".to_owned()
+            } else {
+                format!("l{}", i - 1)
+            };
+            bomb.push_str(&format!(
+                "l{i}: &l{i} [{}]\n",
+                vec![format!("*{prev}"); 10].join(", ")
+            ));
+        }
+        assert!(parse(&bomb).is_none());
+        assert!(parse(&"- ".repeat(1_000_000)).is_none());
+        // Aliases may not nest deeper than parsing would allow either.
+        let mut chain = String::from("a0: &a0 [x]\n");
+        for i in 1..200 {
+            chain.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+        }
+        assert!(parse(&chain).is_none());
+    }
+
+    #[test]
+    fn non_ascii_text_keeps_byte_positions() {
+        let text = "name: \"é ü\"\nports:\n  - \"0.0.0.0:1:1\"\n";
+        let (_, ix) = parse(text).unwrap();
+        let p = ix.get(&["ports", "0"]).unwrap();
+        assert_eq!(&text[p.value.clone()], "\"0.0.0.0:1:1\"");
+        assert_eq!(&text[p.key.clone()], "-");
+    }
+
+    #[test]
+    fn only_the_first_document() {
+        let (v, _) = parse("a: 1\n---\nb: 2\n").unwrap();
+        assert_eq!(v["a"].as_i64(), Some(1));
+        assert!(v.get("b").is_none());
+    }
+}
