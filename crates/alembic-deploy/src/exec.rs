@@ -442,7 +442,12 @@ mod tests {
             "shown as a pipe"
         );
         let bad = Op::new("t", "consume", "wc", vec!["-c".into()]).with_stdin(Stdin::Pipe {
-            from: Box::new(Op::new("t", "fail", "sh", vec!["-c".into(), "exit 3".into()])),
+            from: Box::new(Op::new(
+                "t",
+                "fail",
+                "sh",
+                vec!["-c".into(), "exit 3".into()],
+            )),
         });
         assert_eq!(run_op(&bad, &s).unwrap().status, 3);
     }

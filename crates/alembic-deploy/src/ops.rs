@@ -34,7 +34,9 @@ pub enum Stdin {
     },
     /// Another op's stdout, streamed as it is produced (`docker save ... | ssh ... docker
     /// load`): the executor runs both and counts the bytes that passed. Neither side is a shell.
-    Pipe { from: Box<Op> },
+    Pipe {
+        from: Box<Op>,
+    },
 }
 
 /// A single step of a plan.
