@@ -8,6 +8,7 @@ pub mod droplet;
 pub mod exec;
 pub mod fsio;
 pub mod host;
+pub mod images;
 pub mod lease;
 pub mod ledger;
 pub mod ops;
