@@ -3,6 +3,7 @@
 //! system. Everything it runs is first an [`ops::Op`], so dry runs and plans show the exact argv.
 
 pub mod artifacts;
+pub mod daytwo;
 pub mod doctor;
 pub mod droplet;
 pub mod exec;

@@ -199,6 +199,57 @@ fn built_image_ships_over_ssh_and_is_pinned() {
     assert_eq!(container_image(w, "api"), pin1, "the pinned bits are back");
     assert_eq!(w.get("api.e2e.test").unwrap(), "built v1");
 
+    // (5) Day two. `status`: the current release, every workload running the image it pins.
+    let o = w.alembic_run(&["status", "--json"]);
+    assert_eq!(code(&o), 0, "status\n{}", text(&o));
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["release"], 2, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+    let api = &st["workloads"][1];
+    assert_eq!(api["workload"], "api", "{st}");
+    assert_eq!(api["state"], "running", "{st}");
+    assert_eq!(api["image"], pin1.as_str(), "{st}");
+    assert_eq!(api["pinned"], pin1.as_str(), "{st}");
+    assert!(
+        api["started_at"].as_str().unwrap().starts_with("20"),
+        "{st}"
+    );
+    assert_eq!(st["workloads"][0]["workload"], "edge");
+
+    // `logs`: the api stub logs every request it handled.
+    let o = w.alembic_run(&["logs", "api", "--tail", "50"]);
+    assert_eq!(code(&o), 0, "logs\n{}", text(&o));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(all.contains("handled request"), "{all}");
+
+    // `exec`: the scratch image has only caddy. `caddy environ` prints the container's
+    // environment, secret included: alembic prints it redacted.
+    let o = w.alembic_run(&["exec", "api", "--", "caddy", "version"]);
+    assert_eq!(code(&o), 0, "exec\n{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("v2."),
+        "{}",
+        text(&o)
+    );
+    let o = w.alembic_run(&["exec", "api", "--", "caddy", "environ"]);
+    assert_eq!(code(&o), 0, "exec environ\n{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("E2E_CANARY_TOKEN=[E2E_CANARY_TOKEN: redacted]"),
+        "{out}"
+    );
+
+    // A container stopped by hand is drift: exit 1, naming it.
+    ok(Command::new("docker").args(["stop", "-t", "1", &w.container("api")]));
+    let o = w.alembic_run(&["status"]);
+    assert_eq!(code(&o), 1, "status after a stop\n{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("drift: container is exited"), "{out}");
+
     eprintln!(
         "e2e_images: first deploy {:.1}s ({shipped_first} bytes shipped), redeploy with an \
          unchanged build {:.1}s (0 bytes shipped), changed build {shipped_changed} bytes shipped",

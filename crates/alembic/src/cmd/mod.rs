@@ -3,13 +3,16 @@
 mod apply;
 mod check;
 mod doctor;
+mod exec;
 mod init;
+mod logs;
 mod plan;
 mod render;
 mod rollback;
 mod scan;
 mod schema;
 mod secrets;
+mod status;
 mod topology;
 mod validate;
 
@@ -39,5 +42,13 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Doctor { online } => doctor::run(g, *online),
         Command::Secrets { check, plane } => secrets::run(g, *check, *plane),
         Command::Schema => schema::run(),
+        Command::Status => status::run(g),
+        Command::Logs {
+            workload,
+            follow,
+            since,
+            tail,
+        } => logs::run(g, workload, *follow, since.as_deref(), *tail),
+        Command::Exec { workload, cmd } => exec::run(g, workload, cmd),
     }
 }
