@@ -534,4 +534,76 @@ mod tests {
             shown[2][0]
         );
     }
+
+    /// The plan says which images change, the new release's ledger entry pins them, and the
+    /// delivery runs before the release is uploaded.
+    #[test]
+    fn the_plan_shows_image_changes_and_the_entry_pins_them() {
+        use crate::ledger::{Ledger, Outcome, Release};
+        let id = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        let bundle = crate::droplet::Bundle {
+            files: [
+                (
+                    "compose.yaml".to_owned(),
+                    format!("image: {id}\n").into_bytes(),
+                ),
+                ("Caddyfile".to_owned(), b":443 {\n}\n".to_vec()),
+            ]
+            .into(),
+            secrets: vec![],
+            images: vec![id.into()],
+            pins: vec![Pin {
+                workload: "api".into(),
+                reference: id.into(),
+                source: Source::Built {
+                    context: "services/api".into(),
+                    id: id.into(),
+                },
+            }],
+        };
+        let ledger = Ledger {
+            format_version: 1,
+            current: Some(1),
+            releases: vec![Release {
+                number: 1,
+                artifacts: BTreeMap::new(),
+                images: vec![],
+                pins: [("api".to_owned(), "sha256:1111".to_owned())].into(),
+                secrets: vec![],
+                time: crate::ledger::rfc3339(0),
+                outcome: Outcome::Deployed,
+                by: "t".into(),
+                note: None,
+            }],
+        };
+        let state = crate::droplet::RemoteState {
+            ledger,
+            dirs: vec![1],
+            ..Default::default()
+        };
+        let p = crate::droplet::plan(
+            &target(),
+            &bundle,
+            state,
+            crate::lease::Lease::for_this_process(),
+            "me",
+        );
+        assert_eq!(p.plane.images.len(), 1);
+        assert_eq!(p.plane.images[0].action, "changed");
+        assert_eq!(p.plane.images[0].from.as_deref(), Some("sha256:1111"));
+        let ops = p.ops.unwrap();
+        assert_eq!(ops.entry.pins["api"], id);
+        let steps: Vec<&str> = p.plane.ops.iter().map(|o| o.step.as_str()).collect();
+        let send = steps
+            .iter()
+            .position(|s| *s == "send image of api")
+            .unwrap();
+        let upload = steps
+            .iter()
+            .position(|s| s.starts_with("create release dir"))
+            .unwrap();
+        assert!(send < upload, "{steps:?}");
+        let json = serde_json::to_value(&p.plane).unwrap();
+        assert_eq!(json["images"][0]["action"], "changed");
+    }
 }
