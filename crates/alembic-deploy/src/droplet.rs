@@ -311,9 +311,41 @@ pub struct Bundle {
     /// Names of the `.env` variables (sorted, unique).
     pub secrets: Vec<String>,
     pub images: Vec<String>,
+    /// The images of `build` workloads for this release (see `images.rs`).
+    pub pins: Vec<crate::images::Pin>,
 }
 
 impl Bundle {
+    /// Pin the images of `build` workloads: the release's compose file is rendered with each
+    /// pinned reference in place of `${ALEMBIC_IMAGE_<NAME>:?...}`. The rendered artifact must
+    /// be exactly what `compose::render` makes of `t` (it is the same topology), or this refuses.
+    pub fn pin(
+        mut self,
+        t: &Topology,
+        set: &ArtifactSet,
+        pins: Vec<crate::images::Pin>,
+    ) -> Result<Bundle, DeployError> {
+        if pins.is_empty() {
+            return Ok(self);
+        }
+        let plain = alembic_render::compose::render(t);
+        let rendered = set.get(alembic_render::compose::PATH).map(|a| &a.bytes);
+        if plain.first().map(|a| &a.bytes) != rendered {
+            return Err(DeployError::Config(format!(
+                "{} is not what this alembic.toml renders: render again before applying",
+                alembic_render::compose::PATH
+            )));
+        }
+        let map = crate::images::pin_map(&pins);
+        let pinned = alembic_render::compose::render_pinned(t, &map);
+        if let Some(a) = pinned.into_iter().next() {
+            self.files.insert(COMPOSE.to_owned(), a.bytes);
+        }
+        self.images.extend(map.into_values());
+        self.pins = pins;
+        Ok(self)
+    }
+
     pub fn from_artifacts(t: &Topology, set: &ArtifactSet) -> Result<Bundle, DeployError> {
         let mut files = BTreeMap::new();
         for (path, name) in [
@@ -346,6 +378,7 @@ impl Bundle {
             files,
             secrets,
             images,
+            pins: Vec::new(),
         })
     }
 
@@ -703,6 +736,8 @@ pub struct DeployOps {
     /// The entry this release appends to the ledger on success.
     pub entry: LedgerEntry,
     pub take_lease: Op,
+    /// How each pinned image reaches the droplet (before the upload).
+    pub images: Vec<crate::images::Delivery>,
     pub prepare: Op,
     pub uploads: Vec<Op>,
     pub env: Op,
@@ -755,6 +790,7 @@ impl DeployOps {
             lease: lease.clone(),
             bundle: input.bundle.clone(),
             entry: input.entry.clone(),
+            images: crate::images::deliveries(target, &input.bundle.pins),
             prepare: target.prepare_op(n, &fence),
             uploads: input
                 .bundle
@@ -778,7 +814,9 @@ impl DeployOps {
     }
 
     pub fn to_vec(&self) -> Vec<Op> {
-        let mut v = vec![self.take_lease.clone(), self.prepare.clone()];
+        let mut v = vec![self.take_lease.clone()];
+        v.extend(self.images.iter().flat_map(|d| d.ops()));
+        v.push(self.prepare.clone());
         v.extend(self.uploads.iter().cloned());
         v.push(self.env.clone());
         v.push(self.activate.clone());
@@ -822,6 +860,12 @@ pub fn plan(
     let base = state.ledger.current;
     plane.base_release = base;
     plane.changes = diff_artifacts(&state.old, &bundle.comparable());
+    let current_pins = state
+        .ledger
+        .current_release()
+        .map(|r| r.pins.clone())
+        .unwrap_or_default();
+    plane.images = crate::images::changes(&bundle.pins, &current_pins);
     if plane.changes.is_empty() && base.is_some() {
         plane.notes.push(format!(
             "release {} is already current: nothing to do",
@@ -840,6 +884,7 @@ pub fn plan(
         number: n,
         artifacts: bundle.hashes(),
         images: bundle.images.clone(),
+        pins: crate::images::pin_map(&bundle.pins),
         secrets: bundle.secrets.clone(),
         time: ledger::rfc3339(ledger::now_epoch()),
         outcome: Outcome::Deployed,
@@ -920,7 +965,7 @@ pub struct Runner<'a, 'b> {
 }
 
 impl Runner<'_, '_> {
-    fn run(&mut self, op: &Op) -> Result<Output, DeployError> {
+    pub(crate) fn run(&mut self, op: &Op) -> Result<Output, DeployError> {
         self.steps.op(op);
         let out = self.ex.run(op)?;
         check_ssh(op, &out)?;
@@ -933,7 +978,7 @@ impl Runner<'_, '_> {
         Ok(out)
     }
 
-    fn run_ok(&mut self, op: &Op) -> Result<Output, DeployError> {
+    pub(crate) fn run_ok(&mut self, op: &Op) -> Result<Output, DeployError> {
         let out = self.run(op)?;
         if !out.success() {
             return Err(DeployError::Step {
@@ -944,7 +989,7 @@ impl Runner<'_, '_> {
         Ok(out)
     }
 
-    fn tail(&self, text: &str, n: usize) -> String {
+    pub(crate) fn tail(&self, text: &str, n: usize) -> String {
         let lines: Vec<&str> = text.trim_end().lines().collect();
         let start = lines.len().saturating_sub(n);
         self.redact.clean(&lines[start..].join("\n"))
@@ -1087,6 +1132,10 @@ impl Runner<'_, '_> {
             lease,
         );
         let ops = &run;
+        renewer.check()?;
+        for d in &ops.images {
+            self.deliver_image(d)?;
+        }
         renewer.check()?;
         let uploaded = self.step(&format!("upload release {n}"), |s| {
             s.run_ok(&ops.prepare)?;
@@ -1579,6 +1628,7 @@ mod tests {
             .into(),
             secrets: vec!["DATABASE_URL".into()],
             images: vec!["caddy:2".into()],
+            pins: Vec::new(),
         }
     }
 

@@ -18,6 +18,8 @@ pub struct Output {
     pub status: i32,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// Bytes that went from the producer to the consumer of a piped op (`Stdin::Pipe`).
+    pub piped: u64,
 }
 
 impl Output {
@@ -119,6 +121,21 @@ impl<'a> Executor<'a> {
         run_op(op, self.secrets)
     }
 
+    /// Run `op` (no stdin) handing its stdout and stderr to `sink` as they arrive, line by line
+    /// (a `logs --follow` that never ends on its own); returns the exit status. Recorded like
+    /// `run`, and a dry run runs nothing.
+    pub fn stream(
+        &mut self,
+        op: &Op,
+        sink: &mut dyn FnMut(Stream, &[u8]),
+    ) -> Result<i32, ExecError> {
+        self.transcript.push(op.clone());
+        if self.goal == Goal::DryRun {
+            return Ok(0);
+        }
+        stream_op(op, self.secrets, sink)
+    }
+
     /// Run a read-only op even in a dry run (probes, `show`, `print`): plans need the answers.
     pub fn query(&mut self, op: &Op) -> Result<Output, ExecError> {
         debug_assert!(!op.mutating, "query() is for read-only ops");
@@ -128,36 +145,12 @@ impl<'a> Executor<'a> {
 
 /// Spawn `op` and wait. Env vars it names are passed through from the secret source only.
 pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> {
-    let mut cmd = Command::new(&op.program);
-    cmd.args(&op.args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(match op.stdin {
-            Stdin::None => Stdio::null(),
-            _ => Stdio::piped(),
-        });
-    for name in &op.env {
-        match secrets.get(name) {
-            Some(v) => {
-                cmd.env(name, v);
-            }
-            None => return Err(ExecError::SecretUnset { name: name.clone() }),
-        }
+    if let Stdin::Pipe { from } = &op.stdin {
+        return run_pipe(from, op, secrets);
     }
-    for (child, source) in &op.env_map {
-        match secrets.get(source) {
-            Some(v) => {
-                cmd.env(child, v);
-            }
-            None => {
-                return Err(ExecError::SecretUnset {
-                    name: source.clone(),
-                })
-            }
-        }
-    }
+    let mut cmd = command(op, secrets)?;
     let input: Option<Vec<u8>> = match &op.stdin {
-        Stdin::None => None,
+        Stdin::None | Stdin::Pipe { .. } => None,
         Stdin::Bytes { data } => Some(data.clone()),
         Stdin::EnvFile { names } => Some(env_file(names, secrets)?),
         Stdin::EnvLinesIfSet { names } => {
@@ -187,7 +180,161 @@ pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> 
         status: out.status.code().unwrap_or(-1),
         stdout: out.stdout,
         stderr: out.stderr,
+        piped: 0,
     })
+}
+
+/// Which output a streamed chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Spawn `op` and pass every line of its stdout and stderr to `sink` as it arrives (a reader
+/// thread per pipe feeding a channel, so neither pipe can fill and block the child).
+pub fn stream_op(
+    op: &Op,
+    secrets: &dyn SecretSource,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<i32, ExecError> {
+    use std::io::BufRead;
+    let mut child = command(op, secrets)?
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|error| ExecError::Spawn {
+            program: op.program.clone(),
+            error,
+        })?;
+    let (tx, rx) = std::sync::mpsc::channel::<(Stream, Vec<u8>)>();
+    let mut readers = Vec::new();
+    let pipes: [(Stream, Option<Box<dyn std::io::Read + Send>>); 2] = [
+        (
+            Stream::Stdout,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        ),
+        (
+            Stream::Stderr,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        ),
+    ];
+    for (which, pipe) in pipes {
+        let Some(pipe) = pipe else { continue };
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(pipe);
+            let mut line = Vec::new();
+            while r.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                if tx.send((which, std::mem::take(&mut line))).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    for (which, chunk) in rx {
+        sink(which, &chunk);
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    let status = child.wait().map_err(|error| ExecError::Spawn {
+        program: op.program.clone(),
+        error,
+    })?;
+    Ok(status.code().unwrap_or(-1))
+}
+
+/// `from | to`, without a shell: `from`'s stdout is copied into `to`'s stdin by a thread that
+/// counts the bytes. The status is `to`'s, unless `from` failed (then `from`'s: a truncated
+/// stream must not read as success); stderr holds both sides'.
+fn run_pipe(from: &Op, to: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> {
+    let spawn_err = |op: &Op| {
+        let program = op.program.clone();
+        move |error| ExecError::Spawn { program, error }
+    };
+    let mut producer = command(from, secrets)?
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(spawn_err(from))?;
+    let mut consumer = match command(to, secrets)?.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = producer.kill();
+            let _ = producer.wait();
+            return Err(spawn_err(to)(e));
+        }
+    };
+    let copier = match (producer.stdout.take(), consumer.stdin.take()) {
+        (Some(mut src), Some(mut dst)) => Some(std::thread::spawn(move || {
+            // Dropping `dst` at the end closes the consumer's stdin: its end of stream.
+            std::io::copy(&mut src, &mut dst).unwrap_or(0)
+        })),
+        _ => None,
+    };
+    let producer_err = producer.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut e, &mut buf);
+            buf
+        })
+    });
+    let out = consumer.wait_with_output().map_err(spawn_err(to))?;
+    let piped = copier.map(|c| c.join().unwrap_or(0)).unwrap_or(0);
+    let pstatus = producer.wait().map_err(spawn_err(from))?;
+    let mut stderr = producer_err
+        .map(|h| h.join().unwrap_or_default())
+        .unwrap_or_default();
+    stderr.extend_from_slice(&out.stderr);
+    let status = match pstatus.code() {
+        Some(0) => out.status.code().unwrap_or(-1),
+        other => other.unwrap_or(-1),
+    };
+    Ok(Output {
+        status,
+        stdout: out.stdout,
+        stderr,
+        piped,
+    })
+}
+
+/// `op` as a `Command` with piped stdio and the env vars it names from the secret source.
+fn command(op: &Op, secrets: &dyn SecretSource) -> Result<Command, ExecError> {
+    let mut cmd = Command::new(&op.program);
+    cmd.args(&op.args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(match op.stdin {
+            Stdin::None => Stdio::null(),
+            _ => Stdio::piped(),
+        });
+    for name in &op.env {
+        match secrets.get(name) {
+            Some(v) => {
+                cmd.env(name, v);
+            }
+            None => return Err(ExecError::SecretUnset { name: name.clone() }),
+        }
+    }
+    for (child, source) in &op.env_map {
+        match secrets.get(source) {
+            Some(v) => {
+                cmd.env(child, v);
+            }
+            None => {
+                return Err(ExecError::SecretUnset {
+                    name: source.clone(),
+                })
+            }
+        }
+    }
+    Ok(cmd)
 }
 
 /// `NAME=value` lines for a compose `.env`. Values are written single-quoted-free: compose's
@@ -269,6 +416,63 @@ mod tests {
         assert_eq!(out.stdout_text(), "CANARY=v4lue\n");
         // The recorded op holds the name only.
         assert!(!format!("{:?}", ex.transcript).contains("v4lue"));
+    }
+
+    /// A piped op streams the producer's stdout into the consumer and counts the bytes; a
+    /// failing producer fails the pipe even when the consumer succeeds.
+    #[test]
+    fn a_piped_op_streams_counts_and_fails_with_its_producer() {
+        let s = Map(HashMap::new());
+        let from = Op::new("t", "produce", "head", vec!["-c".into(), "300000".into()])
+            .with_stdin(Stdin::None);
+        let from = Op {
+            args: vec!["-c".into(), "300000".into(), "/dev/zero".into()],
+            ..from
+        };
+        let to = Op::new("t", "consume", "wc", vec!["-c".into()]).with_stdin(Stdin::Pipe {
+            from: Box::new(from.clone()),
+        });
+        let out = run_op(&to, &s).unwrap();
+        assert!(out.success(), "{}", out.stderr_text());
+        assert_eq!(out.stdout_text().trim(), "300000");
+        assert_eq!(out.piped, 300_000);
+        assert_eq!(
+            to.to_string(),
+            "head -c 300000 /dev/zero | wc -c",
+            "shown as a pipe"
+        );
+        let bad = Op::new("t", "consume", "wc", vec!["-c".into()]).with_stdin(Stdin::Pipe {
+            from: Box::new(Op::new(
+                "t",
+                "fail",
+                "sh",
+                vec!["-c".into(), "exit 3".into()],
+            )),
+        });
+        assert_eq!(run_op(&bad, &s).unwrap().status, 3);
+    }
+
+    /// `logs --follow` needs output as it is produced, not at exit.
+    #[test]
+    fn stream_hands_over_lines_from_both_pipes() {
+        let s = Map(HashMap::new());
+        let op = Op::new(
+            "t",
+            "x",
+            "sh",
+            vec!["-c".into(), "echo one; echo two >&2; exit 4".into()],
+        );
+        let mut seen = Vec::new();
+        let status = stream_op(&op, &s, &mut |w, b| seen.push((w, b.to_vec()))).unwrap();
+        assert_eq!(status, 4);
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                (Stream::Stdout, b"one\n".to_vec()),
+                (Stream::Stderr, b"two\n".to_vec())
+            ]
+        );
     }
 
     #[test]

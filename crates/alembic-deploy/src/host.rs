@@ -760,12 +760,14 @@ mod tests {
             status: 3,
             stdout: vec![],
             stderr: b"Boot-out failed: 3: No such process\n".to_vec(),
+            ..Output::default()
         };
         assert!(tolerated(&bootout, &not_loaded));
         let denied = Output {
             status: 1,
             stdout: vec![],
             stderr: b"Operation not permitted".to_vec(),
+            ..Output::default()
         };
         assert!(!tolerated(&bootout, &denied));
         let bootstrap = Op::new(PLANE, "x", "launchctl", vec!["bootstrap".into()]);

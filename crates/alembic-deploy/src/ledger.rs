@@ -25,6 +25,10 @@ pub struct Release {
     /// Artifact file name in the release dir -> sha256 (hex).
     pub artifacts: BTreeMap<String, String>,
     pub images: Vec<String>,
+    /// Workload -> the image its compose service ran in this release (`sha256:<id>` or
+    /// `<registry>/<name>@sha256:<digest>`), for every workload with `build`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pins: BTreeMap<String, String>,
     /// Names of the variables in the release's `.env`.
     pub secrets: Vec<String>,
     /// RFC 3339 UTC.
@@ -153,6 +157,7 @@ mod tests {
             number: n,
             artifacts: BTreeMap::new(),
             images: vec![],
+            pins: BTreeMap::new(),
             secrets: vec![],
             time: rfc3339(0),
             outcome,

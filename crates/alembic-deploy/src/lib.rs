@@ -4,11 +4,13 @@
 
 pub mod artifacts;
 pub mod bootstrap;
+pub mod daytwo;
 pub mod doctor;
 pub mod droplet;
 pub mod exec;
 pub mod fsio;
 pub mod host;
+pub mod images;
 pub mod lease;
 pub mod ledger;
 pub mod ops;

@@ -32,6 +32,11 @@ pub enum Stdin {
     ShellEnv {
         names: Vec<String>,
     },
+    /// Another op's stdout, streamed as it is produced (`docker save ... | ssh ... docker
+    /// load`): the executor runs both and counts the bytes that passed. Neither side is a shell.
+    Pipe {
+        from: Box<Op>,
+    },
 }
 
 /// A single step of a plan.
@@ -108,6 +113,9 @@ impl Op {
 
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Stdin::Pipe { from } = &self.stdin {
+            write!(f, "{from} | ")?;
+        }
         if !self.env.is_empty() || !self.env_map.is_empty() {
             let names: Vec<String> = self
                 .env
@@ -126,6 +134,8 @@ impl fmt::Display for Op {
                 write!(f, " < (env lines where set: {})", names.join(", "))
             }
             Stdin::ShellEnv { names } => write!(f, " < (sh env file: {})", names.join(", ")),
+            // Written before the command line, as a shell shows a pipe.
+            Stdin::Pipe { .. } => Ok(()),
         }
     }
 }

@@ -56,6 +56,9 @@ pub struct PlanePlan {
     /// Things the reader should know (a plane skipped, and why).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Droplet: the image of each `build` workload against the current release's pin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<crate::images::ImageChange>,
 }
 
 impl PlanePlan {
@@ -67,6 +70,7 @@ impl PlanePlan {
             changes: Vec::new(),
             ops: Vec::new(),
             notes: Vec::new(),
+            images: Vec::new(),
         }
     }
 

@@ -1135,6 +1135,7 @@ mod tests {
             status: 1,
             stdout: b"token dop_v1_canary_unit on stdout".to_vec(),
             stderr: Vec::new(),
+            ..Output::default()
         };
         let err = require(&op, out, &[0], &redact).unwrap_err().to_string();
         assert_eq!(

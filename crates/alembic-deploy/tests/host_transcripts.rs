@@ -43,6 +43,7 @@ fn transcript(t: &Topology, env: &HostEnv) -> Vec<String> {
                 Stdin::EnvFile { names } => format!(" < env({})", names.join(",")),
                 Stdin::EnvLinesIfSet { names } => format!(" < env-if-set({})", names.join(",")),
                 Stdin::ShellEnv { names } => format!(" < shenv({})", names.join(",")),
+                Stdin::Pipe { from } => format!(" < pipe({})", from.command_line()),
             };
             format!("{}{stdin}", op.command_line())
         })

@@ -341,6 +341,7 @@ fn release(n: u64, outcome: Outcome) -> Release {
         number: n,
         artifacts: Default::default(),
         images: vec![],
+        pins: Default::default(),
         secrets: vec![],
         time: ledger::rfc3339(0),
         outcome,

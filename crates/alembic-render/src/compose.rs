@@ -185,8 +185,28 @@ pub fn secret_reference(name: &str) -> String {
     format!("${{{}:?{name} is required}}", secret_variable(name))
 }
 
+/// The image of a workload with `build`: a reference the deploy fills in. In the rendered file
+/// it is `${ALEMBIC_IMAGE_<NAME>:?...}` (the variable CI's deploy job already carries, see
+/// `github::image_env`), so running the file by hand needs the image named; `alembic apply`
+/// writes each release's copy with the image pinned (an image ID or a registry digest, see
+/// [`render_pinned`]), so a release directory always names the exact bits it ran.
+pub fn image_reference(w: &Workload) -> String {
+    format!(
+        "${{{}:?the image of {} is built and pinned by alembic apply}}",
+        crate::github::image_env(w),
+        w.name
+    )
+}
+
 pub fn render(t: &Topology) -> Vec<Artifact> {
-    let file = compose_file(t);
+    render_pinned(t, &BTreeMap::new())
+}
+
+/// The compose file with the images of `build` workloads pinned: `pins` maps a workload name to
+/// its image (`sha256:<id>` or `<registry>/<name>@sha256:<digest>`); a build workload without a
+/// pin keeps its [`image_reference`].
+pub fn render_pinned(t: &Topology, pins: &BTreeMap<String, String>) -> Vec<Artifact> {
+    let file = compose_file(t, pins);
     // Serializing these plain structs cannot fail (string keys, no non-finite floats); an
     // empty file would fail every checker test loudly if it ever did.
     let yaml = yaml_serde::to_string(&file).unwrap_or_default();
@@ -250,10 +270,17 @@ fn quote_ambiguous_scalars(yaml: &str) -> String {
     out
 }
 
-fn compose_file(t: &Topology) -> ComposeFile {
+fn compose_file(t: &Topology, pins: &BTreeMap<String, String>) -> ComposeFile {
     let mut services = vec![(EDGE_SERVICE.to_owned(), edge(t))];
     for w in t.on_plane(Plane::Droplet) {
-        services.push((w.name.to_string(), workload(t, w)));
+        let mut svc = workload(t, w);
+        if w.build.is_some() {
+            svc.image = pins
+                .get(w.name.as_str())
+                .cloned()
+                .unwrap_or_else(|| image_reference(w));
+        }
+        services.push((w.name.to_string(), svc));
     }
     ComposeFile {
         name: t.project.name.to_string(),

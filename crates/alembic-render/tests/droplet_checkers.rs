@@ -385,3 +385,86 @@ fn ipv6_edge_bind_is_accepted_by_compose() {
     let ports = json["services"]["edge"]["ports"].as_array().expect("ports");
     assert!(ports.iter().all(|p| p["host_ip"] == "::1"), "{ports:?}");
 }
+
+/// A `build` workload's image was rendered as `image: ''`, which `docker compose config`
+/// refuses: it is a reference the deploy fills in, and a pinned release file needs no variable.
+#[test]
+fn compose_config_accepts_build_workloads_referenced_and_pinned() {
+    let Some(docker) = alembic_testkit::tool("docker") else {
+        return;
+    };
+    let t = load(&fixtures_dir().join("ci/images.toml"));
+    let built: Vec<_> = t
+        .on_plane(alembic_config::Plane::Droplet)
+        .filter(|w| w.build.is_some())
+        .collect();
+    assert!(built.len() >= 2, "the fixture builds images");
+    let config = |yaml: &[u8], images: &[(String, &str)]| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
+        let mut cmd = Command::new(&docker);
+        cmd.current_dir(dir.path()).args([
+            "compose",
+            "-f",
+            "compose.yaml",
+            "config",
+            "--format",
+            "json",
+        ]);
+        for s in secret_names(&t) {
+            cmd.env(compose::secret_variable(&s), canary(&s));
+        }
+        for (k, v) in images {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run docker compose")
+    };
+    let referenced = compose::render(&t).remove(0).bytes;
+    let digest = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let images: Vec<(String, String)> = built
+        .iter()
+        .map(|w| {
+            (
+                alembic_render::github::image_env(w),
+                format!("ghcr.io/acme/{}{digest}", w.name),
+            )
+        })
+        .collect();
+    let set: Vec<(String, &str)> = images
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str()))
+        .collect();
+    let out = config(&referenced, &set);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (w, (_, image)) in built.iter().zip(&images) {
+        assert_eq!(json["services"][w.name.as_str()]["image"], image.as_str());
+    }
+    // Unset: compose stops, naming the workload, rather than running an empty image.
+    let out = config(&referenced, &set[1..]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("the image of {} is built", built[0].name)),
+        "{err}"
+    );
+    // Pinned by image ID, as a release without a registry is: no variable needed.
+    let id = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let pins = built
+        .iter()
+        .map(|w| (w.name.to_string(), id.to_owned()))
+        .collect();
+    let pinned = compose::render_pinned(&t, &pins).remove(0).bytes;
+    let out = config(&pinned, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["services"][built[0].name.as_str()]["image"], id);
+}

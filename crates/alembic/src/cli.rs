@@ -148,6 +148,27 @@ pub enum Command {
     },
     /// Print the alembic(1) man page (roff) on stdout: `alembic man > alembic.1`
     Man,
+    /// Per droplet workload: release, container state, health, image; drift from the ledger
+    Status,
+    /// A droplet workload's logs, over ssh
+    Logs {
+        workload: String,
+        /// Keep streaming new lines
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only lines since this long ago (`10m`, `2h`) or this time (RFC 3339)
+        #[arg(long, value_name = "D")]
+        since: Option<String>,
+        /// Only the last N lines
+        #[arg(long, value_name = "N")]
+        tail: Option<u64>,
+    },
+    /// Run a command in a droplet workload's container: alembic exec WORKLOAD -- CMD...
+    Exec {
+        workload: String,
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
 }
 
 /// Planes as `apply`/`plan` see them: `infra` is the Terraform stage of the droplet plane.

@@ -152,6 +152,7 @@ fn execute(built: Built, view: &mut dyn Progress, allow_replace: bool, json: boo
             replanned = match super::plan::plan_droplet(
                 &built.topology,
                 &built.set,
+                &built.base_dir,
                 built.address_tf.as_ref(),
             ) {
                 Ok(x) => x,

@@ -4,7 +4,9 @@ mod apply;
 mod bootstrap;
 mod check;
 mod doctor;
+mod exec;
 mod init;
+mod logs;
 mod man;
 mod plan;
 mod render;
@@ -12,6 +14,7 @@ mod rollback;
 mod scan;
 mod schema;
 mod secrets;
+mod status;
 mod topology;
 mod validate;
 
@@ -43,5 +46,13 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Schema => schema::run(),
         Command::Bootstrap { user, yes } => bootstrap::run(g, user.as_deref(), *yes),
         Command::Man => man::run(),
+        Command::Status => status::run(g),
+        Command::Logs {
+            workload,
+            follow,
+            since,
+            tail,
+        } => logs::run(g, workload, *follow, since.as_deref(), *tail),
+        Command::Exec { workload, cmd } => exec::run(g, workload, cmd),
     }
 }

@@ -26,6 +26,8 @@ pub(crate) struct Built {
     /// planes are selected: apply reads it again after the infra plane ran.
     pub address_tf: Option<terraform::Runner>,
     pub host: Option<host::HostEnv>,
+    /// alembic.toml's directory: `build` contexts are relative to it.
+    pub base_dir: std::path::PathBuf,
 }
 
 /// Which planes a `--plane` selects: none given means every plane apply drives.
@@ -91,11 +93,13 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
         infra: None,
         address_tf,
         host: None,
+        base_dir: origin.base_dir(),
     };
     for p in planes {
         match p {
             PlaneArg::Droplet => {
-                let (target, planned) = plan_droplet(&t, &set, built.address_tf.as_ref())?;
+                let (target, planned) =
+                    plan_droplet(&t, &set, &built.base_dir, built.address_tf.as_ref())?;
                 planes_out.push(planned.plane.clone());
                 built.droplet = Some((target, planned));
             }
@@ -155,18 +159,45 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
 pub(crate) fn plan_droplet(
     t: &Topology,
     set: &ArtifactSet,
+    base: &std::path::Path,
     tf: Option<&terraform::Runner>,
 ) -> Result<(Target, Planned), i32> {
     let env = ProcessEnv;
     let mut ex = Executor::new(Goal::DryRun, &env);
     let address = droplet::resolve_address(t, tf, &mut ex);
     let target = Target::from_topology(t, &address);
-    let bundle = Bundle::from_artifacts(t, set).map_err(|e| fail(&e, e.exit_code()))?;
+    let mut bundle = Bundle::from_artifacts(t, set).map_err(|e| fail(&e, e.exit_code()))?;
+    // `build` workloads: built here (or named by CI) and pinned into the release's compose file.
+    if t.on_plane(alembic_config::Plane::Droplet)
+        .any(|w| w.build.is_some())
+    {
+        let read = |name: &str| std::env::var(name).ok();
+        let pins = alembic_deploy::images::resolve(t, base, &read, &mut ex)
+            .map_err(|e| fail(&e, e.exit_code()))?;
+        bundle = bundle
+            .pin(t, set, pins)
+            .map_err(|e| fail(&e, e.exit_code()))?;
+    }
+    let build_ops: Vec<_> = bundle
+        .pins
+        .iter()
+        .filter_map(|p| match &p.source {
+            alembic_deploy::images::Source::Built { context, .. }
+            | alembic_deploy::images::Source::Push { context, .. } => Some(
+                alembic_deploy::images::build_op(&p.workload, &base.join(context)),
+            ),
+            alembic_deploy::images::Source::Given { .. } => None,
+        })
+        .collect();
+    let with_builds = |mut planned: Planned| {
+        planned.plane.ops.splice(0..0, build_ops.iter().cloned());
+        planned
+    };
     if target.address.is_err() {
         let lease = Lease::for_this_process();
         let by = lease.holder.clone();
         let planned = droplet::plan(&target, &bundle, RemoteState::default(), lease, &by);
-        return Ok((target, planned));
+        return Ok((target, with_builds(planned)));
     }
     target.ssh.prepare().map_err(|e| {
         fail(
@@ -184,7 +215,7 @@ pub(crate) fn plan_droplet(
     let lease = Lease::for_this_process();
     let by = lease.holder.clone();
     let planned = droplet::plan(&target, &bundle, state, lease, &by);
-    Ok((target, planned))
+    Ok((target, with_builds(planned)))
 }
 
 /// Close the ssh master a read-only query opened (none when the address is unknown).
@@ -210,6 +241,15 @@ pub(crate) fn print_plan(plan: &Plan) {
         out.push('\n');
         for n in &p.notes {
             out.push_str(&format!("  note: {n}\n"));
+        }
+        for i in &p.images {
+            match &i.from {
+                Some(f) if i.action == "changed" => out.push_str(&format!(
+                    "  image {}: changed {f} -> {}\n",
+                    i.workload, i.to
+                )),
+                _ => out.push_str(&format!("  image {}: {} {}\n", i.workload, i.action, i.to)),
+            }
         }
         for c in &p.changes {
             out.push_str(&format!("  {} {}\n", c.action.symbol(), c.path));
