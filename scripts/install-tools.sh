@@ -104,4 +104,24 @@ if [ ${#missing_tools[@]} -gt 0 ]; then
   echo "install-tools: MISSING after install: ${missing_tools[*]}" >&2
   exit 1
 fi
+# The Docker engine the deploy tests use. Machines of this kind start it before a session, but
+# a daemon that was stopped (or never started, on a plain Debian host) is started here, detached
+# from this shell so it outlives the run that started it, and waited for with a bound.
+if ! docker info >/dev/null 2>&1; then
+  dockerd_bin=$(command -v dockerd || true)
+  if [ -z "$dockerd_bin" ]; then
+    echo "install-tools: the Docker engine is not running and dockerd is not installed" >&2
+    exit 1
+  fi
+  echo "install-tools: starting the Docker engine ($dockerd_bin)" >&2
+  setsid nohup "$dockerd_bin" >>/var/log/alembic-dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  if ! docker info >/dev/null 2>&1; then
+    echo "install-tools: the Docker engine did not come up in 60 s (see /var/log/alembic-dockerd.log)" >&2
+    exit 1
+  fi
+fi
 echo "install-tools: ok (add $tools/bin to PATH)" >&2
