@@ -17,6 +17,8 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The host listen check's socket listers (Linux `ss`, macOS `lsof`; both tested here).
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v lsof >/dev/null 2>&1 || need_apt+=(lsof)
+# A static shell for the volume E2E's FROM-scratch image (it seeds its own named volume).
+dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
