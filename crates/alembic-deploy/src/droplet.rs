@@ -311,6 +311,8 @@ pub struct Bundle {
     /// Names of the `.env` variables (sorted, unique).
     pub secrets: Vec<String>,
     pub images: Vec<String>,
+    /// Docker names of the workloads' named volumes, recorded in the ledger entry.
+    pub volumes: Vec<String>,
 }
 
 impl Bundle {
@@ -346,6 +348,7 @@ impl Bundle {
             files,
             secrets,
             images,
+            volumes: alembic_render::compose::workload_volume_names(t),
         })
     }
 
@@ -845,6 +848,7 @@ pub fn plan(
         outcome: Outcome::Deployed,
         by: by.to_owned(),
         note: None,
+        volumes: bundle.volumes.clone(),
     };
     let ops = DeployOps::build(
         target,
@@ -1579,6 +1583,7 @@ mod tests {
             .into(),
             secrets: vec!["DATABASE_URL".into()],
             images: vec!["caddy:2".into()],
+            volumes: vec!["demo_pgdata".into()],
         }
     }
 
@@ -1767,6 +1772,63 @@ mod tests {
             Err(DeployError::AddressUnknown(_))
         ));
         assert!(ex.transcript.is_empty(), "nothing ran");
+    }
+
+    // Volumes hold a stateful workload's data: no op alembic plans (deploy, prune, bringing a
+    // failed release down, rollback) may remove one, and the release records which it uses.
+    #[test]
+    fn no_op_ever_removes_a_volume_and_the_entry_records_them() {
+        let t = topology();
+        let target = configured(&t);
+        let fence = Lease::for_this_process().fence();
+        let state = RemoteState {
+            dirs: vec![1, 2, 3, 4, 5],
+            ledger: Ledger {
+                format_version: 1,
+                current: Some(5),
+                releases: (1..=5)
+                    .map(|n| LedgerEntry {
+                        number: n,
+                        artifacts: BTreeMap::new(),
+                        images: vec![],
+                        secrets: vec![],
+                        time: ledger::rfc3339(0),
+                        outcome: Outcome::Deployed,
+                        by: "t@h".into(),
+                        note: None,
+                        volumes: vec![],
+                    })
+                    .collect(),
+            },
+            ..RemoteState::default()
+        };
+        let p = plan(&target, &bundle(), state, Lease::for_this_process(), "t@h");
+        let ops = p.ops.expect("a change");
+        assert!(ops.prune.is_some(), "old releases are pruned");
+        assert_eq!(ops.entry.volumes, ["demo_pgdata"]);
+        let mut all = ops.to_vec();
+        all.push(target.down_op(&fence));
+        all.extend(rollback_ops(&target, 4));
+        for op in &all {
+            let text = op.args.join(" ");
+            for bad in [
+                "down -v",
+                "--volumes",
+                "volume rm",
+                "volume prune",
+                "system prune",
+                "docker rm -v",
+            ] {
+                assert!(!text.contains(bad), "{}: {bad} in {text}", op.step);
+            }
+            if text.contains("compose") && text.contains(" down") {
+                assert!(
+                    !text.split_whitespace().any(|w| w == "-v"),
+                    "{}: {text}",
+                    op.step
+                );
+            }
+        }
     }
 
     #[test]
