@@ -36,6 +36,7 @@ use crate::ops::{Op, Stdin};
 use crate::plan::{diff_artifacts, OldArtifact, PlanePlan};
 use crate::probe::{self, ProbeResult, ProbeTarget};
 use crate::progress::Steps;
+use crate::settle::{self, Settle, Verdict};
 use crate::ssh::SshTarget;
 use crate::terraform;
 
@@ -120,6 +121,17 @@ fi
 exec docker compose -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@""#
     )
 }
+/// `$1` project, `$2` service, `$3` port (0: none), `$4` health path, `$5` the route's host.
+/// Per container of the service: `state STATUS EXITCODE HEALTH`, then `http CODE` from a
+/// request straight to the container's address on the compose network with the route's Host
+/// header, as the edge sends it (when curl is on the droplet and the workload has a port).
+const UPSTREAM: &str = r#"for c in $(docker ps -aq --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2"); do
+echo "state $(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c")"
+ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$c" | cut -d ' ' -f 1)
+if [ "$3" != 0 ] && [ -n "$ip" ] && command -v curl >/dev/null 2>&1; then
+echo "http $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Host: $5" "http://$ip:$3$4")"
+fi
+done"#;
 const FETCH_CA: &str = r#"c=$(docker ps -q --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.service=edge | head -n 1)
 [ -n "$c" ] || { echo "no running edge container" >&2; exit 1; }
 docker cp "$c:$2" -"#;
@@ -400,6 +412,8 @@ pub struct Target {
     pub probes: Vec<ProbeTarget>,
     /// Droplet workload (compose service) names.
     pub services: Vec<String>,
+    /// Routed workload -> (container port, health path or `/`): where its own answer is read.
+    pub upstream_health: BTreeMap<String, (u16, String)>,
 }
 
 impl Target {
@@ -440,6 +454,16 @@ impl Target {
             services: t
                 .on_plane(Plane::Droplet)
                 .map(|w| w.name.to_string())
+                .collect(),
+            upstream_health: t
+                .routes()
+                .filter_map(|(w, _)| {
+                    let path = w.health.as_ref().map(|h| h.to_string());
+                    Some((
+                        w.name.to_string(),
+                        (w.port?.get(), path.unwrap_or_else(|| "/".to_owned())),
+                    ))
+                })
                 .collect(),
         }
     }
@@ -611,6 +635,27 @@ impl Target {
     /// volumes stay (no `-v`), so data survives a failed first release.
     pub fn down_op(&self, fence: &Fence) -> Op {
         self.compose("docker compose down", fence, &["down", "--remove-orphans"])
+    }
+
+    /// Read-only look at one service's containers on the droplet (see [`UPSTREAM`]): state,
+    /// exit code, health, and the app's own answer on its health path, to tell "up and failing"
+    /// from "not up yet" (the edge holds requests to an unhealthy upstream, so its own answer
+    /// never shows the app's status).
+    fn upstream_op(&self, service: &str, host: &str) -> Op {
+        let (port, path) = self
+            .upstream_health
+            .get(service)
+            .cloned()
+            .unwrap_or((0, "/".to_owned()));
+        let args = [
+            self.project.clone(),
+            service.to_owned(),
+            port.to_string(),
+            path,
+            host.to_owned(),
+        ];
+        self.script(&format!("state of {service}"), UPSTREAM, &args)
+            .read_only()
     }
 
     fn logs_op(&self, service: &str) -> Op {
@@ -1148,8 +1193,13 @@ impl Runner<'_, '_> {
             Err(e) => return Err(e),
         };
         if let Some((p, result)) = probed {
+            let verb = if matches!(result, ProbeResult::Settled(_)) {
+                ":"
+            } else {
+                " got"
+            };
             let what = format!(
-                "probe of https://{}{} (through the edge at {}) got {}",
+                "probe of https://{}{} (through the edge at {}){verb} {}",
                 p.host,
                 p.path,
                 self.target.edge_text(),
@@ -1219,12 +1269,30 @@ impl Runner<'_, '_> {
         if let Some(op) = fetch_ca {
             self.fetch_ca(op, deadline)?;
         }
+        let window = settle::window_from_env();
         for (p, op) in probes {
             let mut last;
+            let mut settled = Settle::new(window);
+            let mut ps_at: Option<Instant> = None;
             loop {
+                // The app's own state first: the edge probe below may wait out its whole
+                // `--max-time` while the edge holds the request.
+                let direct = self.container_verdict(&p.workload, &p.host, &mut ps_at);
+                if let Some(why) = settled.observe(&direct, Instant::now()) {
+                    last = ProbeResult::Settled(why);
+                    break;
+                }
                 self.steps.op(op);
                 let out = self.ex.run(op)?;
                 last = probe::interpret(out.status, &out.stdout_text(), &out.stderr_text());
+                let mut verdict = settle::classify(&last);
+                if verdict == Verdict::NotUpYet {
+                    verdict = self.container_verdict(&p.workload, &p.host, &mut ps_at);
+                }
+                if let Some(why) = settled.observe(&verdict, Instant::now()) {
+                    last = ProbeResult::Settled(why);
+                    break;
+                }
                 if last.is_healthy() || Instant::now() >= deadline {
                     break;
                 }
@@ -1235,6 +1303,26 @@ impl Runner<'_, '_> {
             }
         }
         Ok(None)
+    }
+
+    /// While a route is not up yet through the edge: has its container exited, is it
+    /// restarting or unhealthy, or does the app itself answer an error? Asked at most every
+    /// 2 s; a look that cannot run says nothing.
+    fn container_verdict(
+        &mut self,
+        service: &str,
+        host: &str,
+        last: &mut Option<Instant>,
+    ) -> Verdict {
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
+            return Verdict::NotUpYet;
+        }
+        *last = Some(Instant::now());
+        let op = self.target.upstream_op(service, host);
+        match self.run(&op) {
+            Ok(out) if out.success() => settle::upstream_verdict(&out.stdout_text(), service),
+            _ => Verdict::NotUpYet,
+        }
     }
 
     /// Caddy creates its local CA on start: retry until the edge has it.
