@@ -1271,25 +1271,33 @@ impl Runner<'_, '_> {
         }
         let window = settle::window_from_env();
         for (p, op) in probes {
-            let mut last;
+            let mut last: ProbeResult;
             let mut settled = Settle::new(window);
             let mut ps_at: Option<Instant> = None;
             loop {
-                // The app's own state first: the edge probe below may wait out its whole
-                // `--max-time` while the edge holds the request.
+                // The app's own state first. While the app fails by itself, the edge probe
+                // would only wait out its `--max-time` (the edge holds requests to an upstream
+                // its health checks mark down), so it is skipped and the app looked at again a
+                // second later: the settle window is measured at that step, not the probe's.
                 let direct = self.container_verdict(&p.workload, &p.host, &mut ps_at);
                 if let Some(why) = settled.observe(&direct, Instant::now()) {
                     last = ProbeResult::Settled(why);
                     break;
                 }
+                if let Verdict::Failing(what) = &direct {
+                    if Instant::now() >= deadline {
+                        last = ProbeResult::Settled(format!(
+                            "{what}, still at the probe timeout ({timeout} s)"
+                        ));
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
                 self.steps.op(op);
                 let out = self.ex.run(op)?;
                 last = probe::interpret(out.status, &out.stdout_text(), &out.stderr_text());
-                let mut verdict = settle::classify(&last);
-                if verdict == Verdict::NotUpYet {
-                    verdict = self.container_verdict(&p.workload, &p.host, &mut ps_at);
-                }
-                if let Some(why) = settled.observe(&verdict, Instant::now()) {
+                if let Some(why) = settled.observe(&settle::classify(&last), Instant::now()) {
                     last = ProbeResult::Settled(why);
                     break;
                 }
@@ -1307,14 +1315,14 @@ impl Runner<'_, '_> {
 
     /// While a route is not up yet through the edge: has its container exited, is it
     /// restarting or unhealthy, or does the app itself answer an error? Asked at most every
-    /// 2 s; a look that cannot run says nothing.
+    /// second; a look that cannot run says nothing.
     fn container_verdict(
         &mut self,
         service: &str,
         host: &str,
         last: &mut Option<Instant>,
     ) -> Verdict {
-        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
+        if last.is_some_and(|t| t.elapsed() < Duration::from_millis(900)) {
             return Verdict::NotUpYet;
         }
         *last = Some(Instant::now());
@@ -1746,6 +1754,31 @@ mod tests {
                 names: vec!["DATABASE_URL".into()]
             }
         );
+    }
+
+    // The look at a routed workload's own answer is read-only and asks its container port
+    // and health path (not the edge's), with the route's Host header.
+    #[test]
+    fn the_upstream_look_reads_the_container_port_and_health_path() {
+        let t = topology();
+        let target = configured(&t);
+        assert_eq!(
+            target.upstream_health.get("council-api"),
+            Some(&(8080, "/healthz".to_owned()))
+        );
+        let op = target.upstream_op("council-api", "api.alembic.example.com");
+        assert!(!op.mutating);
+        let text = op.args.join(" ");
+        for part in [
+            "council-api",
+            "8080",
+            "/healthz",
+            "api.alembic.example.com",
+            "com.docker.compose.service=$2",
+            "--max-time 2 -H",
+        ] {
+            assert!(text.contains(part), "{part} not in {text}");
+        }
     }
 
     #[test]
