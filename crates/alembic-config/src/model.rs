@@ -261,9 +261,25 @@ pub struct Workload {
     pub bind: Option<IpAddr>,
     pub keep_alive: bool,
     pub schedule: Option<Schedule>,
+    /// Named volumes mounted into the container (droplet workloads); alembic never removes one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeMount>,
+    /// Read-only root filesystem (droplet workloads; default true).
+    #[serde(skip_serializing_if = "is_true")]
+    pub read_only: bool,
+    /// tmpfs mounts besides `/tmp` (droplet workloads).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<ContainerPath>,
+    /// The user the container runs as (droplet workloads), `uid[:gid]` or a name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<ContainerUser>,
     /// Index of this workload's `[[workload]]` table in the file, for span lookups.
     #[serde(skip)]
     pub index: usize,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Workload {

@@ -409,6 +409,10 @@ const WORKLOAD_KEYS: &[&str] = &[
     "bind",
     "keep_alive",
     "schedule",
+    "volumes",
+    "read_only",
+    "tmpfs",
+    "user",
 ];
 
 /// Every key the parser knows, by table; the JSON Schema test compares against this.
@@ -1256,6 +1260,10 @@ impl<'s> Cx<'s> {
         });
         let keep_alive = self.boolean(t, "keep_alive");
         let schedule = self.string(t, "schedule", None, Code::Cfg004, Schedule::parse);
+        let volumes = self.volumes(t);
+        let read_only = self.boolean(t, "read_only");
+        let tmpfs = self.string_list(t, "tmpfs", Code::Cfg004, true, ContainerPath::parse);
+        let user = self.string(t, "user", None, Code::Cfg004, ContainerUser::parse);
         if self.diags[n..].iter().any(Diagnostic::is_error) {
             return None;
         }
@@ -1330,6 +1338,14 @@ impl<'s> Cx<'s> {
                     !healthcheck.is_empty(),
                     "healthcheck applies to droplet containers",
                 );
+                for (key, present) in [
+                    ("volumes", !volumes.is_empty()),
+                    ("read_only", read_only.is_some()),
+                    ("tmpfs", !tmpfs.is_empty()),
+                    ("user", user.is_some()),
+                ] {
+                    not_on(key, present, "this applies to droplet containers");
+                }
                 if command.is_empty() {
                     problems.push((
                         Code::Cfg003,
@@ -1363,6 +1379,14 @@ impl<'s> Cx<'s> {
                     schedule.is_some(),
                     "ci workloads run on push and pull_request",
                 );
+                for (key, present) in [
+                    ("volumes", !volumes.is_empty()),
+                    ("read_only", read_only.is_some()),
+                    ("tmpfs", !tmpfs.is_empty()),
+                    ("user", user.is_some()),
+                ] {
+                    not_on(key, present, "this applies to droplet containers");
+                }
                 if command.is_empty() {
                     problems.push((
                         Code::Cfg003,
@@ -1446,8 +1470,65 @@ impl<'s> Cx<'s> {
             bind,
             keep_alive,
             schedule,
+            volumes,
+            read_only: read_only.unwrap_or(true),
+            tmpfs,
+            user,
             index,
         })
+    }
+
+    /// `volumes`: named volumes only. A malformed entry is CFG004; a host path or the docker
+    /// socket is EXP008 (policy: either hands the container files of the droplet itself); two
+    /// mounts at one container path are CFG005. Each at its item.
+    fn volumes(&mut self, t: &Tbl<'_, '_>) -> Vec<VolumeMount> {
+        let raw = self.string_list(t, "volumes", Code::Cfg004, false, |s| Ok(s.to_owned()));
+        let path = join(&t.path, "volumes");
+        let items = match self.get(t, "volumes").map(|v| v.get_ref()) {
+            Some(DeValue::Array(a)) => a.len(),
+            _ => 0,
+        };
+        // An item that is not a string was reported already; indices would no longer match.
+        if raw.len() != items {
+            return Vec::new();
+        }
+        let mut out: Vec<VolumeMount> = Vec::with_capacity(raw.len());
+        for (i, s) in raw.iter().enumerate() {
+            let item = format!("{path}.{i}");
+            let span = self.spans.get(&item).unwrap_or(t.span.clone());
+            let what = self.describe(&item);
+            match VolumeMount::parse(s) {
+                Ok(v) if out.iter().any(|o| o.target == v.target) => {
+                    let what = self.describe(&path);
+                    self.err(
+                        Code::Cfg005,
+                        span,
+                        format!("two entries in {what} mount at {}", v.target),
+                        Some("mount one volume per container path".to_owned()),
+                    );
+                }
+                Ok(v) => out.push(v),
+                Err(VolumeError::Malformed(why)) => self.err(
+                    Code::Cfg004,
+                    span,
+                    format!("invalid {what}: {why}"),
+                    Some(
+                        "like volumes = [\"pgdata:/var/lib/postgresql/data\"] (\":ro\" allowed)"
+                            .to_owned(),
+                    ),
+                ),
+                Err(VolumeError::HostPath(why)) => self.err(
+                    Code::Exp008,
+                    span,
+                    format!("{what} refused: {why}"),
+                    Some(
+                        "use a named volume (name:/path); alembic never bind-mounts droplet paths"
+                            .to_owned(),
+                    ),
+                ),
+            }
+        }
+        out
     }
 
     fn env_table(&mut self, t: &Tbl<'_, '_>) -> BTreeMap<EnvVarName, Text> {

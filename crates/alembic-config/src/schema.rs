@@ -235,6 +235,15 @@ struct Workload {
     keep_alive: Option<bool>,
     /// Cron schedule (host workloads).
     schedule: Option<String>,
+    /// Named volumes (droplet workloads): "name:/container/path" with optional ":ro"; host
+    /// paths and the docker socket are refused (EXP008). Never removed by alembic.
+    volumes: Option<Vec<String>>,
+    /// Read-only root filesystem (droplet workloads). Default: true.
+    read_only: Option<bool>,
+    /// Extra tmpfs mounts, absolute container paths (droplet workloads; /tmp is always one).
+    tmpfs: Option<Vec<String>>,
+    /// The container's user: "uid[:gid]" or a name (droplet workloads).
+    user: Option<String>,
 }
 
 /// The schema as pretty JSON with a trailing newline (the committed `alembic.schema.json`).

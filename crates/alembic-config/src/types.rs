@@ -781,6 +781,171 @@ impl BuildContext {
 }
 
 string_newtype!(
+    /// An absolute path inside a container (a volume's or a tmpfs' mount point): `/` then
+    /// segments of letters, digits and `._-@+`, no `.`/`..` segment, not `/` itself. Safe as a
+    /// compose value without quoting decisions (no `:`, `,`, `$`, spaces or control bytes).
+    ContainerPath
+);
+
+impl ContainerPath {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 255, "container path")?;
+        let Some(rest) = s.strip_prefix('/') else {
+            return Err(format!(
+                "{s:?} is not an absolute path inside the container, like \"/var/lib/data\""
+            ));
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let ok = !rest.is_empty()
+            && rest.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b))
+            });
+        if !ok {
+            return Err(format!(
+                "{s:?} must be an absolute path below / inside the container: segments of letters, digits and ._-@+ joined by '/', no '.' or '..'"
+            ));
+        }
+        Ok(ContainerPath(format!("/{rest}")))
+    }
+}
+
+/// Why a `volumes` entry is refused: malformed (CFG004) or a host path/the docker socket
+/// mounted into the container (EXP008, a policy refusal).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VolumeError {
+    Malformed(String),
+    HostPath(String),
+}
+
+/// A named volume mounted into a droplet container: `name:/path[:ro]`. Named volumes only:
+/// a host path (bind mount) or the docker socket is refused, since either hands the container
+/// files of the droplet itself.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct VolumeMount {
+    /// The volume's name in the compose file (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`).
+    pub name: String,
+    pub target: ContainerPath,
+    pub read_only: bool,
+}
+
+impl VolumeMount {
+    /// Names the edge's certificate volumes use: a workload mounting them would read the
+    /// edge's TLS private keys.
+    pub const RESERVED: &'static [&'static str] = &["caddy_data", "caddy_config"];
+
+    pub fn parse(s: &str) -> Result<Self, VolumeError> {
+        let bad = |why: String| Err(VolumeError::Malformed(why));
+        if let Err(e) = check_len(s, 512, "volume") {
+            return bad(e);
+        }
+        let source = s.split(':').next().unwrap_or(s);
+        if source.contains("docker.sock") {
+            return Err(VolumeError::HostPath(format!(
+                "{s:?} mounts the docker socket, which gives the container control of the droplet"
+            )));
+        }
+        if source.starts_with(['/', '.', '~']) || source.contains('/') {
+            return Err(VolumeError::HostPath(format!(
+                "{s:?} bind-mounts the host path {source:?}: only named volumes are allowed, like \"data:/var/lib/data\""
+            )));
+        }
+        let mut parts = s.split(':');
+        let (name, target, mode) = (parts.next(), parts.next(), parts.next());
+        if parts.next().is_some() {
+            return bad(format!(
+                "{s:?} has too many ':' parts; the form is name:/path[:ro]"
+            ));
+        }
+        let (Some(name), Some(target)) = (name, target) else {
+            return bad(format!(
+                "{s:?} names no volume: the form is name:/path[:ro], like \"pgdata:/var/lib/postgresql/data\""
+            ));
+        };
+        let name_ok = name.len() <= 64
+            && name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !name_ok {
+            return bad(format!(
+                "volume name {name:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]* (at most 64 bytes)"
+            ));
+        }
+        if Self::RESERVED.contains(&name) {
+            return bad(format!(
+                "volume name {name:?} is reserved for the edge's certificates"
+            ));
+        }
+        let target = ContainerPath::parse(target).map_err(VolumeError::Malformed)?;
+        let read_only = match mode {
+            None => false,
+            Some("ro") => true,
+            Some(m) => {
+                return bad(format!(
+                    "{m:?} is not a volume option: only \":ro\" (read-only) is allowed"
+                ))
+            }
+        };
+        Ok(VolumeMount {
+            name: name.to_owned(),
+            target,
+            read_only,
+        })
+    }
+}
+
+impl fmt::Display for VolumeMount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.target)?;
+        if self.read_only {
+            f.write_str(":ro")?;
+        }
+        Ok(())
+    }
+}
+
+string_newtype!(
+    /// The user a container runs as: `uid[:gid]` (numbers) or a user name (with an optional
+    /// `:group`), each part `[0-9]+` or `[a-z_][a-z0-9_-]*`.
+    ContainerUser
+);
+
+impl ContainerUser {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_len(s, 65, "user")?;
+        let part_ok = |p: &str| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                return !p.is_empty() && p.parse::<u32>().is_ok_and(|n| n < u32::MAX);
+            }
+            p.len() <= 32
+                && p.bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b))
+        };
+        let ok = match s.split_once(':') {
+            Some((u, g)) => part_ok(u) && part_ok(g),
+            None => part_ok(s),
+        };
+        if !ok {
+            return Err(format!(
+                "{s:?} is not a user: uid[:gid] like \"70:70\", or a name like \"postgres\""
+            ));
+        }
+        Ok(ContainerUser(s.to_owned()))
+    }
+}
+
+string_newtype!(
     /// An image registry prefix that built images are pushed under: a registry host (with a
     /// dot, a port, or `localhost`), then optional lowercase path components, like
     /// `ghcr.io/acme` or `registry.digitalocean.com/acme`. No tag, no digest, no scheme.

@@ -36,6 +36,7 @@ use crate::ops::{Op, Stdin};
 use crate::plan::{diff_artifacts, OldArtifact, PlanePlan};
 use crate::probe::{self, ProbeResult, ProbeTarget};
 use crate::progress::Steps;
+use crate::settle::{self, Settle, Verdict};
 use crate::ssh::SshTarget;
 use crate::terraform;
 
@@ -120,6 +121,17 @@ fi
 exec docker compose -p "$p" --project-directory "$d" -f "$d/{COMPOSE}" "$@""#
     )
 }
+/// `$1` project, `$2` service, `$3` port (0: none), `$4` health path, `$5` the route's host.
+/// Per container of the service: `state STATUS EXITCODE HEALTH`, then `http CODE` from a
+/// request straight to the container's address on the compose network with the route's Host
+/// header, as the edge sends it (when curl is on the droplet and the workload has a port).
+const UPSTREAM: &str = r#"for c in $(docker ps -aq --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2"); do
+echo "state $(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c")"
+ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$c" | cut -d ' ' -f 1)
+if [ "$3" != 0 ] && [ -n "$ip" ] && command -v curl >/dev/null 2>&1; then
+echo "http $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Host: $5" "http://$ip:$3$4")"
+fi
+done"#;
 const FETCH_CA: &str = r#"c=$(docker ps -q --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.service=edge | head -n 1)
 [ -n "$c" ] || { echo "no running edge container" >&2; exit 1; }
 docker cp "$c:$2" -"#;
@@ -313,6 +325,8 @@ pub struct Bundle {
     pub images: Vec<String>,
     /// The images of `build` workloads for this release (see `images.rs`).
     pub pins: Vec<crate::images::Pin>,
+    /// Docker names of the workloads' named volumes, recorded in the ledger entry.
+    pub volumes: Vec<String>,
 }
 
 impl Bundle {
@@ -379,6 +393,7 @@ impl Bundle {
             secrets,
             images,
             pins: Vec::new(),
+            volumes: alembic_render::compose::workload_volume_names(t),
         })
     }
 
@@ -430,6 +445,8 @@ pub struct Target {
     pub probes: Vec<ProbeTarget>,
     /// Droplet workload (compose service) names.
     pub services: Vec<String>,
+    /// Routed workload -> (container port, health path or `/`): where its own answer is read.
+    pub upstream_health: BTreeMap<String, (u16, String)>,
 }
 
 impl Target {
@@ -470,6 +487,16 @@ impl Target {
             services: t
                 .on_plane(Plane::Droplet)
                 .map(|w| w.name.to_string())
+                .collect(),
+            upstream_health: t
+                .routes()
+                .filter_map(|(w, _)| {
+                    let path = w.health.as_ref().map(|h| h.to_string());
+                    Some((
+                        w.name.to_string(),
+                        (w.port?.get(), path.unwrap_or_else(|| "/".to_owned())),
+                    ))
+                })
                 .collect(),
         }
     }
@@ -641,6 +668,27 @@ impl Target {
     /// volumes stay (no `-v`), so data survives a failed first release.
     pub fn down_op(&self, fence: &Fence) -> Op {
         self.compose("docker compose down", fence, &["down", "--remove-orphans"])
+    }
+
+    /// Read-only look at one service's containers on the droplet (see [`UPSTREAM`]): state,
+    /// exit code, health, and the app's own answer on its health path, to tell "up and failing"
+    /// from "not up yet" (the edge holds requests to an unhealthy upstream, so its own answer
+    /// never shows the app's status).
+    fn upstream_op(&self, service: &str, host: &str) -> Op {
+        let (port, path) = self
+            .upstream_health
+            .get(service)
+            .cloned()
+            .unwrap_or((0, "/".to_owned()));
+        let args = [
+            self.project.clone(),
+            service.to_owned(),
+            port.to_string(),
+            path,
+            host.to_owned(),
+        ];
+        self.script(&format!("state of {service}"), UPSTREAM, &args)
+            .read_only()
     }
 
     fn logs_op(&self, service: &str) -> Op {
@@ -890,6 +938,7 @@ pub fn plan(
         outcome: Outcome::Deployed,
         by: by.to_owned(),
         note: None,
+        volumes: bundle.volumes.clone(),
     };
     let ops = DeployOps::build(
         target,
@@ -1193,8 +1242,13 @@ impl Runner<'_, '_> {
             Err(e) => return Err(e),
         };
         if let Some((p, result)) = probed {
+            let verb = if matches!(result, ProbeResult::Settled(_)) {
+                ":"
+            } else {
+                " got"
+            };
             let what = format!(
-                "probe of https://{}{} (through the edge at {}) got {}",
+                "probe of https://{}{} (through the edge at {}){verb} {}",
                 p.host,
                 p.path,
                 self.target.edge_text(),
@@ -1264,12 +1318,38 @@ impl Runner<'_, '_> {
         if let Some(op) = fetch_ca {
             self.fetch_ca(op, deadline)?;
         }
+        let window = settle::window_from_env();
         for (p, op) in probes {
-            let mut last;
+            let mut last: ProbeResult;
+            let mut settled = Settle::new(window);
+            let mut ps_at: Option<Instant> = None;
             loop {
+                // The app's own state first. While the app fails by itself, the edge probe
+                // would only wait out its `--max-time` (the edge holds requests to an upstream
+                // its health checks mark down), so it is skipped and the app looked at again a
+                // second later: the settle window is measured at that step, not the probe's.
+                let direct = self.container_verdict(&p.workload, &p.host, &mut ps_at);
+                if let Some(why) = settled.observe(&direct, Instant::now()) {
+                    last = ProbeResult::Settled(why);
+                    break;
+                }
+                if let Verdict::Failing(what) = &direct {
+                    if Instant::now() >= deadline {
+                        last = ProbeResult::Settled(format!(
+                            "{what}, still at the probe timeout ({timeout} s)"
+                        ));
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
                 self.steps.op(op);
                 let out = self.ex.run(op)?;
                 last = probe::interpret(out.status, &out.stdout_text(), &out.stderr_text());
+                if let Some(why) = settled.observe(&settle::classify(&last), Instant::now()) {
+                    last = ProbeResult::Settled(why);
+                    break;
+                }
                 if last.is_healthy() || Instant::now() >= deadline {
                     break;
                 }
@@ -1280,6 +1360,26 @@ impl Runner<'_, '_> {
             }
         }
         Ok(None)
+    }
+
+    /// While a route is not up yet through the edge: has its container exited, is it
+    /// restarting or unhealthy, or does the app itself answer an error? Asked at most every
+    /// second; a look that cannot run says nothing.
+    fn container_verdict(
+        &mut self,
+        service: &str,
+        host: &str,
+        last: &mut Option<Instant>,
+    ) -> Verdict {
+        if last.is_some_and(|t| t.elapsed() < Duration::from_millis(900)) {
+            return Verdict::NotUpYet;
+        }
+        *last = Some(Instant::now());
+        let op = self.target.upstream_op(service, host);
+        match self.run(&op) {
+            Ok(out) if out.success() => settle::upstream_verdict(&out.stdout_text(), service),
+            _ => Verdict::NotUpYet,
+        }
     }
 
     /// Caddy creates its local CA on start: retry until the edge has it.
@@ -1629,6 +1729,7 @@ mod tests {
             secrets: vec!["DATABASE_URL".into()],
             images: vec!["caddy:2".into()],
             pins: Vec::new(),
+            volumes: vec!["demo_pgdata".into()],
         }
     }
 
@@ -1703,6 +1804,31 @@ mod tests {
                 names: vec!["DATABASE_URL".into()]
             }
         );
+    }
+
+    // The look at a routed workload's own answer is read-only and asks its container port
+    // and health path (not the edge's), with the route's Host header.
+    #[test]
+    fn the_upstream_look_reads_the_container_port_and_health_path() {
+        let t = topology();
+        let target = configured(&t);
+        assert_eq!(
+            target.upstream_health.get("council-api"),
+            Some(&(8080, "/healthz".to_owned()))
+        );
+        let op = target.upstream_op("council-api", "api.alembic.example.com");
+        assert!(!op.mutating);
+        let text = op.args.join(" ");
+        for part in [
+            "council-api",
+            "8080",
+            "/healthz",
+            "api.alembic.example.com",
+            "com.docker.compose.service=$2",
+            "--max-time 2 -H",
+        ] {
+            assert!(text.contains(part), "{part} not in {text}");
+        }
     }
 
     #[test]
@@ -1817,6 +1943,64 @@ mod tests {
             Err(DeployError::AddressUnknown(_))
         ));
         assert!(ex.transcript.is_empty(), "nothing ran");
+    }
+
+    // Volumes hold a stateful workload's data: no op alembic plans (deploy, prune, bringing a
+    // failed release down, rollback) may remove one, and the release records which it uses.
+    #[test]
+    fn no_op_ever_removes_a_volume_and_the_entry_records_them() {
+        let t = topology();
+        let target = configured(&t);
+        let fence = Lease::for_this_process().fence();
+        let state = RemoteState {
+            dirs: vec![1, 2, 3, 4, 5],
+            ledger: Ledger {
+                format_version: 1,
+                current: Some(5),
+                releases: (1..=5)
+                    .map(|n| LedgerEntry {
+                        number: n,
+                        artifacts: BTreeMap::new(),
+                        images: vec![],
+                        secrets: vec![],
+                        time: ledger::rfc3339(0),
+                        outcome: Outcome::Deployed,
+                        by: "t@h".into(),
+                        note: None,
+                        volumes: vec![],
+                        pins: BTreeMap::new(),
+                    })
+                    .collect(),
+            },
+            ..RemoteState::default()
+        };
+        let p = plan(&target, &bundle(), state, Lease::for_this_process(), "t@h");
+        let ops = p.ops.expect("a change");
+        assert!(ops.prune.is_some(), "old releases are pruned");
+        assert_eq!(ops.entry.volumes, ["demo_pgdata"]);
+        let mut all = ops.to_vec();
+        all.push(target.down_op(&fence));
+        all.extend(rollback_ops(&target, 4));
+        for op in &all {
+            let text = op.args.join(" ");
+            for bad in [
+                "down -v",
+                "--volumes",
+                "volume rm",
+                "volume prune",
+                "system prune",
+                "docker rm -v",
+            ] {
+                assert!(!text.contains(bad), "{}: {bad} in {text}", op.step);
+            }
+            if text.contains("compose") && text.contains(" down") {
+                assert!(
+                    !text.split_whitespace().any(|w| w == "-v"),
+                    "{}: {text}",
+                    op.step
+                );
+            }
+        }
     }
 
     #[test]

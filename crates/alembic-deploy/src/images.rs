@@ -560,6 +560,7 @@ mod tests {
                     id: id.into(),
                 },
             }],
+            volumes: vec![],
         };
         let ledger = Ledger {
             format_version: 1,
@@ -574,6 +575,7 @@ mod tests {
                 outcome: Outcome::Deployed,
                 by: "t".into(),
                 note: None,
+                volumes: vec![],
             }],
         };
         let state = crate::droplet::RemoteState {

@@ -40,6 +40,10 @@ pub struct Release {
     /// Why it failed, or which release a rollback restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Docker names of the named volumes the release's workloads mount (`<project>_<name>`).
+    /// Absent in entries written before volumes existed, and in releases without any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +167,7 @@ mod tests {
             outcome,
             by: "t@h".into(),
             note: None,
+            volumes: vec![],
         }
     }
 
@@ -205,5 +210,28 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
         assert!(Ledger::parse("{not json").is_err());
+    }
+
+    // Ledgers written before releases recorded volumes must still parse, and an entry without
+    // volumes must serialize as before (the droplet compares the ledger by its sha256).
+    #[test]
+    fn volumes_are_recorded_and_old_entries_still_parse() {
+        let old = r#"{"format_version":1,"current":1,"releases":[{"number":1,"artifacts":{},"images":[],"secrets":[],"time":"1970-01-01T00:00:00Z","outcome":"deployed"}]}"#;
+        let l = Ledger::parse(old).unwrap();
+        assert!(l.releases[0].volumes.is_empty());
+        assert!(!l.to_json().contains("volumes"));
+        let mut r = rel(2, Outcome::Deployed);
+        r.volumes = vec!["app_pgdata".into()];
+        let l = Ledger {
+            format_version: 1,
+            current: Some(2),
+            releases: vec![r],
+        };
+        let json = l.to_json();
+        assert!(
+            json.contains("\"volumes\": [\n        \"app_pgdata\""),
+            "{json}"
+        );
+        assert_eq!(Ledger::parse(&json).unwrap(), l);
     }
 }

@@ -18,5 +18,6 @@ pub mod plan;
 pub mod probe;
 pub mod progress;
 pub mod secrets;
+pub mod settle;
 pub mod ssh;
 pub mod terraform;

@@ -78,6 +78,8 @@ pub enum ProbeResult {
     Status(u16),
     /// No HTTP answer: connection refused, TLS failure, timeout (curl's message).
     Error(String),
+    /// Up and failing for the whole settle window (see `settle`): why, in words.
+    Settled(String),
 }
 
 impl ProbeResult {
@@ -92,6 +94,7 @@ impl std::fmt::Display for ProbeResult {
             ProbeResult::Healthy(s) => write!(f, "HTTP {s}"),
             ProbeResult::Status(s) => write!(f, "HTTP {s}"),
             ProbeResult::Error(e) => write!(f, "no HTTP answer: {e}"),
+            ProbeResult::Settled(why) => f.write_str(why),
         }
     }
 }

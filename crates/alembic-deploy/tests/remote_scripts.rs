@@ -347,6 +347,7 @@ fn release(n: u64, outcome: Outcome) -> Release {
         outcome,
         by: "t@h".into(),
         note: None,
+        volumes: vec![],
     }
 }
 

@@ -75,7 +75,7 @@ struct ComposeFile {
     name: String,
     services: Ordered<Service>,
     networks: BTreeMap<&'static str, Network>,
-    volumes: BTreeMap<&'static str, BTreeMap<String, String>>,
+    volumes: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Serialize)]
@@ -104,7 +104,9 @@ struct Service {
     healthcheck: Option<Healthcheck>,
     read_only: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    tmpfs: Vec<&'static str>,
+    tmpfs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
     security_opt: Vec<&'static str>,
     cap_drop: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -125,8 +127,8 @@ struct PublishedPort {
 struct Mount {
     #[serde(rename = "type")]
     kind: &'static str,
-    source: &'static str,
-    target: &'static str,
+    source: String,
+    target: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     read_only: bool,
 }
@@ -290,12 +292,75 @@ fn compose_file(t: &Topology, pins: &BTreeMap<String, String>) -> ComposeFile {
             (PUBLIC_NETWORK, Network { driver: "bridge" }),
         ]
         .into(),
-        volumes: [
-            ("caddy_config", BTreeMap::new()),
-            ("caddy_data", BTreeMap::new()),
-        ]
-        .into(),
+        volumes: named_volumes(t),
     }
+}
+
+/// Top-level named volumes: the edge's certificate stores and every workload's volumes. Compose
+/// names them `<project>_<name>`, so with the stable project name a release reuses the previous
+/// release's volumes; alembic never runs `down -v` or `volume rm`.
+fn named_volumes(t: &Topology) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut v: BTreeMap<String, BTreeMap<String, String>> = ["caddy_config", "caddy_data"]
+        .into_iter()
+        .map(|n| (n.to_owned(), BTreeMap::new()))
+        .collect();
+    for w in t.on_plane(Plane::Droplet) {
+        for m in &w.volumes {
+            v.entry(m.name.clone()).or_default();
+        }
+    }
+    v
+}
+
+/// The docker names of the named volumes `t`'s workloads mount (`<project>_<name>`, sorted),
+/// as the release ledger records them.
+pub fn workload_volume_names(t: &Topology) -> Vec<String> {
+    let mut v: Vec<String> = t
+        .on_plane(Plane::Droplet)
+        .flat_map(|w| w.volumes.iter())
+        .map(|m| format!("{}_{}", t.project.name, m.name))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// `service_healthy` when the dependency declares a healthcheck (compose then waits for it),
+/// else `service_started`: without a healthcheck there is nothing to wait on.
+fn depends_condition(dep: &Workload) -> &'static str {
+    let declares = dep
+        .healthcheck
+        .first()
+        .is_some_and(|h| h.as_str() != "NONE");
+    if declares {
+        "service_healthy"
+    } else {
+        "service_started"
+    }
+}
+
+/// A workload's named volume mounts.
+fn workload_mounts(w: &Workload) -> Vec<Mount> {
+    w.volumes
+        .iter()
+        .map(|m| Mount {
+            kind: "volume",
+            source: m.name.clone(),
+            target: m.target.to_string(),
+            read_only: m.read_only,
+        })
+        .collect()
+}
+
+/// `/tmp` always, then the workload's own tmpfs paths.
+fn workload_tmpfs(w: &Workload) -> Vec<String> {
+    let mut v = vec!["/tmp".to_owned()];
+    for p in &w.tmpfs {
+        if !v.iter().any(|x| x == p.as_str()) {
+            v.push(p.to_string());
+        }
+    }
+    v
 }
 
 fn edge(t: &Topology) -> Service {
@@ -333,26 +398,26 @@ fn edge(t: &Topology) -> Service {
         volumes: vec![
             Mount {
                 kind: "bind",
-                source: "./Caddyfile",
-                target: CADDYFILE_IN_CONTAINER,
+                source: "./Caddyfile".to_owned(),
+                target: CADDYFILE_IN_CONTAINER.to_owned(),
                 read_only: true,
             },
             Mount {
                 kind: "volume",
-                source: "caddy_data",
-                target: "/data",
+                source: "caddy_data".to_owned(),
+                target: "/data".to_owned(),
                 read_only: false,
             },
             Mount {
                 kind: "volume",
-                source: "caddy_config",
-                target: "/config",
+                source: "caddy_config".to_owned(),
+                target: "/config".to_owned(),
                 read_only: false,
             },
         ],
         networks: vec![INTERNAL_NETWORK, PUBLIC_NETWORK],
         read_only: true,
-        tmpfs: vec!["/tmp"],
+        tmpfs: vec!["/tmp".to_owned()],
         security_opt: vec!["no-new-privileges:true"],
         cap_drop: vec!["ALL"],
         // Binding 80/443 inside the container needs this one capability back.
@@ -374,15 +439,13 @@ fn workload(t: &Topology, w: &Workload) -> Service {
     let depends_on = w
         .depends_on
         .iter()
-        .filter(|d| {
-            t.workload(d.as_str())
-                .is_some_and(|x| x.plane == Plane::Droplet)
-        })
-        .map(|d| {
+        .filter_map(|d| t.workload(d.as_str()))
+        .filter(|x| x.plane == Plane::Droplet)
+        .map(|x| {
             (
-                d.to_string(),
+                x.name.to_string(),
                 DependsOn {
-                    condition: "service_started",
+                    condition: depends_condition(x),
                 },
             )
         })
@@ -417,9 +480,12 @@ fn workload(t: &Topology, w: &Workload) -> Service {
         networks: vec![INTERNAL_NETWORK],
         depends_on,
         healthcheck,
-        // A twelve-factor service writes only to /tmp: the rest of its filesystem is the image.
-        read_only: true,
-        tmpfs: vec!["/tmp"],
+        volumes: workload_mounts(w),
+        // A twelve-factor service writes only to /tmp and its volumes: the rest of its
+        // filesystem is the image, unless the workload opts out (`read_only = false`).
+        read_only: w.read_only,
+        tmpfs: workload_tmpfs(w),
+        user: w.user.as_ref().map(|u| u.to_string()),
         security_opt: vec!["no-new-privileges:true"],
         cap_drop: vec!["ALL"],
         cap_add,

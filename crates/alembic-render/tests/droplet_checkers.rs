@@ -163,8 +163,12 @@ fn only_the_edge_publishes_ports() {
             );
             if svc != compose::EDGE_SERVICE {
                 assert_eq!(def["networks"], yaml_serde::to_value(["internal"]).unwrap());
-                assert_eq!(def["read_only"], yaml_serde::Value::Bool(true));
                 let w = t.workload(svc).expect("service is a workload");
+                assert_eq!(
+                    def["read_only"],
+                    yaml_serde::Value::Bool(w.read_only),
+                    "{name}: {svc}: read-only root unless the workload opts out"
+                );
                 assert_eq!(
                     def.get("healthcheck").is_some(),
                     !w.healthcheck.is_empty(),
@@ -467,4 +471,86 @@ fn compose_config_accepts_build_workloads_referenced_and_pinned() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["services"][built[0].name.as_str()]["image"], id);
+}
+
+/// Stateful workloads: named volumes (declared top-level, never host paths), the opt-out of
+/// the read-only root, extra tmpfs, the user, and `depends_on` waiting for a dependency's
+/// healthcheck — read back from the rendered file of the `stateful` fixture.
+#[test]
+fn stateful_fixture_mounts_named_volumes_and_waits_for_healthy_dependencies() {
+    let (_, t) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "stateful")
+        .expect("stateful fixture");
+    let yaml: yaml_serde::Value =
+        yaml_serde::from_slice(&compose::render(&t)[0].bytes).expect("yaml");
+    let svc = |n: &str| yaml["services"][n].clone();
+    let mounts = |n: &str| -> Vec<(String, String, String, bool)> {
+        svc(n)["volumes"]
+            .as_sequence()
+            .map(|s| {
+                s.iter()
+                    .map(|m| {
+                        (
+                            m["type"].as_str().unwrap().to_owned(),
+                            m["source"].as_str().unwrap().to_owned(),
+                            m["target"].as_str().unwrap().to_owned(),
+                            m["read_only"].as_bool().unwrap_or(false),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let m = |k: &str, s: &str, tg: &str, ro: bool| (k.to_owned(), s.to_owned(), tg.to_owned(), ro);
+    assert_eq!(
+        mounts("db"),
+        vec![m("volume", "pgdata", "/var/lib/postgresql/data", false)]
+    );
+    assert_eq!(
+        mounts("api"),
+        vec![
+            m("volume", "uploads", "/srv/uploads", false),
+            m("volume", "pgdata", "/srv/db-snapshot", true)
+        ]
+    );
+    assert_eq!(
+        mounts("cache"),
+        vec![m("volume", "cache.v1", "/data", false)]
+    );
+    let declared: Vec<&str> = yaml["volumes"]
+        .as_mapping()
+        .expect("top-level volumes")
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    for v in [
+        "pgdata",
+        "uploads",
+        "cache.v1",
+        "caddy_data",
+        "caddy_config",
+    ] {
+        assert!(declared.contains(&v), "{v} not declared: {declared:?}");
+    }
+    assert_eq!(svc("db")["read_only"].as_bool(), Some(false));
+    assert_eq!(svc("api")["read_only"].as_bool(), Some(true));
+    let tmpfs = |n: &str| yaml_serde::from_value::<Vec<String>>(svc(n)["tmpfs"].clone()).unwrap();
+    assert_eq!(tmpfs("db"), ["/tmp", "/run/postgresql"]);
+    assert_eq!(tmpfs("cache"), ["/tmp", "/run/valkey"]);
+    assert_eq!(svc("db")["user"].as_str(), Some("70:70"));
+    assert_eq!(svc("api")["user"].as_str(), Some("app"));
+    assert!(svc("cache").get("user").is_none());
+    assert_eq!(
+        svc("api")["depends_on"]["db"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    assert_eq!(
+        svc("api")["depends_on"]["cache"]["condition"].as_str(),
+        Some("service_started")
+    );
+    assert_eq!(
+        compose::workload_volume_names(&t),
+        ["stateful_cache.v1", "stateful_pgdata", "stateful_uploads"]
+    );
 }

@@ -12,8 +12,8 @@
 //! The droplet itself (sshd, image, config, cleanup guard) is `support/droplet.rs`.
 //!
 //! Knobs the test sets: `ALEMBIC_SSH_CONFIG` (its own ssh_config + known_hosts; host keys are
-//! still checked), `ALEMBIC_PROBE_TIMEOUT` (short, so the failing release rolls back quickly)
-//! and, for the apply killed mid-way, `ALEMBIC_LEASE_TTL=3` so its leftover lease expires.
+//! still checked), `ALEMBIC_PROBE_TIMEOUT` (short, so a release that never comes up is given up
+//! on quickly; the release answering 500 is rolled back after the settle window instead) and, for the apply killed mid-way, `ALEMBIC_LEASE_TTL=3` so its leftover lease expires.
 
 mod support;
 
@@ -44,6 +44,29 @@ fn request_loop(
         }
     }
     (total, failed, errors)
+}
+
+/// Seconds from the start of the `docker compose up` step to the end of the apply, summed
+/// from the step lines (`✓ step (1.2s)`) apply prints: for the figure printed, never asserted.
+fn since_up(stderr: &str) -> f64 {
+    let mut started = false;
+    let mut total = 0.0;
+    for line in stderr.lines() {
+        if line.contains("docker compose up") {
+            started = true;
+        }
+        if !started {
+            continue;
+        }
+        if let Some(secs) = line
+            .split_once(" (")
+            .and_then(|(_, r)| r.split_once("s)"))
+            .and_then(|(n, _)| n.parse::<f64>().ok())
+        {
+            total += secs;
+        }
+    }
+    total
 }
 
 #[test]
@@ -117,8 +140,10 @@ fn droplet_apply_end_to_end() {
         !w.root().join("current").exists(),
         "a dry run must run nothing"
     );
+    let t0 = Instant::now();
     let o = w.alembic_run(&["apply", "--plane", "droplet", "--yes"]);
     assert_eq!(code(&o), 0, "first apply\n{}", text(&o));
+    eprintln!("e2e: first deploy {:.1}s", t0.elapsed().as_secs_f64());
     assert_eq!(w.current(), 2);
     let edge = w.container("edge");
     ok(Command::new("docker")
@@ -188,7 +213,9 @@ fn droplet_apply_end_to_end() {
         let (stop, ca, port) = (stop.clone(), w.ca(), w.https_port);
         std::thread::spawn(move || request_loop("api.e2e.test".into(), port, ca, stop))
     };
+    let t0 = Instant::now();
     let o = w.alembic_run(&["apply", "--plane", "droplet", "--yes"]);
+    let redeploy = t0.elapsed();
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let (total, failed, errors) = looper.join().unwrap();
@@ -200,14 +227,43 @@ fn droplet_apply_end_to_end() {
     );
     assert_eq!(w.get("api.e2e.test").unwrap(), "body v2");
     assert_eq!(edge, w.container("edge"), "the edge must not be recreated");
-    eprintln!("e2e: redeploy under load: {total} requests, 0 failed");
+    eprintln!(
+        "e2e: redeploy under load in {:.1}s: {total} requests, 0 failed",
+        redeploy.as_secs_f64()
+    );
 
-    // (c) A release whose health check fails is rolled back.
+    // (c) A release whose health check fails is rolled back. It answers 500 itself (up and
+    // failing, not "not up yet"), so it is rolled back after the settle window rather than the
+    // whole probe timeout (60 s here, the default): once it took 67 s to roll back.
     w.write_config("body v3 broken", 500);
-    let o = w.alembic_run(&["apply", "--plane", "droplet", "--yes"]);
+    let t0 = Instant::now();
+    let o = run(w
+        .alembic()
+        .env("ALEMBIC_PROBE_TIMEOUT", "60")
+        .args(["apply", "--plane", "droplet", "--yes"]));
+    let wall = t0.elapsed();
+    w.record(&o);
     assert_eq!(code(&o), 3, "failing release\n{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("rolled back to release 3"), "{err}");
+    assert!(
+        err.contains("answered 500 for 10 s") && err.contains("settle window"),
+        "the fast path names its reason: {err}"
+    );
+    assert!(
+        !err.contains("got HTTP 500"),
+        "not the probe-timeout path: {err}"
+    );
+    eprintln!(
+        "e2e: failing release rolled back: apply {:.1}s; from `up` to traffic back on the \
+         previous release {:.1}s\n{}",
+        wall.as_secs_f64(),
+        since_up(&err),
+        err.lines()
+            .take_while(|l| !l.starts_with("---"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert!(
         err.contains("api.e2e.test/healthz"),
         "the failing route is named: {err}"
