@@ -479,12 +479,13 @@ pub fn install_alembic_command(version: &str) -> String {
     format!("cargo install --locked {ALEMBIC_PACKAGE} --version ={version}")
 }
 
-/// The check after the install: the `alembic` now first on PATH must report `version` (and
-/// not, say, an older one left on a self-hosted runner), or the job stops here.
+/// The check after the install: the `alembic` now first on PATH must be this package at
+/// `version` (`alembic X.Y.Z (alembic-infra)`: not an older one left on a self-hosted runner,
+/// nor Python's Alembic of the same name), or the job stops here.
 pub fn verify_alembic_script(version: &str) -> String {
     format!(
         r#"installed="$(alembic --version)"
-if [ "${{installed##* }}" != "{version}" ]; then
+if [ "$installed" != "alembic {version} ({ALEMBIC_PACKAGE})" ]; then
   echo "::error::expected alembic {version}, found: $installed"
   exit 1
 fi

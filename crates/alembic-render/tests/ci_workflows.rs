@@ -1121,7 +1121,8 @@ fn alembic_is_installed_at_an_exact_version_never_from_git() {
                     );
                     let verify = steps[i + 1]["run"].as_str().unwrap();
                     assert!(
-                        verify.contains(&format!("!= \"{want}\"")) && verify.contains("exit 1"),
+                        verify.contains(&format!("!= \"alembic {want} (alembic-infra)\""))
+                            && verify.contains("exit 1"),
                         "{name}/{file}: {verify}"
                     );
                     // Every alembic command in the job comes after the verified install.
