@@ -90,3 +90,8 @@ pub fn workspace_root() -> PathBuf {
         .expect("crates/alembic-testkit lives two levels below the root")
         .to_path_buf()
 }
+
+/// How many `.toml` configs `crates/alembic-config/tests/corpus` holds. The corpus tests (in
+/// alembic-config and in the binary's `validate_cli`) assert exactly this many were read, so a
+/// file that stops being picked up fails them; adding a corpus file means raising it.
+pub const CONFIG_CORPUS_FILES: usize = 140;
