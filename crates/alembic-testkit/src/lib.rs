@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod sweep;
+
 /// True when missing tools must fail tests instead of skipping them.
 pub fn tools_required() -> bool {
     std::env::var("ALEMBIC_REQUIRE_TOOLS").is_ok_and(|v| v == "1")

@@ -79,6 +79,8 @@ fn a_named_volume_survives_redeploys_failures_rollbacks_and_pruning() {
     let Some(mut w) = world(test, "vol") else {
         return;
     };
+    w.own_image(&guard.image);
+    w.own_volume(&guard.volume);
     assert_eq!(w.project, format!("vol{pid}"));
 
     // The image: FROM scratch, static busybox + static caddy, imported like the world's.
@@ -108,9 +110,9 @@ fn a_named_volume_survives_redeploys_failures_rollbacks_and_pruning() {
             "ENV XDG_DATA_HOME=/tmp/data",
             "--change",
             "ENV XDG_CONFIG_HOME=/tmp/config",
-            "-",
-            &guard.image,
         ])
+        .args(w.record.image_labels())
+        .args(["-", &guard.image])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
