@@ -539,8 +539,15 @@ impl Drop for World {
 }
 
 pub fn curl(host: &str, port: u16, ca: &Path) -> Result<String, String> {
+    curl_within(host, port, ca, 5)
+}
+
+/// [`curl`] with the request bounded by `max_secs` instead of 5 s: a request the edge holds
+/// while an upstream restarts (up to caddy's `lb_try_duration`, 30 s) is slow, not failed.
+pub fn curl_within(host: &str, port: u16, ca: &Path, max_secs: u32) -> Result<String, String> {
     let o = Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "5", "--fail"])
+        .args(["--silent", "--show-error", "--fail", "--max-time"])
+        .arg(max_secs.to_string())
         .arg("--resolve")
         .arg(format!("{host}:{port}:127.0.0.1"))
         .arg("--cacert")
