@@ -983,7 +983,7 @@ impl Redactor {
             pairs.push((n, v));
         }
         pairs.retain(|(_, v)| v.len() >= 4);
-        pairs.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.1.len()));
         pairs.dedup();
         Redactor(pairs)
     }
