@@ -20,6 +20,8 @@ command -v lsof >/dev/null 2>&1 || need_apt+=(lsof)
 # The man page (`alembic man`) is rendered by groff and linted by mandoc in the tests.
 command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
 command -v mandoc >/dev/null 2>&1 || need_apt+=(mandoc)
+# `alembic topology --format dot` is parsed by the real Graphviz `dot` in the tests.
+command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
 # A static shell for the volume E2E's FROM-scratch image (it seeds its own named volume).
 dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 if [ ${#need_apt[@]} -gt 0 ]; then

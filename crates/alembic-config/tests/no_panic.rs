@@ -56,7 +56,11 @@ fn every_corpus_file_loads_without_panic_and_with_errors() {
             n += 1;
         }
     }
-    assert!(n >= 70, "corpus has {n} files");
+    assert_eq!(
+        n,
+        alembic_testkit::CONFIG_CORPUS_FILES,
+        "every corpus file must be read"
+    );
 }
 
 #[test]

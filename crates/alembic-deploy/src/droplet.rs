@@ -966,14 +966,26 @@ pub fn plan(
 pub struct Redactor(Vec<(String, String)>);
 
 impl Redactor {
+    /// Output is often scrubbed a line at a time (`logs`, `exec` stream line by line), where a
+    /// multi-line value never appears whole: each of its lines is scrubbed too. Longer values
+    /// first, so a whole value is replaced before its parts.
     pub fn new(names: &[String], secrets: &dyn SecretSource) -> Redactor {
-        Redactor(
-            names
-                .iter()
-                .filter_map(|n| secrets.get(n).map(|v| (n.clone(), v)))
-                .filter(|(_, v)| v.len() >= 4)
-                .collect(),
-        )
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (n, v) in names
+            .iter()
+            .filter_map(|n| secrets.get(n).map(|v| (n.clone(), v)))
+        {
+            if v.contains('\n') {
+                for part in v.split('\n').filter(|p| p.trim().len() >= 4) {
+                    pairs.push((n.clone(), part.to_owned()));
+                }
+            }
+            pairs.push((n, v));
+        }
+        pairs.retain(|(_, v)| v.len() >= 4);
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.1.len()));
+        pairs.dedup();
+        Redactor(pairs)
     }
 
     pub fn clean(&self, s: &str) -> String {
@@ -1708,6 +1720,24 @@ impl Drop for Renewer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // `logs`/`exec` scrub a line at a time: no line of a multi-line value gets through.
+    #[test]
+    fn redactor_scrubs_every_line_of_a_multi_line_value() {
+        struct One;
+        impl SecretSource for One {
+            fn get(&self, name: &str) -> Option<String> {
+                (name == "S").then(|| "first line here\nsecond-line-canary\t x\nab".to_owned())
+            }
+        }
+        let r = Redactor::new(&["S".to_owned()], &One);
+        let whole = r.clean("S=first line here\nsecond-line-canary\t x\nab\n");
+        assert_eq!(whole, "S=[S: redacted]\n");
+        for line in ["S=first line here\n", "second-line-canary\t x\n"] {
+            let out = r.clean(line);
+            assert!(!out.contains("first line here") && !out.contains("second-line-canary"));
+        }
+    }
 
     fn topology() -> Topology {
         let mut t = alembic_config::default_topology();

@@ -23,6 +23,7 @@ struct Cleanup {
     dir: PathBuf,
     project: String,
     image: String,
+    record: alembic_testkit::sweep::Record,
 }
 
 impl Drop for Cleanup {
@@ -42,6 +43,7 @@ impl Drop for Cleanup {
         let _ = Command::new(&self.docker)
             .args(["image", "rm", "-f", &self.image])
             .output();
+        self.record.remove();
     }
 }
 
@@ -52,7 +54,9 @@ fn free_port() -> u16 {
         .expect("free loopback port")
 }
 
-fn build_image(docker: &Path, caddy: &Path, tag: &str) {
+/// The image carries the run's labels (`alembic_testkit::sweep`), and so every container
+/// compose starts from it: a killed run's leftovers are swept by the next E2E run.
+fn build_image(docker: &Path, caddy: &Path, tag: &str, record: &alembic_testkit::sweep::Record) {
     let ctx = tempfile::tempdir().expect("tempdir");
     std::fs::copy(caddy, ctx.path().join("caddy")).expect("copy caddy");
     std::fs::write(
@@ -63,6 +67,18 @@ fn build_image(docker: &Path, caddy: &Path, tag: &str) {
     run_ok(
         Command::new(docker)
             .args(["build", "-q", "-t", tag])
+            .arg("--label")
+            .arg(format!(
+                "{}={}",
+                alembic_testkit::sweep::LABEL,
+                record.run_id
+            ))
+            .arg("--label")
+            .arg(format!(
+                "{}={}",
+                alembic_testkit::sweep::OWNER_LABEL,
+                alembic_testkit::sweep::this_owner()
+            ))
             .arg(ctx.path()),
         "docker build (scratch caddy image)",
     );
@@ -113,12 +129,19 @@ fn rendered_release_runs_under_docker_compose() {
         .expect("write .env");
     }
 
-    build_image(&docker, &caddy_bin, &image);
+    for gone in alembic_testkit::sweep::sweep_stale() {
+        eprintln!("removed what a killed run left: {gone}");
+    }
+    let mut record = alembic_testkit::sweep::Record::new("compose-up");
+    record.add("project", &project);
+    record.add("image", &image);
+    build_image(&docker, &caddy_bin, &image, &record);
     let _cleanup = Cleanup {
         docker: docker.clone(),
         dir: dir.to_owned(),
         project: project.clone(),
         image: image.clone(),
+        record,
     };
     let compose = |args: &[&str]| {
         let mut c = Command::new(&docker);

@@ -189,6 +189,16 @@ fn rendered_caddyfile_serves_https_and_proxies() {
         std::thread::spawn(move || get(&curl, host, https, &ca, "/", 40))
     };
     std::thread::sleep(Duration::from_millis(1500));
+    // The request is still in flight while the upstream is down: the edge holds it rather
+    // than answering 502 at once (a finished request here would be that error).
+    assert!(
+        !waiter.is_finished(),
+        "the request finished while the upstream was down: {:?}",
+        waiter
+            .join()
+            .expect("curl thread")
+            .map(|r| (r.status, r.body))
+    );
     hello = stub(&caddy_bin, home, up_hello, "hello from alembic");
     let held = waiter.join().expect("curl thread");
     let waited = started.elapsed();
@@ -196,10 +206,6 @@ fn rendered_caddyfile_serves_https_and_proxies() {
     assert_eq!(
         (held.status, held.body.as_str()),
         (200, "hello from alembic")
-    );
-    assert!(
-        waited >= Duration::from_millis(1000),
-        "the request should have waited for the restart, took {waited:?}"
     );
     eprintln!("request held across an upstream restart: {waited:?}");
     drop(hello);

@@ -1,43 +1,19 @@
-//! Secrets in the droplet plane are names, never values: with every secret name set to a
-//! canary value in the environment, no rendered byte of any fixture contains one, and every
-//! workload secret is a `${NAME:?}` reference in compose.
+//! Secrets in the droplet plane are names, never values: every workload secret is a
+//! `${NAME:?}` reference in compose. (Canary values in the environment of the commands that do
+//! read it are checked by the binary's `canary_cli.rs` and the E2E tests.)
 
 mod droplet_support;
 
 use alembic_render::compose;
 use droplet_support::*;
 
+// Values never reach rendering at all: `render` takes a Topology and reads no environment (the
+// binary's `canary_cli.rs` proves the commands that do see secret values leak none). What a
+// rendered compose file holds for a secret is the `${NAME:?}` reference, for every workload.
 #[test]
-fn canary_values_never_reach_rendered_bytes() {
+fn workload_secrets_are_references_in_compose() {
+    let mut seen = 0;
     for (name, t) in fixtures() {
-        let canaries: Vec<(String, String)> = secret_names(&t)
-            .into_iter()
-            .map(|n| {
-                let v = canary(&n);
-                (n, v)
-            })
-            .collect();
-        // Rendering is pure and must not read the environment; set the canaries anyway so a
-        // future renderer that did would be caught.
-        for (n, v) in &canaries {
-            std::env::set_var(n, v);
-        }
-        let set = alembic_render::render(&t);
-        for a in set.iter() {
-            let text = String::from_utf8_lossy(&a.bytes);
-            for (n, v) in &canaries {
-                assert!(
-                    !text.contains(v.as_str()),
-                    "{name}: {} contains the value of {n}",
-                    a.path
-                );
-                assert!(
-                    !text.contains("CANARY-"),
-                    "{name}: {} contains a canary",
-                    a.path
-                );
-            }
-        }
         let yaml: yaml_serde::Value =
             yaml_serde::from_slice(&compose::render(&t)[0].bytes).expect("compose parses");
         for w in t.on_plane(alembic_config::Plane::Droplet) {
@@ -49,10 +25,9 @@ fn canary_values_never_reach_rendered_bytes() {
                     "{name}: {} {s}",
                     w.name
                 );
+                seen += 1;
             }
         }
-        for (n, _) in &canaries {
-            std::env::remove_var(n);
-        }
     }
+    assert!(seen > 0, "no fixture has a droplet secret");
 }

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod sweep;
+
 /// True when missing tools must fail tests instead of skipping them.
 pub fn tools_required() -> bool {
     std::env::var("ALEMBIC_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
@@ -90,3 +92,8 @@ pub fn workspace_root() -> PathBuf {
         .expect("crates/alembic-testkit lives two levels below the root")
         .to_path_buf()
 }
+
+/// How many `.toml` configs `crates/alembic-config/tests/corpus` holds. The corpus tests (in
+/// alembic-config and in the binary's `validate_cli`) assert exactly this many were read, so a
+/// file that stops being picked up fails them; adding a corpus file means raising it.
+pub const CONFIG_CORPUS_FILES: usize = 140;

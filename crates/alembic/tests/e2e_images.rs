@@ -112,10 +112,11 @@ fn bytes_sent(stderr: &str) -> Option<u64> {
 
 #[test]
 fn built_image_ships_over_ssh_and_is_pinned() {
-    let Some(w) = world("e2e_images", "img") else {
+    let Some(mut w) = world("e2e_images", "img") else {
         return;
     };
     let tags = Tags(format!("{}/api", w.project));
+    w.own_image_repo(&tags.0);
     let mut run = Run { w, _tags: tags };
     let w = &mut run.w;
     write_context(w, None);

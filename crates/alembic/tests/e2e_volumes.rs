@@ -79,6 +79,8 @@ fn a_named_volume_survives_redeploys_failures_rollbacks_and_pruning() {
     let Some(mut w) = world(test, "vol") else {
         return;
     };
+    w.own_image(&guard.image);
+    w.own_volume(&guard.volume);
     assert_eq!(w.project, format!("vol{pid}"));
 
     // The image: FROM scratch, static busybox + static caddy, imported like the world's.
@@ -108,9 +110,9 @@ fn a_named_volume_survives_redeploys_failures_rollbacks_and_pruning() {
             "ENV XDG_DATA_HOME=/tmp/data",
             "--change",
             "ENV XDG_CONFIG_HOME=/tmp/config",
-            "-",
-            &guard.image,
         ])
+        .args(w.record.image_labels())
+        .args(["-", &guard.image])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -180,11 +182,9 @@ fn a_named_volume_survives_redeploys_failures_rollbacks_and_pruning() {
     // prunes again. The data is still there.
     let o = deploy(&mut w, "body v6", 200, 6);
     assert_eq!(code(&o), 0, "apply after rollback\n{}", text(&o));
-    let dirs = w.release_dirs();
-    assert!(
-        !dirs.contains(&1) && !dirs.contains(&3) && dirs.len() <= 3,
-        "old releases were pruned: {dirs:?}"
-    );
+    // keep_releases = 3: current (6) and the two newest healthy releases before it (5, 4); the
+    // failed 3 and the older 1 and 2 are gone.
+    assert_eq!(w.release_dirs(), [4, 5, 6], "what pruning left");
     assert_eq!(w.get("data.e2e.test").unwrap(), seed, "after pruning");
 
     // The volume still exists under its stable name; the ledger names it for every release.
@@ -202,7 +202,30 @@ fn a_named_volume_survives_redeploys_failures_rollbacks_and_pruning() {
     );
     let ledger = w.ledger();
     let entries = ledger["releases"].as_array().unwrap();
-    assert!(entries.len() >= 6, "{ledger}");
+    // The ledger is append-only: pruning removed dirs, never entries.
+    let got: Vec<(u64, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["number"].as_u64().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, "deployed"),
+            (2, "deployed"),
+            (3, "failed"),
+            (4, "deployed"),
+            (5, "deployed"),
+            (4, "rolled_back"),
+            (6, "deployed"),
+        ],
+        "{ledger}"
+    );
+    assert_eq!(ledger["current"], 6);
     for e in entries {
         assert_eq!(
             e["volumes"],

@@ -158,3 +158,81 @@ fn init_keeps_an_existing_config_and_refuses_a_file_as_dir() {
         "mine"
     );
 }
+
+/// The template's fields whose placeholder would break or endanger a real deploy: `check` warns
+/// (CFG007) about exactly these (DESIGN.md), and about nothing else. Other placeholders (the
+/// example image, a command) are the user's to replace but are not deploy hazards.
+const WARNED: [&str; 5] = [
+    "domain",
+    "ssh_keys",
+    "admin_cidrs",
+    "acme_email",
+    "repository",
+];
+
+// `--force` replaces an existing alembic.toml with exactly the template a fresh `init` writes,
+// and that template passes `check` (exit 0) with one CFG007 warning per placeholder line and no
+// other diagnostic.
+#[test]
+fn init_force_writes_the_template_which_checks_with_only_placeholder_warnings() {
+    let fresh = tempfile::tempdir().unwrap();
+    let template = init(fresh.path());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("alembic.toml"), "mine").unwrap();
+    let out = alembic(dir.path())
+        .args(["init", "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(dir.path().join("alembic.toml")).unwrap();
+    assert_eq!(written, template, "--force wrote something else than init");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("alembic.schema.json")).unwrap(),
+        alembic_config::schema::schema_json()
+    );
+
+    let out = alembic(dir.path())
+        .args(["check", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = v["diagnostics"].as_array().unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    let mut warned = std::collections::BTreeSet::new();
+    for d in diags {
+        assert_eq!(
+            (d["code"].as_str(), d["severity"].as_str()),
+            (Some("CFG007"), Some("warning")),
+            "only placeholder warnings: {d}"
+        );
+        let line = d["line"].as_u64().unwrap() as usize;
+        let text = lines[line - 1];
+        assert!(
+            text.contains("# placeholder"),
+            "CFG007 on a line the template does not mark as a placeholder: {text}"
+        );
+        let key = text.split('=').next().unwrap().trim();
+        assert!(warned.insert(key), "{key} warned twice");
+    }
+    assert_eq!(
+        warned,
+        WARNED.into_iter().collect(),
+        "the placeholder warnings"
+    );
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"errors": 0, "warnings": diags.len()})
+    );
+}

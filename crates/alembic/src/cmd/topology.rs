@@ -248,9 +248,16 @@ fn id(name: &str) -> String {
     name.replace('-', "_")
 }
 
+/// A DOT node id: always quoted, since bare ids collide with DOT's keywords (`edge`, `node`,
+/// `graph`, `subgraph`, `strict`, `digraph`) and a bare id may not start with a digit; workload
+/// names are `[a-z0-9-]`, so nothing inside the quotes needs escaping.
+fn dot_id(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
 fn dot(t: &Topology) -> String {
     let mut out =
-        String::from("digraph alembic {\n  rankdir=LR;\n  internet [shape=doublecircle];\n");
+        String::from("digraph alembic {\n  rankdir=LR;\n  \"internet\" [shape=doublecircle];\n");
     for plane in Plane::ALL {
         let _ = writeln!(
             out,
@@ -262,24 +269,33 @@ fn dot(t: &Topology) -> String {
             }
         );
         if plane == Plane::Droplet {
-            let _ = writeln!(out, "    edge [shape=box, label=\"edge (caddy)\"];");
+            let _ = writeln!(out, "    \"edge\" [shape=box, label=\"edge (caddy)\"];");
         }
         for w in t.on_plane(plane) {
-            let _ = writeln!(out, "    {} [label=\"{}\"];", id(w.name.as_str()), w.name);
+            let _ = writeln!(
+                out,
+                "    {} [label=\"{}\"];",
+                dot_id(w.name.as_str()),
+                w.name
+            );
         }
         out.push_str("  }\n");
     }
-    let _ = writeln!(out, "  internet -> edge [label=\"443\"];");
+    let _ = writeln!(out, "  \"internet\" -> \"edge\" [label=\"443\"];");
     for (w, r) in t.routes() {
-        let _ = writeln!(out, "  edge -> {} [label=\"{r}\"];", id(w.name.as_str()));
+        let _ = writeln!(
+            out,
+            "  \"edge\" -> {} [label=\"{r}\"];",
+            dot_id(w.name.as_str())
+        );
     }
     for w in &t.workloads {
         for d in &w.depends_on {
             let _ = writeln!(
                 out,
                 "  {} -> {} [style=dashed];",
-                id(w.name.as_str()),
-                id(d.as_str())
+                dot_id(w.name.as_str()),
+                dot_id(d.as_str())
             );
         }
     }

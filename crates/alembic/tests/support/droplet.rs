@@ -7,7 +7,10 @@
 //! returns None — unless `ALEMBIC_REQUIRE_E2E=1` (set by scripts/test.sh and CI), which turns
 //! the skip into a failure. [`World`]'s `Drop` tears down sshd, the compose project's
 //! containers, networks and volumes, the image and any tmpfs it mounted, even when an
-//! assertion failed.
+//! assertion failed. A killed run never gets to `Drop`: everything a world creates is also
+//! listed in its run record and its image (so its containers) carries the run's owner label
+//! (`alembic_testkit::sweep`); the first world of the next test process removes what runs whose
+//! owner process is gone left behind, and never what a live run owns.
 //!
 //! Knobs the tests set on alembic: `ALEMBIC_SSH_CONFIG` (the world's own ssh_config and
 //! known_hosts; host keys are still checked) and `ALEMBIC_PROBE_TIMEOUT`.
@@ -86,6 +89,51 @@ pub fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
+/// Run `cmd` to completion within `limit`: a process still running then is killed and the
+/// test fails saying so (a hang fails the test instead of stalling the suite; how long a run
+/// took is never asserted).
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    // Drain both pipes while waiting, so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut b);
+        b
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for the child") {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = err_t.join().unwrap_or_default();
+            panic!(
+                "{cmd:?} was still running after {limit:?} and was killed:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
 pub fn ok(cmd: &mut Command) -> String {
     let o = run(cmd);
     assert!(
@@ -121,6 +169,8 @@ pub struct World {
     pub transcript: Vec<u8>,
     /// tmpfs mounted by the test, unmounted on drop (after the containers using them are gone).
     pub mounts: Vec<PathBuf>,
+    /// What this world created, for the next run's sweep should this one be killed.
+    pub record: alembic_testkit::sweep::Record,
 }
 
 impl World {
@@ -133,6 +183,23 @@ impl World {
         self.path("droplet")
     }
 
+    /// A Docker volume the test creates by name beyond the compose project's: swept with the
+    /// run should it be killed (the test's own guard removes it otherwise).
+    pub fn own_volume(&mut self, name: &str) {
+        self.record.add("volume", name);
+    }
+
+    /// An image the test creates beyond the world's: swept with the run should it be killed.
+    pub fn own_image(&mut self, name: &str) {
+        self.record.add("image", name);
+    }
+
+    /// An image repository whose every tag the test's applies create (`alembic` builds them):
+    /// swept with the run should it be killed.
+    pub fn own_image_repo(&mut self, repo: &str) {
+        self.record.add("repo", repo);
+    }
+
     pub fn start_sshd(&mut self) {
         let mut child = Command::new("/usr/sbin/sshd")
             .args(["-D", "-e", "-f"])
@@ -141,6 +208,10 @@ impl World {
             .stderr(Stdio::null())
             .spawn()
             .expect("start sshd");
+        let pid = child.id();
+        if let Some(start) = alembic_testkit::sweep::process_start(pid) {
+            self.record.add("process", &format!("{pid}:{start}"));
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.sshd_port)).is_err() {
             if let Ok(Some(s)) = child.try_wait() {
@@ -184,6 +255,7 @@ impl World {
     /// guard unmounts it. Needs root; returns why not when the mount fails.
     pub fn mount_tmpfs(&mut self, dir: &Path, size: &str) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        self.record.add("mount", &dir.display().to_string());
         let o = Command::new("mount")
             .args([
                 "-t",
@@ -452,53 +524,30 @@ secrets  = ["E2E_SECOND_SECRET"]
 impl Drop for World {
     fn drop(&mut self) {
         self.kill_sshd();
-        let label = format!("label=com.docker.compose.project={}", self.project);
-        let ids = |kind: &[&str]| -> Vec<String> {
-            Command::new("docker")
-                .args(kind)
-                .args(["-q", "--filter", &label])
-                .output()
-                .map(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .split_whitespace()
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let containers = ids(&["ps", "-a"]);
-        if !containers.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f", "-v"])
-                .args(&containers)
-                .output();
-        }
-        for (list, rm) in [
-            (&["network", "ls"][..], &["network", "rm"][..]),
-            (&["volume", "ls"][..], &["volume", "rm", "-f"][..]),
-        ] {
-            let found = ids(list);
-            if !found.is_empty() {
-                let _ = Command::new("docker").args(rm).args(&found).output();
-            }
-        }
+        alembic_testkit::sweep::remove_compose_project(&self.project);
         let _ = Command::new("docker")
             .args(["rmi", "-f", &self.image])
             .output();
         // After the containers (their bind mounts came from here); lazily if still busy, so
         // the temp dir's own cleanup never deletes through a live mount.
         for m in self.mounts.drain(..).rev() {
-            let plain = Command::new("umount").arg(&m).status();
-            if !plain.is_ok_and(|s| s.success()) {
-                let _ = Command::new("umount").arg("-l").arg(&m).status();
-            }
+            alembic_testkit::sweep::unmount(&m);
         }
+        // The temp dir goes with the TempDir field after this; the record is done.
+        self.record.remove();
     }
 }
 
 pub fn curl(host: &str, port: u16, ca: &Path) -> Result<String, String> {
+    curl_within(host, port, ca, 5)
+}
+
+/// [`curl`] with the request bounded by `max_secs` instead of 5 s: a request the edge holds
+/// while an upstream restarts (up to caddy's `lb_try_duration`, 30 s) is slow, not failed.
+pub fn curl_within(host: &str, port: u16, ca: &Path, max_secs: u32) -> Result<String, String> {
     let o = Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "5", "--fail"])
+        .args(["--silent", "--show-error", "--fail", "--max-time"])
+        .arg(max_secs.to_string())
         .arg("--resolve")
         .arg(format!("{host}:{port}:127.0.0.1"))
         .arg("--cacert")
@@ -552,11 +601,22 @@ pub fn world(test: &str, tag: &str) -> Option<World> {
         skip(test, "`docker compose` (the v2 plugin) is missing");
         return None;
     }
+    // What killed runs left behind (their owner process is gone), once per test process.
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(|| {
+        for gone in alembic_testkit::sweep::sweep_stale() {
+            eprintln!("e2e: removed what a killed run left: {gone}");
+        }
+    });
     let pid = std::process::id();
+    let mut record = alembic_testkit::sweep::Record::new(tag);
     let dir = tempfile::Builder::new()
         .prefix("alembic-e2e-")
         .tempdir()
         .unwrap();
+    record.add("dir", &dir.path().display().to_string());
+    record.add("project", &format!("{tag}{pid}"));
+    record.add("image", &format!("alembic-e2e/caddy:{tag}{pid}"));
     let mut w = World {
         dir,
         project: format!("{tag}{pid}"),
@@ -567,6 +627,7 @@ pub fn world(test: &str, tag: &str) -> Option<World> {
         http_port: free_port(),
         transcript: Vec::new(),
         mounts: Vec::new(),
+        record,
     };
     // The image: the static caddy binary alone, with the official image's XDG layout.
     let img = w.path("image/usr/bin");
@@ -584,9 +645,9 @@ pub fn world(test: &str, tag: &str) -> Option<World> {
             "ENV XDG_DATA_HOME=/data",
             "--change",
             "ENV XDG_CONFIG_HOME=/config",
-            "-",
-            &w.image,
         ])
+        .args(w.record.image_labels())
+        .args(["-", &w.image])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
