@@ -431,9 +431,6 @@ pub fn known_keys() -> BTreeMap<&'static str, &'static [&'static str]> {
     ])
 }
 
-
-
-
 impl Tbl<'_, '_> {
     /// True when `key` is absent or an empty array. A list whose entries are all invalid is
     /// not "missing": its entries were already reported, and a second CFG003 would mislead.

@@ -44,9 +44,9 @@
 use std::collections::BTreeMap;
 
 use alembic_config::{Plane, Topology, Workload};
-use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
+use crate::ordered::Ordered;
 use crate::{Artifact, ArtifactKind};
 
 pub const PATH: &str = "infra/docker/compose.yaml";
@@ -56,19 +56,6 @@ pub const EDGE_SERVICE: &str = "edge";
 pub const CADDYFILE_IN_CONTAINER: &str = "/etc/caddy/Caddyfile";
 pub const INTERNAL_NETWORK: &str = "internal";
 pub const PUBLIC_NETWORK: &str = "public";
-
-/// A map that serializes in insertion order (services: edge first, then file order).
-struct Ordered<V>(Vec<(String, V)>);
-
-impl<V: Serialize> Serialize for Ordered<V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
 
 #[derive(Serialize)]
 struct ComposeFile {

@@ -15,6 +15,7 @@ pub mod known;
 pub mod launchd;
 pub mod launcher;
 pub mod manifest;
+mod ordered;
 pub mod systemd;
 pub mod terraform;
 

@@ -82,7 +82,11 @@ impl<'s> Cx<'s> {
         }
     }
 
-    pub(super) fn droplet(&mut self, root: &Tbl<'_, '_>, project: Option<&Project>) -> Option<Droplet> {
+    pub(super) fn droplet(
+        &mut self,
+        root: &Tbl<'_, '_>,
+        project: Option<&Project>,
+    ) -> Option<Droplet> {
         let t = self.sub_table(root, "droplet", DROPLET_KEYS, true)?;
         let mut ok = true;
         let address = self.string(&t, "address", None, Code::Cfg004, |s| {

@@ -297,4 +297,3 @@ impl Registry {
         self.0.split('/').next().unwrap_or(&self.0)
     }
 }
-

@@ -8,6 +8,7 @@
 
 pub mod caddy;
 pub mod compose;
+mod hcltext;
 pub mod host;
 pub mod terraform;
 pub mod unparsed;
@@ -19,6 +20,7 @@ use alembic_render::{ArtifactKind, ArtifactSet};
 use crate::rule::{FileRule, Rule};
 use crate::tokens;
 use crate::yamlpos::YamlIndex;
+use hcltext::nesting_depth;
 
 /// The file families the artifact rules understand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -376,44 +378,6 @@ fn parse_plist(src: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<plist::Dic
             None
         }
     }
-}
-
-/// The deepest bracket nesting in HCL `text`, skipping `"..."` strings and `#`/`//` comments
-/// (a run of `[` in a string must not keep the file from the parser).
-fn nesting_depth(text: &str) -> usize {
-    let b = text.as_bytes();
-    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'{' | b'[' | b'(' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    max
 }
 
 /// The scan kind of a rendered artifact.
