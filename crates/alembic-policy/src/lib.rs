@@ -23,9 +23,9 @@ pub mod yamlpos;
 use alembic_config::{Code, Diagnostic, Severity, SourceFile, Topology};
 
 pub use artifacts::{
-    detect_kind, redact, scan_artifacts, scan_text, scan_text_with, FileKind, ScanContext,
+    detect_kind, redact, scan_artifacts, scan_text, scan_text_with, FileKind, FileRule, ScanContext,
 };
-pub use rule::{FileRule, Rule, TopologyRule};
+pub use rule::{Rule, TopologyRule};
 
 /// Policy over a config: SEC001 over its text (valid or not), plus every topology rule when it
 /// validated. Parse/validation diagnostics are not repeated here.

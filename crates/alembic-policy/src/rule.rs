@@ -6,8 +6,6 @@ use std::ops::Range;
 
 use alembic_config::{Code, Diagnostic, Severity, SourceFile, Topology};
 
-use crate::artifacts::{Doc, FileKind};
-
 /// A rule's identity and wording. Several rules may share a code (EXP005 is checked over the
 /// config and over Terraform); SARIF metadata is per code.
 #[derive(Debug)]
@@ -53,11 +51,4 @@ impl Rule {
 pub struct TopologyRule {
     pub rule: Rule,
     pub check: fn(&Rule, &Topology, &SourceFile) -> Vec<Diagnostic>,
-}
-
-/// A rule over one artifact file of a given kind.
-pub struct FileRule {
-    pub rule: Rule,
-    pub kind: FileKind,
-    pub check: fn(&Rule, &Doc<'_>) -> Vec<Diagnostic>,
 }

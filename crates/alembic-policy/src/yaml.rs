@@ -104,6 +104,14 @@ impl ParseError {
     }
 }
 
+impl YamlIndex {
+    /// Index the first document of `text`; empty when it does not parse
+    /// ([`parse`] gives the value and the index together).
+    pub fn new(text: &str) -> YamlIndex {
+        parse(text).map(|(_, ix)| ix).unwrap_or_default()
+    }
+}
+
 /// Parse the first YAML document of `text` into its value and the positions of its nodes.
 /// `None` when the document does not parse (syntax error, duplicate key, nesting deeper than
 /// [`MAX_DEPTH`], alias expansion beyond [`ALIAS_BUDGET`]).

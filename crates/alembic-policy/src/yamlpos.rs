@@ -35,14 +35,6 @@ fn join<S: AsRef<str>>(segs: &[S]) -> String {
 }
 
 impl YamlIndex {
-    /// Index the first document of `text`; empty when it does not parse
-    /// ([`crate::yaml::parse`] gives the value and the index together).
-    pub fn new(text: &str) -> YamlIndex {
-        crate::yaml::parse(text)
-            .map(|(_, ix)| ix)
-            .unwrap_or_default()
-    }
-
     pub(crate) fn insert<S: AsRef<str>>(&mut self, path: &[S], pos: YamlPos) {
         self.nodes.entry(join(path)).or_insert(pos);
     }

@@ -12,8 +12,8 @@ use std::ops::Range;
 use alembic_config::types::is_private_or_loopback;
 use alembic_config::{Code, Diagnostic, Severity};
 
-use super::{Doc, FileKind};
-use crate::rule::{FileRule, Rule};
+use super::doc::{Doc, FileKind, FileRule};
+use crate::rule::Rule;
 use crate::tokens;
 
 const EXP002_RULE: Rule = Rule {

@@ -18,9 +18,9 @@ use hcl_edit::structure::{Block, Body};
 use hcl_edit::template::Element;
 use hcl_edit::Span;
 
-use super::{Doc, FileKind};
+use super::doc::{Doc, FileKind, FileRule};
 use crate::coverage;
-use crate::rule::{FileRule, Rule};
+use crate::rule::Rule;
 
 mod text;
 

@@ -6,8 +6,8 @@ use std::ops::Range;
 
 use alembic_config::{Code, Diagnostic, Severity};
 
-use super::{Doc, FileKind};
-use crate::rule::{FileRule, Rule};
+use super::doc::{Doc, FileKind, FileRule};
+use crate::rule::Rule;
 use crate::yaml::{Mapping, Value};
 
 pub static CI001: FileRule = FileRule {
