@@ -12,8 +12,9 @@
 //! Hostile input is bounded: nesting deeper than [`MAX_DEPTH`] and alias expansion beyond
 //! [`ALIAS_BUDGET`] nodes make the document unparsed (`None`), never a deep recursion.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
@@ -262,7 +263,10 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
         size: 1,
     });
     let mut index = YamlIndex::default();
-    let mut path = Vec::new();
+    let mut path = PathBuf {
+        joined: String::new(),
+        depth: 0,
+    };
     index_node(text, &root, &mut path, &mut index);
     Ok((to_value(root), index))
 }
@@ -359,12 +363,12 @@ fn to_value(node: Node) -> Value {
 }
 
 /// The path segment of a mapping key: scalar keys as their text; collection keys have none.
-fn key_text(key: &Node) -> Option<String> {
+fn key_text(key: &Node) -> Option<Cow<'_, str>> {
     match &key.kind {
-        Kind::Scalar(Value::String(s)) => Some(s.clone()),
-        Kind::Scalar(Value::Number(n)) => Some(n.to_string()),
-        Kind::Scalar(Value::Bool(b)) => Some(b.to_string()),
-        Kind::Scalar(Value::Null) => Some("null".to_owned()),
+        Kind::Scalar(Value::String(s)) => Some(Cow::Borrowed(s)),
+        Kind::Scalar(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+        Kind::Scalar(Value::Bool(b)) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Kind::Scalar(Value::Null) => Some(Cow::Borrowed("null")),
         _ => None,
     }
 }
@@ -380,39 +384,71 @@ fn dash_span(text: &str, item: &Range<usize>) -> Range<usize> {
     }
 }
 
+/// The joined path of a node being indexed: one buffer for the whole walk (segments are pushed
+/// and truncated), so indexing allocates one key per node instead of a path of strings.
+struct PathBuf {
+    joined: String,
+    depth: usize,
+}
+
+impl PathBuf {
+    /// Push `seg`, returning the length to truncate back to.
+    fn push(&mut self, seg: &str) -> usize {
+        let len = self.joined.len();
+        if self.depth > 0 {
+            self.joined.push(crate::yamlpos::SEP);
+        }
+        self.joined.push_str(seg);
+        self.depth += 1;
+        len
+    }
+
+    fn pop(&mut self, len: usize) {
+        self.joined.truncate(len);
+        self.depth -= 1;
+    }
+}
+
 /// Record `node` and everything under it at `path`. Depth is bounded by [`MAX_DEPTH`].
-fn index_node(text: &str, node: &Node, path: &mut Vec<String>, index: &mut YamlIndex) {
+fn index_node(text: &str, node: &Node, path: &mut PathBuf, index: &mut YamlIndex) {
     match &node.kind {
         Kind::Scalar(_) => {}
         Kind::Seq(items) => {
+            let mut digits = String::new();
             for (i, item) in items.iter().enumerate() {
-                path.push(i.to_string());
-                index.insert(
-                    path,
+                digits.clear();
+                let _ = write!(digits, "{i}");
+                let len = path.push(&digits);
+                index.insert_joined(
+                    &path.joined,
                     YamlPos {
                         key: dash_span(text, &item.span),
                         value: item.span.clone(),
                     },
                 );
                 index_node(text, item, path, index);
-                path.pop();
+                path.pop(len);
             }
         }
         Kind::Map(entries) => {
-            let mut written: HashSet<String> = HashSet::new();
+            let merge = entries
+                .iter()
+                .find(|(k, _)| matches!(&k.kind, Kind::Scalar(Value::String(s)) if s == "<<"));
+            let Some((_, merge)) = merge else {
+                for (k, v) in entries {
+                    let Some(seg) = key_text(k) else { continue };
+                    index_entry(text, &seg, k, v, path, index);
+                }
+                return;
+            };
+            let mut written: HashSet<Cow<'_, str>> = HashSet::new();
             for (k, v) in entries {
                 let Some(seg) = key_text(k) else { continue };
-                written.insert(seg.clone());
                 index_entry(text, &seg, k, v, path, index);
+                written.insert(seg);
             }
             // Merge keys: a merged key is located where its source wrote it, under this path,
             // unless the mapping writes it itself (apply_merge's precedence).
-            let Some((_, merge)) = entries
-                .iter()
-                .find(|(k, _)| matches!(&k.kind, Kind::Scalar(Value::String(s)) if s == "<<"))
-            else {
-                return;
-            };
             let sources: Vec<&Node> = match &merge.kind {
                 Kind::Map(_) => vec![merge],
                 Kind::Seq(items) => items.iter().collect(),
@@ -424,10 +460,11 @@ fn index_node(text: &str, node: &Node, path: &mut Vec<String>, index: &mut YamlI
                 };
                 for (k, v) in src_entries {
                     let Some(seg) = key_text(k) else { continue };
-                    if seg == "<<" || !written.insert(seg.clone()) {
+                    if seg == "<<" || written.contains(&seg) {
                         continue;
                     }
                     index_entry(text, &seg, k, v, path, index);
+                    written.insert(seg);
                 }
             }
         }
@@ -439,19 +476,19 @@ fn index_entry(
     seg: &str,
     k: &Node,
     v: &Node,
-    path: &mut Vec<String>,
+    path: &mut PathBuf,
     index: &mut YamlIndex,
 ) {
-    path.push(seg.to_owned());
-    index.insert(
-        path,
+    let len = path.push(seg);
+    index.insert_joined(
+        &path.joined,
         YamlPos {
             key: k.span.clone(),
             value: v.span.clone(),
         },
     );
     index_node(text, v, path, index);
-    path.pop();
+    path.pop(len);
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ pub struct YamlIndex {
     nodes: HashMap<String, YamlPos>,
 }
 
-const SEP: char = '\u{1f}';
+/// Separates the segments of a joined path.
+pub(crate) const SEP: char = '\u{1f}';
 
 fn join<S: AsRef<str>>(segs: &[S]) -> String {
     let mut out = String::new();
@@ -35,8 +36,11 @@ fn join<S: AsRef<str>>(segs: &[S]) -> String {
 }
 
 impl YamlIndex {
-    pub(crate) fn insert<S: AsRef<str>>(&mut self, path: &[S], pos: YamlPos) {
-        self.nodes.entry(join(path)).or_insert(pos);
+    /// Record `pos` at an already joined path (the first position recorded for a path wins).
+    pub(crate) fn insert_joined(&mut self, joined: &str, pos: YamlPos) {
+        if !self.nodes.contains_key(joined) {
+            self.nodes.insert(joined.to_owned(), pos);
+        }
     }
 
     /// The position of the node at `path`.

@@ -626,13 +626,13 @@ pub fn annotate_pins(yaml: &str) -> String {
 pub fn render(t: &Topology) -> Vec<Artifact> {
     vec![
         Artifact::new(
-            ".github/workflows/ci.yml",
+            CI_PATH,
             to_yaml(&ci_workflow(t)),
             Plane::Ci,
             ArtifactKind::Workflow,
         ),
         Artifact::new(
-            ".github/workflows/deploy.yml",
+            DEPLOY_PATH,
             to_yaml(&deploy_workflow(t)),
             Plane::Ci,
             ArtifactKind::Workflow,

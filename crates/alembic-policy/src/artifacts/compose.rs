@@ -88,7 +88,7 @@ fn locate_item(doc: &Doc<'_>, name: &str, key: &str, i: usize, needle: &str) -> 
 
 /// The edge may publish: a service named `edge`, or one running a Caddy image.
 fn is_edge(name: &str, svc: &Mapping) -> bool {
-    name == "edge"
+    name == alembic_render::compose::EDGE_SERVICE
         || svc.get("image").and_then(Value::as_str).is_some_and(|i| {
             let repo = i.split(['@']).next().unwrap_or(i);
             let repo = repo.rsplit('/').next().unwrap_or(repo);

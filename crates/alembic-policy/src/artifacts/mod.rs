@@ -73,7 +73,7 @@ pub fn detect_kind(path: &str, text: &str) -> FileKind {
     if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
         return FileKind::Text;
     }
-    if p.contains(".github/workflows/") {
+    if p.contains(alembic_render::github::WORKFLOWS_DIR) {
         return FileKind::Workflow;
     }
     if name.contains("compose") {

@@ -134,3 +134,10 @@ pub const REGISTRY_USER_SECRET: &str = "REGISTRY_USERNAME";
 pub const REGISTRY_PASSWORD_SECRET: &str = "REGISTRY_PASSWORD";
 /// Where code scanning reads the SARIF report from.
 pub const SARIF_FILE: &str = "alembic.sarif";
+
+/// The directory GitHub reads workflows from (relative to the repository root).
+pub const WORKFLOWS_DIR: &str = ".github/workflows/";
+/// The checks workflow.
+pub const CI_PATH: &str = ".github/workflows/ci.yml";
+/// The deploy workflow.
+pub const DEPLOY_PATH: &str = ".github/workflows/deploy.yml";
