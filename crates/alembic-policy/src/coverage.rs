@@ -23,6 +23,7 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    /// Half of the family's public space or more: treated as the whole internet.
     pub fn is_world(self) -> bool {
         self.share >= 0.5
     }

@@ -12,6 +12,8 @@
 //!   and still read line by line.
 //! - [`coverage`]: how much of the internet a set of source ranges reaches (EXP005/EXP006).
 
+#![warn(unreachable_pub, missing_docs)]
+
 pub mod artifacts;
 pub mod coverage;
 pub mod rule;

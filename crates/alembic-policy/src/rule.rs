@@ -10,9 +10,13 @@ use alembic_config::{Code, Diagnostic, Severity, SourceFile, Topology};
 /// config and over Terraform); SARIF metadata is per code.
 #[derive(Debug)]
 pub struct Rule {
+    /// The stable diagnostic code.
     pub code: Code,
+    /// The default severity of a finding.
     pub severity: Severity,
+    /// One line saying what the problem is.
     pub summary: &'static str,
+    /// How to fix it.
     pub help: &'static str,
 }
 
@@ -49,6 +53,8 @@ impl Rule {
 
 /// A rule over the validated topology; spans come from `Topology::spans`.
 pub struct TopologyRule {
+    /// The rule's identity and wording.
     pub rule: Rule,
+    /// The check: every finding over the topology.
     pub check: fn(&Rule, &Topology, &SourceFile) -> Vec<Diagnostic>,
 }

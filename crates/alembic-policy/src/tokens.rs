@@ -290,8 +290,11 @@ const MAX_VALUE: usize = 4096;
 /// A value under a secret-like key that looks random enough to be a real secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntropyHit {
+    /// The key, as written.
     pub key: String,
+    /// Where the key is in the text.
     pub key_span: Range<usize>,
+    /// Where the value is in the text.
     pub value_span: Range<usize>,
 }
 

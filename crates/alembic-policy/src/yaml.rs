@@ -92,7 +92,9 @@ impl Offsets<'_> {
 /// Why a document did not parse, and where (a byte offset) when the parser said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
+    /// The byte offset the parser stopped at, when it said.
     pub at: Option<usize>,
+    /// The parser's reason.
     pub why: String,
 }
 

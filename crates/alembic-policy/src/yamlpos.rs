@@ -11,7 +11,9 @@ use std::ops::Range;
 /// Where one node is: the key (or the `-` of a sequence item) and its value text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct YamlPos {
+    /// The key (or the `-` of a sequence item).
     pub key: Range<usize>,
+    /// The value's text.
     pub value: Range<usize>,
 }
 

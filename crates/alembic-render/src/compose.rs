@@ -49,12 +49,15 @@ use serde::Serialize;
 use crate::ordered::Ordered;
 use crate::{Artifact, ArtifactKind};
 
+/// Where the compose file is rendered.
 pub const PATH: &str = "infra/docker/compose.yaml";
 /// The edge's compose service name (the reserved workload name).
 pub const EDGE_SERVICE: &str = "edge";
 /// Where the release's Caddyfile is mounted in the edge container.
 pub const CADDYFILE_IN_CONTAINER: &str = "/etc/caddy/Caddyfile";
+/// The network every service joins (no route out).
 pub const INTERNAL_NETWORK: &str = "internal";
+/// The network the edge publishes on.
 pub const PUBLIC_NETWORK: &str = "public";
 
 #[derive(Serialize)]
@@ -187,6 +190,7 @@ pub fn image_reference(w: &Workload) -> String {
     )
 }
 
+/// The compose file of the droplet plane (images as configured).
 pub fn render(t: &Topology) -> Vec<Artifact> {
     render_pinned(t, &BTreeMap::new())
 }

@@ -346,6 +346,7 @@ fn scan_job(t: &Topology) -> Job {
     scan
 }
 
+/// The checks workflow (`ci.yml`).
 pub fn ci_workflow(t: &Topology) -> Workflow {
     let mut jobs = verdict_jobs(t, Cache::Use);
     jobs.0.push(("scan".to_owned(), scan_job(t)));
@@ -495,6 +496,7 @@ fn setup_terraform() -> Step {
     )
 }
 
+/// The deploy workflow (`deploy.yml`).
 pub fn deploy_workflow(t: &Topology) -> Workflow {
     let mut jobs = verdict_jobs(t, Cache::Off);
     let built = built_workloads(t);
@@ -623,6 +625,7 @@ pub fn annotate_pins(yaml: &str) -> String {
     out
 }
 
+/// Both workflows of the ci plane.
 pub fn render(t: &Topology) -> Vec<Artifact> {
     vec![
         Artifact::new(

@@ -16,10 +16,12 @@ impl<V> Default for Ordered<V> {
 }
 
 impl<V> Ordered<V> {
+    /// Append `k: v`.
     pub fn with(mut self, k: impl Into<String>, v: V) -> Self {
         self.0.push((k.into(), v));
         self
     }
+    /// No entries?
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

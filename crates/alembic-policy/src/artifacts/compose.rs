@@ -15,6 +15,7 @@ use super::doc::{Doc, FileKind, FileRule};
 use crate::rule::Rule;
 use crate::yaml::{Mapping, Value};
 
+/// EXP003: a droplet service publishes a port directly, bypassing the edge.
 pub static EXP003: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp003,
@@ -26,6 +27,7 @@ pub static EXP003: FileRule = FileRule {
     check: published_ports,
 };
 
+/// EXP008: privileged container, host namespaces, added capabilities, unconfined, host devices, or the docker socket / a host root mounted.
 pub static EXP008: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp008,

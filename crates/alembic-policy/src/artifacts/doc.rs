@@ -10,9 +10,13 @@ use crate::yamlpos::YamlIndex;
 /// The file families the artifact rules understand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileKind {
+    /// A docker compose file.
     Compose,
+    /// A Terraform (`.tf`) file.
     Terraform,
+    /// A GitHub Actions workflow.
     Workflow,
+    /// A Caddyfile.
     Caddyfile,
     /// A launchd job (`.plist`).
     Plist,
@@ -25,6 +29,7 @@ pub enum FileKind {
 /// What "needed" means when judging a firewall: the SSH port and the ports the edge serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScanContext {
+    /// The port sshd listens on (a firewall rule for it is judged as SSH).
     pub ssh_port: u16,
     /// Ports a public workload needs open to the world (the edge's HTTP and HTTPS).
     pub public_ports: Vec<u16>,
@@ -98,7 +103,9 @@ impl ScanContext {
 
 /// One file, parsed as its kind allows, handed to every rule of that kind.
 pub struct Doc<'a> {
+    /// The file: its name and text.
     pub src: &'a SourceFile,
+    /// What the scan knows about the topology.
     pub ctx: &'a ScanContext,
     /// The first YAML document (compose, workflow), when it parses.
     pub yaml: Option<crate::yaml::Value>,
@@ -128,6 +135,7 @@ impl<'a> Doc<'a> {
 }
 
 impl Doc<'_> {
+    /// The file's text.
     pub fn text(&self) -> &str {
         &self.src.text
     }
@@ -135,7 +143,10 @@ impl Doc<'_> {
 
 /// A rule over one artifact file of a given kind.
 pub struct FileRule {
+    /// The rule's identity and wording.
     pub rule: Rule,
+    /// The file kind it applies to.
     pub kind: FileKind,
+    /// The check: every finding in one file.
     pub check: fn(&Rule, &Doc<'_>) -> Vec<Diagnostic>,
 }

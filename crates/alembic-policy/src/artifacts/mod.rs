@@ -44,6 +44,7 @@ pub static RULES: &[&FileRule] = &[
     &host::UNIT_SEC001,
 ];
 
+/// SEC001: inline secret value.
 pub static SEC001: Rule = Rule {
     code: alembic_config::Code::Sec001,
     severity: Severity::Error,

@@ -26,6 +26,7 @@ mod text;
 
 use text::walk_text;
 
+/// EXP005: SSH reachable from the whole internet.
 pub static EXP005: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp005,
@@ -37,6 +38,7 @@ pub static EXP005: FileRule = FileRule {
     check: ssh_open,
 };
 
+/// EXP006: firewall opens a port that no public workload needs.
 pub static EXP006: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp006,

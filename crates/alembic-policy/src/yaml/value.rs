@@ -7,14 +7,21 @@ use super::*;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Value {
     #[default]
+    /// `null`, `~` or nothing.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// An integer or a float.
     Number(Number),
+    /// A string (every scalar that is not null, a boolean or a number).
     String(String),
+    /// A sequence.
     Sequence(Sequence),
+    /// A mapping, in file order.
     Mapping(Mapping),
 }
 
+/// A YAML sequence.
 pub type Sequence = Vec<Value>;
 
 /// A YAML number: an integer when it is one, else a float.
@@ -28,6 +35,7 @@ enum N {
 }
 
 impl Number {
+    /// The integer, when it is one.
     pub fn as_i64(&self) -> Option<i64> {
         match self.0 {
             N::Int(i) => Some(i),
@@ -35,10 +43,12 @@ impl Number {
         }
     }
 
+    /// The integer, when it is one and not negative.
     pub fn as_u64(&self) -> Option<u64> {
         self.as_i64().and_then(|i| u64::try_from(i).ok())
     }
 
+    /// The value as a float.
     pub fn as_f64(&self) -> Option<f64> {
         Some(match self.0 {
             N::Int(i) => i as f64,
@@ -46,10 +56,12 @@ impl Number {
         })
     }
 
+    /// Is it an integer?
     pub fn is_i64(&self) -> bool {
         matches!(self.0, N::Int(_))
     }
 
+    /// Is it a float?
     pub fn is_f64(&self) -> bool {
         matches!(self.0, N::Float(_))
     }
@@ -88,7 +100,9 @@ pub struct Mapping {
 /// What can look a value up: a string key (or a [`Value`] key) in a mapping, an index in a
 /// sequence.
 pub trait Index {
+    /// The value this index names in `v`.
     fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value>;
+    /// [`Index::index_into`], to change.
     fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value>;
 }
 
@@ -139,6 +153,7 @@ impl<T: Index + ?Sized> Index for &T {
 
 /// Mapping keys compare by value: `"80"` and `80` are different keys.
 pub trait Key {
+    /// Is `k` this key?
     fn is_key(&self, k: &Value) -> bool;
 }
 
@@ -167,10 +182,12 @@ impl<T: Key + ?Sized> Key for &T {
 }
 
 impl Mapping {
+    /// An empty mapping.
     pub fn new() -> Mapping {
         Mapping::default()
     }
 
+    /// The value under `key`.
     pub fn get<K: Key + ?Sized>(&self, key: &K) -> Option<&Value> {
         self.entries
             .iter()
@@ -178,6 +195,7 @@ impl Mapping {
             .map(|(_, v)| v)
     }
 
+    /// The value under `key`, to change.
     pub fn get_mut<K: Key + ?Sized>(&mut self, key: &K) -> Option<&mut Value> {
         self.entries
             .iter_mut()
@@ -185,6 +203,7 @@ impl Mapping {
             .map(|(_, v)| v)
     }
 
+    /// Is there a value under `key`?
     pub fn contains_key<K: Key + ?Sized>(&self, key: &K) -> bool {
         self.get(key).is_some()
     }
@@ -200,35 +219,43 @@ impl Mapping {
         }
     }
 
+    /// Remove `key`, returning its value.
     pub fn remove<K: Key + ?Sized>(&mut self, key: &K) -> Option<Value> {
         let i = self.entries.iter().position(|(k, _)| key.is_key(k))?;
         Some(self.entries.remove(i).1)
     }
 
+    /// The number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// No entries?
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// The entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&Value, &Value)> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
+    /// The entries in order, values to change.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Value, &mut Value)> {
         self.entries.iter_mut().map(|(k, v)| (&*k, v))
     }
 
+    /// The keys in order.
     pub fn keys(&self) -> impl Iterator<Item = &Value> {
         self.entries.iter().map(|(k, _)| k)
     }
 
+    /// The values in order.
     pub fn values(&self) -> impl Iterator<Item = &Value> {
         self.entries.iter().map(|(_, v)| v)
     }
 
+    /// The values in order, to change.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
         self.entries.iter_mut().map(|(_, v)| v)
     }
@@ -311,18 +338,22 @@ impl fmt::Display for MergeError {
 impl std::error::Error for MergeError {}
 
 impl Value {
+    /// The value at `index` (a key of a mapping or a position in a sequence).
     pub fn get<I: Index>(&self, index: I) -> Option<&Value> {
         index.index_into(self)
     }
 
+    /// [`Value::get`], to change.
     pub fn get_mut<I: Index>(&mut self, index: I) -> Option<&mut Value> {
         index.index_into_mut(self)
     }
 
+    /// Is it `null`?
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
 
+    /// The boolean, when it is one.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Value::Bool(b) => Some(*b),
@@ -330,6 +361,7 @@ impl Value {
         }
     }
 
+    /// The string, when it is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) => Some(s),
@@ -337,6 +369,7 @@ impl Value {
         }
     }
 
+    /// The integer, when it is one.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Value::Number(n) => n.as_i64(),
@@ -344,6 +377,7 @@ impl Value {
         }
     }
 
+    /// The integer, when it is one and not negative.
     pub fn as_u64(&self) -> Option<u64> {
         match self {
             Value::Number(n) => n.as_u64(),
@@ -351,6 +385,7 @@ impl Value {
         }
     }
 
+    /// The number as a float, when it is one.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Number(n) => n.as_f64(),
@@ -358,10 +393,12 @@ impl Value {
         }
     }
 
+    /// Is it a string?
     pub fn is_string(&self) -> bool {
         self.as_str().is_some()
     }
 
+    /// The sequence, when it is one.
     pub fn as_sequence(&self) -> Option<&Sequence> {
         match self {
             Value::Sequence(s) => Some(s),
@@ -369,6 +406,7 @@ impl Value {
         }
     }
 
+    /// The sequence, to change.
     pub fn as_sequence_mut(&mut self) -> Option<&mut Sequence> {
         match self {
             Value::Sequence(s) => Some(s),
@@ -376,10 +414,12 @@ impl Value {
         }
     }
 
+    /// Is it a sequence?
     pub fn is_sequence(&self) -> bool {
         self.as_sequence().is_some()
     }
 
+    /// The mapping, when it is one.
     pub fn as_mapping(&self) -> Option<&Mapping> {
         match self {
             Value::Mapping(m) => Some(m),
@@ -387,6 +427,7 @@ impl Value {
         }
     }
 
+    /// The mapping, to change.
     pub fn as_mapping_mut(&mut self) -> Option<&mut Mapping> {
         match self {
             Value::Mapping(m) => Some(m),
@@ -394,6 +435,7 @@ impl Value {
         }
     }
 
+    /// Is it a mapping?
     pub fn is_mapping(&self) -> bool {
         self.as_mapping().is_some()
     }

@@ -4,12 +4,16 @@
 /// An action pinned to a full commit SHA, with the release that commit is.
 #[derive(Clone, Copy, Debug)]
 pub struct Pin {
+    /// `owner/repo` of the action.
     pub action: &'static str,
+    /// The full commit SHA it is pinned to.
     pub sha: &'static str,
+    /// The release that commit is (written beside the pin).
     pub version: &'static str,
 }
 
 impl Pin {
+    /// The `uses:` value: `action@sha`.
     pub fn uses(&self) -> String {
         format!("{}@{}", self.action, self.sha)
     }
@@ -18,6 +22,7 @@ impl Pin {
 // Commit SHAs of release tags. Each was checked against the upstream repository where its files
 // at that commit are public (package.json / CHANGELOG naming the release) or against several
 // independent workflows and runner logs resolving the tag to the same commit; update together.
+/// `actions/checkout`, pinned.
 pub const CHECKOUT: Pin = Pin {
     action: "actions/checkout",
     sha: "11bd71901bbe5b1630ceea73d27597364c9af683",
@@ -29,21 +34,25 @@ pub const SETUP_NODE: Pin = Pin {
     sha: "2028fbc5c25fe9cf00d9f06a71cc4710d4507903",
     version: "v6.0.0",
 };
+/// `pnpm/action-setup`, pinned.
 pub const PNPM_SETUP: Pin = Pin {
     action: "pnpm/action-setup",
     sha: "a7487c7e89a18df4991f7f222e4898a00d66ddda",
     version: "v4.1.0",
 };
+/// `actions/setup-python`, pinned.
 pub const SETUP_PYTHON: Pin = Pin {
     action: "actions/setup-python",
     sha: "a26af69be951a213d495a4c3e4e4022e16d87065",
     version: "v5.6.0",
 };
+/// `astral-sh/setup-uv`, pinned.
 pub const SETUP_UV: Pin = Pin {
     action: "astral-sh/setup-uv",
     sha: "f0ec1fc3b38f5e7cd731bb6ce540c5af426746bb",
     version: "v6.1.0",
 };
+/// `actions/setup-go`, pinned.
 pub const SETUP_GO: Pin = Pin {
     action: "actions/setup-go",
     sha: "d35c59abb061a4a6fb18e82ac0862c26744d6ab5",
@@ -69,26 +78,31 @@ pub const UPLOAD_SARIF: Pin = Pin {
     sha: "ce28f5bb42b7a9f2c824e633a3f6ee835bab6858",
     version: "v3.29.0",
 };
+/// `docker/setup-buildx-action`, pinned.
 pub const SETUP_BUILDX: Pin = Pin {
     action: "docker/setup-buildx-action",
     sha: "e468171a9de216ec08956ac3ada2f0791b6bd435",
     version: "v3.11.1",
 };
+/// `docker/login-action`, pinned.
 pub const DOCKER_LOGIN: Pin = Pin {
     action: "docker/login-action",
     sha: "74a5d142397b4f367a81961eba4e8cd7edddf772",
     version: "v3.4.0",
 };
+/// `docker/build-push-action`, pinned.
 pub const BUILD_PUSH: Pin = Pin {
     action: "docker/build-push-action",
     sha: "263435318d21b8e681c14492fe198d362a7d2c83",
     version: "v6.18.0",
 };
+/// `actions/attest-build-provenance`, pinned.
 pub const ATTEST_PROVENANCE: Pin = Pin {
     action: "actions/attest-build-provenance",
     sha: "e8998f949152b193b063cb0ec769d69d929409be",
     version: "v2.4.0",
 };
+/// Every pinned action the workflows may use.
 pub const PINS: [Pin; 15] = [
     CHECKOUT,
     SETUP_NODE,
@@ -108,11 +122,13 @@ pub const PINS: [Pin; 15] = [
     UPLOAD_ARTIFACT,
     DOWNLOAD_ARTIFACT,
 ];
+/// `actions/upload-artifact`, pinned.
 pub const UPLOAD_ARTIFACT: Pin = Pin {
     action: "actions/upload-artifact",
     sha: "ea165f8d65b6e75b540449e92b4886f43607fa02",
     version: "v4.6.2",
 };
+/// `actions/download-artifact`, pinned.
 pub const DOWNLOAD_ARTIFACT: Pin = Pin {
     action: "actions/download-artifact",
     sha: "d3f86a106a0bac45b974a628896c90dbdf5c8093",
@@ -131,6 +147,7 @@ pub const KNOWN_HOSTS_SECRET: &str = "DEPLOY_KNOWN_HOSTS";
 /// Secrets the image build logs in with, for a registry other than ghcr.io (which takes the
 /// job's own token).
 pub const REGISTRY_USER_SECRET: &str = "REGISTRY_USERNAME";
+/// The registry password secret (see [`REGISTRY_USER_SECRET`]).
 pub const REGISTRY_PASSWORD_SECRET: &str = "REGISTRY_PASSWORD";
 /// Where code scanning reads the SARIF report from.
 pub const SARIF_FILE: &str = "alembic.sarif";
