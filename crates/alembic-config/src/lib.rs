@@ -3,6 +3,8 @@
 //! Pure: no file system, no processes. The binary reads bytes and hands them to [`load_bytes`];
 //! everything past that point works on validated newtypes.
 
+#![warn(unreachable_pub)]
+
 pub mod cron;
 pub mod diag;
 pub mod model;

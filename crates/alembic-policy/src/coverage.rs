@@ -17,18 +17,19 @@ const V6_PUBLIC: (u128, u128) = (0x2000 << 112, (0x4000 << 112) - 1);
 
 /// The merged coverage of one address family.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Coverage {
+pub(crate) struct Coverage {
     /// Share of the family's public space covered, in 0.0..=1.0.
-    pub share: f64,
+    pub(crate) share: f64,
 }
 
 impl Coverage {
-    pub fn is_world(self) -> bool {
+    /// Half of the family's public space or more: treated as the whole internet.
+    pub(crate) fn is_world(self) -> bool {
         self.share >= 0.5
     }
 
     /// "100%" / "50%" for messages.
-    pub fn percent(self) -> String {
+    pub(crate) fn percent(self) -> String {
         let p = self.share * 100.0;
         if (p - p.round()).abs() < 0.05 {
             format!("{p:.0}%")
@@ -81,7 +82,7 @@ fn union_size(mut ranges: Vec<(u128, u128)>) -> u128 {
 }
 
 /// IPv4 coverage of `cidrs` (IPv6 entries ignored).
-pub fn v4(cidrs: &[Cidr]) -> Coverage {
+pub(crate) fn v4(cidrs: &[Cidr]) -> Coverage {
     let size = union_size(cidrs.iter().filter_map(v4_range).collect());
     Coverage {
         share: size as f64 / (1u128 << 32) as f64,
@@ -89,7 +90,7 @@ pub fn v4(cidrs: &[Cidr]) -> Coverage {
 }
 
 /// IPv6 coverage of `cidrs` within global unicast (IPv4 entries ignored).
-pub fn v6(cidrs: &[Cidr]) -> Coverage {
+pub(crate) fn v6(cidrs: &[Cidr]) -> Coverage {
     let size = union_size(cidrs.iter().filter_map(v6_range).collect());
     Coverage {
         share: size as f64 / (V6_PUBLIC.1 - V6_PUBLIC.0 + 1) as f64,
@@ -98,7 +99,7 @@ pub fn v6(cidrs: &[Cidr]) -> Coverage {
 
 /// A source as written, read leniently: a bare address is a `/32` or `/128`, and host bits
 /// set under the prefix are masked off (cloud APIs accept `1.2.3.4/0`, and it means the world).
-pub fn parse_source(s: &str) -> Option<Cidr> {
+pub(crate) fn parse_source(s: &str) -> Option<Cidr> {
     let s = s.trim();
     let (a, p) = s.split_once('/').unwrap_or((s, ""));
     let addr: IpAddr = a.parse().ok()?;
@@ -129,7 +130,7 @@ pub fn parse_source(s: &str) -> Option<Cidr> {
 }
 
 /// Which families the sources open to the world: `(ipv4, ipv6)` coverage.
-pub fn world(cidrs: &[Cidr]) -> (Coverage, Coverage) {
+pub(crate) fn world(cidrs: &[Cidr]) -> (Coverage, Coverage) {
     (v4(cidrs), v6(cidrs))
 }
 

@@ -2,7 +2,8 @@
 //! [`Diagnostic`] with a stable code (DESIGN.md, "Diagnostic codes").
 //!
 //! Pure: no file system, no processes. One module per rule family; each rule is a static with
-//! its code, severity, summary and help plus a check function ([`rule`]).
+//! its code, severity, summary and help plus a check function ([`Rule`], [`FileRule`],
+//! [`TopologyRule`]).
 //!
 //! - [`check_config`]: what `alembic check` runs over the config (SEC001 over the text, then the
 //!   topology rules: exposure, network, secrets).
@@ -10,11 +11,13 @@
 //!   Caddyfile, launchd plists, systemd units, and secret shapes in any text) over one file or a
 //!   rendered [`alembic_render::ArtifactSet`]. A file its parser cannot read is reported (CFG001)
 //!   and still read line by line.
-//! - [`coverage`]: how much of the internet a set of source ranges reaches (EXP005/EXP006).
+//! - `coverage`: how much of the internet a set of source ranges reaches (EXP005/EXP006).
+
+#![warn(unreachable_pub, missing_docs)]
 
 pub mod artifacts;
-pub mod coverage;
-pub mod rule;
+mod coverage;
+mod rule;
 pub mod tokens;
 pub mod topology;
 pub mod yaml;
@@ -23,9 +26,9 @@ pub mod yamlpos;
 use alembic_config::{Code, Diagnostic, Severity, SourceFile, Topology};
 
 pub use artifacts::{
-    detect_kind, redact, scan_artifacts, scan_text, scan_text_with, FileKind, ScanContext,
+    detect_kind, redact, scan_artifacts, scan_text, scan_text_with, FileKind, FileRule, ScanContext,
 };
-pub use rule::{FileRule, Rule, TopologyRule};
+pub use rule::{Rule, TopologyRule};
 
 /// Policy over a config: SEC001 over its text (valid or not), plus every topology rule when it
 /// validated. Parse/validation diagnostics are not repeated here.

@@ -6,15 +6,17 @@ use std::ops::Range;
 
 use alembic_config::{Code, Diagnostic, Severity, SourceFile, Topology};
 
-use crate::artifacts::{Doc, FileKind};
-
 /// A rule's identity and wording. Several rules may share a code (EXP005 is checked over the
 /// config and over Terraform); SARIF metadata is per code.
 #[derive(Debug)]
 pub struct Rule {
+    /// The stable diagnostic code.
     pub code: Code,
+    /// The default severity of a finding.
     pub severity: Severity,
+    /// One line saying what the problem is.
     pub summary: &'static str,
+    /// How to fix it.
     pub help: &'static str,
 }
 
@@ -51,13 +53,8 @@ impl Rule {
 
 /// A rule over the validated topology; spans come from `Topology::spans`.
 pub struct TopologyRule {
+    /// The rule's identity and wording.
     pub rule: Rule,
+    /// The check: every finding over the topology.
     pub check: fn(&Rule, &Topology, &SourceFile) -> Vec<Diagnostic>,
-}
-
-/// A rule over one artifact file of a given kind.
-pub struct FileRule {
-    pub rule: Rule,
-    pub kind: FileKind,
-    pub check: fn(&Rule, &Doc<'_>) -> Vec<Diagnostic>,
 }

@@ -290,52 +290,76 @@ const MAX_VALUE: usize = 4096;
 /// A value under a secret-like key that looks random enough to be a real secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntropyHit {
+    /// The key, as written.
     pub key: String,
+    /// Where the key is in the text.
     pub key_span: Range<usize>,
+    /// Where the value is in the text.
     pub value_span: Range<usize>,
 }
 
 /// Does this key name suggest it holds a secret value?
 pub fn is_secret_like_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
+    // This runs for every key/value pair with a long value: the key is lower-cased into a
+    // stack buffer and searched byte-wise (`str::contains` sets up a two-way searcher per call).
+    let mut buf = [0u8; 128];
+    let owned;
+    let k: &[u8] = if key.len() <= buf.len() {
+        let b = &mut buf[..key.len()];
+        b.copy_from_slice(key.as_bytes());
+        b.make_ascii_lowercase();
+        b
+    } else {
+        owned = key.to_ascii_lowercase();
+        owned.as_bytes()
+    };
+    let has = |p: &[u8]| k.len() >= p.len() && k.windows(p.len()).any(|w| w == p);
+    let ends = |p: &[u8]| k.ends_with(p);
     // Keys that hold a *name* or a location of a secret, not the secret.
     if [
-        "_env", "_name", "_file", "_path", "_names", "_id", "_url", "_ref",
+        &b"_env"[..],
+        b"_name",
+        b"_file",
+        b"_path",
+        b"_names",
+        b"_id",
+        b"_url",
+        b"_ref",
     ]
     .iter()
-    .any(|s| k.ends_with(s))
+    .any(|s| ends(s))
         || key.ends_with("Id")
         || key.ends_with("ID")
-        || k.ends_with("-id")
-        || k.ends_with("uuid")
-        || k.contains("public")
-        || k.contains("pubkey")
+        || ends(b"-id")
+        || ends(b"uuid")
+        || has(b"public")
+        || has(b"pubkey")
     {
         return false;
     }
-    const PARTS: &[&str] = &[
-        "token",
-        "secret",
-        "passw",
-        "pwd",
-        "apikey",
-        "api_key",
-        "api-key",
-        "credential",
-        "private_key",
-        "privatekey",
-        "access_key",
-        "accesskey",
-        "auth_key",
-        "signing_key",
-        "client_key",
+    const PARTS: &[&[u8]] = &[
+        b"token",
+        b"secret",
+        b"passw",
+        b"pwd",
+        b"apikey",
+        b"api_key",
+        b"api-key",
+        b"credential",
+        b"private_key",
+        b"privatekey",
+        b"access_key",
+        b"accesskey",
+        b"auth_key",
+        b"signing_key",
+        b"client_key",
     ];
-    PARTS.iter().any(|p| k.contains(p))
-        || k.ends_with("auth")
-        || k.contains("authorization")
-        || k == "key"
-        || k.ends_with("_key")
-        || k.ends_with("-key")
+    PARTS.iter().any(|p| has(p))
+        || ends(b"auth")
+        || has(b"authorization")
+        || k == b"key"
+        || ends(b"_key")
+        || ends(b"-key")
         || key.ends_with("Key")
 }
 

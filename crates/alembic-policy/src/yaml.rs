@@ -12,468 +12,24 @@
 //! Hostile input is bounded: nesting deeper than [`MAX_DEPTH`] and alias expansion beyond
 //! [`ALIAS_BUDGET`] nodes make the document unparsed (`None`), never a deep recursion.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::yamlpos::{YamlIndex, YamlPos};
 
+mod value;
+
+pub use value::*;
+
 /// Deeper nesting than this (counting what aliases expand to) is not parsed.
 pub const MAX_DEPTH: usize = 64;
 
 /// Nodes that alias expansion may produce in one document ("billion laughs" bound).
 pub const ALIAS_BUDGET: usize = 100_000;
-
-/// A YAML value, with serde_yaml's shape and accessors.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum Value {
-    #[default]
-    Null,
-    Bool(bool),
-    Number(Number),
-    String(String),
-    Sequence(Sequence),
-    Mapping(Mapping),
-}
-
-pub type Sequence = Vec<Value>;
-
-/// A YAML number: an integer when it is one, else a float.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Number(N);
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum N {
-    Int(i64),
-    Float(f64),
-}
-
-impl Number {
-    pub fn as_i64(&self) -> Option<i64> {
-        match self.0 {
-            N::Int(i) => Some(i),
-            N::Float(_) => None,
-        }
-    }
-
-    pub fn as_u64(&self) -> Option<u64> {
-        self.as_i64().and_then(|i| u64::try_from(i).ok())
-    }
-
-    pub fn as_f64(&self) -> Option<f64> {
-        Some(match self.0 {
-            N::Int(i) => i as f64,
-            N::Float(f) => f,
-        })
-    }
-
-    pub fn is_i64(&self) -> bool {
-        matches!(self.0, N::Int(_))
-    }
-
-    pub fn is_f64(&self) -> bool {
-        matches!(self.0, N::Float(_))
-    }
-}
-
-impl From<i64> for Number {
-    fn from(i: i64) -> Self {
-        Number(N::Int(i))
-    }
-}
-
-impl From<f64> for Number {
-    fn from(f: f64) -> Self {
-        Number(N::Float(f))
-    }
-}
-
-impl fmt::Display for Number {
-    /// As serde_yaml writes numbers: `80`, `1.5`, `1.0`, `.inf`, `-.inf`, `.nan`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            N::Int(i) => write!(f, "{i}"),
-            N::Float(x) if x.is_nan() => f.write_str(".nan"),
-            N::Float(x) if x.is_infinite() => f.write_str(if x > 0.0 { ".inf" } else { "-.inf" }),
-            N::Float(x) => write!(f, "{x:?}"),
-        }
-    }
-}
-
-/// An ordered YAML mapping (file order; keys merged by [`Value::apply_merge`] come last).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Mapping {
-    entries: Vec<(Value, Value)>,
-}
-
-/// What can look a value up: a string key (or a [`Value`] key) in a mapping, an index in a
-/// sequence.
-pub trait Index {
-    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value>;
-    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value>;
-}
-
-impl Index for str {
-    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
-        v.as_mapping()?.get(self)
-    }
-    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
-        v.as_mapping_mut()?.get_mut(self)
-    }
-}
-
-impl Index for String {
-    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
-        self.as_str().index_into(v)
-    }
-    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
-        self.as_str().index_into_mut(v)
-    }
-}
-
-impl Index for Value {
-    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
-        v.as_mapping()?.get(self)
-    }
-    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
-        v.as_mapping_mut()?.get_mut(self)
-    }
-}
-
-impl Index for usize {
-    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
-        v.as_sequence()?.get(*self)
-    }
-    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
-        v.as_sequence_mut()?.get_mut(*self)
-    }
-}
-
-impl<T: Index + ?Sized> Index for &T {
-    fn index_into<'v>(&self, v: &'v Value) -> Option<&'v Value> {
-        (**self).index_into(v)
-    }
-    fn index_into_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
-        (**self).index_into_mut(v)
-    }
-}
-
-/// Mapping keys compare by value: `"80"` and `80` are different keys.
-pub trait Key {
-    fn is_key(&self, k: &Value) -> bool;
-}
-
-impl Key for str {
-    fn is_key(&self, k: &Value) -> bool {
-        k.as_str() == Some(self)
-    }
-}
-
-impl Key for String {
-    fn is_key(&self, k: &Value) -> bool {
-        k.as_str() == Some(self.as_str())
-    }
-}
-
-impl Key for Value {
-    fn is_key(&self, k: &Value) -> bool {
-        k == self
-    }
-}
-
-impl<T: Key + ?Sized> Key for &T {
-    fn is_key(&self, k: &Value) -> bool {
-        (**self).is_key(k)
-    }
-}
-
-impl Mapping {
-    pub fn new() -> Mapping {
-        Mapping::default()
-    }
-
-    pub fn get<K: Key + ?Sized>(&self, key: &K) -> Option<&Value> {
-        self.entries
-            .iter()
-            .find(|(k, _)| key.is_key(k))
-            .map(|(_, v)| v)
-    }
-
-    pub fn get_mut<K: Key + ?Sized>(&mut self, key: &K) -> Option<&mut Value> {
-        self.entries
-            .iter_mut()
-            .find(|(k, _)| key.is_key(k))
-            .map(|(_, v)| v)
-    }
-
-    pub fn contains_key<K: Key + ?Sized>(&self, key: &K) -> bool {
-        self.get(key).is_some()
-    }
-
-    /// Set `key` to `value`, returning the value it replaced (the entry keeps its place).
-    pub fn insert(&mut self, key: Value, value: Value) -> Option<Value> {
-        match self.get_mut(&key) {
-            Some(v) => Some(std::mem::replace(v, value)),
-            None => {
-                self.entries.push((key, value));
-                None
-            }
-        }
-    }
-
-    pub fn remove<K: Key + ?Sized>(&mut self, key: &K) -> Option<Value> {
-        let i = self.entries.iter().position(|(k, _)| key.is_key(k))?;
-        Some(self.entries.remove(i).1)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&Value, &Value)> {
-        self.entries.iter().map(|(k, v)| (k, v))
-    }
-
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Value, &mut Value)> {
-        self.entries.iter_mut().map(|(k, v)| (&*k, v))
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &Value> {
-        self.entries.iter().map(|(k, _)| k)
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &Value> {
-        self.entries.iter().map(|(_, v)| v)
-    }
-
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
-        self.entries.iter_mut().map(|(_, v)| v)
-    }
-}
-
-impl<'a> IntoIterator for &'a Mapping {
-    type Item = (&'a Value, &'a Value);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Value, Value)>,
-        fn(&'a (Value, Value)) -> (&'a Value, &'a Value),
-    >;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(k, v)| (k, v))
-    }
-}
-
-impl IntoIterator for Mapping {
-    type Item = (Value, Value);
-    type IntoIter = std::vec::IntoIter<(Value, Value)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
-    }
-}
-
-impl FromIterator<(Value, Value)> for Mapping {
-    fn from_iter<I: IntoIterator<Item = (Value, Value)>>(iter: I) -> Self {
-        let mut m = Mapping::new();
-        for (k, v) in iter {
-            m.insert(k, v);
-        }
-        m
-    }
-}
-
-static NULL: Value = Value::Null;
-
-impl<I: Index> std::ops::Index<I> for Value {
-    type Output = Value;
-    /// Like serde_yaml: a missing key or index is `Null`, never a panic.
-    fn index(&self, index: I) -> &Value {
-        index.index_into(self).unwrap_or(&NULL)
-    }
-}
-
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::String(s.to_owned())
-    }
-}
-
-impl From<String> for Value {
-    fn from(s: String) -> Self {
-        Value::String(s)
-    }
-}
-
-impl From<bool> for Value {
-    fn from(b: bool) -> Self {
-        Value::Bool(b)
-    }
-}
-
-impl From<i64> for Value {
-    fn from(i: i64) -> Self {
-        Value::Number(i.into())
-    }
-}
-
-/// Why [`Value::apply_merge`] could not merge: a `<<` whose value is not a mapping or a
-/// sequence of mappings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MergeError(&'static str);
-
-impl fmt::Display for MergeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for MergeError {}
-
-impl Value {
-    pub fn get<I: Index>(&self, index: I) -> Option<&Value> {
-        index.index_into(self)
-    }
-
-    pub fn get_mut<I: Index>(&mut self, index: I) -> Option<&mut Value> {
-        index.index_into_mut(self)
-    }
-
-    pub fn is_null(&self) -> bool {
-        matches!(self, Value::Null)
-    }
-
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::String(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub fn as_i64(&self) -> Option<i64> {
-        match self {
-            Value::Number(n) => n.as_i64(),
-            _ => None,
-        }
-    }
-
-    pub fn as_u64(&self) -> Option<u64> {
-        match self {
-            Value::Number(n) => n.as_u64(),
-            _ => None,
-        }
-    }
-
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Value::Number(n) => n.as_f64(),
-            _ => None,
-        }
-    }
-
-    pub fn is_string(&self) -> bool {
-        self.as_str().is_some()
-    }
-
-    pub fn as_sequence(&self) -> Option<&Sequence> {
-        match self {
-            Value::Sequence(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub fn as_sequence_mut(&mut self) -> Option<&mut Sequence> {
-        match self {
-            Value::Sequence(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub fn is_sequence(&self) -> bool {
-        self.as_sequence().is_some()
-    }
-
-    pub fn as_mapping(&self) -> Option<&Mapping> {
-        match self {
-            Value::Mapping(m) => Some(m),
-            _ => None,
-        }
-    }
-
-    pub fn as_mapping_mut(&mut self) -> Option<&mut Mapping> {
-        match self {
-            Value::Mapping(m) => Some(m),
-            _ => None,
-        }
-    }
-
-    pub fn is_mapping(&self) -> bool {
-        self.as_mapping().is_some()
-    }
-
-    /// Resolve YAML merge keys (`<<: *base`, `<<: [*a, *b]`) everywhere in the value, as
-    /// serde_yaml's `apply_merge` does: keys written in the mapping win over merged ones, and an
-    /// earlier source wins over a later one; merged keys are appended in the source's order.
-    /// The positions of merged keys are in the [`YamlIndex`] already (under the merging
-    /// mapping's path), so a rule that merges first still reports exact locations.
-    pub fn apply_merge(&mut self) -> Result<(), MergeError> {
-        let mut stack = vec![self];
-        while let Some(node) = stack.pop() {
-            match node {
-                Value::Mapping(m) => {
-                    match m.remove("<<") {
-                        Some(Value::Mapping(src)) => merge_into(m, src),
-                        Some(Value::Sequence(srcs)) => {
-                            for src in srcs {
-                                match src {
-                                    Value::Mapping(src) => merge_into(m, src),
-                                    Value::Sequence(_) => {
-                                        return Err(MergeError(
-                                            "expected a mapping for merging, but found a sequence",
-                                        ))
-                                    }
-                                    _ => {
-                                        return Err(MergeError(
-                                            "expected a mapping for merging, but found a scalar",
-                                        ))
-                                    }
-                                }
-                            }
-                        }
-                        None => {}
-                        Some(_) => {
-                            return Err(MergeError(
-                                "expected a mapping or list of mappings for merging, but found a scalar",
-                            ))
-                        }
-                    }
-                    stack.extend(m.values_mut());
-                }
-                Value::Sequence(s) => stack.extend(s.iter_mut()),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-}
-
-fn merge_into(m: &mut Mapping, src: Mapping) {
-    for (k, v) in src {
-        if !m.contains_key(&k) {
-            m.entries.push((k, v));
-        }
-    }
-}
 
 /// A parsed node with its byte span, kept until the value and the index are built.
 #[derive(Clone, Debug)]
@@ -536,7 +92,9 @@ impl Offsets<'_> {
 /// Why a document did not parse, and where (a byte offset) when the parser said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
+    /// The byte offset the parser stopped at, when it said.
     pub at: Option<usize>,
+    /// The parser's reason.
     pub why: String,
 }
 
@@ -546,6 +104,14 @@ impl ParseError {
             at,
             why: why.into(),
         }
+    }
+}
+
+impl YamlIndex {
+    /// Index the first document of `text`; empty when it does not parse
+    /// ([`parse`] gives the value and the index together).
+    pub fn new(text: &str) -> YamlIndex {
+        parse(text).map(|(_, ix)| ix).unwrap_or_default()
     }
 }
 
@@ -699,7 +265,10 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
         size: 1,
     });
     let mut index = YamlIndex::default();
-    let mut path = Vec::new();
+    let mut path = PathBuf {
+        joined: String::new(),
+        depth: 0,
+    };
     index_node(text, &root, &mut path, &mut index);
     Ok((to_value(root), index))
 }
@@ -796,12 +365,12 @@ fn to_value(node: Node) -> Value {
 }
 
 /// The path segment of a mapping key: scalar keys as their text; collection keys have none.
-fn key_text(key: &Node) -> Option<String> {
+fn key_text(key: &Node) -> Option<Cow<'_, str>> {
     match &key.kind {
-        Kind::Scalar(Value::String(s)) => Some(s.clone()),
-        Kind::Scalar(Value::Number(n)) => Some(n.to_string()),
-        Kind::Scalar(Value::Bool(b)) => Some(b.to_string()),
-        Kind::Scalar(Value::Null) => Some("null".to_owned()),
+        Kind::Scalar(Value::String(s)) => Some(Cow::Borrowed(s)),
+        Kind::Scalar(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+        Kind::Scalar(Value::Bool(b)) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Kind::Scalar(Value::Null) => Some(Cow::Borrowed("null")),
         _ => None,
     }
 }
@@ -817,39 +386,71 @@ fn dash_span(text: &str, item: &Range<usize>) -> Range<usize> {
     }
 }
 
+/// The joined path of a node being indexed: one buffer for the whole walk (segments are pushed
+/// and truncated), so indexing allocates one key per node instead of a path of strings.
+struct PathBuf {
+    joined: String,
+    depth: usize,
+}
+
+impl PathBuf {
+    /// Push `seg`, returning the length to truncate back to.
+    fn push(&mut self, seg: &str) -> usize {
+        let len = self.joined.len();
+        if self.depth > 0 {
+            self.joined.push(crate::yamlpos::SEP);
+        }
+        self.joined.push_str(seg);
+        self.depth += 1;
+        len
+    }
+
+    fn pop(&mut self, len: usize) {
+        self.joined.truncate(len);
+        self.depth -= 1;
+    }
+}
+
 /// Record `node` and everything under it at `path`. Depth is bounded by [`MAX_DEPTH`].
-fn index_node(text: &str, node: &Node, path: &mut Vec<String>, index: &mut YamlIndex) {
+fn index_node(text: &str, node: &Node, path: &mut PathBuf, index: &mut YamlIndex) {
     match &node.kind {
         Kind::Scalar(_) => {}
         Kind::Seq(items) => {
+            let mut digits = String::new();
             for (i, item) in items.iter().enumerate() {
-                path.push(i.to_string());
-                index.insert(
-                    path,
+                digits.clear();
+                let _ = write!(digits, "{i}");
+                let len = path.push(&digits);
+                index.insert_joined(
+                    &path.joined,
                     YamlPos {
                         key: dash_span(text, &item.span),
                         value: item.span.clone(),
                     },
                 );
                 index_node(text, item, path, index);
-                path.pop();
+                path.pop(len);
             }
         }
         Kind::Map(entries) => {
-            let mut written: HashSet<String> = HashSet::new();
+            let merge = entries
+                .iter()
+                .find(|(k, _)| matches!(&k.kind, Kind::Scalar(Value::String(s)) if s == "<<"));
+            let Some((_, merge)) = merge else {
+                for (k, v) in entries {
+                    let Some(seg) = key_text(k) else { continue };
+                    index_entry(text, &seg, k, v, path, index);
+                }
+                return;
+            };
+            let mut written: HashSet<Cow<'_, str>> = HashSet::new();
             for (k, v) in entries {
                 let Some(seg) = key_text(k) else { continue };
-                written.insert(seg.clone());
                 index_entry(text, &seg, k, v, path, index);
+                written.insert(seg);
             }
             // Merge keys: a merged key is located where its source wrote it, under this path,
             // unless the mapping writes it itself (apply_merge's precedence).
-            let Some((_, merge)) = entries
-                .iter()
-                .find(|(k, _)| matches!(&k.kind, Kind::Scalar(Value::String(s)) if s == "<<"))
-            else {
-                return;
-            };
             let sources: Vec<&Node> = match &merge.kind {
                 Kind::Map(_) => vec![merge],
                 Kind::Seq(items) => items.iter().collect(),
@@ -861,10 +462,11 @@ fn index_node(text: &str, node: &Node, path: &mut Vec<String>, index: &mut YamlI
                 };
                 for (k, v) in src_entries {
                     let Some(seg) = key_text(k) else { continue };
-                    if seg == "<<" || !written.insert(seg.clone()) {
+                    if seg == "<<" || written.contains(&seg) {
                         continue;
                     }
                     index_entry(text, &seg, k, v, path, index);
+                    written.insert(seg);
                 }
             }
         }
@@ -876,19 +478,19 @@ fn index_entry(
     seg: &str,
     k: &Node,
     v: &Node,
-    path: &mut Vec<String>,
+    path: &mut PathBuf,
     index: &mut YamlIndex,
 ) {
-    path.push(seg.to_owned());
-    index.insert(
-        path,
+    let len = path.push(seg);
+    index.insert_joined(
+        &path.joined,
         YamlPos {
             key: k.span.clone(),
             value: v.span.clone(),
         },
     );
     index_node(text, v, path, index);
-    path.pop();
+    path.pop(len);
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use std::ops::Range;
 /// Where one node is: the key (or the `-` of a sequence item) and its value text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct YamlPos {
+    /// The key (or the `-` of a sequence item).
     pub key: Range<usize>,
+    /// The value's text.
     pub value: Range<usize>,
 }
 
@@ -21,7 +23,8 @@ pub struct YamlIndex {
     nodes: HashMap<String, YamlPos>,
 }
 
-const SEP: char = '\u{1f}';
+/// Separates the segments of a joined path.
+pub(crate) const SEP: char = '\u{1f}';
 
 fn join<S: AsRef<str>>(segs: &[S]) -> String {
     let mut out = String::new();
@@ -35,16 +38,11 @@ fn join<S: AsRef<str>>(segs: &[S]) -> String {
 }
 
 impl YamlIndex {
-    /// Index the first document of `text`; empty when it does not parse
-    /// ([`crate::yaml::parse`] gives the value and the index together).
-    pub fn new(text: &str) -> YamlIndex {
-        crate::yaml::parse(text)
-            .map(|(_, ix)| ix)
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn insert<S: AsRef<str>>(&mut self, path: &[S], pos: YamlPos) {
-        self.nodes.entry(join(path)).or_insert(pos);
+    /// Record `pos` at an already joined path (the first position recorded for a path wins).
+    pub(crate) fn insert_joined(&mut self, joined: &str, pos: YamlPos) {
+        if !self.nodes.contains_key(joined) {
+            self.nodes.insert(joined.to_owned(), pos);
+        }
     }
 
     /// The position of the node at `path`.

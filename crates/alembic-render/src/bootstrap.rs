@@ -151,16 +151,25 @@ pub fn cloud_init(script: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ReportLine {
+    /// A step ran.
     Step {
+        /// The step's name.
         step: String,
+        /// Whether it changed anything.
         changed: bool,
+        /// What it did.
         detail: String,
     },
+    /// The script finished.
     Done {
+        /// How many steps changed something.
         changed: u32,
     },
+    /// A step failed; the script stopped.
     Failed {
+        /// The step's name.
         step: String,
+        /// Why it failed.
         reason: String,
     },
 }

@@ -23,12 +23,17 @@ use alembic_config::{Plane, Tls, Topology, Workload};
 
 use crate::{Artifact, ArtifactKind};
 
+/// Where the Caddyfile is rendered.
 pub const PATH: &str = "infra/caddy/Caddyfile";
+/// Let's Encrypt's staging CA (`tls = "staging"`).
 pub const ACME_STAGING_CA: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
 /// How long a request waits for a healthy upstream before failing (covers a restart).
 pub const LB_TRY_DURATION: &str = "30s";
+/// How often a waiting request retries the upstream.
 pub const LB_TRY_INTERVAL: &str = "250ms";
+/// How often Caddy probes an upstream's health path.
 pub const HEALTH_INTERVAL: &str = "5s";
+/// How long a health probe may take.
 pub const HEALTH_TIMEOUT: &str = "2s";
 /// Response headers every site sets, in order.
 pub const SECURITY_HEADERS: [(&str, &str); 4] = [
@@ -44,11 +49,14 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
 /// One line of a Caddyfile: a directive's tokens, and optionally a `{ ... }` block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Directive {
+    /// The directive and its arguments.
     pub tokens: Vec<String>,
+    /// The `{ ... }` block, if any.
     pub block: Option<Vec<Directive>>,
 }
 
 impl Directive {
+    /// A directive without a block.
     pub fn new<S: Into<String>>(tokens: impl IntoIterator<Item = S>) -> Self {
         Directive {
             tokens: tokens.into_iter().map(Into::into).collect(),
@@ -56,6 +64,7 @@ impl Directive {
         }
     }
 
+    /// The directive with `block`.
     pub fn with_block(mut self, block: Vec<Directive>) -> Self {
         self.block = Some(block);
         self
@@ -65,7 +74,9 @@ impl Directive {
 /// A whole Caddyfile: the global options block (omitted when empty) and the site blocks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caddyfile {
+    /// The global options block.
     pub global: Vec<Directive>,
+    /// Each site: its addresses and its directives.
     pub sites: Vec<(Vec<String>, Vec<Directive>)>,
 }
 
@@ -138,6 +149,7 @@ pub fn token(s: &str) -> String {
     }
 }
 
+/// The edge's Caddyfile: one site per public route.
 pub fn render(t: &Topology) -> Vec<Artifact> {
     vec![Artifact::new(
         PATH,

@@ -44,31 +44,21 @@
 use std::collections::BTreeMap;
 
 use alembic_config::{Plane, Topology, Workload};
-use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
+use crate::ordered::Ordered;
 use crate::{Artifact, ArtifactKind};
 
+/// Where the compose file is rendered.
 pub const PATH: &str = "infra/docker/compose.yaml";
 /// The edge's compose service name (the reserved workload name).
 pub const EDGE_SERVICE: &str = "edge";
 /// Where the release's Caddyfile is mounted in the edge container.
 pub const CADDYFILE_IN_CONTAINER: &str = "/etc/caddy/Caddyfile";
+/// The network every service joins (no route out).
 pub const INTERNAL_NETWORK: &str = "internal";
+/// The network the edge publishes on.
 pub const PUBLIC_NETWORK: &str = "public";
-
-/// A map that serializes in insertion order (services: edge first, then file order).
-struct Ordered<V>(Vec<(String, V)>);
-
-impl<V: Serialize> Serialize for Ordered<V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
 
 #[derive(Serialize)]
 struct ComposeFile {
@@ -200,6 +190,7 @@ pub fn image_reference(w: &Workload) -> String {
     )
 }
 
+/// The compose file of the droplet plane (images as configured).
 pub fn render(t: &Topology) -> Vec<Artifact> {
     render_pinned(t, &BTreeMap::new())
 }

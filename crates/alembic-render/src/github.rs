@@ -38,150 +38,21 @@
 //! it, so [`annotate_pins`] appends `# vX.Y.Z` to each `uses:` line after serialisation.
 
 use alembic_config::{Plane, Toolchain, Topology, Workload};
-use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
 
 use crate::{Artifact, ArtifactKind};
+
+mod model;
+mod pins;
+
+pub use crate::ordered::Ordered;
+pub use model::*;
+pub use pins::*;
 
 /// The crate-registry package the workflows install alembic from (its binary is `alembic`).
 pub const ALEMBIC_PACKAGE: &str = "alembic-infra";
 /// The version that rendered the workflows: what they install unless `ci.alembic_version` says
 /// otherwise.
 pub const ALEMBIC_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// An action pinned to a full commit SHA, with the release that commit is.
-#[derive(Clone, Copy, Debug)]
-pub struct Pin {
-    pub action: &'static str,
-    pub sha: &'static str,
-    pub version: &'static str,
-}
-
-impl Pin {
-    pub fn uses(&self) -> String {
-        format!("{}@{}", self.action, self.sha)
-    }
-}
-
-// Commit SHAs of release tags. Each was checked against the upstream repository where its files
-// at that commit are public (package.json / CHANGELOG naming the release) or against several
-// independent workflows and runner logs resolving the tag to the same commit; update together.
-pub const CHECKOUT: Pin = Pin {
-    action: "actions/checkout",
-    sha: "11bd71901bbe5b1630ceea73d27597364c9af683",
-    version: "v4.2.2",
-};
-/// v5 and later take `package-manager-cache: false`, which the deploy workflow needs.
-pub const SETUP_NODE: Pin = Pin {
-    action: "actions/setup-node",
-    sha: "2028fbc5c25fe9cf00d9f06a71cc4710d4507903",
-    version: "v6.0.0",
-};
-pub const PNPM_SETUP: Pin = Pin {
-    action: "pnpm/action-setup",
-    sha: "a7487c7e89a18df4991f7f222e4898a00d66ddda",
-    version: "v4.1.0",
-};
-pub const SETUP_PYTHON: Pin = Pin {
-    action: "actions/setup-python",
-    sha: "a26af69be951a213d495a4c3e4e4022e16d87065",
-    version: "v5.6.0",
-};
-pub const SETUP_UV: Pin = Pin {
-    action: "astral-sh/setup-uv",
-    sha: "f0ec1fc3b38f5e7cd731bb6ce540c5af426746bb",
-    version: "v6.1.0",
-};
-pub const SETUP_GO: Pin = Pin {
-    action: "actions/setup-go",
-    sha: "d35c59abb061a4a6fb18e82ac0862c26744d6ab5",
-    version: "v5.5.0",
-};
-/// Installs the toolchain with rustup and caches `~/.cargo` and `target` (Swatinem/rust-cache);
-/// its CHANGELOG at this commit tops out at 1.13.0.
-pub const SETUP_RUST: Pin = Pin {
-    action: "actions-rust-lang/setup-rust-toolchain",
-    sha: "fb51252c7ba57d633bc668f941da052e410add48",
-    version: "v1.13.0",
-};
-/// Commit checked in hashicorp/setup-terraform itself (its package.json at this commit reads
-/// 3.1.2, the release of 2024-08-19).
-pub const SETUP_TERRAFORM: Pin = Pin {
-    action: "hashicorp/setup-terraform",
-    sha: "b9cd54a3c349d3f38e8881555d616ced269862dd",
-    version: "v3.1.2",
-};
-/// Its package.json at this commit reads 3.29.0.
-pub const UPLOAD_SARIF: Pin = Pin {
-    action: "github/codeql-action/upload-sarif",
-    sha: "ce28f5bb42b7a9f2c824e633a3f6ee835bab6858",
-    version: "v3.29.0",
-};
-pub const SETUP_BUILDX: Pin = Pin {
-    action: "docker/setup-buildx-action",
-    sha: "e468171a9de216ec08956ac3ada2f0791b6bd435",
-    version: "v3.11.1",
-};
-pub const DOCKER_LOGIN: Pin = Pin {
-    action: "docker/login-action",
-    sha: "74a5d142397b4f367a81961eba4e8cd7edddf772",
-    version: "v3.4.0",
-};
-pub const BUILD_PUSH: Pin = Pin {
-    action: "docker/build-push-action",
-    sha: "263435318d21b8e681c14492fe198d362a7d2c83",
-    version: "v6.18.0",
-};
-pub const ATTEST_PROVENANCE: Pin = Pin {
-    action: "actions/attest-build-provenance",
-    sha: "e8998f949152b193b063cb0ec769d69d929409be",
-    version: "v2.4.0",
-};
-pub const PINS: [Pin; 15] = [
-    CHECKOUT,
-    SETUP_NODE,
-    PNPM_SETUP,
-    SETUP_PYTHON,
-    SETUP_UV,
-    SETUP_GO,
-    SETUP_RUST,
-    SETUP_TERRAFORM,
-    UPLOAD_SARIF,
-    SETUP_BUILDX,
-    DOCKER_LOGIN,
-    BUILD_PUSH,
-    ATTEST_PROVENANCE,
-    // Used only by this repository's own release workflow, whose pins the tests hold to this
-    // same table.
-    UPLOAD_ARTIFACT,
-    DOWNLOAD_ARTIFACT,
-];
-pub const UPLOAD_ARTIFACT: Pin = Pin {
-    action: "actions/upload-artifact",
-    sha: "ea165f8d65b6e75b540449e92b4886f43607fa02",
-    version: "v4.6.2",
-};
-pub const DOWNLOAD_ARTIFACT: Pin = Pin {
-    action: "actions/download-artifact",
-    sha: "d3f86a106a0bac45b974a628896c90dbdf5c8093",
-    version: "v4.3.0",
-};
-
-/// Terraform the deploy job installs when it provisions the droplet (the infra stage needs
-/// >= 1.5; this is the series the runner is tested with).
-pub const TERRAFORM_VERSION: &str = "~1.11.0";
-
-/// The `ci.secrets` name of the private key the deploy job loads into `ssh-agent`.
-pub const SSH_KEY_SECRET: &str = "DEPLOY_SSH_KEY";
-/// The `ci.secrets` name of the droplet's `known_hosts` line(s), written to `~/.ssh/known_hosts`
-/// so the deploy's `ssh` (BatchMode, host keys checked) knows the droplet.
-pub const KNOWN_HOSTS_SECRET: &str = "DEPLOY_KNOWN_HOSTS";
-/// Secrets the image build logs in with, for a registry other than ghcr.io (which takes the
-/// job's own token).
-pub const REGISTRY_USER_SECRET: &str = "REGISTRY_USERNAME";
-pub const REGISTRY_PASSWORD_SECRET: &str = "REGISTRY_PASSWORD";
-/// Where code scanning reads the SARIF report from.
-pub const SARIF_FILE: &str = "alembic.sarif";
 
 /// The env var that hands the deploy job the digest-pinned image of a built workload:
 /// `ALEMBIC_IMAGE_<NAME>` with the name upper-cased and `-` as `_` (`council-api` ->
@@ -226,138 +97,6 @@ const KNOWN_HOSTS_SCRIPT: &str = r#"install -d -m 700 "$HOME/.ssh"
 printf '%s\n' "$DEPLOY_KNOWN_HOSTS" > "$HOME/.ssh/known_hosts"
 chmod 600 "$HOME/.ssh/known_hosts"
 "#;
-
-/// An ordered string-keyed map (job ids, `with:`, `env:`, permissions) that serialises in
-/// insertion order, so the output is deterministic and reads in the order it was built.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ordered<V>(pub Vec<(String, V)>);
-
-impl<V> Default for Ordered<V> {
-    fn default() -> Self {
-        Ordered(Vec::new())
-    }
-}
-
-impl<V> Ordered<V> {
-    pub fn with(mut self, k: impl Into<String>, v: V) -> Self {
-        self.0.push((k.into(), v));
-        self
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl<V: Serialize> Serialize for Ordered<V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
-
-/// A `with:` input: action inputs are strings or booleans.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Input {
-    Str(String),
-    Bool(bool),
-}
-
-/// A map that serialises as `{}` (an event with no filters).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Empty {}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Workflow {
-    pub name: String,
-    pub on: On,
-    pub permissions: Ordered<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<Concurrency>,
-    pub jobs: Ordered<Job>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct On {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub push: Option<Push>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pull_request: Option<Empty>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub workflow_dispatch: Option<Empty>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Push {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub branches: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Concurrency {
-    pub group: String,
-    pub cancel_in_progress: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Job {
-    pub name: String,
-    pub runs_on: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub needs: Vec<String>,
-    #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
-    pub if_: Option<String>,
-    pub permissions: Ordered<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<Concurrency>,
-    pub timeout_minutes: u32,
-    #[serde(skip_serializing_if = "Ordered::is_empty")]
-    pub outputs: Ordered<String>,
-    pub steps: Vec<Step>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Step {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
-    pub if_: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uses: Option<String>,
-    #[serde(skip_serializing_if = "Ordered::is_empty")]
-    pub with: Ordered<Input>,
-    #[serde(skip_serializing_if = "Ordered::is_empty")]
-    pub env: Ordered<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub run: Option<String>,
-}
-
-impl Step {
-    fn run(name: impl Into<String>, script: impl Into<String>) -> Self {
-        Step {
-            name: name.into(),
-            run: Some(script.into()),
-            ..Step::default()
-        }
-    }
-
-    fn uses(name: impl Into<String>, pin: Pin, with: Ordered<Input>) -> Self {
-        Step {
-            name: name.into(),
-            uses: Some(pin.uses()),
-            with,
-            ..Step::default()
-        }
-    }
-}
 
 fn read_contents() -> Ordered<String> {
     Ordered::default().with("contents", "read".to_owned())
@@ -607,6 +346,7 @@ fn scan_job(t: &Topology) -> Job {
     scan
 }
 
+/// The checks workflow (`ci.yml`).
 pub fn ci_workflow(t: &Topology) -> Workflow {
     let mut jobs = verdict_jobs(t, Cache::Use);
     jobs.0.push(("scan".to_owned(), scan_job(t)));
@@ -756,6 +496,7 @@ fn setup_terraform() -> Step {
     )
 }
 
+/// The deploy workflow (`deploy.yml`).
 pub fn deploy_workflow(t: &Topology) -> Workflow {
     let mut jobs = verdict_jobs(t, Cache::Off);
     let built = built_workloads(t);
@@ -884,16 +625,17 @@ pub fn annotate_pins(yaml: &str) -> String {
     out
 }
 
+/// Both workflows of the ci plane.
 pub fn render(t: &Topology) -> Vec<Artifact> {
     vec![
         Artifact::new(
-            ".github/workflows/ci.yml",
+            CI_PATH,
             to_yaml(&ci_workflow(t)),
             Plane::Ci,
             ArtifactKind::Workflow,
         ),
         Artifact::new(
-            ".github/workflows/deploy.yml",
+            DEPLOY_PATH,
             to_yaml(&deploy_workflow(t)),
             Plane::Ci,
             ArtifactKind::Workflow,

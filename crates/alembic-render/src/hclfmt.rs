@@ -15,7 +15,7 @@
 //! The real `terraform fmt -check` proves the result in the tests.
 
 /// Serialize `body` and align it like `terraform fmt`.
-pub fn format_body(body: &hcl::Body) -> String {
+pub(crate) fn format_body(body: &hcl::Body) -> String {
     let mut f = hcl::format::Formatter::builder()
         .compact_arrays(true)
         .prefer_ident_keys(true)
@@ -97,7 +97,7 @@ fn net_brackets(bytes: &[u8]) -> Option<i64> {
 }
 
 /// Align the `=` of every run of consecutive single-line assignments (see the module doc).
-pub fn align_equals(text: &str) -> String {
+pub(crate) fn align_equals(text: &str) -> String {
     let lines: Vec<&str> = text.split('\n').collect();
     let split: Vec<Option<(&str, &str)>> = lines.iter().map(|l| split_assignment(l)).collect();
     let mut out = String::with_capacity(text.len() + text.len() / 8);

@@ -6,8 +6,8 @@
 
 /// Paths rendered as they are.
 const EXACT: &[&str] = &[
-    ".github/workflows/ci.yml",
-    ".github/workflows/deploy.yml",
+    crate::github::CI_PATH,
+    crate::github::DEPLOY_PATH,
     crate::gitignore::PATH,
     "infra/MANIFEST.json",
     "infra/caddy/Caddyfile",

@@ -37,6 +37,7 @@ pub fn log_path(t: &Topology, w: &Workload) -> String {
     format!("Library/Logs/alembic/{}/{}.log", t.project.name, w.name)
 }
 
+/// One launchd job per host workload (macOS hosts only).
 pub fn render(t: &Topology) -> Vec<Artifact> {
     if t.host.os != HostOs::Macos {
         return Vec::new();

@@ -5,6 +5,8 @@
 //! plists via `plist`, JSON via `serde_json`). Caddyfile and systemd units have no serializer
 //! crate, so they have small typed writers here, verified by the real tools in the tests.
 
+#![warn(unreachable_pub, missing_docs)]
+
 pub mod bootstrap;
 pub mod caddy;
 pub mod compose;
@@ -15,6 +17,7 @@ pub mod known;
 pub mod launchd;
 pub mod launcher;
 pub mod manifest;
+mod ordered;
 pub mod systemd;
 pub mod terraform;
 
@@ -27,12 +30,19 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArtifactKind {
+    /// Terraform (`.tf`).
     Terraform,
+    /// The droplet's docker compose file.
     Compose,
+    /// The edge's Caddyfile.
     Caddyfile,
+    /// A launchd job (macOS host).
     LaunchdPlist,
+    /// A systemd unit (Linux host).
     SystemdUnit,
+    /// A GitHub Actions workflow.
     Workflow,
+    /// The manifest of the rendered set (`infra/MANIFEST.json`).
     Manifest,
     /// A helper script shipped with an artifact (e.g. the host secrets launcher).
     Script,
@@ -45,16 +55,21 @@ pub enum ArtifactKind {
 /// One rendered file. `path` is relative to the output root, with `/` separators.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Artifact {
+    /// Relative to the output root, `/`-separated.
     pub path: String,
     #[serde(skip)]
+    /// The file's content.
     pub bytes: Vec<u8>,
     /// Unix permission bits.
     pub mode: u32,
+    /// The plane the file belongs to.
     pub plane: Plane,
+    /// What kind of file it is.
     pub kind: ArtifactKind,
 }
 
 impl Artifact {
+    /// A file of mode 0644.
     pub fn new(
         path: impl Into<String>,
         bytes: impl Into<Vec<u8>>,
@@ -70,6 +85,7 @@ impl Artifact {
         }
     }
 
+    /// The content as text (empty when it is not UTF-8).
     pub fn text(&self) -> &str {
         std::str::from_utf8(&self.bytes).unwrap_or("")
     }
@@ -78,26 +94,32 @@ impl Artifact {
 /// Every artifact, keyed by relative path (sorted, so iteration order is stable).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ArtifactSet {
+    /// The artifacts by path.
     pub artifacts: BTreeMap<String, Artifact>,
 }
 
 impl ArtifactSet {
+    /// Add (or replace) the artifact at its path.
     pub fn insert(&mut self, a: Artifact) {
         self.artifacts.insert(a.path.clone(), a);
     }
 
+    /// The artifact at `path`.
     pub fn get(&self, path: &str) -> Option<&Artifact> {
         self.artifacts.get(path)
     }
 
+    /// Every artifact, sorted by path.
     pub fn iter(&self) -> impl Iterator<Item = &Artifact> {
         self.artifacts.values()
     }
 
+    /// The number of artifacts.
     pub fn len(&self) -> usize {
         self.artifacts.len()
     }
 
+    /// No artifacts?
     pub fn is_empty(&self) -> bool {
         self.artifacts.is_empty()
     }

@@ -17,10 +17,14 @@ pub const PATH: &str = "infra/MANIFEST.json";
 /// The generator string written into every manifest.
 pub const GENERATOR: &str = concat!("alembic ", env!("CARGO_PKG_VERSION"));
 
+/// The manifest: every rendered file with its digest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The manifest format (1).
     pub format_version: u32,
+    /// The alembic that wrote it ([`GENERATOR`]).
     pub generator: String,
+    /// Every file, sorted by path.
     pub files: Vec<ManifestEntry>,
 }
 
@@ -28,14 +32,20 @@ pub struct Manifest {
 /// by a newer alembic with a new kind still parses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
+    /// Relative to the output root.
     pub path: String,
+    /// Lower-case hex SHA-256 of the content.
     pub sha256: String,
+    /// Unix permission bits, octal.
     pub mode: String,
+    /// The plane.
     pub plane: String,
+    /// The artifact kind.
     pub kind: String,
 }
 
 impl Manifest {
+    /// The manifest of `set`.
     pub fn of(set: &ArtifactSet) -> Manifest {
         let files = set
             .iter()
@@ -68,6 +78,7 @@ impl Manifest {
     }
 }
 
+/// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()

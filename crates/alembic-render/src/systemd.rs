@@ -28,23 +28,30 @@ use crate::{launcher, Artifact, ArtifactKind};
 /// One `Key=value` line; the value is already quoted for its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The key.
     pub key: &'static str,
+    /// The value, quoted for its key.
     pub value: String,
 }
 
+/// One `[Section]` of a unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Section {
+    /// `Unit`, `Service`, `Timer`, `Install`.
     pub name: &'static str,
+    /// Its lines, in order.
     pub entries: Vec<Entry>,
 }
 
 /// A unit file: sections of entries, written in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Unit {
+    /// Its sections, in order.
     pub sections: Vec<Section>,
 }
 
 impl Unit {
+    /// Start a new section.
     pub fn section(&mut self, name: &'static str) -> &mut Section {
         self.sections.push(Section {
             name,
@@ -53,6 +60,7 @@ impl Unit {
         self.sections.last_mut().expect("just pushed")
     }
 
+    /// The unit file's text.
     pub fn to_text(&self) -> String {
         let mut out = String::from("# Rendered by alembic; do not edit.\n");
         for (i, s) in self.sections.iter().enumerate() {
@@ -143,6 +151,7 @@ pub fn exec_start(t: &Topology, w: &Workload) -> String {
     words.join(" ")
 }
 
+/// One service (and timer for a job) per host workload (Linux hosts only).
 pub fn render(t: &Topology) -> Vec<Artifact> {
     if t.host.os != HostOs::Linux {
         return Vec::new();

@@ -34,6 +34,7 @@ use crate::{Artifact, ArtifactKind};
 /// in `data/digitalocean-provider-<PROVIDER_RELEASE>.json` (with its sources): a range would let
 /// `terraform init` pick a release nobody checked the arguments against.
 pub const PROVIDER_SOURCE: &str = "digitalocean/digitalocean";
+/// The DigitalOcean provider release the resources were checked against.
 pub const PROVIDER_RELEASE: &str = "2.75.0";
 /// The `version` constraint in `versions.tf`: exactly [`PROVIDER_RELEASE`].
 pub const PROVIDER_VERSION: &str = "= 2.75.0";
@@ -43,6 +44,7 @@ pub const REQUIRED_VERSION: &str = ">= 1.5.0";
 pub const PROVIDER_TOKEN_ENV: &str = "DIGITALOCEAN_TOKEN";
 /// Output names the deploy layer reads with `terraform output -json`.
 pub const OUTPUT_DROPLET_ID: &str = "droplet_id";
+/// The reserved IP output.
 pub const OUTPUT_RESERVED_IP: &str = "reserved_ip";
 /// The state backend: Spaces is S3-compatible.
 pub const BACKEND_TYPE: &str = "s3";
@@ -51,11 +53,13 @@ pub const BACKEND_TYPE: &str = "s3";
 pub const BACKEND_PLACEHOLDER_REGION: &str = "us-east-1";
 /// Environment names the S3 backend reads the Spaces key pair from.
 pub const BACKEND_ACCESS_KEY_ENV: &str = "AWS_ACCESS_KEY_ID";
+/// See [`BACKEND_ACCESS_KEY_ENV`].
 pub const BACKEND_SECRET_KEY_ENV: &str = "AWS_SECRET_ACCESS_KEY";
 
 const DIR: &str = "infra/terraform";
 const EVERYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
 
+/// The Terraform files of a provisioned droplet (none otherwise).
 pub fn render(t: &Topology) -> Vec<Artifact> {
     if !t.droplet.is_provisioned() {
         return Vec::new();

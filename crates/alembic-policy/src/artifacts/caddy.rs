@@ -12,9 +12,10 @@ use std::ops::Range;
 use alembic_config::types::is_private_or_loopback;
 use alembic_config::{Code, Diagnostic, Severity};
 
-use super::{Doc, FileKind};
-use crate::rule::{FileRule, Rule};
+use super::doc::{Doc, FileKind, FileRule};
+use crate::rule::Rule;
 
+/// EXP001: public workload outside the droplet plane.
 pub static EXP001: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp001,
@@ -26,6 +27,7 @@ pub static EXP001: FileRule = FileRule {
     check: external_upstreams,
 };
 
+/// EXP004: a public route served without TLS.
 pub static EXP004: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp004,
@@ -37,6 +39,7 @@ pub static EXP004: FileRule = FileRule {
     check: cleartext_sites,
 };
 
+/// EXP006: the admin API listens on a public address.
 pub static EXP006: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp006,

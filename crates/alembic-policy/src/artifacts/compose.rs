@@ -11,10 +11,11 @@ use std::ops::Range;
 use alembic_config::types::is_private_or_loopback;
 use alembic_config::{Code, Diagnostic, Severity};
 
-use super::{Doc, FileKind};
-use crate::rule::{FileRule, Rule};
+use super::doc::{Doc, FileKind, FileRule};
+use crate::rule::Rule;
 use crate::yaml::{Mapping, Value};
 
+/// EXP003: a droplet service publishes a port directly, bypassing the edge.
 pub static EXP003: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp003,
@@ -26,6 +27,7 @@ pub static EXP003: FileRule = FileRule {
     check: published_ports,
 };
 
+/// EXP008: privileged container, host namespaces, added capabilities, unconfined, host devices, or the docker socket / a host root mounted.
 pub static EXP008: FileRule = FileRule {
     rule: Rule {
         code: Code::Exp008,
@@ -88,7 +90,7 @@ fn locate_item(doc: &Doc<'_>, name: &str, key: &str, i: usize, needle: &str) -> 
 
 /// The edge may publish: a service named `edge`, or one running a Caddy image.
 fn is_edge(name: &str, svc: &Mapping) -> bool {
-    name == "edge"
+    name == alembic_render::compose::EDGE_SERVICE
         || svc.get("image").and_then(Value::as_str).is_some_and(|i| {
             let repo = i.split(['@']).next().unwrap_or(i);
             let repo = repo.rsplit('/').next().unwrap_or(repo);

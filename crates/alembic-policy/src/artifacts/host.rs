@@ -12,8 +12,8 @@ use std::ops::Range;
 use alembic_config::types::is_private_or_loopback;
 use alembic_config::{Code, Diagnostic, Severity};
 
-use super::{Doc, FileKind};
-use crate::rule::{FileRule, Rule};
+use super::doc::{Doc, FileKind, FileRule};
+use crate::rule::Rule;
 use crate::tokens;
 
 const EXP002_RULE: Rule = Rule {
@@ -30,21 +30,25 @@ const SEC001_RULE: Rule = Rule {
     help: "remove the value from the unit and revoke it; host secrets go to the mode-0600 secrets file read by the launcher (or the Keychain), never into a plist or unit",
 };
 
+/// EXP002 over a launchd plist: a host daemon listening on a public address.
 pub static PLIST_EXP002: FileRule = FileRule {
     rule: EXP002_RULE,
     kind: FileKind::Plist,
     check: plist_binds,
 };
+/// SEC001 over a launchd plist: a secret inline in its environment.
 pub static PLIST_SEC001: FileRule = FileRule {
     rule: SEC001_RULE,
     kind: FileKind::Plist,
     check: plist_secrets,
 };
+/// EXP002 over a systemd unit: a host daemon listening on a public address.
 pub static UNIT_EXP002: FileRule = FileRule {
     rule: EXP002_RULE,
     kind: FileKind::Unit,
     check: unit_binds,
 };
+/// SEC001 over a systemd unit: a secret inline in `Environment=`.
 pub static UNIT_SEC001: FileRule = FileRule {
     rule: SEC001_RULE,
     kind: FileKind::Unit,

@@ -8,6 +8,8 @@
 
 pub mod caddy;
 pub mod compose;
+mod doc;
+mod hcltext;
 pub mod host;
 pub mod terraform;
 pub mod unparsed;
@@ -16,135 +18,11 @@ pub mod workflow;
 use alembic_config::{Diagnostic, Severity, SourceFile};
 use alembic_render::{ArtifactKind, ArtifactSet};
 
-use crate::rule::{FileRule, Rule};
+use crate::rule::Rule;
 use crate::tokens;
 use crate::yamlpos::YamlIndex;
-
-/// The file families the artifact rules understand.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FileKind {
-    Compose,
-    Terraform,
-    Workflow,
-    Caddyfile,
-    /// A launchd job (`.plist`).
-    Plist,
-    /// A systemd unit (`.service`, `.socket`, `.timer`).
-    Unit,
-    /// Any other text: only the secret shapes apply.
-    Text,
-}
-
-/// What "needed" means when judging a firewall: the SSH port and the ports the edge serves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScanContext {
-    pub ssh_port: u16,
-    /// Ports a public workload needs open to the world (the edge's HTTP and HTTPS).
-    pub public_ports: Vec<u16>,
-    /// Values the config's own SEC001 already reports (inline env values that look like
-    /// secrets). Rendered artifacts carry them too; one problem is one finding, reported where
-    /// the user wrote it, so artifact findings on these exact values are dropped.
-    pub config_secrets: Vec<String>,
-    /// Host workloads' `bind` addresses that the config's own EXP002 already reports; a
-    /// rendered plist or unit passing them on is the same problem, not a second one.
-    pub config_host_binds: Vec<std::net::IpAddr>,
-    /// `droplet.admin_cidrs` when the config's EXP005 already reports them as the whole
-    /// internet: the rendered firewall's SSH rule built from them is the same problem.
-    pub config_ssh_world: Vec<alembic_config::types::Cidr>,
-}
-
-impl Default for ScanContext {
-    fn default() -> Self {
-        ScanContext {
-            ssh_port: 22,
-            public_ports: vec![80, 443],
-            config_secrets: Vec::new(),
-            config_host_binds: Vec::new(),
-            config_ssh_world: Vec::new(),
-        }
-    }
-}
-
-impl ScanContext {
-    /// The context of a topology: its SSH port and its edge's ports.
-    pub fn of(t: &alembic_config::Topology) -> ScanContext {
-        let mut public_ports = vec![
-            80,
-            443,
-            t.droplet.http_port.get(),
-            t.droplet.https_port.get(),
-        ];
-        public_ports.sort_unstable();
-        public_ports.dedup();
-        // The same judgement SEC001 makes over the config's `env = { KEY = "value" }` text.
-        let config_secrets = t
-            .workloads
-            .iter()
-            .flat_map(|w| w.env.iter())
-            .filter(|(k, v)| {
-                !tokens::find_tokens(v.as_str()).is_empty()
-                    || (tokens::is_secret_like_key(k.as_str()) && tokens::looks_random(v.as_str()))
-            })
-            .map(|(_, v)| v.as_str().to_owned())
-            .collect();
-        let config_host_binds = t
-            .on_plane(alembic_config::Plane::Host)
-            .filter_map(|w| w.bind)
-            .filter(|b| !alembic_config::types::is_private_or_loopback(b))
-            .collect();
-        let admin = &t.droplet.admin_cidrs;
-        let (v4, v6) = crate::coverage::world(admin);
-        let config_ssh_world = if v4.is_world() || v6.is_world() {
-            admin.clone()
-        } else {
-            Vec::new()
-        };
-        ScanContext {
-            ssh_port: t.droplet.ssh_port.get(),
-            public_ports,
-            config_secrets,
-            config_host_binds,
-            config_ssh_world,
-        }
-    }
-}
-
-/// One file, parsed as its kind allows, handed to every rule of that kind.
-pub struct Doc<'a> {
-    pub src: &'a SourceFile,
-    pub ctx: &'a ScanContext,
-    /// The first YAML document (compose, workflow), when it parses.
-    pub yaml: Option<crate::yaml::Value>,
-    /// Positions of the YAML nodes.
-    pub yindex: YamlIndex,
-    /// The HCL body (Terraform), when it parses; `None` sends Terraform rules to text heuristics.
-    pub hcl: Option<hcl_edit::structure::Body>,
-    /// The top-level dictionary of a launchd plist, when it parses.
-    pub plist: Option<plist::Dictionary>,
-}
-
-impl<'a> Doc<'a> {
-    /// `(name, mapping)` for every entry of a top-level YAML mapping (`services`, `jobs`), in
-    /// file order; entries that are not mappings are skipped.
-    pub(crate) fn named_mappings(&self, key: &str) -> Vec<(&str, &crate::yaml::Mapping)> {
-        self.yaml
-            .as_ref()
-            .and_then(|v| v.get(key))
-            .and_then(crate::yaml::Value::as_mapping)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.as_str()?, v.as_mapping()?)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Doc<'_> {
-    pub fn text(&self) -> &str {
-        &self.src.text
-    }
-}
+pub use doc::{Doc, FileKind, FileRule, ScanContext};
+use hcltext::nesting_depth;
 
 /// Every artifact rule, in a stable order.
 pub static RULES: &[&FileRule] = &[
@@ -166,6 +44,7 @@ pub static RULES: &[&FileRule] = &[
     &host::UNIT_SEC001,
 ];
 
+/// SEC001: inline secret value.
 pub static SEC001: Rule = Rule {
     code: alembic_config::Code::Sec001,
     severity: Severity::Error,
@@ -195,7 +74,7 @@ pub fn detect_kind(path: &str, text: &str) -> FileKind {
     if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
         return FileKind::Text;
     }
-    if p.contains(".github/workflows/") {
+    if p.contains(alembic_render::github::WORKFLOWS_DIR) {
         return FileKind::Workflow;
     }
     if name.contains("compose") {
@@ -376,44 +255,6 @@ fn parse_plist(src: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<plist::Dic
             None
         }
     }
-}
-
-/// The deepest bracket nesting in HCL `text`, skipping `"..."` strings and `#`/`//` comments
-/// (a run of `[` in a string must not keep the file from the parser).
-fn nesting_depth(text: &str) -> usize {
-    let b = text.as_bytes();
-    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'{' | b'[' | b'(' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    max
 }
 
 /// The scan kind of a rendered artifact.

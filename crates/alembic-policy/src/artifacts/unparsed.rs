@@ -15,6 +15,7 @@ use alembic_config::{Code, Diagnostic, Severity, SourceFile};
 use super::{compose, workflow, FileKind};
 use crate::rule::Rule;
 
+/// CFG001: file cannot be parsed.
 pub static CFG001: Rule = Rule {
     code: Code::Cfg001,
     severity: Severity::Error,

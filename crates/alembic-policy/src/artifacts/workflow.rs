@@ -6,10 +6,11 @@ use std::ops::Range;
 
 use alembic_config::{Code, Diagnostic, Severity};
 
-use super::{Doc, FileKind};
-use crate::rule::{FileRule, Rule};
+use super::doc::{Doc, FileKind, FileRule};
+use crate::rule::Rule;
 use crate::yaml::{Mapping, Value};
 
+/// CI001: action not pinned to a full commit SHA.
 pub static CI001: FileRule = FileRule {
     rule: Rule {
         code: Code::Ci001,
@@ -21,6 +22,7 @@ pub static CI001: FileRule = FileRule {
     check: unpinned,
 };
 
+/// CI002: token permissions broader than needed.
 pub static CI002: FileRule = FileRule {
     rule: Rule {
         code: Code::Ci002,
@@ -32,6 +34,7 @@ pub static CI002: FileRule = FileRule {
     check: permissions,
 };
 
+/// CI003: untrusted event input interpolated into a run: script.
 pub static CI003: FileRule = FileRule {
     rule: Rule {
         code: Code::Ci003,
@@ -43,6 +46,7 @@ pub static CI003: FileRule = FileRule {
     check: injection,
 };
 
+/// CI004: deploy job without an environment, or with cancel-in-progress.
 pub static CI004: FileRule = FileRule {
     rule: Rule {
         code: Code::Ci004,
@@ -54,6 +58,7 @@ pub static CI004: FileRule = FileRule {
     check: deploy_jobs,
 };
 
+/// CI005: an untrusted trigger (pull_request_target, workflow_run) that checks out or runs the pull request's code.
 pub static CI005: FileRule = FileRule {
     rule: Rule {
         code: Code::Ci005,

@@ -9,6 +9,7 @@ use alembic_config::{Code, Diagnostic, Plane, Severity, SourceFile, Topology};
 
 use crate::rule::{Rule, TopologyRule};
 
+/// EXP001: public workload outside the droplet plane.
 pub static EXP001: TopologyRule = TopologyRule {
     rule: Rule {
         code: Code::Exp001,
@@ -36,6 +37,7 @@ fn public_outside_droplet(r: &Rule, t: &Topology, src: &SourceFile) -> Vec<Diagn
         .collect()
 }
 
+/// EXP002: host workload bound to a non-loopback, non-private address.
 pub static EXP002: TopologyRule = TopologyRule {
     rule: Rule {
         code: Code::Exp002,
@@ -68,6 +70,7 @@ fn host_bind(r: &Rule, t: &Topology, src: &SourceFile) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// EXP004: public workload without a route, a route outside the project's domain, or a duplicate route.
 pub static EXP004: TopologyRule = TopologyRule {
     rule: Rule {
         code: Code::Exp004,
@@ -122,6 +125,7 @@ fn routes(r: &Rule, t: &Topology, src: &SourceFile) -> Vec<Diagnostic> {
     out
 }
 
+/// EXP007: CI workload with ports or exposure.
 pub static EXP007: TopologyRule = TopologyRule {
     rule: Rule {
         code: Code::Exp007,

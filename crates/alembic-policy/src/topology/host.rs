@@ -37,6 +37,7 @@ use alembic_render::launcher::{BIND_PLACEHOLDER, PORT_PLACEHOLDER};
 
 use crate::rule::{Rule, TopologyRule};
 
+/// EXP010: a host daemon whose command cannot receive its bind/port.
 pub static EXP010: TopologyRule = TopologyRule {
     rule: Rule {
         code: Code::Exp010,

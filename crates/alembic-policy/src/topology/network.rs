@@ -7,6 +7,7 @@ use crate::coverage;
 
 use crate::rule::{Rule, TopologyRule};
 
+/// EXP005: SSH reachable from the whole internet.
 pub static EXP005: TopologyRule = TopologyRule {
     rule: Rule {
         code: Code::Exp005,

@@ -33,6 +33,7 @@ const EXAMPLE_DOMAINS: [&str; 3] = ["example.com", "example.net", "example.org"]
 /// Top-level names that never resolve publicly (RFC 2606 section 2, RFC 6761).
 const RESERVED_TLDS: [&str; 4] = ["example", "test", "invalid", "localhost"];
 
+/// CFG007: placeholder left from the template where it would break or endanger a real deploy.
 pub static CFG007: TopologyRule = TopologyRule {
     rule: Rule {
         code: Code::Cfg007,

@@ -6,6 +6,7 @@ use alembic_config::{Code, Diagnostic, Plane, Severity, SourceFile, Topology};
 
 use crate::rule::{Rule, TopologyRule};
 
+/// SEC001: inline secret value.
 pub static SEC001: Rule = Rule {
     code: Code::Sec001,
     severity: Severity::Error,
@@ -20,6 +21,7 @@ pub fn inline_secrets(src: &SourceFile) -> Vec<Diagnostic> {
     crate::artifacts::secrets_in_text(&SEC001, src, Severity::Error)
 }
 
+/// CFG006: dangling reference (depends_on, route, secret).
 pub static CFG006_SECRETS: TopologyRule = TopologyRule {
     rule: Rule {
         code: Code::Cfg006,

@@ -7,6 +7,7 @@ use alembic_config::{Code, Diagnostic, Severity, SourceFile, Topology};
 
 use crate::rule::{Rule, TopologyRule};
 
+/// CFG003: missing required field.
 pub static CFG003_STATE: TopologyRule = TopologyRule {
     rule: Rule {
         code: Code::Cfg003,

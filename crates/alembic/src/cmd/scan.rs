@@ -38,18 +38,69 @@ pub fn run(g: &Global, paths: &[PathBuf], format: DiagFormat) -> i32 {
     }
     let mut diags = Vec::new();
     let mut sources = Vec::new();
-    for f in &files {
-        let Some(text) = read_text(f) else { continue };
-        let name = display_name(f);
-        let found = alembic_policy::scan_text(&name, &text, None);
-        // Only the human view prints source lines, so only it needs them (redacted).
+    for (name, text, found) in scan_files(&files).into_iter().flatten() {
+        // Only the human view prints source lines, so only it keeps them (the view redacts
+        // every line it shows).
         if !found.is_empty() && format == DiagFormat::Human {
-            sources.push(SourceFile::new(name, alembic_policy::redact(&text)));
+            sources.push(SourceFile::new(name, text));
         }
         diags.extend(found);
     }
     eprintln_if_human(format, &format!("scanned {} file(s)", files.len()));
     emit(diags, &sources, format)
+}
+
+/// One file read and scanned: its display name, its text and the findings.
+type Scanned = (String, String, Vec<Diagnostic>);
+
+fn scan_one(f: &Path) -> Option<Scanned> {
+    let text = read_text(f)?;
+    let name = display_name(f);
+    let found = alembic_policy::scan_text(&name, &text, None);
+    Some((name, text, found))
+}
+
+/// Every file read and scanned, in the order given. Files are independent, so they are spread
+/// over the cores (each thread takes the next unscanned file, which balances one large file
+/// against many small ones); a few files are not worth a thread.
+fn scan_files(files: &[PathBuf]) -> Vec<Option<Scanned>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const FILES_PER_THREAD: usize = 16;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().div_ceil(FILES_PER_THREAD))
+        .min(8);
+    if threads <= 1 {
+        return files.iter().map(|f| scan_one(f)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<Option<Scanned>> = (0..files.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(f) = files.get(i) else { break };
+                        done.push((i, scan_one(f)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for w in workers {
+            match w.join() {
+                Ok(done) => {
+                    for (i, r) in done {
+                        out[i] = r;
+                    }
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    out
 }
 
 /// `--json` wins over `--format`.
@@ -67,8 +118,8 @@ fn eprintln_if_human(format: DiagFormat, msg: &str) {
     }
 }
 
-/// Print `diags` in `format` and return the exit code: 1 when any is an error. `sources` must
-/// already be redacted: the human view prints source lines.
+/// Print `diags` in `format` and return the exit code: 1 when any is an error. The human view
+/// redacts every source line it prints (`output::print_human`).
 pub(super) fn emit(mut diags: Vec<Diagnostic>, sources: &[SourceFile], format: DiagFormat) -> i32 {
     sort_diagnostics(&mut diags);
     diags.dedup();
