@@ -447,6 +447,8 @@ pub struct Target {
     pub services: Vec<String>,
     /// Routed workload -> (container port, health path or `/`): where its own answer is read.
     pub upstream_health: BTreeMap<String, (u16, String)>,
+    /// Seconds a route may take to answer healthy after `up` (`ALEMBIC_PROBE_TIMEOUT`, 60).
+    pub probe_timeout: u64,
 }
 
 impl Target {
@@ -488,6 +490,10 @@ impl Target {
                 .on_plane(Plane::Droplet)
                 .map(|w| w.name.to_string())
                 .collect(),
+            probe_timeout: std::env::var(PROBE_TIMEOUT_ENV)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(60),
             upstream_health: t
                 .routes()
                 .filter_map(|(w, _)| {
@@ -717,22 +723,11 @@ impl Target {
                 detail: out.stderr_text().trim().to_owned(),
             });
         }
-        let text = out.stdout_text();
-        let (ledger_part, dirs_text) = text
-            .split_once("@@alembic-releases@@\n")
-            .unwrap_or((text.as_str(), ""));
-        // `@@alembic-ledger@@` precedes the file's exact bytes when it exists.
-        let ledger_text = ledger_part.strip_prefix("@@alembic-ledger@@\n");
-        let ledger_sha = ledger_text.map(|t| ledger::sha256_hex(t.as_bytes()));
-        let ledger = Ledger::parse(ledger_text.unwrap_or("")).map_err(|m| DeployError::Step {
-            step: "read ledger".into(),
-            detail: m,
-        })?;
-        let mut dirs: Vec<u64> = dirs_text
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
-        dirs.sort_unstable();
+        let Snapshot {
+            ledger,
+            ledger_sha,
+            dirs,
+        } = parse_state(&out.stdout_text())?;
         let mut old = BTreeMap::new();
         if let Some(cur) = ledger.current_release().cloned() {
             for (name, sha) in &cur.artifacts {
@@ -772,6 +767,36 @@ impl Target {
     }
 }
 
+/// The ledger (its bytes' sha256) and release dirs, as the state script printed them.
+struct Snapshot {
+    ledger: Ledger,
+    ledger_sha: Option<String>,
+    dirs: Vec<u64>,
+}
+
+fn parse_state(text: &str) -> Result<Snapshot, DeployError> {
+    let (ledger_part, dirs_text) = text
+        .split_once("@@alembic-releases@@\n")
+        .unwrap_or((text, ""));
+    // `@@alembic-ledger@@` precedes the file's exact bytes when it exists.
+    let ledger_text = ledger_part.strip_prefix("@@alembic-ledger@@\n");
+    let ledger_sha = ledger_text.map(|t| ledger::sha256_hex(t.as_bytes()));
+    let ledger = Ledger::parse(ledger_text.unwrap_or("")).map_err(|m| DeployError::Step {
+        step: "read ledger".into(),
+        detail: m,
+    })?;
+    let mut dirs: Vec<u64> = dirs_text
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    dirs.sort_unstable();
+    Ok(Snapshot {
+        ledger,
+        ledger_sha,
+        dirs,
+    })
+}
+
 /// The ops of one deploy, in the order they run on the happy path. A plan builds them with the
 /// lease's token unknown (shown as `<token>`); the runner builds them again, with the token the
 /// droplet handed out and the ledger it read under the lease, before running any.
@@ -803,6 +828,8 @@ pub struct DeployOps {
     /// The ledger the ops were built on (the one `ledger` is written over) and its sha256.
     pub base_ledger: Ledger,
     pub base_sha: Option<String>,
+    /// The release dirs the ops were built on (prune removes from these).
+    pub base_dirs: Vec<u64>,
 }
 
 /// What a deploy is built from besides the target and the lease.
@@ -858,6 +885,7 @@ impl DeployOps {
             next_ledger,
             base_ledger: input.ledger.clone(),
             base_sha: input.ledger_sha.map(str::to_owned),
+            base_dirs: input.dirs.to_vec(),
         }
     }
 
@@ -1027,6 +1055,18 @@ impl Runner<'_, '_> {
         Ok(out)
     }
 
+    /// A read-only op whose answer decides the next steps: run in a dry run too (when the
+    /// droplet's address is known), recorded either way.
+    pub(crate) fn decide(&mut self, op: &Op) -> Result<Output, DeployError> {
+        if self.target.address.is_err() {
+            return self.run(op);
+        }
+        self.steps.op(op);
+        let out = self.ex.decide(op)?;
+        check_ssh(op, &out)?;
+        Ok(out)
+    }
+
     pub(crate) fn run_ok(&mut self, op: &Op) -> Result<Output, DeployError> {
         let out = self.run(op)?;
         if !out.success() {
@@ -1064,11 +1104,27 @@ impl Runner<'_, '_> {
 
     /// Take the lease; an expired one (by the droplet's clock) is taken over with a warning.
     /// Returns the lease as the droplet granted it (with its fencing token).
-    fn take_lease(&mut self, take: &Op) -> Result<Lease, DeployError> {
+    fn take_lease(&mut self, take: &Op, planned: &Lease) -> Result<Lease, DeployError> {
         let root = self.target.root.clone();
         let out = self.run(take)?;
+        if self.dry() {
+            // A dry run takes no lease: the planned ops keep their `<token>`.
+            return Ok(planned.clone());
+        }
         match lease::interpret(out.status, &out.stdout_text()) {
             Found::Acquired { lease, took_over } => {
+                if lease.id != planned.id {
+                    return Err(DeployError::Step {
+                        step: "take lease".into(),
+                        detail: format!(
+                            "the droplet granted lease {} where {} was asked for",
+                            lease.id, planned.id
+                        ),
+                    });
+                }
+                // Every fenced op of the plan carries `<token>`: from now on it is this one.
+                self.ex
+                    .bind(lease::TOKEN_PLACEHOLDER, lease.token.to_string());
                 if let Some(old) = took_over {
                     self.steps.warn(format!(
                         "took over an expired lease held by {} (now token {})",
@@ -1102,9 +1158,7 @@ impl Runner<'_, '_> {
     }
 
     /// Remove the lease if it still carries our token (a lost one is left to its new holder).
-    fn release_lease(&mut self, lease: &Lease) {
-        let op = lease::release_op(&self.target.ssh, PLANE, &self.target.root, &lease.fence());
-        let op = &op;
+    fn release_lease(&mut self, op: &Op) {
         self.steps.start("release lease");
         let ok = self.run(op).map(|o| o.success()).unwrap_or(false);
         self.steps.end(
@@ -1119,20 +1173,33 @@ impl Runner<'_, '_> {
 
     fn close(&mut self, op: &Op) {
         self.steps.op(op);
-        let _ = self.ex.run(op);
+        // Run in a dry run too when the address is known: a `decide` may have opened the
+        // master connection.
+        let _ = if self.target.address.is_ok() {
+            self.ex.decide(op)
+        } else {
+            self.ex.run(op)
+        };
         self.target.ssh.cleanup();
     }
 
-    /// Run a planned deploy. The lease is released whatever happens after it was taken.
+    /// Run a planned deploy: exactly the planned ops, in order, the fencing token bound when
+    /// the droplet hands it out. The lease is released whatever happens after it was taken. A
+    /// dry run is the same walk through the same ops, with nothing run (the lease is taken
+    /// as planned, every step succeeds).
     pub fn deploy(&mut self, ops: &DeployOps) -> Result<u64, DeployError> {
-        self.target.ip()?;
-        if let Err(e) = self.target.ssh.prepare() {
-            return Err(DeployError::Step {
-                step: "create ssh control dir".into(),
-                detail: e.to_string(),
-            });
+        if !self.dry() {
+            self.target.ip()?;
         }
-        let lease = match self.step("take lease", |s| s.take_lease(&ops.take_lease)) {
+        if self.target.address.is_ok() {
+            if let Err(e) = self.target.ssh.prepare() {
+                return Err(DeployError::Step {
+                    step: "create ssh control dir".into(),
+                    detail: e.to_string(),
+                });
+            }
+        }
+        let lease = match self.step("take lease", |s| s.take_lease(&ops.take_lease, &ops.lease)) {
             Ok(l) => l,
             Err(e) => {
                 self.close(&ops.close);
@@ -1140,47 +1207,45 @@ impl Runner<'_, '_> {
             }
         };
         let renewer = self.start_renewer(&lease);
-        let r = self.deploy_leased(ops, &lease, &renewer);
+        let r = self.deploy_leased(ops, &renewer);
         renewer.stop();
-        self.release_lease(&lease);
+        self.release_lease(&ops.release_lease);
         self.close(&ops.close);
         r
     }
 
-    fn deploy_leased(
-        &mut self,
-        planned: &DeployOps,
-        lease: &Lease,
-        renewer: &Renewer,
-    ) -> Result<u64, DeployError> {
-        let n = planned.number;
-        let fresh = self.step("check the droplet has not moved", |s| {
-            let now = s.target.query_state(s.ex)?;
-            let next = now.ledger.next_number(now.dirs.last().copied());
-            if now.ledger.current != planned.base || next > n {
+    fn dry(&self) -> bool {
+        self.ex.goal == crate::exec::Goal::DryRun
+    }
+
+    fn deploy_leased(&mut self, ops: &DeployOps, renewer: &Renewer) -> Result<u64, DeployError> {
+        let n = ops.number;
+        // Under the lease, the droplet must be exactly as planned (ledger bytes and release
+        // dirs): then every planned op is still the right one, and none is rebuilt.
+        // A read of the plan's own input, like the plan's: a query, not a step of the plan.
+        self.step("check the droplet has not moved", |s| {
+            if s.dry() {
+                return Ok(());
+            }
+            let out = query(s.ex, &s.target.state_op())?;
+            if !out.success() {
+                return Err(DeployError::Step {
+                    step: "read ledger".into(),
+                    detail: s.tail(&out.stderr_text(), 5),
+                });
+            }
+            let now = parse_state(&out.stdout_text())?;
+            if now.ledger.current != ops.base
+                || now.ledger_sha != ops.base_sha
+                || now.dirs != ops.base_dirs
+            {
                 return Err(DeployError::Stale(format!(
                     "the droplet changed since this plan was made (current release {:?}, planned from {:?}); plan again",
-                    now.ledger.current, planned.base
+                    now.ledger.current, ops.base
                 )));
             }
-            Ok(now)
+            Ok(())
         })?;
-        // Under the lease: the number is past every ledger entry and dir, and the ops carry
-        // the granted token and write the ledger over exactly the one just read.
-        let run = DeployOps::build(
-            self.target,
-            &DeployInput {
-                bundle: &planned.bundle,
-                number: n,
-                base: planned.base,
-                entry: &planned.entry,
-                ledger: &fresh.ledger,
-                ledger_sha: fresh.ledger_sha.as_deref(),
-                dirs: &fresh.dirs,
-            },
-            lease,
-        );
-        let ops = &run;
         renewer.check()?;
         for d in &ops.images {
             self.deliver_image(d)?;
@@ -1310,10 +1375,7 @@ impl Runner<'_, '_> {
         fetch_ca: Option<&Op>,
         probes: &[(ProbeTarget, Op)],
     ) -> Result<Option<(ProbeTarget, ProbeResult)>, DeployError> {
-        let timeout = std::env::var(PROBE_TIMEOUT_ENV)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(60);
+        let timeout = self.target.probe_timeout;
         let deadline = Instant::now() + Duration::from_secs(timeout);
         if let Some(op) = fetch_ca {
             self.fetch_ca(op, deadline)?;
@@ -1345,7 +1407,12 @@ impl Runner<'_, '_> {
                 }
                 self.steps.op(op);
                 let out = self.ex.run(op)?;
-                last = probe::interpret(out.status, &out.stdout_text(), &out.stderr_text());
+                last = if self.dry() {
+                    // A dry run assumes every step succeeds.
+                    ProbeResult::Healthy(200)
+                } else {
+                    probe::interpret(out.status, &out.stdout_text(), &out.stderr_text())
+                };
                 if let Some(why) = settled.observe(&settle::classify(&last), Instant::now()) {
                     last = ProbeResult::Settled(why);
                     break;
@@ -1386,6 +1453,9 @@ impl Runner<'_, '_> {
     fn fetch_ca(&mut self, op: &Op, deadline: Instant) -> Result<(), DeployError> {
         loop {
             let out = self.run(op)?;
+            if self.dry() {
+                return Ok(());
+            }
             if out.success() {
                 if let Some(pem) = probe::first_file_in_tar(&out.stdout) {
                     crate::fsio::write_atomic(&self.target.ca_file(), &pem, 0o644).map_err(
@@ -1519,14 +1589,10 @@ impl Runner<'_, '_> {
                 detail: e.to_string(),
             });
         }
-        let take = lease::acquire_op(
-            &self.target.ssh,
-            PLANE,
-            &self.target.root,
-            &Lease::for_this_process(),
-        );
+        let planned = Lease::for_this_process();
+        let take = lease::acquire_op(&self.target.ssh, PLANE, &self.target.root, &planned);
         let close = self.target.ssh.close_master(PLANE);
-        let lease = match self.step("take lease", |s| s.take_lease(&take)) {
+        let lease = match self.step("take lease", |s| s.take_lease(&take, &planned)) {
             Ok(l) => l,
             Err(e) => {
                 self.close(&close);
@@ -1536,7 +1602,8 @@ impl Runner<'_, '_> {
         let renewer = self.start_renewer(&lease);
         let r = self.rollback_leased(to, by, &lease.fence(), &renewer);
         renewer.stop();
-        self.release_lease(&lease);
+        let release = lease::release_op(&self.target.ssh, PLANE, &self.target.root, &lease.fence());
+        self.release_lease(&release);
         self.close(&close);
         r
     }

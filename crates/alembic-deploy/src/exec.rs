@@ -88,7 +88,7 @@ impl SecretSource for ProcessEnv {
 }
 
 /// Why a set value cannot be carried to a container: docker takes the environment as UTF-8.
-fn unusable_value(v: &std::ffi::OsStr) -> Option<&'static str> {
+pub(crate) fn unusable_value(v: &std::ffi::OsStr) -> Option<&'static str> {
     v.to_str().is_none().then_some(
         "is not valid UTF-8: docker hands a container its environment as UTF-8 text, so these \
          bytes could not arrive unchanged",
@@ -99,8 +99,13 @@ fn unusable_value(v: &std::ffi::OsStr) -> Option<&'static str> {
 pub struct Executor<'a> {
     pub goal: Goal,
     secrets: &'a dyn SecretSource,
-    /// Every op seen, in order: the dry-run transcript, and an audit trail for apply.
+    /// Every op seen, in order, exactly as planned (placeholders included, see [`Self::bind`]):
+    /// the dry-run transcript, and an audit trail for apply.
     pub transcript: Vec<Op>,
+    /// Values known only once apply runs (the lease's fencing token, the private plan
+    /// directory): `(placeholder, value)`, substituted into an op's arguments when it is
+    /// spawned. The plan shows the placeholder, and so does the transcript.
+    bindings: Vec<(String, String)>,
 }
 
 impl<'a> Executor<'a> {
@@ -109,7 +114,37 @@ impl<'a> Executor<'a> {
             goal,
             secrets,
             transcript: Vec::new(),
+            bindings: Vec::new(),
         }
+    }
+
+    /// From now on, `placeholder` in an op's arguments stands for `value` when it runs (a
+    /// dry run never learns such values; the plan shows the placeholder).
+    /// A placeholder bound again (a second plan on the same executor) takes the new value.
+    pub fn bind(&mut self, placeholder: impl Into<String>, value: impl Into<String>) {
+        let placeholder = placeholder.into();
+        self.bindings.retain(|(p, _)| *p != placeholder);
+        self.bindings.push((placeholder, value.into()));
+    }
+
+    /// `op` with the bound values in place of their placeholders (see [`Self::bind`]).
+    pub fn bound(&self, op: &Op) -> Op {
+        if self.bindings.is_empty() {
+            return op.clone();
+        }
+        let mut op = op.clone();
+        for a in &mut op.args {
+            for (p, v) in &self.bindings {
+                if a.contains(p.as_str()) {
+                    *a = a.replace(p.as_str(), v);
+                }
+            }
+        }
+        if let Stdin::Pipe { from } = &op.stdin {
+            let from = Box::new(self.bound(from));
+            op.stdin = Stdin::Pipe { from };
+        }
+        op
     }
 
     /// Run `op` (or record it in a dry run, returning a successful empty output).
@@ -118,7 +153,16 @@ impl<'a> Executor<'a> {
         if self.goal == Goal::DryRun {
             return Ok(Output::default());
         }
-        run_op(op, self.secrets)
+        run_op(&self.bound(op), self.secrets)
+    }
+
+    /// Run a read-only op whose answer decides what runs next (is the image already on the
+    /// droplet?), in a dry run too, and record it like [`Self::run`]: a dry run then takes
+    /// the same branch the apply would.
+    pub fn decide(&mut self, op: &Op) -> Result<Output, ExecError> {
+        debug_assert!(!op.mutating, "decide() is for read-only ops");
+        self.transcript.push(op.clone());
+        run_op(&self.bound(op), self.secrets)
     }
 
     /// Run `op` (no stdin) handing its stdout and stderr to `sink` as they arrive, line by line
@@ -133,14 +177,30 @@ impl<'a> Executor<'a> {
         if self.goal == Goal::DryRun {
             return Ok(0);
         }
-        stream_op(op, self.secrets, sink)
+        stream_op(&self.bound(op), self.secrets, sink)
     }
 
     /// Run a read-only op even in a dry run (probes, `show`, `print`): plans need the answers.
     pub fn query(&mut self, op: &Op) -> Result<Output, ExecError> {
         debug_assert!(!op.mutating, "query() is for read-only ops");
-        run_op(op, self.secrets)
+        run_op(&self.bound(op), self.secrets)
     }
+}
+
+/// The applying user's id (`id -u`), for the host stage's service manager domain.
+pub fn current_uid() -> Result<u32, String> {
+    struct NoSecrets;
+    impl SecretSource for NoSecrets {
+        fn get(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+    let op = Op::new("host", "read the user id", "id", vec!["-u".into()]).read_only();
+    let out = run_op(&op, &NoSecrets).map_err(|e| e.to_string())?;
+    out.stdout_text()
+        .trim()
+        .parse()
+        .map_err(|e: std::num::ParseIntError| e.to_string())
 }
 
 /// Spawn `op` and wait. Env vars it names are passed through from the secret source only.

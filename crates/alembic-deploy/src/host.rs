@@ -77,23 +77,22 @@ impl HostEnv {
     /// The applying user's environment: `$HOME`, `id -u`, the CI markers and
     /// `$ALEMBIC_SECRETS_FILE` (an absolute path).
     pub fn from_process() -> Result<HostEnv, HostError> {
-        let home = std::env::var_os("HOME")
+        HostEnv::from_vars(&|n| std::env::var(n).ok())
+    }
+
+    /// [`Self::from_process`] with the variables read through `var`; the uid is `id -u`,
+    /// run by the executor.
+    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<HostEnv, HostError> {
+        let home = var("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
             .ok_or(HostError::NoHome)?;
-        let out = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .map_err(|e| HostError::NoUid(e.to_string()))?;
-        let uid = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .map_err(|e: std::num::ParseIntError| HostError::NoUid(e.to_string()))?;
+        let uid = crate::exec::current_uid().map_err(HostError::NoUid)?;
         Ok(HostEnv {
             home,
             uid,
-            ci: crate::secrets::Context::from_env(&|n| std::env::var(n).ok()).is_ci(),
-            secrets_file: secrets_file_override(std::env::var_os("ALEMBIC_SECRETS_FILE"))?,
+            ci: crate::secrets::Context::from_env(var).is_ci(),
+            secrets_file: secrets_file_override(var("ALEMBIC_SECRETS_FILE").map(Into::into))?,
             listen_timeout: LISTEN_TIMEOUT,
         })
     }

@@ -346,7 +346,8 @@ impl crate::droplet::Runner<'_, '_> {
             Source::Given { .. } => String::new(),
         };
         if let Some(have) = &d.have {
-            let out = self.run(have)?;
+            // Asked in a dry run too (read-only), so it takes the branch the apply would.
+            let out = self.decide(have)?;
             if !id.is_empty() && out.stdout_text().trim() == id {
                 return Ok(format!("image unchanged ({}), not sent", short_id(&id)));
             }

@@ -175,6 +175,10 @@ impl Lease {
     }
 }
 
+/// What a plan shows in place of the fencing token; apply binds it to the token the droplet
+/// hands out (see `Executor::bind`).
+pub const TOKEN_PLACEHOLDER: &str = "<token>";
+
 /// Identifies our lease to the fenced scripts. `token` is None in a plan (the droplet hands it
 /// out when the lease is taken), shown as `<token>`; such ops are for display only.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,7 +194,7 @@ impl Fence {
         vec![
             root.to_owned(),
             self.token
-                .map_or_else(|| "<token>".to_owned(), |t| t.to_string()),
+                .map_or_else(|| TOKEN_PLACEHOLDER.to_owned(), |t| t.to_string()),
             self.id.clone(),
             self.ttl.to_string(),
         ]

@@ -8,6 +8,8 @@ pub mod daytwo;
 pub mod doctor;
 pub mod droplet;
 pub mod exec;
+pub(crate) mod exit;
+pub mod facade;
 pub mod fsio;
 pub mod host;
 pub mod images;

@@ -34,6 +34,10 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// Something the reader should know, shown as is (a stage's outcome, Terraform's summary).
+    Info {
+        message: String,
+    },
 }
 
 impl Event {
@@ -144,6 +148,7 @@ impl Progress for Human {
             Event::Op { command, .. } if self.show_ops => writeln!(err, "    $ {command}"),
             Event::Op { .. } => Ok(()),
             Event::Warning { message } => writeln!(err, "warning: {message}"),
+            Event::Info { message } => writeln!(err, "{message}"),
         };
     }
 }

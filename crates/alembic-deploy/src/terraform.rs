@@ -803,6 +803,8 @@ pub struct TfPlan {
     /// `None` in a dry run: nothing ran, so there is nothing to summarise.
     pub summary: Option<PlanSummary>,
     plan_file: PathBuf,
+    /// The plan file as ops name it (see `Executor::bind`).
+    shown: PathBuf,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -860,14 +862,22 @@ pub fn plan(ex: &mut Executor<'_>, tf: &Runner, redact: &Redactor) -> Result<TfP
         Goal::Apply => Some(private_plan_dir(&tf.plan_parent)?),
         Goal::DryRun => None,
     };
+    // The ops name the plan file as the plan shows it; the private directory's real name is
+    // bound to its placeholder (`XXXXXX`) when it runs.
+    let shown = tf.shown_plan_file();
     let plan_file = match &dir {
-        Some(d) => d.path().join(PLAN_FILE),
-        None => tf.shown_plan_file(),
+        Some(d) => {
+            if let Some(p) = shown.parent() {
+                ex.bind(p.display().to_string(), d.path().display().to_string());
+            }
+            d.path().join(PLAN_FILE)
+        }
+        None => shown.clone(),
     };
     let init = tf.init_op();
     let out = ex.run(&init)?;
     require(&init, out, &[0], redact)?;
-    let plan = tf.plan_op(&plan_file);
+    let plan = tf.plan_op(&shown);
     let out = ex.run(&plan)?;
     // -detailed-exitcode: 0 no changes, 2 changes, 1 error.
     require(&plan, out, &[0, 2], redact)?;
@@ -877,7 +887,7 @@ pub fn plan(ex: &mut Executor<'_>, tf: &Runner, redact: &Redactor) -> Result<TfP
     // The plan file holds the configuration it was made from: refuse it if the files changed
     // while Terraform was reading them.
     tf.verify_config()?;
-    let show = tf.show_op(&plan_file);
+    let show = tf.show_op(&shown);
     let out = ex.run(&show)?;
     let out = require(&show, out, &[0], redact)?;
     let summary = match ex.goal {
@@ -887,6 +897,7 @@ pub fn plan(ex: &mut Executor<'_>, tf: &Runner, redact: &Redactor) -> Result<TfP
     Ok(TfPlan {
         summary,
         plan_file,
+        shown,
         dir,
     })
 }
@@ -907,7 +918,7 @@ pub fn apply(
             return Ok(());
         }
     }
-    let op = tf.apply_op(plan.plan_file());
+    let op = tf.apply_op(&plan.shown);
     let out = ex.run(&op)?;
     require(&op, out, &[0], redact).map(|_| ())
 }
