@@ -978,7 +978,7 @@ mod tests {
     // address in remote state was never found.
     #[test]
     fn system_probe_passes_the_ops_env_through() {
-        let op = crate::ops::Op::new("infra", "env", "env", vec![])
+        let op = crate::ops::Op::new(crate::stage::Stage::Infra, "env", "env", vec![])
             .read_only()
             .with_env_as("ALEMBIC_DOCTOR_CHILD", "PATH");
         let (status, out, _) = SystemProbe.run_op(&op).expect("env runs");

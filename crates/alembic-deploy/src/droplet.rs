@@ -40,7 +40,7 @@ use crate::settle::{self, Settle, Verdict};
 use crate::ssh::SshTarget;
 use crate::terraform;
 
-pub const PLANE: &str = "droplet";
+pub const PLANE: crate::stage::Stage = crate::stage::Stage::Droplet;
 pub const COMPOSE: &str = "compose.yaml";
 pub const CADDYFILE: &str = "Caddyfile";
 /// Pseudo-artifact standing for the release's `.env`: its "content" is the secret NAMES.

@@ -195,7 +195,13 @@ pub fn current_uid() -> Result<u32, String> {
             None
         }
     }
-    let op = Op::new("host", "read the user id", "id", vec!["-u".into()]).read_only();
+    let op = Op::new(
+        crate::stage::Stage::Host,
+        "read the user id",
+        "id",
+        vec!["-u".into()],
+    )
+    .read_only();
     let out = run_op(&op, &NoSecrets).map_err(|e| e.to_string())?;
     out.stdout_text()
         .trim()
@@ -460,7 +466,12 @@ mod tests {
     fn dry_run_runs_nothing() {
         let s = Map(HashMap::new());
         let mut ex = Executor::new(Goal::DryRun, &s);
-        let op = Op::new("host", "boom", "/nonexistent/program", vec![]);
+        let op = Op::new(
+            crate::stage::Stage::Host,
+            "boom",
+            "/nonexistent/program",
+            vec![],
+        );
         assert!(ex.run(&op).unwrap().success());
         assert_eq!(ex.transcript.len(), 1);
     }
@@ -469,9 +480,10 @@ mod tests {
     fn apply_runs_and_streams_env_file() {
         let s = Map(HashMap::from([("CANARY".to_owned(), "v4lue".to_owned())]));
         let mut ex = Executor::new(Goal::Apply, &s);
-        let op = Op::new("host", "cat", "cat", vec![]).with_stdin(Stdin::EnvFile {
-            names: vec!["CANARY".into()],
-        });
+        let op =
+            Op::new(crate::stage::Stage::Host, "cat", "cat", vec![]).with_stdin(Stdin::EnvFile {
+                names: vec!["CANARY".into()],
+            });
         let out = ex.run(&op).unwrap();
         assert_eq!(out.stdout_text(), "CANARY=v4lue\n");
         // The recorded op holds the name only.
@@ -483,13 +495,24 @@ mod tests {
     #[test]
     fn a_piped_op_streams_counts_and_fails_with_its_producer() {
         let s = Map(HashMap::new());
-        let from = Op::new("t", "produce", "head", vec!["-c".into(), "300000".into()])
-            .with_stdin(Stdin::None);
+        let from = Op::new(
+            crate::stage::Stage::Host,
+            "produce",
+            "head",
+            vec!["-c".into(), "300000".into()],
+        )
+        .with_stdin(Stdin::None);
         let from = Op {
             args: vec!["-c".into(), "300000".into(), "/dev/zero".into()],
             ..from
         };
-        let to = Op::new("t", "consume", "wc", vec!["-c".into()]).with_stdin(Stdin::Pipe {
+        let to = Op::new(
+            crate::stage::Stage::Host,
+            "consume",
+            "wc",
+            vec!["-c".into()],
+        )
+        .with_stdin(Stdin::Pipe {
             from: Box::new(from.clone()),
         });
         let out = run_op(&to, &s).unwrap();
@@ -501,9 +524,15 @@ mod tests {
             "head -c 300000 /dev/zero | wc -c",
             "shown as a pipe"
         );
-        let bad = Op::new("t", "consume", "wc", vec!["-c".into()]).with_stdin(Stdin::Pipe {
+        let bad = Op::new(
+            crate::stage::Stage::Host,
+            "consume",
+            "wc",
+            vec!["-c".into()],
+        )
+        .with_stdin(Stdin::Pipe {
             from: Box::new(Op::new(
-                "t",
+                crate::stage::Stage::Host,
                 "fail",
                 "sh",
                 vec!["-c".into(), "exit 3".into()],
@@ -517,7 +546,7 @@ mod tests {
     fn stream_hands_over_lines_from_both_pipes() {
         let s = Map(HashMap::new());
         let op = Op::new(
-            "t",
+            crate::stage::Stage::Host,
             "x",
             "sh",
             vec!["-c".into(), "echo one; echo two >&2; exit 4".into()],
@@ -538,7 +567,8 @@ mod tests {
     #[test]
     fn unset_secret_is_an_error_naming_it() {
         let s = Map(HashMap::new());
-        let op = Op::new("host", "env", "env", vec![]).with_env(["MISSING".to_owned()]);
+        let op = Op::new(crate::stage::Stage::Host, "env", "env", vec![])
+            .with_env(["MISSING".to_owned()]);
         let err = run_op(&op, &s).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use alembic_config::Topology;
 use alembic_render::ArtifactSet;
-use serde::{Deserialize, Serialize};
 
 use crate::droplet::{self, Bundle, DeployError, Planned, Redactor, RemoteState, Runner, Target};
 use crate::exec::{Executor, SecretSource};
@@ -21,46 +20,7 @@ pub use crate::exec::Goal;
 pub use crate::ops::Op;
 pub use crate::plan::{Plan as Document, PlanePlan as StagePlan};
 pub use crate::progress::{Event, Human, Json, Progress, Record};
-
-/// A stage of the topology: what `--plane` names and a plan is divided into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Terraform: the droplet, its firewall and reserved IP.
-    Infra,
-    /// The droplet: releases of the compose project behind the edge.
-    Droplet,
-    /// The operator's machine: launchd/systemd units.
-    Host,
-    /// GitHub Actions workflows (applied by committing them).
-    Ci,
-}
-
-impl Stage {
-    /// Every stage, in the order apply runs them.
-    pub const ALL: [Stage; 4] = [Stage::Infra, Stage::Droplet, Stage::Host, Stage::Ci];
-
-    /// The name used on the command line, in plans and in ops.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Infra => "infra",
-            Stage::Droplet => "droplet",
-            Stage::Host => "host",
-            Stage::Ci => "ci",
-        }
-    }
-
-    /// The stage a name (as [`Self::as_str`] gives it) stands for.
-    pub fn parse(name: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::stage::Stage;
 
 /// Which stages a plan covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,7 +210,7 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
                 plan.droplet = Some((target, planned));
             }
             Stage::Infra => {
-                let mut pp = StagePlan::new(Stage::Infra.as_str());
+                let mut pp = StagePlan::new(Stage::Infra);
                 if !t.droplet.is_provisioned() {
                     pp.notes
                         .push("droplet.address is set: Terraform is not used".to_owned());
@@ -265,7 +225,7 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
                 out.push(pp);
             }
             Stage::Host => {
-                let mut pp = StagePlan::new(Stage::Host.as_str());
+                let mut pp = StagePlan::new(Stage::Host);
                 match host::HostEnv::from_vars(&|n| plan.env.var(n))
                     .and_then(|h| host::install_steps(t, set, &h).map(|steps| (h, steps)))
                 {
@@ -285,7 +245,7 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
                 out.push(pp);
             }
             Stage::Ci => {
-                let mut pp = StagePlan::new(Stage::Ci.as_str());
+                let mut pp = StagePlan::new(Stage::Ci);
                 pp.notes.push(
                     "the ci plane is applied by committing the rendered workflows (`alembic render`)"
                         .to_owned(),

@@ -25,7 +25,7 @@ use crate::ops::{Op, Stdin};
 
 use listen::{ListenCheck, PidSource, SocketTool};
 
-pub const PLANE: &str = "host";
+pub const PLANE: crate::stage::Stage = crate::stage::Stage::Host;
 
 /// Rendered launcher script (see `alembic_render::launcher`).
 pub const LAUNCHER_ARTIFACT: &str = alembic_render::launcher::PATH;

@@ -245,7 +245,7 @@ pub fn now_held_by(stdout: &str) -> String {
     }
 }
 
-pub fn acquire_op(ssh: &SshTarget, plane: &str, root: &str, lease: &Lease) -> Op {
+pub fn acquire_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, lease: &Lease) -> Op {
     ssh.script(
         plane,
         "take lease",
@@ -260,12 +260,12 @@ pub fn acquire_op(ssh: &SshTarget, plane: &str, root: &str, lease: &Lease) -> Op
 }
 
 /// Push `expires` to the droplet's now + TTL while the lease is ours (exit [`LOST`] if not).
-pub fn renew_op(ssh: &SshTarget, plane: &str, root: &str, fence: &Fence) -> Op {
+pub fn renew_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, fence: &Fence) -> Op {
     ssh.script(plane, "renew lease", &fenced("renew"), &fence.args(root))
 }
 
 /// Remove the lease if it still carries our token and id.
-pub fn release_op(ssh: &SshTarget, plane: &str, root: &str, fence: &Fence) -> Op {
+pub fn release_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, fence: &Fence) -> Op {
     ssh.script(plane, "release lease", RELEASE, &fence.args(root))
 }
 
@@ -273,7 +273,7 @@ pub fn release_op(ssh: &SshTarget, plane: &str, root: &str, fence: &Fence) -> Op
 /// `$1..`.
 pub fn fenced_op(
     ssh: &SshTarget,
-    plane: &str,
+    plane: crate::stage::Stage,
     step: &str,
     root: &str,
     fence: &Fence,

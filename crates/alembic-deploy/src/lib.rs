@@ -22,4 +22,5 @@ pub mod progress;
 pub mod secrets;
 pub mod settle;
 pub mod ssh;
+pub mod stage;
 pub mod terraform;

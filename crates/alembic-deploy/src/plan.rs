@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::sha256_hex;
 use crate::ops::Op;
+use crate::stage::Stage;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,7 +45,7 @@ pub struct ArtifactChange {
 /// One plane's part of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanePlan {
-    pub plane: String,
+    pub plane: Stage,
     /// The release the changes are measured against (droplet: the ledger's `current`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_release: Option<u64>,
@@ -62,9 +63,9 @@ pub struct PlanePlan {
 }
 
 impl PlanePlan {
-    pub fn new(plane: &str) -> PlanePlan {
+    pub fn new(plane: Stage) -> PlanePlan {
         PlanePlan {
-            plane: plane.to_owned(),
+            plane,
             base_release: None,
             release: None,
             changes: Vec::new(),
@@ -260,7 +261,7 @@ mod tests {
 
     #[test]
     fn a_saved_plan_is_stale_when_an_artifact_or_base_moves() {
-        let mut p = PlanePlan::new("droplet");
+        let mut p = PlanePlan::new(Stage::Droplet);
         p.base_release = Some(1);
         p.changes = diff_artifacts(&BTreeMap::new(), &[("c".to_owned(), b"1".to_vec())].into());
         let saved = Plan::new(vec![p.clone()]);

@@ -43,7 +43,7 @@ use crate::exec::{ExecError, Executor, Goal, Output};
 use crate::ops::Op;
 
 /// Plane name used on every op of this stage.
-pub const PLANE: &str = "infra";
+pub const PLANE: crate::stage::Stage = crate::stage::Stage::Infra;
 
 /// Where the DigitalOcean provider reads its API token from, in terraform's environment.
 pub const TOKEN_ENV: &str = alembic_render::terraform::PROVIDER_TOKEN_ENV;

@@ -82,7 +82,7 @@ fn dry_run_then_apply(w: &World, when: &str) -> Option<u64> {
     // belongs to its probe step (it decides whether to probe again or roll back).
     let doc = plan.document();
     let planned = &doc.planes[0];
-    assert_eq!(planned.plane, "droplet");
+    assert_eq!(planned.plane, Stage::Droplet);
     let stepped: Vec<Op> = dry_ops
         .iter()
         .filter(|o| !o.step.starts_with("state of "))

@@ -132,7 +132,7 @@ mv -f "$tmp" "$f"
 
 /// The op that runs the installed merger at `merger` to merge the environment's values for
 /// `names` into `file`.
-pub fn merge_op(plane: &str, merger: &Path, file: &Path, names: &[String]) -> Op {
+pub fn merge_op(plane: crate::stage::Stage, merger: &Path, file: &Path, names: &[String]) -> Op {
     Op::new(
         plane,
         "merge host secrets file",

@@ -44,12 +44,9 @@ pub fn run(
     };
     // A saved plan names its stages; apply exactly those.
     let plane = match (&saved, plane) {
-        (Some(s), None) if s.planes.len() == 1 => match Stage::parse(&s.planes[0].plane) {
-            Some(Stage::Droplet) => Some(PlaneArg::Droplet),
-            Some(Stage::Infra) => Some(PlaneArg::Infra),
-            Some(Stage::Host) => Some(PlaneArg::Host),
-            _ => None,
-        },
+        (Some(s), None) if s.planes.len() == 1 && s.planes[0].plane != Stage::Ci => {
+            Some(s.planes[0].plane)
+        }
         (_, p) => p,
     };
     let built = match build(g, plane, true) {

@@ -5,21 +5,11 @@ use std::path::Path;
 
 use alembic_deploy::droplet::{self, Target};
 use alembic_deploy::exec::ProcessEnv;
-use alembic_deploy::facade::{self, Document, Env, Selection, Stage};
+use alembic_deploy::facade::{self, Document, Env, Selection};
 
 use crate::cli::{Global, PlaneArg};
 use crate::config::Origin;
 use crate::exit;
-
-/// The stage a `--plane` value names.
-pub(crate) fn stage(p: PlaneArg) -> Stage {
-    match p {
-        PlaneArg::Infra => Stage::Infra,
-        PlaneArg::Droplet => Stage::Droplet,
-        PlaneArg::Host => Stage::Host,
-        PlaneArg::Ci => Stage::Ci,
-    }
-}
 
 /// Print an error on stderr and give back its exit code.
 pub(crate) fn fail(msg: impl std::fmt::Display, code: i32) -> i32 {
@@ -45,7 +35,7 @@ pub(crate) fn build(
         ));
     }
     let set = alembic_render::render(&t);
-    let sel = plane.map_or(Selection::All, |p| Selection::Only(stage(p)));
+    let sel = plane.map_or(Selection::All, Selection::Only);
     facade::plan(&t, &set, sel, Env::from_process(origin.base_dir())).map_err(|r| fail(&r, r.code))
 }
 
