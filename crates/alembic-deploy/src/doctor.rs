@@ -5,16 +5,13 @@
 //! the judgement functions stay pure and are tested with canned answers; the real probe runs
 //! the programs. Online checks only ever target the configured droplet address.
 
-use std::io::Read;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::Path;
 use std::time::Duration;
 
 use alembic_config::{HostOs, Loaded, Topology};
 use alembic_render::ArtifactSet;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::secrets::{self, Context};
 
@@ -109,31 +106,6 @@ impl Report {
     }
 }
 
-/// Find `name` on PATH (an executable regular file).
-pub fn which(name: &str) -> Option<PathBuf> {
-    if name.contains('/') {
-        return Some(PathBuf::from(name)).filter(|p| is_executable(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        p.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        p.is_file()
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // config, policy, drift
 
@@ -219,12 +191,7 @@ pub fn policy_check(findings: Option<(usize, usize, Option<String>)>) -> Check {
 /// The manifest whose presence says "artifacts were rendered here".
 pub const MANIFEST: &str = "infra/MANIFEST.json";
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use alembic_render::manifest::sha256_hex;
 
 /// `artifacts.drift`: every freshly rendered artifact against the file on disk under `root`
 /// (by sha256). Skipped when nothing was rendered there yet (no manifest).
@@ -311,88 +278,27 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Probe for SystemProbe {
     fn run(&self, program: &str, args: &[&str]) -> Option<(i32, String, String)> {
-        let mut cmd = Command::new(which(program)?);
-        cmd.args(args);
-        let (status, stdout, stderr) = run_bounded(cmd, None, PROBE_TIMEOUT)?;
-        Some((
-            status,
-            String::from_utf8_lossy(&stdout).into_owned(),
-            String::from_utf8_lossy(&stderr).into_owned(),
-        ))
+        let op = crate::ops::Op::new(
+            crate::stage::Stage::Host,
+            format!("{program} (doctor)"),
+            program,
+            args.iter().map(|a| (*a).to_owned()).collect(),
+        )
+        .read_only();
+        text(crate::exec::run_bounded(&op, PROBE_TIMEOUT)?)
     }
 
     fn run_op(&self, op: &crate::ops::Op) -> Option<(i32, String, String)> {
-        use crate::exec::SecretSource;
-        let mut cmd = Command::new(which(&op.program)?);
-        cmd.args(&op.args);
-        // A name that is unset is simply not passed: the child then reports what it lacks
-        // (doctor's secret checks already name every unset secret).
-        let env = crate::exec::ProcessEnv;
-        for name in &op.env {
-            if let Some(v) = env.get(name) {
-                cmd.env(name, v);
-            }
-        }
-        for (child, source) in &op.env_map {
-            if let Some(v) = env.get(source) {
-                cmd.env(child, v);
-            }
-        }
-        let (status, stdout, stderr) = run_bounded(cmd, None, PROBE_TIMEOUT)?;
-        Some((
-            status,
-            String::from_utf8_lossy(&stdout).into_owned(),
-            String::from_utf8_lossy(&stderr).into_owned(),
-        ))
+        text(crate::exec::run_bounded(op, PROBE_TIMEOUT)?)
     }
 }
 
-/// Run `cmd` with `input` on stdin (or none), killing it after `timeout` (status -1 then).
-/// Output is read on threads so a chatty child cannot block on a full pipe.
-pub fn run_bounded(
-    mut cmd: Command,
-    input: Option<Vec<u8>>,
-    timeout: Duration,
-) -> Option<(i32, Vec<u8>, Vec<u8>)> {
-    use std::io::Write;
-    cmd.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().ok()?;
-    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&bytes);
-        });
-    }
-    let mut out = child.stdout.take()?;
-    let mut err = child.stderr.take()?;
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let start = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st.code().unwrap_or(-1),
-            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break -1;
-            }
-        }
-    };
-    Some((status, out_t.join().ok()?, err_t.join().ok()?))
+fn text((status, out, err): (i32, Vec<u8>, Vec<u8>)) -> Option<(i32, String, String)> {
+    Some((
+        status,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    ))
 }
 
 /// `(major, minor, patch)` from the first `N.N[.N]` in `text` (leading `v` allowed).
@@ -692,9 +598,9 @@ pub fn droplet_address(t: &Topology, root: &Path, probe: &dyn Probe) -> Option<I
     crate::terraform::reserved_ip(status, &out, &err).ok()
 }
 
-/// Whether a TCP connect to `addr:port` succeeds within `timeout`.
+/// Whether a TCP connect to `addr:port` succeeds within `timeout` (through the executor).
 pub fn port_open(addr: IpAddr, port: u16, timeout: Duration) -> bool {
-    TcpStream::connect_timeout(&SocketAddr::new(addr, port), timeout).is_ok()
+    crate::exec::tcp_connects(addr, port, timeout)
 }
 
 /// Which of `ports` accept a connection (scanned in parallel, each bounded by `timeout`).
@@ -754,25 +660,42 @@ pub fn first_pem(s_client_out: &str) -> Option<String> {
 /// Fetch and judge the certificate served for `host` at `addr:port` with the system openssl
 /// (each step bounded by [`PROBE_TIMEOUT`]).
 fn cert_facts(addr: IpAddr, port: u16, host: &str) -> Option<CertFacts> {
-    let openssl = which("openssl")?;
-    let connect = SocketAddr::new(addr, port).to_string();
-    let mut s_client = Command::new(&openssl);
-    s_client.args([
-        "s_client",
-        "-connect",
-        &connect,
-        "-servername",
-        host,
-        "-verify_hostname",
-        host,
-        "-showcerts",
-    ]);
-    let (_, out, _) = run_bounded(s_client, None, PROBE_TIMEOUT)?;
+    use crate::ops::{Op, Stdin};
+    let connect = std::net::SocketAddr::new(addr, port).to_string();
+    let s_client = Op::new(
+        crate::stage::Stage::Droplet,
+        format!("read the certificate of {host}"),
+        "openssl",
+        [
+            "s_client",
+            "-connect",
+            &connect,
+            "-servername",
+            host,
+            "-verify_hostname",
+            host,
+            "-showcerts",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
+    .read_only();
+    let (_, out, _) = crate::exec::run_bounded(&s_client, PROBE_TIMEOUT)?;
     let text = String::from_utf8_lossy(&out).into_owned();
     let pem = first_pem(&text)?;
-    let mut x509 = Command::new(&openssl);
-    x509.args(["x509", "-noout", "-enddate", "-checkend", "1209600"]);
-    let (status, out, _) = run_bounded(x509, Some(pem.into_bytes()), PROBE_TIMEOUT)?;
+    let x509 = Op::new(
+        crate::stage::Stage::Droplet,
+        format!("judge the certificate of {host}"),
+        "openssl",
+        ["x509", "-noout", "-enddate", "-checkend", "1209600"]
+            .map(str::to_owned)
+            .to_vec(),
+    )
+    .read_only()
+    .with_stdin(Stdin::Bytes {
+        data: pem.into_bytes(),
+    });
+    let (status, out, _) = crate::exec::run_bounded(&x509, PROBE_TIMEOUT)?;
     let stdout = String::from_utf8_lossy(&out);
     Some(CertFacts {
         verify: parse_verify_code(&text),
@@ -1133,21 +1056,6 @@ mod tests {
             open_ports(lo, &[closed, open], Duration::from_secs(1)),
             [open]
         );
-    }
-
-    #[test]
-    fn bounded_runs_are_cut_off() {
-        let mut c = Command::new("sleep");
-        c.arg("30");
-        let t = std::time::Instant::now();
-        let (status, _, _) = run_bounded(c, None, Duration::from_millis(200)).unwrap();
-        assert_eq!(status, -1);
-        assert!(t.elapsed() < Duration::from_secs(5));
-        let mut cat = Command::new("cat");
-        cat.arg("-");
-        let (status, out, _) =
-            run_bounded(cat, Some(b"piped".to_vec()), Duration::from_secs(10)).unwrap();
-        assert_eq!((status, out.as_slice()), (0, b"piped".as_slice()));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The executor: one interface, two goals. `Goal::DryRun` records and prints operations;
 //! `Goal::Apply` runs them. Callers build the same ops either way (colmena's `Goal` enum).
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::ops::{Op, Stdin};
 
@@ -185,6 +188,102 @@ impl<'a> Executor<'a> {
         debug_assert!(!op.mutating, "query() is for read-only ops");
         run_op(&self.bound(op), self.secrets)
     }
+}
+
+/// Find `name` on PATH (an executable regular file); a name with a `/` is taken as a path.
+/// The one lookup of programs: doctor's tool checks and Terraform's `terraform`/`tofu` use it.
+pub fn which(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        return Some(PathBuf::from(name)).filter(|p| is_executable(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// Whether a TCP connection to `addr:port` is accepted within `timeout` (doctor's port scan;
+/// closed again at once, nothing is sent).
+pub fn tcp_connects(addr: IpAddr, port: u16, timeout: Duration) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::new(addr, port), timeout).is_ok()
+}
+
+/// Run `op` (found on PATH; `Stdin::Bytes` fed to it, any other stdin closed), killing it
+/// after `timeout` (status -1 then): doctor's probes, which must never hang. Env vars the op
+/// names are passed from the process environment when set; an unset one is simply not passed
+/// (the child reports what it lacks, and doctor's secret checks name every unset secret).
+/// `None` when the program is not on PATH or cannot start.
+pub fn run_bounded(op: &Op, timeout: Duration) -> Option<(i32, Vec<u8>, Vec<u8>)> {
+    let mut cmd = Command::new(which(&op.program)?);
+    cmd.args(&op.args);
+    let env = ProcessEnv;
+    for name in &op.env {
+        if let Some(v) = env.get(name) {
+            cmd.env(name, v);
+        }
+    }
+    for (child, source) in &op.env_map {
+        if let Some(v) = env.get(source) {
+            cmd.env(child, v);
+        }
+    }
+    let input = match &op.stdin {
+        Stdin::Bytes { data } => Some(data.clone()),
+        _ => None,
+    };
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().ok()?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+    let mut out = child.stdout.take()?;
+    let mut err = child.stderr.take()?;
+    // Output is read on threads so a chatty child cannot block on a full pipe.
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st.code().unwrap_or(-1),
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break -1;
+            }
+        }
+    };
+    Some((status, out_t.join().ok()?, err_t.join().ok()?))
 }
 
 /// The applying user's id (`id -u`), for the host stage's service manager domain.
@@ -453,6 +552,7 @@ pub fn shell_env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stage::Stage;
     use std::collections::HashMap;
 
     struct Map(HashMap<String, String>);
@@ -460,6 +560,20 @@ mod tests {
         fn get(&self, name: &str) -> Option<String> {
             self.0.get(name).cloned()
         }
+    }
+
+    #[test]
+    fn bounded_runs_are_cut_off() {
+        let sleep = Op::new(Stage::Host, "sleep", "sleep", vec!["30".into()]);
+        let t = std::time::Instant::now();
+        let (status, _, _) = run_bounded(&sleep, Duration::from_millis(200)).unwrap();
+        assert_eq!(status, -1);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let cat = Op::new(Stage::Host, "cat", "cat", vec!["-".into()]).with_stdin(Stdin::Bytes {
+            data: b"piped".to_vec(),
+        });
+        let (status, out, _) = run_bounded(&cat, Duration::from_secs(10)).unwrap();
+        assert_eq!((status, out.as_slice()), (0, b"piped".as_slice()));
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub const PROTECTED_TYPES: &[&str] = &["digitalocean_droplet", "digitalocean_res
 pub fn find_program() -> Option<PathBuf> {
     ["terraform", "tofu"]
         .into_iter()
-        .find_map(crate::doctor::which)
+        .find_map(crate::exec::which)
 }
 
 /// `p` made absolute against the current directory (no symlink resolution: the path the user
