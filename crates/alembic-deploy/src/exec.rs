@@ -286,6 +286,53 @@ pub fn run_bounded(op: &Op, timeout: Duration) -> Option<(i32, Vec<u8>, Vec<u8>)
     Some((status, out_t.join().ok()?, err_t.join().ok()?))
 }
 
+/// `NAME=value` lines for the names `secrets` sets (non-empty), in order; unset names are
+/// left out for the merge to keep from the file. A value with a newline or NUL cannot be one
+/// line of the file: it is refused like an unset one, never written mangled.
+pub fn env_lines_if_set(
+    names: &[String],
+    secrets: &dyn SecretSource,
+) -> Result<Vec<u8>, ExecError> {
+    let mut out = Vec::new();
+    for name in names {
+        let Some(v) = secrets.get(name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if v.contains('\n') || v.contains('\0') {
+            return Err(ExecError::SecretUnset { name: name.clone() });
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// Scrubs secret values out of anything shown (remote stderr, logs), as a second line of
+/// defence: no code path prints a value on purpose.
+pub struct Redactor(Vec<(String, String)>);
+
+impl Redactor {
+    pub fn new(names: &[String], secrets: &dyn SecretSource) -> Redactor {
+        Redactor(
+            names
+                .iter()
+                .filter_map(|n| secrets.get(n).map(|v| (n.clone(), v)))
+                .filter(|(_, v)| v.len() >= 4)
+                .collect(),
+        )
+    }
+
+    pub fn clean(&self, s: &str) -> String {
+        let mut out = s.to_owned();
+        for (name, value) in &self.0 {
+            out = out.replace(value, &format!("[{name}: redacted]"));
+        }
+        out
+    }
+}
+
 /// The applying user's id (`id -u`), for the host stage's service manager domain.
 pub fn current_uid() -> Result<u32, String> {
     struct NoSecrets;
@@ -318,9 +365,7 @@ pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> 
         Stdin::None | Stdin::Pipe { .. } => None,
         Stdin::Bytes { data } => Some(data.clone()),
         Stdin::EnvFile { names } => Some(env_file(names, secrets)?),
-        Stdin::EnvLinesIfSet { names } => {
-            Some(crate::host::secrets_file::env_lines_if_set(names, secrets)?)
-        }
+        Stdin::EnvLinesIfSet { names } => Some(env_lines_if_set(names, secrets)?),
         Stdin::ShellEnv { names } => Some(shell_env_file(names, secrets)?),
     };
     let mut child = cmd.spawn().map_err(|error| ExecError::Spawn {

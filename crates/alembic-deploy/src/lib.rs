@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod daytwo;
 pub mod doctor;
 pub mod droplet;
+pub mod error;
 pub mod exec;
 pub(crate) mod exit;
 pub mod facade;

@@ -103,7 +103,7 @@ fn place(t: &Topology, plane: Stage, name: &str) -> String {
         ),
         Stage::Host => format!(
             "host secrets file ~/{} (mode 0600), written by `alembic apply --plane host`",
-            crate::host::secrets_file_in_home(t)
+            alembic_render::launcher::secrets_file_in_home(t)
         ),
         Stage::Ci => format!(
             "GitHub environment `{}` of {}",

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::droplet::Redactor;
+use crate::exec::Redactor;
 use crate::exec::{ExecError, Executor, Goal, Output};
 use crate::ops::Op;
 

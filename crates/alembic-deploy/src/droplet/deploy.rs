@@ -15,7 +15,7 @@ pub struct DeployOps {
     pub entry: LedgerEntry,
     pub take_lease: Op,
     /// How each pinned image reaches the droplet (before the upload).
-    pub images: Vec<crate::images::Delivery>,
+    pub images: Vec<Delivery>,
     pub prepare: Op,
     pub uploads: Vec<Op>,
     pub env: Op,
@@ -70,7 +70,7 @@ impl DeployOps {
             lease: lease.clone(),
             bundle: input.bundle.clone(),
             entry: input.entry.clone(),
-            images: crate::images::deliveries(target, &input.bundle.pins),
+            images: deliveries(target, &input.bundle.pins),
             prepare: target.prepare_op(n, &fence),
             uploads: input
                 .bundle

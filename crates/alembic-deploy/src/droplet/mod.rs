@@ -29,7 +29,7 @@ use alembic_config::{Plane, Tls, Topology};
 use alembic_render::compose::SECRETS_FILE_HEADER;
 use alembic_render::ArtifactSet;
 
-use crate::exec::{ExecError, Executor, Output, SecretSource};
+use crate::exec::{Executor, Output, SecretSource};
 use crate::lease::{self, Fence, Found, Lease};
 use crate::ledger::{self, Ledger, Outcome, Release as LedgerEntry};
 use crate::ops::{Op, Stdin};
@@ -49,7 +49,7 @@ pub const ENV_NAMES: &str = ".env (names)";
 pub const PROBE_TIMEOUT_ENV: &str = "ALEMBIC_PROBE_TIMEOUT";
 /// Where Caddy keeps its local CA's root in the edge container (XDG_DATA_HOME=/data).
 pub const EDGE_CA_PATH: &str = "/data/caddy/pki/authorities/local/root.crt";
-pub(crate) const LOG_LINES: usize = 20;
+pub(crate) use crate::error::LOG_LINES;
 /// Stands for the droplet's address in the ops of a plan made before the infra plane created
 /// it: ssh destinations and probe `--resolve` entries show this text until apply knows the IP.
 pub const UNKNOWN_ADDRESS: &str = "<reserved_ip: unknown until the infra plane is applied>";
@@ -183,8 +183,8 @@ pub fn resolve_address(
 }
 
 mod bundle;
+mod delivery;
 mod deploy;
-mod error;
 mod rollback;
 mod runner;
 mod target;
@@ -195,9 +195,11 @@ use bundle::names_text;
 use runner::{query, Renewer};
 use target::parse_state;
 
+pub use crate::error::{DeployError, Failure};
+pub use crate::exec::Redactor;
 pub use bundle::Bundle;
+pub use delivery::{deliveries, Delivery};
 pub use deploy::{plan, DeployOps, Planned};
-pub use error::{DeployError, Failure};
 pub use rollback::rollback_ops;
-pub use runner::{Redactor, Runner};
+pub use runner::Runner;
 pub use target::{RemoteState, Target};

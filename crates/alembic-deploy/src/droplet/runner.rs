@@ -3,30 +3,6 @@
 
 use super::*;
 
-/// Scrubs secret values out of anything shown (remote stderr, logs), as a second line of
-/// defence: no code path prints a value on purpose.
-pub struct Redactor(Vec<(String, String)>);
-
-impl Redactor {
-    pub fn new(names: &[String], secrets: &dyn SecretSource) -> Redactor {
-        Redactor(
-            names
-                .iter()
-                .filter_map(|n| secrets.get(n).map(|v| (n.clone(), v)))
-                .filter(|(_, v)| v.len() >= 4)
-                .collect(),
-        )
-    }
-
-    pub fn clean(&self, s: &str) -> String {
-        let mut out = s.to_owned();
-        for (name, value) in &self.0 {
-            out = out.replace(value, &format!("[{name}: redacted]"));
-        }
-        out
-    }
-}
-
 pub(crate) fn query(ex: &mut Executor<'_>, op: &Op) -> Result<Output, DeployError> {
     let out = ex.query(op)?;
     check_ssh(op, &out)?;

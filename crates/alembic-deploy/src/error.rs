@@ -1,6 +1,9 @@
 //! Why a droplet deploy could not be planned or applied, and what failed.
 
-use super::*;
+use crate::exec::ExecError;
+
+/// Log lines of a failing service shown with a failure.
+pub(crate) const LOG_LINES: usize = 20;
 
 /// Why the droplet plane could not be planned or applied.
 #[derive(Debug)]
