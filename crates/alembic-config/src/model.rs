@@ -441,6 +441,11 @@ impl Serialize for Consumer {
 
 impl PartialEq<&str> for Consumer {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        match self {
+            Consumer::Terraform => *other == "terraform",
+            Consumer::TerraformState => *other == RemoteState::CONSUMER,
+            Consumer::Workload(w) => w == other,
+            Consumer::CiEnvironment(e) => other.strip_prefix("environment ") == Some(e.as_str()),
+        }
     }
 }
