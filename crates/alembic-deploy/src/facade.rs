@@ -18,7 +18,7 @@ use crate::{host, images, terraform};
 
 pub use crate::exec::Goal;
 pub use crate::ops::Op;
-pub use crate::plan::{Plan as Document, PlanePlan as StagePlan};
+pub use crate::plan::{Action, Plan as Document, PlanePlan as StagePlan};
 pub use crate::progress::{Event, Human, Json, Progress, Record};
 pub use crate::stage::Stage;
 

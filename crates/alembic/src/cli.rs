@@ -96,6 +96,12 @@ pub enum Command {
         /// Save the plan to FILE for `alembic apply FILE`
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Show every operation's full argv (default: its step, the ssh connection once)
+        #[arg(long)]
+        verbose: bool,
+        /// Show the diff of every file (default: only of changed files)
+        #[arg(long)]
+        diff: bool,
     },
     /// Apply the plan: a dry run without --yes, executed with it
     Apply {

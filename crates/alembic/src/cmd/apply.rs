@@ -79,7 +79,7 @@ pub fn run(
             v["ran"] = serde_json::to_value(&report.ran).expect("ops serialise");
             crate::output::print_value(&v);
         } else {
-            super::plan::print_plan(built.document());
+            super::plan::print_plan(built.document(), super::plan::Detail::FULL);
             eprintln!(
                 "\ndry run: {} operation(s) recorded, nothing executed; run with --yes to apply",
                 report.ran.len()

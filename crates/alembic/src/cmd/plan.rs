@@ -49,8 +49,51 @@ pub(crate) fn close(target: &Target) {
     target.ssh.cleanup();
 }
 
+/// How much of each op and diff the human view shows.
+#[derive(Clone, Copy)]
+pub(crate) struct Detail {
+    /// Every op's full argv (`plan --verbose`, and apply's dry run).
+    pub argv: bool,
+    /// Every artifact's diff, added files included (`plan --diff`, and apply's dry run); else
+    /// only changed files' diffs.
+    pub diffs: bool,
+}
+
+impl Detail {
+    pub(crate) const FULL: Detail = Detail {
+        argv: true,
+        diffs: true,
+    };
+}
+
+/// The ssh connection the stage's ops use, described once: `user@host port N`.
+fn ssh_header(ops: &[alembic_deploy::facade::Op]) -> Option<String> {
+    let op = ops.iter().find(|o| o.program == "ssh")?;
+    let dest = op.args.iter().skip_while(|a| *a != "--").nth(1)?;
+    let port = op
+        .args
+        .iter()
+        .position(|a| a == "-p")
+        .and_then(|i| op.args.get(i + 1))?;
+    Some(format!(
+        "over ssh: {dest} port {port} (one connection for the stage; `--verbose` shows every argv)"
+    ))
+}
+
+/// One op in the compact view: its step, and for a local program its command line (ssh ops
+/// are fixed remote scripts: their step names them).
+fn compact(op: &alembic_deploy::facade::Op) -> String {
+    if op.program == "ssh" {
+        return op.step.clone();
+    }
+    let line = op.to_string();
+    let short: String = line.chars().take(100).collect();
+    let more = if short.len() < line.len() { " …" } else { "" };
+    format!("{}: {short}{more}", op.step)
+}
+
 /// The plan for humans, on stdout (it is the command's data).
-pub(crate) fn print_plan(plan: &Document) {
+pub(crate) fn print_plan(plan: &Document, detail: Detail) {
     let mut out = String::new();
     for p in &plan.planes {
         let head = match (p.release, p.base_release) {
@@ -74,13 +117,19 @@ pub(crate) fn print_plan(plan: &Document) {
         }
         for c in &p.changes {
             out.push_str(&format!("  {} {}\n", c.action.symbol(), c.path));
-            if let Some(d) = &c.diff {
+            let show = detail.diffs || c.action == alembic_deploy::facade::Action::Change;
+            if let (Some(d), true) = (&c.diff, show) {
                 for line in d.lines() {
                     out.push_str(&format!("      {line}\n"));
                 }
             }
         }
         if !p.ops.is_empty() {
+            if !detail.argv {
+                if let Some(h) = ssh_header(&p.ops) {
+                    out.push_str(&format!("  {h}\n"));
+                }
+            }
             out.push_str(&format!(
                 "  operations ({} in order, {} change state):\n",
                 p.ops.len(),
@@ -88,17 +137,30 @@ pub(crate) fn print_plan(plan: &Document) {
             ));
             for (i, op) in p.ops.iter().enumerate() {
                 let mark = if op.mutating { "*" } else { " " };
-                out.push_str(&format!("  {mark}{:>3}. {}: {op}\n", i + 1, op.step));
+                if detail.argv {
+                    out.push_str(&format!("  {mark}{:>3}. {}: {op}\n", i + 1, op.step));
+                } else {
+                    out.push_str(&format!("  {mark}{:>3}. {}\n", i + 1, compact(op)));
+                }
             }
         }
+        out.push_str(&format!("  = {}\n", p.summary_line()));
     }
     if !plan.has_changes() {
         out.push_str("No changes.\n");
+    } else {
+        out.push_str(&format!("{}\n", plan.summary_line()));
     }
     print!("{out}");
 }
 
-pub fn run(g: &Global, plane: Option<PlaneArg>, detailed: bool, out: Option<&Path>) -> i32 {
+pub fn run(
+    g: &Global,
+    plane: Option<PlaneArg>,
+    detailed: bool,
+    out: Option<&Path>,
+    detail: Detail,
+) -> i32 {
     let built = match build(g, plane, false) {
         Ok(b) => b,
         Err(code) => return if detailed { exit::PROBLEMS } else { code },
@@ -122,7 +184,7 @@ pub fn run(g: &Global, plane: Option<PlaneArg>, detailed: bool, out: Option<&Pat
     if g.json {
         crate::output::print_value(&built.document().to_json());
     } else {
-        print_plan(built.document());
+        print_plan(built.document(), detail);
     }
     match (detailed, built.document().has_changes()) {
         (true, true) => 2,
