@@ -373,14 +373,14 @@ impl Topology {
                 .or_default()
                 .push(SecretUse {
                     plane: Plane::Droplet,
-                    consumer: "terraform".to_owned(),
+                    consumer: Consumer::Terraform,
                 });
         }
         if let Some(state) = self.droplet.remote_state() {
             for name in [state.access_key_env, state.secret_key_env] {
                 out.entry(name.clone()).or_default().push(SecretUse {
                     plane: Plane::Droplet,
-                    consumer: RemoteState::CONSUMER.to_owned(),
+                    consumer: Consumer::TerraformState,
                 });
             }
         }
@@ -388,14 +388,14 @@ impl Topology {
             for s in &w.secrets {
                 out.entry(s.clone()).or_default().push(SecretUse {
                     plane: w.plane,
-                    consumer: w.name.to_string(),
+                    consumer: Consumer::Workload(w.name.to_string()),
                 });
             }
         }
         for s in &self.ci.secrets {
             out.entry(s.clone()).or_default().push(SecretUse {
                 plane: Plane::Ci,
-                consumer: format!("environment {}", self.ci.environment),
+                consumer: Consumer::CiEnvironment(self.ci.environment.to_string()),
             });
         }
         out
@@ -405,5 +405,47 @@ impl Topology {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SecretUse {
     pub plane: Plane,
-    pub consumer: String,
+    pub consumer: Consumer,
+}
+
+/// What consumes a secret. Shown (and serialised) as `terraform`, `terraform state`, the
+/// workload's name, or `environment <name>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Consumer {
+    /// The DigitalOcean provider (the infra stage's token).
+    Terraform,
+    /// Terraform's remote state backend (its key pair).
+    TerraformState,
+    /// A workload, by name.
+    Workload(String),
+    /// The CI deploy job's GitHub environment, by name.
+    CiEnvironment(String),
+}
+
+impl std::fmt::Display for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Consumer::Terraform => f.write_str("terraform"),
+            Consumer::TerraformState => f.write_str(RemoteState::CONSUMER),
+            Consumer::Workload(w) => f.write_str(w),
+            Consumer::CiEnvironment(e) => write!(f, "environment {e}"),
+        }
+    }
+}
+
+impl Serialize for Consumer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl PartialEq<&str> for Consumer {
+    fn eq(&self, other: &&str) -> bool {
+        match self {
+            Consumer::Terraform => *other == "terraform",
+            Consumer::TerraformState => *other == RemoteState::CONSUMER,
+            Consumer::Workload(w) => w == other,
+            Consumer::CiEnvironment(e) => other.strip_prefix("environment ") == Some(e.as_str()),
+        }
+    }
 }

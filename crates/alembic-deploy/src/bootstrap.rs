@@ -18,7 +18,7 @@ use crate::exec::{ExecError, Executor};
 use crate::ops::{Op, Stdin};
 use crate::ssh::SshTarget;
 
-pub const PLANE: &str = "droplet";
+pub const PLANE: crate::stage::Stage = crate::stage::Stage::Droplet;
 
 /// ssh's exit status when the connection itself failed (unreachable, auth refused, host key).
 const SSH_FAILED: i32 = 255;

@@ -1,8 +1,11 @@
 //! The executor: one interface, two goals. `Goal::DryRun` records and prints operations;
 //! `Goal::Apply` runs them. Callers build the same ops either way (colmena's `Goal` enum).
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::ops::{Op, Stdin};
 
@@ -88,7 +91,7 @@ impl SecretSource for ProcessEnv {
 }
 
 /// Why a set value cannot be carried to a container: docker takes the environment as UTF-8.
-fn unusable_value(v: &std::ffi::OsStr) -> Option<&'static str> {
+pub(crate) fn unusable_value(v: &std::ffi::OsStr) -> Option<&'static str> {
     v.to_str().is_none().then_some(
         "is not valid UTF-8: docker hands a container its environment as UTF-8 text, so these \
          bytes could not arrive unchanged",
@@ -99,8 +102,13 @@ fn unusable_value(v: &std::ffi::OsStr) -> Option<&'static str> {
 pub struct Executor<'a> {
     pub goal: Goal,
     secrets: &'a dyn SecretSource,
-    /// Every op seen, in order: the dry-run transcript, and an audit trail for apply.
+    /// Every op seen, in order, exactly as planned (placeholders included, see [`Self::bind`]):
+    /// the dry-run transcript, and an audit trail for apply.
     pub transcript: Vec<Op>,
+    /// Values known only once apply runs (the lease's fencing token, the private plan
+    /// directory): `(placeholder, value)`, substituted into an op's arguments when it is
+    /// spawned. The plan shows the placeholder, and so does the transcript.
+    bindings: Vec<(String, String)>,
 }
 
 impl<'a> Executor<'a> {
@@ -109,7 +117,37 @@ impl<'a> Executor<'a> {
             goal,
             secrets,
             transcript: Vec::new(),
+            bindings: Vec::new(),
         }
+    }
+
+    /// From now on, `placeholder` in an op's arguments stands for `value` when it runs (a
+    /// dry run never learns such values; the plan shows the placeholder).
+    /// A placeholder bound again (a second plan on the same executor) takes the new value.
+    pub fn bind(&mut self, placeholder: impl Into<String>, value: impl Into<String>) {
+        let placeholder = placeholder.into();
+        self.bindings.retain(|(p, _)| *p != placeholder);
+        self.bindings.push((placeholder, value.into()));
+    }
+
+    /// `op` with the bound values in place of their placeholders (see [`Self::bind`]).
+    pub fn bound(&self, op: &Op) -> Op {
+        if self.bindings.is_empty() {
+            return op.clone();
+        }
+        let mut op = op.clone();
+        for a in &mut op.args {
+            for (p, v) in &self.bindings {
+                if a.contains(p.as_str()) {
+                    *a = a.replace(p.as_str(), v);
+                }
+            }
+        }
+        if let Stdin::Pipe { from } = &op.stdin {
+            let from = Box::new(self.bound(from));
+            op.stdin = Stdin::Pipe { from };
+        }
+        op
     }
 
     /// Run `op` (or record it in a dry run, returning a successful empty output).
@@ -118,7 +156,16 @@ impl<'a> Executor<'a> {
         if self.goal == Goal::DryRun {
             return Ok(Output::default());
         }
-        run_op(op, self.secrets)
+        run_op(&self.bound(op), self.secrets)
+    }
+
+    /// Run a read-only op whose answer decides what runs next (is the image already on the
+    /// droplet?), in a dry run too, and record it like [`Self::run`]: a dry run then takes
+    /// the same branch the apply would.
+    pub fn decide(&mut self, op: &Op) -> Result<Output, ExecError> {
+        debug_assert!(!op.mutating, "decide() is for read-only ops");
+        self.transcript.push(op.clone());
+        run_op(&self.bound(op), self.secrets)
     }
 
     /// Run `op` (no stdin) handing its stdout and stderr to `sink` as they arrive, line by line
@@ -133,14 +180,191 @@ impl<'a> Executor<'a> {
         if self.goal == Goal::DryRun {
             return Ok(0);
         }
-        stream_op(op, self.secrets, sink)
+        stream_op(&self.bound(op), self.secrets, sink)
     }
 
     /// Run a read-only op even in a dry run (probes, `show`, `print`): plans need the answers.
     pub fn query(&mut self, op: &Op) -> Result<Output, ExecError> {
         debug_assert!(!op.mutating, "query() is for read-only ops");
-        run_op(op, self.secrets)
+        run_op(&self.bound(op), self.secrets)
     }
+}
+
+/// Find `name` on PATH (an executable regular file); a name with a `/` is taken as a path.
+/// The one lookup of programs: doctor's tool checks and Terraform's `terraform`/`tofu` use it.
+pub fn which(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        return Some(PathBuf::from(name)).filter(|p| is_executable(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// Whether a TCP connection to `addr:port` is accepted within `timeout` (doctor's port scan;
+/// closed again at once, nothing is sent).
+pub fn tcp_connects(addr: IpAddr, port: u16, timeout: Duration) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::new(addr, port), timeout).is_ok()
+}
+
+/// Run `op` (found on PATH; `Stdin::Bytes` fed to it, any other stdin closed), killing it
+/// after `timeout` (status -1 then): doctor's probes, which must never hang. Env vars the op
+/// names are passed from the process environment when set; an unset one is simply not passed
+/// (the child reports what it lacks, and doctor's secret checks name every unset secret).
+/// `None` when the program is not on PATH or cannot start.
+pub fn run_bounded(op: &Op, timeout: Duration) -> Option<(i32, Vec<u8>, Vec<u8>)> {
+    let mut cmd = Command::new(which(&op.program)?);
+    cmd.args(&op.args);
+    let env = ProcessEnv;
+    for name in &op.env {
+        if let Some(v) = env.get(name) {
+            cmd.env(name, v);
+        }
+    }
+    for (child, source) in &op.env_map {
+        if let Some(v) = env.get(source) {
+            cmd.env(child, v);
+        }
+    }
+    let input = match &op.stdin {
+        Stdin::Bytes { data } => Some(data.clone()),
+        _ => None,
+    };
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().ok()?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+    let mut out = child.stdout.take()?;
+    let mut err = child.stderr.take()?;
+    // Output is read on threads so a chatty child cannot block on a full pipe.
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st.code().unwrap_or(-1),
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break -1;
+            }
+        }
+    };
+    Some((status, out_t.join().ok()?, err_t.join().ok()?))
+}
+
+/// `NAME=value` lines for the names `secrets` sets (non-empty), in order; unset names are
+/// left out for the merge to keep from the file. A value with a newline or NUL cannot be one
+/// line of the file: it is refused like an unset one, never written mangled.
+pub fn env_lines_if_set(
+    names: &[String],
+    secrets: &dyn SecretSource,
+) -> Result<Vec<u8>, ExecError> {
+    let mut out = Vec::new();
+    for name in names {
+        let Some(v) = secrets.get(name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if v.contains('\n') || v.contains('\0') {
+            return Err(ExecError::SecretUnset { name: name.clone() });
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// Scrubs secret values out of anything shown (remote stderr, logs), as a second line of
+/// defence: no code path prints a value on purpose.
+pub struct Redactor(Vec<(String, String)>);
+
+impl Redactor {
+    /// Output is often scrubbed a line at a time (`logs`, `exec` stream line by line), where a
+    /// multi-line value never appears whole: each of its lines is scrubbed too. Longer values
+    /// first, so a whole value is replaced before its parts.
+    pub fn new(names: &[String], secrets: &dyn SecretSource) -> Redactor {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (n, v) in names
+            .iter()
+            .filter_map(|n| secrets.get(n).map(|v| (n.clone(), v)))
+        {
+            if v.contains('\n') {
+                for part in v.split('\n').filter(|p| p.trim().len() >= 4) {
+                    pairs.push((n.clone(), part.to_owned()));
+                }
+            }
+            pairs.push((n, v));
+        }
+        pairs.retain(|(_, v)| v.len() >= 4);
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.1.len()));
+        pairs.dedup();
+        Redactor(pairs)
+    }
+
+    pub fn clean(&self, s: &str) -> String {
+        let mut out = s.to_owned();
+        for (name, value) in &self.0 {
+            out = out.replace(value, &format!("[{name}: redacted]"));
+        }
+        out
+    }
+}
+
+/// The applying user's id (`id -u`), for the host stage's service manager domain.
+pub fn current_uid() -> Result<u32, String> {
+    struct NoSecrets;
+    impl SecretSource for NoSecrets {
+        fn get(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+    let op = Op::new(
+        crate::stage::Stage::Host,
+        "read the user id",
+        "id",
+        vec!["-u".into()],
+    )
+    .read_only();
+    let out = run_op(&op, &NoSecrets).map_err(|e| e.to_string())?;
+    out.stdout_text()
+        .trim()
+        .parse()
+        .map_err(|e: std::num::ParseIntError| e.to_string())
 }
 
 /// Spawn `op` and wait. Env vars it names are passed through from the secret source only.
@@ -153,9 +377,7 @@ pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> 
         Stdin::None | Stdin::Pipe { .. } => None,
         Stdin::Bytes { data } => Some(data.clone()),
         Stdin::EnvFile { names } => Some(env_file(names, secrets)?),
-        Stdin::EnvLinesIfSet { names } => {
-            Some(crate::host::secrets_file::env_lines_if_set(names, secrets)?)
-        }
+        Stdin::EnvLinesIfSet { names } => Some(env_lines_if_set(names, secrets)?),
         Stdin::ShellEnv { names } => Some(shell_env_file(names, secrets)?),
     };
     let mut child = cmd.spawn().map_err(|error| ExecError::Spawn {
@@ -385,169 +607,4 @@ pub fn shell_env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Ve
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    struct Map(HashMap<String, String>);
-    impl SecretSource for Map {
-        fn get(&self, name: &str) -> Option<String> {
-            self.0.get(name).cloned()
-        }
-    }
-
-    #[test]
-    fn dry_run_runs_nothing() {
-        let s = Map(HashMap::new());
-        let mut ex = Executor::new(Goal::DryRun, &s);
-        let op = Op::new("host", "boom", "/nonexistent/program", vec![]);
-        assert!(ex.run(&op).unwrap().success());
-        assert_eq!(ex.transcript.len(), 1);
-    }
-
-    #[test]
-    fn apply_runs_and_streams_env_file() {
-        let s = Map(HashMap::from([("CANARY".to_owned(), "v4lue".to_owned())]));
-        let mut ex = Executor::new(Goal::Apply, &s);
-        let op = Op::new("host", "cat", "cat", vec![]).with_stdin(Stdin::EnvFile {
-            names: vec!["CANARY".into()],
-        });
-        let out = ex.run(&op).unwrap();
-        assert_eq!(out.stdout_text(), "CANARY=v4lue\n");
-        // The recorded op holds the name only.
-        assert!(!format!("{:?}", ex.transcript).contains("v4lue"));
-    }
-
-    /// A piped op streams the producer's stdout into the consumer and counts the bytes; a
-    /// failing producer fails the pipe even when the consumer succeeds.
-    #[test]
-    fn a_piped_op_streams_counts_and_fails_with_its_producer() {
-        let s = Map(HashMap::new());
-        let from = Op::new("t", "produce", "head", vec!["-c".into(), "300000".into()])
-            .with_stdin(Stdin::None);
-        let from = Op {
-            args: vec!["-c".into(), "300000".into(), "/dev/zero".into()],
-            ..from
-        };
-        let to = Op::new("t", "consume", "wc", vec!["-c".into()]).with_stdin(Stdin::Pipe {
-            from: Box::new(from.clone()),
-        });
-        let out = run_op(&to, &s).unwrap();
-        assert!(out.success(), "{}", out.stderr_text());
-        assert_eq!(out.stdout_text().trim(), "300000");
-        assert_eq!(out.piped, 300_000);
-        assert_eq!(
-            to.to_string(),
-            "head -c 300000 /dev/zero | wc -c",
-            "shown as a pipe"
-        );
-        let bad = Op::new("t", "consume", "wc", vec!["-c".into()]).with_stdin(Stdin::Pipe {
-            from: Box::new(Op::new(
-                "t",
-                "fail",
-                "sh",
-                vec!["-c".into(), "exit 3".into()],
-            )),
-        });
-        assert_eq!(run_op(&bad, &s).unwrap().status, 3);
-    }
-
-    /// `logs --follow` needs output as it is produced, not at exit.
-    #[test]
-    fn stream_hands_over_lines_from_both_pipes() {
-        let s = Map(HashMap::new());
-        let op = Op::new(
-            "t",
-            "x",
-            "sh",
-            vec!["-c".into(), "echo one; echo two >&2; exit 4".into()],
-        );
-        let mut seen = Vec::new();
-        let status = stream_op(&op, &s, &mut |w, b| seen.push((w, b.to_vec()))).unwrap();
-        assert_eq!(status, 4);
-        seen.sort();
-        assert_eq!(
-            seen,
-            vec![
-                (Stream::Stdout, b"one\n".to_vec()),
-                (Stream::Stderr, b"two\n".to_vec())
-            ]
-        );
-    }
-
-    #[test]
-    fn unset_secret_is_an_error_naming_it() {
-        let s = Map(HashMap::new());
-        let op = Op::new("host", "env", "env", vec![]).with_env(["MISSING".to_owned()]);
-        let err = run_op(&op, &s).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "secret MISSING is unset or empty in the environment"
-        );
-    }
-
-    /// The droplet's `.env` once went through compose's dotenv reader, which changed values.
-    #[test]
-    fn shell_env_file_round_trips_hostile_values_through_sh() {
-        let hostile =
-            "  Pa$$w0rd$HOME #x 'sq' \"dq\" back\\slash\\\\ ${OTHER} $(id) `id` a=b é\n2nd line\t ";
-        let s = Map(HashMap::from([
-            ("HOSTILE".to_owned(), hostile.to_owned()),
-            ("OTHER".to_owned(), "other".to_owned()),
-        ]));
-        let names = vec!["HOSTILE".to_owned(), "OTHER".to_owned()];
-        let file = shell_env_file(&names, &s).unwrap();
-        let text = String::from_utf8(file.clone()).unwrap();
-        assert!(text.starts_with(alembic_render::compose::SECRETS_FILE_HEADER));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".env");
-        std::fs::write(&path, &file).unwrap();
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(r#". "$1" && printf '%s' "$ALEMBIC_SECRET_HOSTILE""#)
-            .arg("sh")
-            .arg(&path)
-            .env_clear()
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), hostile);
-        // NUL: refused naming the secret, not showing the value.
-        let nul = Map(HashMap::from([("N".to_owned(), "se\0cret".to_owned())]));
-        let err = shell_env_file(&["N".to_owned()], &nul).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "secret N contains a NUL byte, which no environment variable can hold"
-        );
-        let err = shell_env_file(&["MISSING".to_owned()], &nul).unwrap_err();
-        assert!(matches!(err, ExecError::SecretUnset { .. }));
-    }
-
-    /// A value docker could not carry byte for byte is refused by name, never shown.
-    #[test]
-    fn a_non_utf8_secret_is_refused_naming_it() {
-        use std::os::unix::ffi::OsStrExt;
-        let why = unusable_value(std::ffi::OsStr::from_bytes(b"se\xffcret"));
-        assert!(why.is_some());
-        assert_eq!(unusable_value(std::ffi::OsStr::new("plain é")), None);
-        struct Bad;
-        impl SecretSource for Bad {
-            fn get(&self, _: &str) -> Option<String> {
-                None
-            }
-            fn unusable(&self, _: &str) -> Option<&'static str> {
-                unusable_value(std::ffi::OsStr::from_bytes(b"se\xffcret"))
-            }
-        }
-        let err = shell_env_file(&["RAW".to_owned()], &Bad).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "secret RAW is not valid UTF-8: docker hands a container its environment as UTF-8 \
-             text, so these bytes could not arrive unchanged"
-        );
-    }
-}
+mod tests;

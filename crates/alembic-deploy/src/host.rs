@@ -25,7 +25,7 @@ use crate::ops::{Op, Stdin};
 
 use listen::{ListenCheck, PidSource, SocketTool};
 
-pub const PLANE: &str = "host";
+pub const PLANE: crate::stage::Stage = crate::stage::Stage::Host;
 
 /// Rendered launcher script (see `alembic_render::launcher`).
 pub const LAUNCHER_ARTIFACT: &str = alembic_render::launcher::PATH;
@@ -77,23 +77,22 @@ impl HostEnv {
     /// The applying user's environment: `$HOME`, `id -u`, the CI markers and
     /// `$ALEMBIC_SECRETS_FILE` (an absolute path).
     pub fn from_process() -> Result<HostEnv, HostError> {
-        let home = std::env::var_os("HOME")
+        HostEnv::from_vars(&|n| std::env::var(n).ok())
+    }
+
+    /// [`Self::from_process`] with the variables read through `var`; the uid is `id -u`,
+    /// run by the executor.
+    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<HostEnv, HostError> {
+        let home = var("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
             .ok_or(HostError::NoHome)?;
-        let out = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .map_err(|e| HostError::NoUid(e.to_string()))?;
-        let uid = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .map_err(|e: std::num::ParseIntError| HostError::NoUid(e.to_string()))?;
+        let uid = crate::exec::current_uid().map_err(HostError::NoUid)?;
         Ok(HostEnv {
             home,
             uid,
-            ci: crate::secrets::Context::from_env(&|n| std::env::var(n).ok()).is_ci(),
-            secrets_file: secrets_file_override(std::env::var_os("ALEMBIC_SECRETS_FILE"))?,
+            ci: crate::secrets::Context::from_env(var).is_ci(),
+            secrets_file: secrets_file_override(var("ALEMBIC_SECRETS_FILE").map(Into::into))?,
             listen_timeout: LISTEN_TIMEOUT,
         })
     }
@@ -119,144 +118,6 @@ pub fn secrets_file_override(
         Some(p) if Path::new(&p).is_absolute() => Ok(Some(PathBuf::from(p))),
         Some(p) => Err(HostError::RelativeSecretsFile(PathBuf::from(p))),
         None => Ok(None),
-    }
-}
-
-#[derive(Debug)]
-pub enum HostError {
-    NoHome,
-    NoUid(String),
-    /// The host plane is the operator's machine; a CI runner is not it.
-    InCi,
-    /// A rendered plist could not be read back (it is our own artifact, so this is a bug).
-    BadPlist {
-        path: String,
-        error: String,
-    },
-    Exec(ExecError),
-    Failed {
-        step: String,
-        command: String,
-        status: i32,
-        stderr: String,
-    },
-    /// `$ALEMBIC_SECRETS_FILE` is not an absolute path.
-    RelativeSecretsFile(PathBuf),
-    /// Managed secrets neither the environment nor the secrets file holds.
-    SecretsMissing {
-        names: Vec<String>,
-        file: PathBuf,
-    },
-    /// The existing secrets file is a symlink, not a regular file, or of another mode/owner.
-    SecretsFileRefused {
-        why: String,
-    },
-    /// A started daemon listens on an address it was not given.
-    ListensElsewhere {
-        workload: String,
-        listens: Vec<String>,
-        declared: String,
-        /// Host apply stopped it afterwards.
-        stopped: bool,
-    },
-    /// A started daemon did not listen on its declared address within the wait.
-    NotListening {
-        workload: String,
-        listens: Vec<String>,
-        declared: String,
-        waited: Duration,
-    },
-}
-
-impl HostError {
-    /// The exit code (DESIGN.md): 1 for what the user must fix in the environment or config
-    /// (a missing secret, a refused file, a relative override); 3 for run-time failures.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            HostError::RelativeSecretsFile(_)
-            | HostError::SecretsMissing { .. }
-            | HostError::SecretsFileRefused { .. }
-            | HostError::Exec(ExecError::SecretUnset { .. }) => 1,
-            _ => 3,
-        }
-    }
-}
-
-impl fmt::Display for HostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HostError::NoHome => write!(f, "HOME is not set: cannot locate the host plane's files"),
-            HostError::NoUid(e) => write!(f, "cannot find the current uid (`id -u`): {e}"),
-            HostError::InCi => write!(
-                f,
-                "refusing to apply the host plane from CI (CI or GITHUB_ACTIONS is set): the host \
-                 plane is the operator's own machine; run `alembic apply --plane host --yes` there"
-            ),
-            HostError::BadPlist { path, error } => write!(f, "cannot read {path}: {error}"),
-            HostError::Exec(e) => write!(f, "{e}"),
-            HostError::Failed {
-                step,
-                command,
-                status,
-                stderr,
-            } => write!(
-                f,
-                "{step} failed (exit {status}): {command}: {}",
-                stderr.trim()
-            ),
-            HostError::RelativeSecretsFile(p) => write!(
-                f,
-                "ALEMBIC_SECRETS_FILE must be an absolute path, not {}",
-                p.display()
-            ),
-            HostError::SecretsMissing { names, file } => write!(
-                f,
-                "secret{} {} {} set neither in the environment nor in {}; set {} and apply again",
-                if names.len() == 1 { "" } else { "s" },
-                names.join(", "),
-                if names.len() == 1 { "is" } else { "are" },
-                file.display(),
-                if names.len() == 1 { "it" } else { "them" },
-            ),
-            HostError::SecretsFileRefused { why } => {
-                write!(f, "refusing the host secrets file: {why}")
-            }
-            HostError::ListensElsewhere {
-                workload,
-                listens,
-                declared,
-                stopped,
-            } => write!(
-                f,
-                "host workload `{workload}` listens on {} but declares {declared}{} (make its \
-                 command use {{bind}}/{{port}} or read $HOST/$PORT)",
-                listens.join(", "),
-                if *stopped { "; it was stopped" } else { "" }
-            ),
-            HostError::NotListening {
-                workload,
-                listens,
-                declared,
-                waited,
-            } => write!(
-                f,
-                "host workload `{workload}` does not listen on its declared {declared} after {}s{}",
-                waited.as_secs_f32(),
-                if listens.is_empty() {
-                    " (it listens on nothing)".to_owned()
-                } else {
-                    format!(" (it listens on {})", listens.join(", "))
-                }
-            ),
-        }
-    }
-}
-
-impl std::error::Error for HostError {}
-
-impl From<ExecError> for HostError {
-    fn from(e: ExecError) -> Self {
-        HostError::Exec(e)
     }
 }
 
@@ -609,193 +470,14 @@ fn linux_ops(t: &Topology, ops: &mut Vec<Op>, units: &[&alembic_render::Artifact
     }
 }
 
-/// `launchctl bootout` of a label that is not loaded fails with "No such process" (3) or
-/// "Could not find specified service" (113): expected on a first install.
-fn tolerated(op: &Op, out: &Output) -> bool {
-    op.program == "launchctl"
-        && op.args.first().is_some_and(|a| a == "bootout")
-        && (matches!(out.status, 3 | 113)
-            || ["No such process", "Could not find", "not loaded"]
-                .iter()
-                .any(|m| out.stderr_text().contains(m)))
-}
-
-/// Run host steps in order, stopping at the first failure (tolerating a "not loaded" bootout).
-/// Refuses to apply from CI; a dry run only records.
-pub fn run_steps(
-    ex: &mut Executor<'_>,
-    steps: &[Step],
-    env: &HostEnv,
-) -> Result<HostReport, HostError> {
-    let mut report = HostReport::default();
-    run_steps_into(ex, steps, env, &mut report)?;
-    Ok(report)
-}
-
-/// [`run_steps`], collecting warnings into `report` as they arise, so a later failure does not
-/// swallow them.
-pub fn run_steps_into(
-    ex: &mut Executor<'_>,
-    steps: &[Step],
-    env: &HostEnv,
-    report: &mut HostReport,
-) -> Result<(), HostError> {
-    if env.ci && ex.goal == Goal::Apply {
-        return Err(HostError::InCi);
-    }
-    for step in steps {
-        match step {
-            Step::Run(op) => run_one(ex, op)?,
-            Step::MergeSecrets { op, file } => {
-                let out = ex.run(op)?;
-                let r = secrets_file::parse_report(&out);
-                if let Some(why) = r.refused {
-                    return Err(HostError::SecretsFileRefused { why });
-                }
-                if !r.missing.is_empty() {
-                    return Err(HostError::SecretsMissing {
-                        names: r.missing,
-                        file: file.clone(),
-                    });
-                }
-                if !out.success() {
-                    return Err(failed(op, &out));
-                }
-                report.warnings.extend(r.kept.iter().map(|n| {
-                    format!(
-                        "secret {n} is not set in the environment: kept the value already in {}",
-                        file.display()
-                    )
-                }));
-            }
-            Step::Listen { check, stop } => {
-                match check.run(ex, env.listen_timeout) {
-                    Ok(()) => {}
-                    // Exposed: do not leave it serving on an address policy never allowed.
-                    Err(HostError::ListensElsewhere {
-                        workload,
-                        listens,
-                        declared,
-                        ..
-                    }) => {
-                        let stopped = ex.run(stop).is_ok_and(|o| o.success());
-                        return Err(HostError::ListensElsewhere {
-                            workload,
-                            listens,
-                            declared,
-                            stopped,
-                        });
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn failed(op: &Op, out: &Output) -> HostError {
-    HostError::Failed {
-        step: op.step.clone(),
-        command: op.command_line(),
-        status: out.status,
-        stderr: out.stderr_text(),
-    }
-}
-
-fn run_one(ex: &mut Executor<'_>, op: &Op) -> Result<(), HostError> {
-    let out = ex.run(op)?;
-    if !out.success() && !tolerated(op, &out) {
-        return Err(failed(op, &out));
-    }
-    Ok(())
-}
-
-/// Build and run the host plane: what `alembic apply --plane host` does. Warnings gathered
-/// before a failure are in `report` too.
-pub fn apply(
-    ex: &mut Executor<'_>,
-    t: &Topology,
-    set: &ArtifactSet,
-    env: &HostEnv,
-    report: &mut HostReport,
-) -> Result<(), HostError> {
-    if env.ci && ex.goal == Goal::Apply {
-        return Err(HostError::InCi);
-    }
-    let steps = install_steps(t, set, env)?;
-    run_steps_into(ex, &steps, env, report)
-}
-
+mod error;
+mod run;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    fn alice() -> HostEnv {
-        HostEnv::for_home("/Users/alice", 501)
-    }
-
-    #[test]
-    fn the_secrets_file_override_must_be_absolute() {
-        assert_eq!(secrets_file_override(None).unwrap(), None);
-        assert_eq!(secrets_file_override(Some("".into())).unwrap(), None);
-        assert_eq!(
-            secrets_file_override(Some("/srv/s.env".into())).unwrap(),
-            Some(PathBuf::from("/srv/s.env"))
-        );
-        let err = secrets_file_override(Some("s.env".into())).unwrap_err();
-        assert_eq!(err.exit_code(), 1);
-        assert!(err.to_string().contains("absolute"), "{err}");
-    }
-
-    #[test]
-    fn tolerates_only_not_loaded_bootouts() {
-        let bootout = Op::new(
-            PLANE,
-            "x",
-            "launchctl",
-            vec!["bootout".into(), "gui/1/a".into()],
-        );
-        let not_loaded = Output {
-            status: 3,
-            stdout: vec![],
-            stderr: b"Boot-out failed: 3: No such process\n".to_vec(),
-            ..Output::default()
-        };
-        assert!(tolerated(&bootout, &not_loaded));
-        let denied = Output {
-            status: 1,
-            stdout: vec![],
-            stderr: b"Operation not permitted".to_vec(),
-            ..Output::default()
-        };
-        assert!(!tolerated(&bootout, &denied));
-        let bootstrap = Op::new(PLANE, "x", "launchctl", vec!["bootstrap".into()]);
-        assert!(!tolerated(&bootstrap, &not_loaded));
-    }
-
-    #[test]
-    fn applying_from_ci_is_refused_but_a_dry_run_is_not() {
-        struct NoSecrets;
-        impl crate::exec::SecretSource for NoSecrets {
-            fn get(&self, _: &str) -> Option<String> {
-                None
-            }
-        }
-        let t = alembic_config::default_topology();
-        let set = alembic_render::render(&t);
-        let env = HostEnv {
-            ci: true,
-            ..alice()
-        };
-        let mut ex = Executor::new(Goal::Apply, &NoSecrets);
-        let mut report = HostReport::default();
-        let err = apply(&mut ex, &t, &set, &env, &mut report).unwrap_err();
-        assert!(err
-            .to_string()
-            .starts_with("refusing to apply the host plane from CI"));
-        assert!(ex.transcript.is_empty(), "nothing ran");
-        let mut dry = Executor::new(Goal::DryRun, &NoSecrets);
-        apply(&mut dry, &t, &set, &env, &mut report).unwrap();
-    }
-}
+pub use error::HostError;
+#[allow(unused_imports)]
+use error::*;
+#[allow(unused_imports)]
+use run::*;
+pub use run::{apply, run_steps, run_steps_into};

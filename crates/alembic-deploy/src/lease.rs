@@ -175,6 +175,10 @@ impl Lease {
     }
 }
 
+/// What a plan shows in place of the fencing token; apply binds it to the token the droplet
+/// hands out (see `Executor::bind`).
+pub const TOKEN_PLACEHOLDER: &str = "<token>";
+
 /// Identifies our lease to the fenced scripts. `token` is None in a plan (the droplet hands it
 /// out when the lease is taken), shown as `<token>`; such ops are for display only.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,7 +194,7 @@ impl Fence {
         vec![
             root.to_owned(),
             self.token
-                .map_or_else(|| "<token>".to_owned(), |t| t.to_string()),
+                .map_or_else(|| TOKEN_PLACEHOLDER.to_owned(), |t| t.to_string()),
             self.id.clone(),
             self.ttl.to_string(),
         ]
@@ -241,7 +245,7 @@ pub fn now_held_by(stdout: &str) -> String {
     }
 }
 
-pub fn acquire_op(ssh: &SshTarget, plane: &str, root: &str, lease: &Lease) -> Op {
+pub fn acquire_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, lease: &Lease) -> Op {
     ssh.script(
         plane,
         "take lease",
@@ -256,12 +260,12 @@ pub fn acquire_op(ssh: &SshTarget, plane: &str, root: &str, lease: &Lease) -> Op
 }
 
 /// Push `expires` to the droplet's now + TTL while the lease is ours (exit [`LOST`] if not).
-pub fn renew_op(ssh: &SshTarget, plane: &str, root: &str, fence: &Fence) -> Op {
+pub fn renew_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, fence: &Fence) -> Op {
     ssh.script(plane, "renew lease", &fenced("renew"), &fence.args(root))
 }
 
 /// Remove the lease if it still carries our token and id.
-pub fn release_op(ssh: &SshTarget, plane: &str, root: &str, fence: &Fence) -> Op {
+pub fn release_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, fence: &Fence) -> Op {
     ssh.script(plane, "release lease", RELEASE, &fence.args(root))
 }
 
@@ -269,7 +273,7 @@ pub fn release_op(ssh: &SshTarget, plane: &str, root: &str, fence: &Fence) -> Op
 /// `$1..`.
 pub fn fenced_op(
     ssh: &SshTarget,
-    plane: &str,
+    plane: crate::stage::Stage,
     step: &str,
     root: &str,
     fence: &Fence,

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// What became of a release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,10 +117,8 @@ impl Ledger {
     }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// The one sha256 helper of the workspace (the manifest's), under the name the ledger uses.
+pub use alembic_render::manifest::sha256_hex;
 
 /// Seconds since the Unix epoch.
 pub fn now_epoch() -> u64 {

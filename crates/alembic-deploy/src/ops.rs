@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::stage::Stage;
+
 /// What is fed to an operation's stdin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -42,8 +44,8 @@ pub enum Stdin {
 /// A single step of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
-    /// Plane this op belongs to (`infra`, `droplet`, `host`).
-    pub plane: String,
+    /// The stage this op belongs to (serialised as `infra`, `droplet`, `host`).
+    pub plane: Stage,
     /// Short human label: "take lease", "upload compose.yaml", "docker compose up".
     pub step: String,
     pub program: String,
@@ -62,13 +64,13 @@ pub struct Op {
 
 impl Op {
     pub fn new(
-        plane: &str,
+        plane: Stage,
         step: impl Into<String>,
         program: impl Into<String>,
         args: Vec<String>,
     ) -> Op {
         Op {
-            plane: plane.to_owned(),
+            plane,
             step: step.into(),
             program: program.into(),
             args,
@@ -173,7 +175,7 @@ mod tests {
     #[test]
     fn quoting_is_by_shlex() {
         let op = Op::new(
-            "droplet",
+            crate::stage::Stage::Droplet,
             "x",
             "ssh",
             vec!["host".into(), "echo 'a b'".into(), "$(id)".into()],

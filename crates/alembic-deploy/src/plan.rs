@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::sha256_hex;
 use crate::ops::Op;
+use crate::stage::Stage;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,7 +45,7 @@ pub struct ArtifactChange {
 /// One plane's part of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanePlan {
-    pub plane: String,
+    pub plane: Stage,
     /// The release the changes are measured against (droplet: the ledger's `current`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_release: Option<u64>,
@@ -62,9 +63,9 @@ pub struct PlanePlan {
 }
 
 impl PlanePlan {
-    pub fn new(plane: &str) -> PlanePlan {
+    pub fn new(plane: Stage) -> PlanePlan {
         PlanePlan {
-            plane: plane.to_owned(),
+            plane,
             base_release: None,
             release: None,
             changes: Vec::new(),
@@ -74,6 +75,48 @@ impl PlanePlan {
         }
     }
 
+    /// Counts for the stage's summary line: artifacts (the droplet's release files) added,
+    /// changed and removed. Infra's resource counts come from Terraform's own plan at apply.
+    pub fn counts(&self) -> Counts {
+        let n = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
+        Counts {
+            add: n(Action::Add),
+            change: n(Action::Change),
+            destroy: n(Action::Remove),
+        }
+    }
+
+    /// The stage's one-line summary, as a reviewer reads it.
+    pub fn summary_line(&self) -> String {
+        let c = self.counts();
+        let images = self
+            .images
+            .iter()
+            .filter(|i| i.action != "unchanged")
+            .count();
+        let mut line = match (self.plane, self.release) {
+            (Stage::Droplet, Some(n)) => format!(
+                "droplet: release {n}: {} to add, {} to change, {} to remove",
+                c.add, c.change, c.destroy
+            ),
+            (Stage::Droplet, None) => "droplet: no new release".to_owned(),
+            (Stage::Infra, _) if self.ops.is_empty() => "infra: nothing to run".to_owned(),
+            (Stage::Infra, _) => {
+                "infra: Terraform's plan (its resource counts are shown when apply runs it)"
+                    .to_owned()
+            }
+            (stage, _) => format!(
+                "{stage}: {} operation(s), {} change state",
+                self.ops.len(),
+                self.mutating_ops()
+            ),
+        };
+        if images > 0 {
+            line.push_str(&format!("; {images} image(s) changed"));
+        }
+        line
+    }
+
     pub fn mutating_ops(&self) -> usize {
         self.ops.iter().filter(|o| o.mutating).count()
     }
@@ -81,6 +124,14 @@ impl PlanePlan {
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty() || self.mutating_ops() > 0
     }
+}
+
+/// What a stage (or the whole plan) adds, changes and destroys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,9 +152,39 @@ impl Plan {
         self.planes.iter().any(PlanePlan::has_changes)
     }
 
+    /// The whole plan's counts (the sum of its stages').
+    pub fn counts(&self) -> Counts {
+        self.planes.iter().fold(Counts::default(), |t, p| {
+            let c = p.counts();
+            Counts {
+                add: t.add + c.add,
+                change: t.change + c.change,
+                destroy: t.destroy + c.destroy,
+            }
+        })
+    }
+
+    /// `Plan: X to add, Y to change, Z to destroy`, as Terraform ends a plan.
+    pub fn summary_line(&self) -> String {
+        let c = self.counts();
+        format!(
+            "Plan: {} to add, {} to change, {} to destroy",
+            c.add, c.change, c.destroy
+        )
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("plans serialise");
         v["has_changes"] = self.has_changes().into();
+        // The same summary the human view prints, per stage and for the whole plan.
+        v["summary"] = serde_json::to_value(self.counts()).expect("counts serialise");
+        v["summary"]["line"] = self.summary_line().into();
+        if let Some(planes) = v["planes"].as_array_mut() {
+            for (j, p) in planes.iter_mut().zip(&self.planes) {
+                j["summary"] = serde_json::to_value(p.counts()).expect("counts serialise");
+                j["summary"]["line"] = p.summary_line().into();
+            }
+        }
         v
     }
 
@@ -260,7 +341,7 @@ mod tests {
 
     #[test]
     fn a_saved_plan_is_stale_when_an_artifact_or_base_moves() {
-        let mut p = PlanePlan::new("droplet");
+        let mut p = PlanePlan::new(Stage::Droplet);
         p.base_release = Some(1);
         p.changes = diff_artifacts(&BTreeMap::new(), &[("c".to_owned(), b"1".to_vec())].into());
         let saved = Plan::new(vec![p.clone()]);

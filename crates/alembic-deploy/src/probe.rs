@@ -26,7 +26,7 @@ impl ProbeTarget {
 
 /// The curl op for one probe. `ca` is the private CA's root cert (`tls = "internal"`).
 pub fn curl_op(
-    plane: &str,
+    plane: crate::stage::Stage,
     t: &ProbeTarget,
     address: IpAddr,
     port: u16,
@@ -43,7 +43,7 @@ pub fn curl_op(
 /// [`curl_op`] with the `--resolve` address given as text: a plan made before the droplet's
 /// address is known shows a placeholder there.
 pub fn curl_op_to(
-    plane: &str,
+    plane: crate::stage::Stage,
     t: &ProbeTarget,
     addr: &str,
     port: u16,
@@ -153,7 +153,7 @@ mod tests {
             path: "/healthz".into(),
         };
         let op = curl_op(
-            "droplet",
+            crate::stage::Stage::Droplet,
             &t,
             "127.0.0.1".parse().unwrap(),
             8443,
@@ -166,7 +166,14 @@ mod tests {
             "curl --silent --show-error --output /dev/null --write-out '%{http_code}' --max-time 5 \
              --resolve api.example.com:8443:127.0.0.1 --cacert /tmp/ca.crt https://api.example.com:8443/healthz"
         );
-        let v6 = curl_op("droplet", &t, "::1".parse().unwrap(), 443, None, 5);
+        let v6 = curl_op(
+            crate::stage::Stage::Droplet,
+            &t,
+            "::1".parse().unwrap(),
+            443,
+            None,
+            5,
+        );
         assert!(v6.args.contains(&"api.example.com:443:[::1]".to_owned()));
     }
 

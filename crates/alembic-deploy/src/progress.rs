@@ -26,7 +26,7 @@ pub enum Event {
     },
     /// An operation is about to run (exactly what, and whether it changes anything).
     Op {
-        plane: String,
+        plane: crate::stage::Stage,
         step: String,
         command: String,
         mutating: bool,
@@ -34,12 +34,16 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// Something the reader should know, shown as is (a stage's outcome, Terraform's summary).
+    Info {
+        message: String,
+    },
 }
 
 impl Event {
     pub fn op(op: &Op) -> Event {
         Event::Op {
-            plane: op.plane.clone(),
+            plane: op.plane,
             step: op.step.clone(),
             command: op.to_string(),
             mutating: op.mutating,
@@ -144,6 +148,7 @@ impl Progress for Human {
             Event::Op { command, .. } if self.show_ops => writeln!(err, "    $ {command}"),
             Event::Op { .. } => Ok(()),
             Event::Warning { message } => writeln!(err, "warning: {message}"),
+            Event::Info { message } => writeln!(err, "{message}"),
         };
     }
 }
@@ -179,7 +184,12 @@ mod tests {
         let mut rec = Record::default();
         let mut s = Steps::new(&mut rec);
         s.start("upload");
-        s.op(&Op::new("droplet", "upload", "ssh", vec!["h".into()]));
+        s.op(&Op::new(
+            crate::stage::Stage::Droplet,
+            "upload",
+            "ssh",
+            vec!["h".into()],
+        ));
         s.end(true, "");
         s.warn("expired lease taken over");
         let json: Vec<String> = rec

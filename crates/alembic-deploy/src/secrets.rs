@@ -4,7 +4,9 @@
 //! Values are looked at only to answer "set and non-empty?" (SEC003): a [`SecretRow`] holds a
 //! bool, never the value, so nothing built from it can leak one.
 
-use alembic_config::{Plane, RemoteState, Topology};
+use alembic_config::{Consumer, Plane, Topology};
+
+pub use crate::stage::Stage;
 use serde::Serialize;
 
 /// Where alembic is running. A local apply needs the droplet's and the host's secrets; the CI
@@ -47,43 +49,22 @@ impl Context {
     }
 }
 
-/// The planes as `apply --plane` names them: `infra` is Terraform's stage of the droplet plane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApplyPlane {
-    Infra,
-    Droplet,
-    Host,
-    Ci,
-}
-
-impl ApplyPlane {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApplyPlane::Infra => "infra",
-            ApplyPlane::Droplet => "droplet",
-            ApplyPlane::Host => "host",
-            ApplyPlane::Ci => "ci",
-        }
-    }
-
-    /// Whether a context needs this plane's secrets when no plane is selected.
-    fn needed_in(self, ctx: Context) -> bool {
-        match ctx {
-            Context::Ci => false,
-            // `alembic apply` in the deploy job runs the infra and droplet planes (host is never
-            // applied from CI); the deploy key and known_hosts are consumed by the workflow's
-            // ssh-agent step before alembic runs, so they are not alembic's to need.
-            Context::Deploy => matches!(self, ApplyPlane::Infra | ApplyPlane::Droplet),
-            Context::Local => self != ApplyPlane::Ci,
-        }
+/// Whether a context needs a stage's secrets when no stage is selected.
+fn needed_in(stage: Stage, ctx: Context) -> bool {
+    match ctx {
+        Context::Ci => false,
+        // `alembic apply` in the deploy job runs the infra and droplet planes (host is never
+        // applied from CI); the deploy key and known_hosts are consumed by the workflow's
+        // ssh-agent step before alembic runs, so they are not alembic's to need.
+        Context::Deploy => matches!(stage, Stage::Infra | Stage::Droplet),
+        Context::Local => stage != Stage::Ci,
     }
 }
 
 /// One consumer of a secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Use {
-    pub plane: ApplyPlane,
+    pub plane: Stage,
     pub consumer: String,
 }
 
@@ -100,9 +81,9 @@ pub struct SecretRow {
     pub set_in: Vec<String>,
 }
 
-fn place(t: &Topology, plane: ApplyPlane, name: &str) -> String {
+fn place(t: &Topology, plane: Stage, name: &str) -> String {
     match plane {
-        ApplyPlane::Infra => {
+        Stage::Infra => {
             // The state backend's key pair reaches terraform under the AWS SDK's names; the
             // token under the name the DigitalOcean provider reads (never as a variable).
             let child = match t.droplet.remote_state() {
@@ -116,15 +97,15 @@ fn place(t: &Topology, plane: ApplyPlane, name: &str) -> String {
             };
             format!("environment of `alembic apply` (passed to terraform as {child})")
         }
-        ApplyPlane::Droplet => format!(
+        Stage::Droplet => format!(
             "droplet {}/.env (mode 0600), written at apply from the applying environment",
             t.droplet.root
         ),
-        ApplyPlane::Host => format!(
+        Stage::Host => format!(
             "host secrets file ~/{} (mode 0600), written by `alembic apply --plane host`",
-            crate::host::secrets_file_in_home(t)
+            alembic_render::launcher::secrets_file_in_home(t)
         ),
-        ApplyPlane::Ci => format!(
+        Stage::Ci => format!(
             "GitHub environment `{}` of {}",
             t.ci.environment, t.ci.repository
         ),
@@ -136,7 +117,7 @@ fn place(t: &Topology, plane: ApplyPlane, name: &str) -> String {
 pub fn inventory(
     t: &Topology,
     ctx: Context,
-    plane: Option<ApplyPlane>,
+    plane: Option<Stage>,
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<SecretRow> {
     let mut rows = Vec::new();
@@ -147,16 +128,14 @@ pub fn inventory(
                 plane: match u.plane {
                     // `secret_names` files the provisioning token and the state backend's key
                     // pair under the droplet plane; Terraform (the infra stage) consumes them.
-                    Plane::Droplet
-                        if u.consumer == "terraform" || u.consumer == RemoteState::CONSUMER =>
-                    {
-                        ApplyPlane::Infra
+                    _ if matches!(u.consumer, Consumer::Terraform | Consumer::TerraformState) => {
+                        Stage::Infra
                     }
-                    Plane::Droplet => ApplyPlane::Droplet,
-                    Plane::Host => ApplyPlane::Host,
-                    Plane::Ci => ApplyPlane::Ci,
+                    Plane::Droplet => Stage::Droplet,
+                    Plane::Host => Stage::Host,
+                    Plane::Ci => Stage::Ci,
                 },
-                consumer: u.consumer,
+                consumer: u.consumer.to_string(),
             })
             .collect();
         if let Some(p) = plane {
@@ -166,9 +145,9 @@ pub fn inventory(
         }
         let needed = match plane {
             Some(_) => true,
-            None => uses.iter().any(|u| u.plane.needed_in(ctx)),
+            None => uses.iter().any(|u| needed_in(u.plane, ctx)),
         };
-        let mut planes: Vec<ApplyPlane> = uses.iter().map(|u| u.plane).collect();
+        let mut planes: Vec<Stage> = uses.iter().map(|u| u.plane).collect();
         planes.sort();
         planes.dedup();
         let name = name.to_string();
@@ -295,7 +274,7 @@ mod tests {
     #[test]
     fn plane_filter_and_places() {
         let t = default_topology();
-        let rows = inventory(&t, Context::Local, Some(ApplyPlane::Infra), &env(&[]));
+        let rows = inventory(&t, Context::Local, Some(Stage::Infra), &env(&[]));
         let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(
             names,
@@ -316,11 +295,11 @@ mod tests {
             rows[1].uses,
             [
                 Use {
-                    plane: ApplyPlane::Infra,
+                    plane: Stage::Infra,
                     consumer: "terraform state".into()
                 },
                 Use {
-                    plane: ApplyPlane::Ci,
+                    plane: Stage::Ci,
                     consumer: "environment production".into()
                 }
             ]
@@ -333,12 +312,12 @@ mod tests {
             rows[2].set_in[0],
             "environment of `alembic apply` (passed to terraform as AWS_SECRET_ACCESS_KEY)"
         );
-        let host = inventory(&t, Context::Local, Some(ApplyPlane::Host), &env(&[]));
+        let host = inventory(&t, Context::Local, Some(Stage::Host), &env(&[]));
         assert_eq!(host.len(), 1);
         assert_eq!(
             host[0].uses,
             [Use {
-                plane: ApplyPlane::Host,
+                plane: Stage::Host,
                 consumer: "nightly-digest".into()
             }]
         );

@@ -69,7 +69,7 @@ impl SshTarget {
 
     /// An op running `remote_argv` on the droplet. The remote shell receives one string, the
     /// argv joined and quoted by `shlex`, so every word arrives intact.
-    pub fn remote(&self, plane: &str, step: &str, remote_argv: &[String]) -> Op {
+    pub fn remote(&self, plane: crate::stage::Stage, step: &str, remote_argv: &[String]) -> Op {
         let mut args = self.options();
         args.push("--".to_owned());
         args.push(self.destination());
@@ -79,7 +79,13 @@ impl SshTarget {
 
     /// A fixed POSIX shell script run remotely with `args` as `$1..$n`: the script text never
     /// contains data, so nothing has to be escaped into it.
-    pub fn script(&self, plane: &str, step: &str, script: &str, args: &[String]) -> Op {
+    pub fn script(
+        &self,
+        plane: crate::stage::Stage,
+        step: &str,
+        script: &str,
+        args: &[String],
+    ) -> Op {
         let mut argv = vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()];
         argv.push("alembic".to_owned());
         argv.extend(args.iter().cloned());
@@ -87,7 +93,7 @@ impl SshTarget {
     }
 
     /// `ssh -O exit`: close the master connection at the end of an apply.
-    pub fn close_master(&self, plane: &str) -> Op {
+    pub fn close_master(&self, plane: crate::stage::Stage) -> Op {
         let mut args = self.options();
         args.extend(["-O".to_owned(), "exit".to_owned(), "--".to_owned()]);
         args.push(self.destination());
@@ -151,7 +157,7 @@ mod tests {
     #[test]
     fn remote_command_is_one_shlex_quoted_word() {
         let op = target().script(
-            "droplet",
+            crate::stage::Stage::Droplet,
             "upload",
             r#"cat > "$1""#,
             &["/opt/a b/it's".to_owned()],
@@ -175,7 +181,7 @@ mod tests {
     #[test]
     fn close_master_is_read_only_and_targets_the_same_socket() {
         let t = target();
-        let op = t.close_master("droplet");
+        let op = t.close_master(crate::stage::Stage::Droplet);
         assert!(!op.mutating);
         assert_eq!(
             op.command_line(),

@@ -186,7 +186,12 @@ fn an_exposed_daemon_is_stopped() {
     let pid = srv.0.id();
     let step = Step::Listen {
         check: check(pid, port, SocketTool::Ss),
-        stop: Op::new("host", "stop web", "kill", vec![pid.to_string()]),
+        stop: Op::new(
+            alembic_deploy::stage::Stage::Host,
+            "stop web",
+            "kill",
+            vec![pid.to_string()],
+        ),
     };
     let mut ex = Executor::new(Goal::Apply, &NoSecrets);
     let env = HostEnv::for_home(std::env::temp_dir(), 0);

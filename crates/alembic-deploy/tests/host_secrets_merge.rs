@@ -308,7 +308,7 @@ fn the_warning_survives_a_later_failure() {
     );
     let mut steps = merge_steps(&t, &env);
     steps.push(Step::Run(alembic_deploy::ops::Op::new(
-        "host",
+        alembic_deploy::stage::Stage::Host,
         "fail",
         "false",
         vec![],

@@ -96,6 +96,12 @@ pub enum Command {
         /// Save the plan to FILE for `alembic apply FILE`
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Show every operation's full argv (default: its step, the ssh connection once)
+        #[arg(long)]
+        verbose: bool,
+        /// Show the diff of every file (default: only of changed files)
+        #[arg(long)]
+        diff: bool,
     },
     /// Apply the plan: a dry run without --yes, executed with it
     Apply {
@@ -112,7 +118,7 @@ pub enum Command {
     },
     /// Restore a previous release whole
     Rollback {
-        #[arg(long, value_enum, default_value_t = PlaneArg::Droplet)]
+        #[arg(long, value_parser = rollback_plane(), default_value = "droplet")]
         plane: PlaneArg,
         /// Release number to restore (default: the one before current)
         #[arg(long, value_name = "RELEASE")]
@@ -171,11 +177,11 @@ pub enum Command {
     },
 }
 
-/// Planes as `apply`/`plan` see them: `infra` is the Terraform stage of the droplet plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlaneArg {
-    Infra,
-    Droplet,
-    Host,
-    Ci,
+/// Stages as `apply`/`plan` see them: `infra` is the Terraform stage of the droplet plane.
+pub use alembic_deploy::facade::Stage as PlaneArg;
+
+/// `rollback --plane`: only the droplet has releases, so only `droplet` is offered.
+fn rollback_plane() -> impl clap::builder::TypedValueParser<Value = PlaneArg> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["droplet"]).map(|_| PlaneArg::Droplet)
 }

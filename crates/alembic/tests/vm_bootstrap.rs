@@ -487,7 +487,7 @@ fn cloud_init_journey() {
     let wait = alembic_deploy::bootstrap::cloud_init_wait_op(&target, timeout().as_secs() as u32);
     let waited = alembic_deploy::exec::run_op(&wait, &alembic_deploy::exec::ProcessEnv).unwrap();
     let _ = alembic_deploy::exec::run_op(
-        &target.close_master("droplet"),
+        &target.close_master(alembic_deploy::stage::Stage::Droplet),
         &alembic_deploy::exec::ProcessEnv,
     );
     let done = vm.elapsed();

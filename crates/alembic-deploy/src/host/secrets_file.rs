@@ -18,7 +18,7 @@
 
 use std::path::Path;
 
-use crate::exec::{ExecError, Output, SecretSource};
+use crate::exec::Output;
 use crate::ops::{Op, Stdin};
 
 /// Exit status of [`MERGER`] when a managed secret is neither set nor in the file.
@@ -132,7 +132,7 @@ mv -f "$tmp" "$f"
 
 /// The op that runs the installed merger at `merger` to merge the environment's values for
 /// `names` into `file`.
-pub fn merge_op(plane: &str, merger: &Path, file: &Path, names: &[String]) -> Op {
+pub fn merge_op(plane: crate::stage::Stage, merger: &Path, file: &Path, names: &[String]) -> Op {
     Op::new(
         plane,
         "merge host secrets file",
@@ -148,28 +148,7 @@ pub fn merge_op(plane: &str, merger: &Path, file: &Path, names: &[String]) -> Op
     })
 }
 
-/// `NAME=value` lines for the names `secrets` sets (non-empty), in order; unset names are
-/// left out for the merge to keep from the file. A value with a newline or NUL cannot be one
-/// line of the file: it is refused like an unset one, never written mangled.
-pub fn env_lines_if_set(
-    names: &[String],
-    secrets: &dyn SecretSource,
-) -> Result<Vec<u8>, ExecError> {
-    let mut out = Vec::new();
-    for name in names {
-        let Some(v) = secrets.get(name).filter(|v| !v.is_empty()) else {
-            continue;
-        };
-        if v.contains('\n') || v.contains('\0') {
-            return Err(ExecError::SecretUnset { name: name.clone() });
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.push(b'=');
-        out.extend_from_slice(v.as_bytes());
-        out.push(b'\n');
-    }
-    Ok(out)
-}
+pub use crate::exec::env_lines_if_set;
 
 /// What a merge run reported (names only: the script never prints a value).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

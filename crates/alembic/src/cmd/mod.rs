@@ -33,7 +33,18 @@ pub fn dispatch(cli: Cli) -> i32 {
             plane,
             detailed_exitcode,
             out,
-        } => plan::run(g, *plane, *detailed_exitcode, out.as_deref()),
+            verbose,
+            diff,
+        } => plan::run(
+            g,
+            *plane,
+            *detailed_exitcode,
+            out.as_deref(),
+            plan::Detail {
+                argv: *verbose,
+                diffs: *diff,
+            },
+        ),
         Command::Apply {
             plan_file,
             plane,

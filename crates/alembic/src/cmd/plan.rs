@@ -3,47 +3,13 @@
 
 use std::path::Path;
 
-use alembic_config::Topology;
-use alembic_deploy::droplet::{self, Bundle, Planned, RemoteState, Target};
-use alembic_deploy::exec::{Executor, Goal, ProcessEnv};
-use alembic_deploy::lease::Lease;
-use alembic_deploy::plan::{Plan, PlanePlan};
-use alembic_deploy::{host, terraform};
-use alembic_render::ArtifactSet;
+use alembic_deploy::droplet::{self, Target};
+use alembic_deploy::exec::ProcessEnv;
+use alembic_deploy::facade::{self, Document, Env, Selection};
 
 use crate::cli::{Global, PlaneArg};
 use crate::config::Origin;
 use crate::exit;
-
-/// A plan and what apply needs to run it.
-pub(crate) struct Built {
-    pub plan: Plan,
-    pub topology: Topology,
-    pub set: ArtifactSet,
-    pub droplet: Option<(Target, Planned)>,
-    pub infra: Option<terraform::Runner>,
-    /// Where a provisioned droplet's address is read from (`terraform output`), whatever
-    /// planes are selected: apply reads it again after the infra plane ran.
-    pub address_tf: Option<terraform::Runner>,
-    pub host: Option<host::HostEnv>,
-    /// alembic.toml's directory: `build` contexts are relative to it.
-    pub base_dir: std::path::PathBuf,
-}
-
-/// Which planes a `--plane` selects: none given means every plane apply drives.
-fn selected(plane: Option<PlaneArg>, t: &Topology) -> Vec<PlaneArg> {
-    match plane {
-        Some(p) => vec![p],
-        None => {
-            let mut v = Vec::new();
-            if t.droplet.is_provisioned() {
-                v.push(PlaneArg::Infra);
-            }
-            v.extend([PlaneArg::Droplet, PlaneArg::Host]);
-            v
-        }
-    }
-}
 
 /// Print an error on stderr and give back its exit code.
 pub(crate) fn fail(msg: impl std::fmt::Display, code: i32) -> i32 {
@@ -51,9 +17,14 @@ pub(crate) fn fail(msg: impl std::fmt::Display, code: i32) -> i32 {
     code
 }
 
-/// Check, load, render and plan the selected planes. Read-only: remote state is only queried,
-/// and only after `check` passed and the Terraform directory holds exactly the fresh render.
-pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Result<Built, i32> {
+/// Check, load, render and plan the selected stages through the façade. Read-only: remote
+/// state is only queried, and only after `check` passed and the Terraform directory holds
+/// exactly the fresh render.
+pub(crate) fn build(
+    g: &Global,
+    plane: Option<PlaneArg>,
+    for_apply: bool,
+) -> Result<facade::Plan, i32> {
     let verb = if for_apply { "apply" } else { "plan" };
     let (origin, _loaded, t) = super::check::gate(g, verb)?;
     if for_apply && origin == Origin::Embedded {
@@ -64,158 +35,8 @@ pub(crate) fn build(g: &Global, plane: Option<PlaneArg>, for_apply: bool) -> Res
         ));
     }
     let set = alembic_render::render(&t);
-    let planes = selected(plane, &t);
-    let program = terraform::find_program().map(|p| p.display().to_string());
-    let address_tf = t
-        .droplet
-        .is_provisioned()
-        .then(|| {
-            program
-                .as_deref()
-                .map(|p| terraform::Runner::for_topology(p, &origin.base_dir(), &t))
-        })
-        .flatten();
-    // Terraform (the infra plane, or the droplet plane reading its address) runs only on the
-    // files alembic renders from this config: anything else there is refused before it runs.
-    if t.droplet.is_provisioned()
-        && (planes.contains(&PlaneArg::Infra) || planes.contains(&PlaneArg::Droplet))
-    {
-        terraform::Runner::for_topology("terraform", &origin.base_dir(), &t)
-            .verify_config()
-            .map_err(|e| fail(&e, e.exit_code()))?;
-    }
-    let mut planes_out = Vec::new();
-    let mut built = Built {
-        plan: Plan::new(Vec::new()),
-        topology: t.clone(),
-        set: set.clone(),
-        droplet: None,
-        infra: None,
-        address_tf,
-        host: None,
-        base_dir: origin.base_dir(),
-    };
-    for p in planes {
-        match p {
-            PlaneArg::Droplet => {
-                let (target, planned) =
-                    plan_droplet(&t, &set, &built.base_dir, built.address_tf.as_ref())?;
-                planes_out.push(planned.plane.clone());
-                built.droplet = Some((target, planned));
-            }
-            PlaneArg::Infra => {
-                let mut pp = PlanePlan::new("infra");
-                if !t.droplet.is_provisioned() {
-                    pp.notes
-                        .push("droplet.address is set: Terraform is not used".to_owned());
-                } else {
-                    let program = program.as_deref().unwrap_or("terraform");
-                    let runner = terraform::Runner::for_topology(program, &origin.base_dir(), &t);
-                    pp.ops = runner.ops();
-                    pp.notes.push(
-                        "Terraform plans the files `alembic render` wrote (verified to be exactly this config's render; the plan file goes to a private directory, removed after apply); its summary is shown when apply runs `plan`".to_owned(),
-                    );
-                    built.infra = Some(runner);
-                }
-                planes_out.push(pp);
-            }
-            PlaneArg::Host => {
-                let mut pp = PlanePlan::new("host");
-                match host::HostEnv::from_process()
-                    .and_then(|env| host::install_ops(&t, &set, &env).map(|ops| (env, ops)))
-                {
-                    // The deploy job runs `apply --yes` for every plane; the host plane is the
-                    // operator's machine, so CI skips it unless asked by name (then apply refuses).
-                    Ok((env, _)) if env.ci && plane.is_none() => pp.notes.push(
-                        "running in CI: the host plane is applied on the host itself \
-                         (`alembic apply --plane host --yes`)"
-                            .to_owned(),
-                    ),
-                    Ok((env, ops)) => {
-                        pp.ops = ops;
-                        built.host = Some(env);
-                    }
-                    Err(e) => pp.notes.push(format!("host plane not planned: {e}")),
-                }
-                planes_out.push(pp);
-            }
-            PlaneArg::Ci => {
-                let mut pp = PlanePlan::new("ci");
-                pp.notes.push(
-                    "the ci plane is applied by committing the rendered workflows (`alembic render`)"
-                        .to_owned(),
-                );
-                planes_out.push(pp);
-            }
-        }
-    }
-    built.plan = Plan::new(planes_out);
-    Ok(built)
-}
-
-/// Find the droplet (`droplet.address` or terraform's `reserved_ip`), read its state and plan.
-/// A provisioned droplet whose infra plane has not been applied is planned as a first release
-/// with its address shown as unknown. Apply calls this again after the infra plane ran.
-pub(crate) fn plan_droplet(
-    t: &Topology,
-    set: &ArtifactSet,
-    base: &std::path::Path,
-    tf: Option<&terraform::Runner>,
-) -> Result<(Target, Planned), i32> {
-    let env = ProcessEnv;
-    let mut ex = Executor::new(Goal::DryRun, &env);
-    let address = droplet::resolve_address(t, tf, &mut ex);
-    let target = Target::from_topology(t, &address);
-    let mut bundle = Bundle::from_artifacts(t, set).map_err(|e| fail(&e, e.exit_code()))?;
-    // `build` workloads: built here (or named by CI) and pinned into the release's compose file.
-    if t.on_plane(alembic_config::Plane::Droplet)
-        .any(|w| w.build.is_some())
-    {
-        let read = |name: &str| std::env::var(name).ok();
-        let pins = alembic_deploy::images::resolve(t, base, &read, &mut ex)
-            .map_err(|e| fail(&e, e.exit_code()))?;
-        bundle = bundle
-            .pin(t, set, pins)
-            .map_err(|e| fail(&e, e.exit_code()))?;
-    }
-    let build_ops: Vec<_> = bundle
-        .pins
-        .iter()
-        .filter_map(|p| match &p.source {
-            alembic_deploy::images::Source::Built { context, .. }
-            | alembic_deploy::images::Source::Push { context, .. } => Some(
-                alembic_deploy::images::build_op(&p.workload, &base.join(context)),
-            ),
-            alembic_deploy::images::Source::Given { .. } => None,
-        })
-        .collect();
-    let with_builds = |mut planned: Planned| {
-        planned.plane.ops.splice(0..0, build_ops.iter().cloned());
-        planned
-    };
-    if target.address.is_err() {
-        let lease = Lease::for_this_process();
-        let by = lease.holder.clone();
-        let planned = droplet::plan(&target, &bundle, RemoteState::default(), lease, &by);
-        return Ok((target, with_builds(planned)));
-    }
-    target.ssh.prepare().map_err(|e| {
-        fail(
-            format!("cannot create the ssh control dir: {e}"),
-            exit::RUNTIME,
-        )
-    })?;
-    let state = match target.query_state(&mut ex) {
-        Ok(s) => s,
-        Err(e) => {
-            close(&target);
-            return Err(fail(&e, e.exit_code()));
-        }
-    };
-    let lease = Lease::for_this_process();
-    let by = lease.holder.clone();
-    let planned = droplet::plan(&target, &bundle, state, lease, &by);
-    Ok((target, with_builds(planned)))
+    let sel = plane.map_or(Selection::All, Selection::Only);
+    facade::plan(&t, &set, sel, Env::from_process(origin.base_dir())).map_err(|r| fail(&r, r.code))
 }
 
 /// Close the ssh master a read-only query opened (none when the address is unknown).
@@ -228,8 +49,51 @@ pub(crate) fn close(target: &Target) {
     target.ssh.cleanup();
 }
 
+/// How much of each op and diff the human view shows.
+#[derive(Clone, Copy)]
+pub(crate) struct Detail {
+    /// Every op's full argv (`plan --verbose`, and apply's dry run).
+    pub argv: bool,
+    /// Every artifact's diff, added files included (`plan --diff`, and apply's dry run); else
+    /// only changed files' diffs.
+    pub diffs: bool,
+}
+
+impl Detail {
+    pub(crate) const FULL: Detail = Detail {
+        argv: true,
+        diffs: true,
+    };
+}
+
+/// The ssh connection the stage's ops use, described once: `user@host port N`.
+fn ssh_header(ops: &[alembic_deploy::facade::Op]) -> Option<String> {
+    let op = ops.iter().find(|o| o.program == "ssh")?;
+    let dest = op.args.iter().skip_while(|a| *a != "--").nth(1)?;
+    let port = op
+        .args
+        .iter()
+        .position(|a| a == "-p")
+        .and_then(|i| op.args.get(i + 1))?;
+    Some(format!(
+        "over ssh: {dest} port {port} (one connection for the stage; `--verbose` shows every argv)"
+    ))
+}
+
+/// One op in the compact view: its step, and for a local program its command line (ssh ops
+/// are fixed remote scripts: their step names them).
+fn compact(op: &alembic_deploy::facade::Op) -> String {
+    if op.program == "ssh" {
+        return op.step.clone();
+    }
+    let line = op.to_string();
+    let short: String = line.chars().take(100).collect();
+    let more = if short.len() < line.len() { " …" } else { "" };
+    format!("{}: {short}{more}", op.step)
+}
+
 /// The plan for humans, on stdout (it is the command's data).
-pub(crate) fn print_plan(plan: &Plan) {
+pub(crate) fn print_plan(plan: &Document, detail: Detail) {
     let mut out = String::new();
     for p in &plan.planes {
         let head = match (p.release, p.base_release) {
@@ -253,13 +117,19 @@ pub(crate) fn print_plan(plan: &Plan) {
         }
         for c in &p.changes {
             out.push_str(&format!("  {} {}\n", c.action.symbol(), c.path));
-            if let Some(d) = &c.diff {
+            let show = detail.diffs || c.action == alembic_deploy::facade::Action::Change;
+            if let (Some(d), true) = (&c.diff, show) {
                 for line in d.lines() {
                     out.push_str(&format!("      {line}\n"));
                 }
             }
         }
         if !p.ops.is_empty() {
+            if !detail.argv {
+                if let Some(h) = ssh_header(&p.ops) {
+                    out.push_str(&format!("  {h}\n"));
+                }
+            }
             out.push_str(&format!(
                 "  operations ({} in order, {} change state):\n",
                 p.ops.len(),
@@ -267,26 +137,37 @@ pub(crate) fn print_plan(plan: &Plan) {
             ));
             for (i, op) in p.ops.iter().enumerate() {
                 let mark = if op.mutating { "*" } else { " " };
-                out.push_str(&format!("  {mark}{:>3}. {}: {op}\n", i + 1, op.step));
+                if detail.argv {
+                    out.push_str(&format!("  {mark}{:>3}. {}: {op}\n", i + 1, op.step));
+                } else {
+                    out.push_str(&format!("  {mark}{:>3}. {}\n", i + 1, compact(op)));
+                }
             }
         }
+        out.push_str(&format!("  = {}\n", p.summary_line()));
     }
     if !plan.has_changes() {
         out.push_str("No changes.\n");
+    } else {
+        out.push_str(&format!("{}\n", plan.summary_line()));
     }
     print!("{out}");
 }
 
-pub fn run(g: &Global, plane: Option<PlaneArg>, detailed: bool, out: Option<&Path>) -> i32 {
+pub fn run(
+    g: &Global,
+    plane: Option<PlaneArg>,
+    detailed: bool,
+    out: Option<&Path>,
+    detail: Detail,
+) -> i32 {
     let built = match build(g, plane, false) {
         Ok(b) => b,
         Err(code) => return if detailed { exit::PROBLEMS } else { code },
     };
-    if let Some((target, _)) = &built.droplet {
-        close(target);
-    }
+    built.close();
     if let Some(path) = out {
-        let text = format!("{:#}\n", built.plan.to_json());
+        let text = format!("{:#}\n", built.document().to_json());
         if let Err(e) = alembic_deploy::fsio::write_output(path, text.as_bytes(), 0o644) {
             let code = fail(
                 format!("cannot write {}: {e}", path.display()),
@@ -301,11 +182,11 @@ pub fn run(g: &Global, plane: Option<PlaneArg>, detailed: bool, out: Option<&Pat
         );
     }
     if g.json {
-        crate::output::print_value(&built.plan.to_json());
+        crate::output::print_value(&built.document().to_json());
     } else {
-        print_plan(&built.plan);
+        print_plan(built.document(), detail);
     }
-    match (detailed, built.plan.has_changes()) {
+    match (detailed, built.document().has_changes()) {
         (true, true) => 2,
         _ => exit::OK,
     }

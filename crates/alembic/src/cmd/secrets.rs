@@ -2,7 +2,7 @@
 //! consume it, where it must be set, and whether it is set now (empty counts as unset, SEC003).
 //! Never a value: the inventory holds booleans only.
 
-use alembic_deploy::secrets::{self, ApplyPlane, Context};
+use alembic_deploy::secrets::{self, Context};
 
 use crate::cli::{Global, PlaneArg};
 use crate::exit;
@@ -14,12 +14,6 @@ pub fn run(g: &Global, check: bool, plane: Option<PlaneArg>) -> i32 {
     };
     let get = |n: &str| std::env::var(n).ok();
     let ctx = Context::from_env(&get);
-    let plane = plane.map(|p| match p {
-        PlaneArg::Infra => ApplyPlane::Infra,
-        PlaneArg::Droplet => ApplyPlane::Droplet,
-        PlaneArg::Host => ApplyPlane::Host,
-        PlaneArg::Ci => ApplyPlane::Ci,
-    });
     let rows = secrets::inventory(&t, ctx, plane, &get);
     if g.json {
         crate::output::print_value(&secrets::to_json(ctx, &rows));

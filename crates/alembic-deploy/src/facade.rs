@@ -1,0 +1,587 @@
+//! The façade the binary drives: [`plan`] a selection of stages, [`apply`] that plan (for real
+//! or as a dry run: the same drivers, only the executor's [`Goal`] differs), [`rollback`] the
+//! droplet. A [`Plan`] holds, per stage, the steps that will run; the terraform, droplet and
+//! host drivers consume exactly those steps, so what a dry run records is what an apply runs.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use alembic_config::Topology;
+use alembic_render::ArtifactSet;
+
+use crate::droplet::{self, Bundle, DeployError, Planned, Redactor, RemoteState, Runner, Target};
+use crate::exec::{Executor, SecretSource};
+use crate::lease::Lease;
+use crate::progress::Steps;
+use crate::{host, images, terraform};
+
+pub use crate::exec::Goal;
+pub use crate::ops::Op;
+pub use crate::plan::{Action, Plan as Document, PlanePlan as StagePlan};
+pub use crate::progress::{Event, Human, Json, Progress, Record};
+pub use crate::stage::Stage;
+
+/// Which stages a plan covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// Every stage apply drives (infra only for a provisioned droplet; host skipped in CI).
+    All,
+    /// One stage, by name (host is then refused in CI rather than skipped).
+    Only(Stage),
+}
+
+impl Selection {
+    fn stages(self, t: &Topology) -> Vec<Stage> {
+        match self {
+            Selection::Only(s) => vec![s],
+            Selection::All => {
+                let mut v = Vec::new();
+                if t.droplet.is_provisioned() {
+                    v.push(Stage::Infra);
+                }
+                v.extend([Stage::Droplet, Stage::Host]);
+                v
+            }
+        }
+    }
+}
+
+type Vars = Box<dyn Fn(&str) -> Option<OsString>>;
+
+/// The applying environment: where the config lives, and the variables settings and secret
+/// values are read from (the process environment, or a map in tests).
+pub struct Env {
+    /// `alembic.toml`'s directory: Terraform's files and `build` contexts are relative to it.
+    pub base_dir: PathBuf,
+    vars: Vars,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn from_process(base_dir: impl Into<PathBuf>) -> Env {
+        Env {
+            base_dir: base_dir.into(),
+            vars: Box::new(|n| std::env::var_os(n)),
+        }
+    }
+
+    /// These variables only (tests: no process-wide `set_var`).
+    pub fn with_vars(base_dir: impl Into<PathBuf>, vars: BTreeMap<String, String>) -> Env {
+        Env {
+            base_dir: base_dir.into(),
+            vars: Box::new(move |n| vars.get(n).map(OsString::from)),
+        }
+    }
+
+    fn var(&self, name: &str) -> Option<String> {
+        (self.vars)(name).and_then(|v| v.into_string().ok())
+    }
+
+    /// A droplet target configured from these variables (ssh config, probe timeout).
+    fn target(&self, t: &Topology, address: &droplet::Address) -> Target {
+        let mut target = Target::from_topology(t, address);
+        target.ssh.config = self
+            .var(crate::ssh::SSH_CONFIG_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        target.probe_timeout = self
+            .var(droplet::PROBE_TIMEOUT_ENV)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        target
+    }
+}
+
+impl SecretSource for Env {
+    fn get(&self, name: &str) -> Option<String> {
+        self.var(name).filter(|v| !v.is_empty())
+    }
+
+    fn unusable(&self, name: &str) -> Option<&'static str> {
+        crate::exec::unusable_value(&(self.vars)(name)?)
+    }
+}
+
+/// Why a plan could not be made: the message and the exit code it ends the command with.
+#[derive(Debug)]
+pub struct Refusal {
+    /// What went wrong (secret names only, never values).
+    pub message: String,
+    /// 1 for the config or artifacts, 3 for a failure at run time.
+    pub code: i32,
+}
+
+impl Refusal {
+    fn new(message: impl std::fmt::Display, code: i32) -> Refusal {
+        Refusal {
+            message: message.to_string(),
+            code,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A plan: the document to show or save ([`Plan::document`]), and per stage what its driver
+/// runs. Built by [`plan`], consumed by [`apply`].
+pub struct Plan {
+    doc: crate::plan::Plan,
+    topology: Topology,
+    set: ArtifactSet,
+    env: Env,
+    droplet: Option<(Target, Planned)>,
+    infra: Option<terraform::Runner>,
+    address_tf: Option<terraform::Runner>,
+    host: Option<(host::HostEnv, Vec<host::Step>)>,
+}
+
+impl Plan {
+    /// The plan as a document: per stage, artifact changes and the ordered ops.
+    pub fn document(&self) -> &crate::plan::Plan {
+        &self.doc
+    }
+
+    /// Close the ssh connection the plan's read-only queries opened (apply closes its own).
+    pub fn close(&self) {
+        if let Some((target, _)) = &self.droplet {
+            close(target, &self.env);
+        }
+    }
+}
+
+fn close(target: &Target, env: &Env) {
+    if target.address.is_err() {
+        return;
+    }
+    let _ = crate::exec::run_op(&target.ssh.close_master(droplet::PLANE), env);
+    target.ssh.cleanup();
+}
+
+/// The terraform runner for `t` (the program found on PATH, else `terraform`).
+fn tf_runner(t: &Topology, base: &Path) -> terraform::Runner {
+    let program = terraform::find_program()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "terraform".to_owned());
+    terraform::Runner::for_topology(&program, base, t)
+}
+
+/// Refuse Terraform files that are not exactly this config's render (read-only).
+pub fn verify_terraform(t: &Topology, base: &Path) -> Result<(), Refusal> {
+    if t.droplet.is_provisioned() {
+        terraform::Runner::for_topology("terraform", base, t)
+            .verify_config()
+            .map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    }
+    Ok(())
+}
+
+/// Plan the selected stages of `t` (already checked) from its fresh render `set`. Read-only:
+/// remote state is only queried, after the Terraform directory was verified to hold exactly
+/// the fresh render.
+pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result<Plan, Refusal> {
+    let stages = sel.stages(t);
+    let base = env.base_dir.clone();
+    let address_tf = (t.droplet.is_provisioned() && terraform::find_program().is_some())
+        .then(|| tf_runner(t, &base));
+    if stages.contains(&Stage::Infra) || stages.contains(&Stage::Droplet) {
+        verify_terraform(t, &base)?;
+    }
+    let mut plan = Plan {
+        doc: crate::plan::Plan::new(Vec::new()),
+        topology: t.clone(),
+        set: set.clone(),
+        env,
+        droplet: None,
+        infra: None,
+        address_tf,
+        host: None,
+    };
+    let mut out = Vec::new();
+    for stage in stages {
+        match stage {
+            Stage::Droplet => {
+                let (target, planned) = plan_droplet(&plan)?;
+                out.push(planned.plane.clone());
+                plan.droplet = Some((target, planned));
+            }
+            Stage::Infra => {
+                let mut pp = StagePlan::new(Stage::Infra);
+                if !t.droplet.is_provisioned() {
+                    pp.notes
+                        .push("droplet.address is set: Terraform is not used".to_owned());
+                } else {
+                    let runner = tf_runner(t, &base);
+                    pp.ops = runner.ops();
+                    pp.notes.push(
+                        "Terraform plans the files `alembic render` wrote (verified to be exactly this config's render; the plan file goes to a private directory, removed after apply); its summary is shown when apply runs `plan`".to_owned(),
+                    );
+                    plan.infra = Some(runner);
+                }
+                out.push(pp);
+            }
+            Stage::Host => {
+                let mut pp = StagePlan::new(Stage::Host);
+                match host::HostEnv::from_vars(&|n| plan.env.var(n))
+                    .and_then(|h| host::install_steps(t, set, &h).map(|steps| (h, steps)))
+                {
+                    // The deploy job runs `apply --yes` for every stage; the host stage is the
+                    // operator's machine, so CI skips it unless asked by name (then apply refuses).
+                    Ok((h, _)) if h.ci && sel == Selection::All => pp.notes.push(
+                        "running in CI: the host plane is applied on the host itself \
+                         (`alembic apply --plane host --yes`)"
+                            .to_owned(),
+                    ),
+                    Ok((h, steps)) => {
+                        pp.ops = steps.iter().flat_map(host::Step::ops).collect();
+                        plan.host = Some((h, steps));
+                    }
+                    Err(e) => pp.notes.push(format!("host plane not planned: {e}")),
+                }
+                out.push(pp);
+            }
+            Stage::Ci => {
+                let mut pp = StagePlan::new(Stage::Ci);
+                pp.notes.push(
+                    "the ci plane is applied by committing the rendered workflows (`alembic render`)"
+                        .to_owned(),
+                );
+                out.push(pp);
+            }
+        }
+    }
+    plan.doc = crate::plan::Plan::new(out);
+    Ok(plan)
+}
+
+/// Find the droplet (`droplet.address` or terraform's `reserved_ip`), read its state and plan.
+/// A provisioned droplet whose infra stage has not been applied is planned as a first release
+/// with its address shown as unknown. Apply calls this again after the infra stage ran.
+fn plan_droplet(p: &Plan) -> Result<(Target, Planned), Refusal> {
+    let (t, set, env) = (&p.topology, &p.set, &p.env);
+    let mut ex = Executor::new(Goal::DryRun, env);
+    let address = droplet::resolve_address(t, p.address_tf.as_ref(), &mut ex);
+    let target = env.target(t, &address);
+    let mut bundle = Bundle::from_artifacts(t, set).map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    // `build` workloads: built here (or named by CI) and pinned into the release's compose file.
+    if t.on_plane(alembic_config::Plane::Droplet)
+        .any(|w| w.build.is_some())
+    {
+        let read = |name: &str| env.var(name);
+        let pins = images::resolve(t, &env.base_dir, &read, &mut ex)
+            .map_err(|e| Refusal::new(&e, e.exit_code()))?;
+        bundle = bundle
+            .pin(t, set, pins)
+            .map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    }
+    let build_ops: Vec<Op> = bundle
+        .pins
+        .iter()
+        .filter_map(|pin| match &pin.source {
+            images::Source::Built { context, .. } | images::Source::Push { context, .. } => {
+                Some(images::build_op(&pin.workload, &env.base_dir.join(context)))
+            }
+            images::Source::Given { .. } => None,
+        })
+        .collect();
+    let with_builds = |mut planned: Planned| {
+        planned.plane.ops.splice(0..0, build_ops.iter().cloned());
+        planned
+    };
+    let lease = Lease::for_this_process();
+    let by = lease.holder.clone();
+    if target.address.is_err() {
+        let planned = droplet::plan(&target, &bundle, RemoteState::default(), lease, &by);
+        return Ok((target, with_builds(planned)));
+    }
+    target.ssh.prepare().map_err(|e| {
+        Refusal::new(
+            format!("cannot create the ssh control dir: {e}"),
+            crate::exit::RUNTIME,
+        )
+    })?;
+    let state = match target.query_state(&mut ex) {
+        Ok(s) => s,
+        Err(e) => {
+            close(&target, env);
+            return Err(Refusal::new(&e, e.exit_code()));
+        }
+    };
+    let planned = droplet::plan(&target, &bundle, state, lease, &by);
+    Ok((target, with_builds(planned)))
+}
+
+/// What apply needs besides the plan.
+pub struct Options<'a> {
+    /// Let Terraform replace the droplet or its reserved IP (`--allow-replace`).
+    pub allow_replace: bool,
+    /// How a signal during a Terraform run is held off and then noticed (the binary's).
+    pub interrupt: Option<&'a dyn Interrupt>,
+}
+
+/// Holding off Ctrl-C while Terraform runs (it stops gracefully on its own signal).
+pub trait Interrupt {
+    /// Hold signals until the returned guard is dropped.
+    fn defer(&self) -> Box<dyn std::any::Any>;
+    /// Whether a signal arrived.
+    fn interrupted(&self) -> bool;
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every op the executor ran (a dry run: recorded), in order, as planned: placeholders
+    /// such as the fencing token stay as the plan shows them.
+    pub ran: Vec<Op>,
+    /// Per stage, the ops its driver ran, in order (a step retried under its policy, such
+    /// as a probe or the look at its container, is listed once).
+    pub stages: Vec<(Stage, Vec<Op>)>,
+    /// The first failure: message, exit code, and a hint when there is one.
+    pub error: Option<Failure>,
+}
+
+/// A failed apply: what to say and how to exit.
+#[derive(Debug)]
+pub struct Failure {
+    /// The message (names only, never a secret's value).
+    pub message: String,
+    /// The exit code (3: run time; 1: config; 130: interrupted).
+    pub code: i32,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Report {
+    /// 0 when every stage succeeded, else the failure's exit code.
+    pub fn exit_code(&self) -> i32 {
+        self.error.as_ref().map_or(0, |f| f.code)
+    }
+
+    fn fail(mut self, message: String, code: i32) -> Report {
+        self.error = Some(Failure {
+            message,
+            code,
+            hint: None,
+        });
+        self
+    }
+
+    fn add(&mut self, stage: Stage, ex: Executor<'_>) {
+        let mut seen: Vec<Op> = Vec::new();
+        for op in &ex.transcript {
+            if !seen.contains(op) {
+                seen.push(op.clone());
+            }
+        }
+        self.ran.extend(ex.transcript);
+        self.stages.push((stage, seen));
+    }
+}
+
+/// Run `plan`: for real with [`Goal::Apply`], or as a dry run with [`Goal::DryRun`] (the same
+/// drivers walk the same steps; the executor records instead of running). Stages run in order
+/// (infra, droplet, host) and stop at the first failure.
+pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_>) -> Report {
+    let env = &plan.env;
+    let mut report = Report::default();
+    if let Some(runner) = &plan.infra {
+        let mut ex = Executor::new(goal, env);
+        // Every secret value this apply can know is scrubbed from what terraform prints.
+        let names: Vec<String> = plan
+            .topology
+            .secret_names()
+            .into_keys()
+            .map(|n| n.to_string())
+            .collect();
+        let redact = Redactor::new(&names, env);
+        let deferred = opts.interrupt.map(|i| i.defer());
+        let interrupted = || opts.interrupt.is_some_and(|i| i.interrupted());
+        let r = terraform::plan(&mut ex, runner, &redact).and_then(|p| {
+            if let Some(s) = &p.summary {
+                view.event(Event::Info {
+                    message: format!("infra: terraform plan:\n{}", s.to_string().trim_end()),
+                });
+            }
+            if interrupted() {
+                // Dropping the plan removes its directory; nothing is applied.
+                return Ok(());
+            }
+            terraform::apply(&mut ex, runner, p, opts.allow_replace, &redact)
+        });
+        drop(deferred);
+        report.add(Stage::Infra, ex);
+        if interrupted() {
+            let why = match &r {
+                Err(e) => format!(": {e}"),
+                Ok(()) => String::new(),
+            };
+            return report.fail(
+                format!(
+                    "infra: interrupted; the plan file was removed and nothing further runs{why}"
+                ),
+                crate::exit::INTERRUPTED,
+            );
+        }
+        if let Err(e) = r {
+            let code = e.exit_code();
+            return report.fail(format!("infra: {e}"), code);
+        }
+    }
+    // The infra stage may just have created the droplet (or moved its reserved IP): plan the
+    // droplet again against the address Terraform now reports.
+    let replanned;
+    let droplet = match (&plan.droplet, &plan.infra, goal) {
+        (Some((old, _)), Some(_), Goal::Apply) => {
+            close(old, env);
+            replanned = match plan_droplet(plan) {
+                Ok(x) => x,
+                Err(r) => return report.fail(r.message, r.code),
+            };
+            Some(&replanned)
+        }
+        (d, _, _) => d.as_ref(),
+    };
+    if let Some((target, planned)) = droplet {
+        let mut ex = Executor::new(goal, env);
+        let names: Vec<String> = plan
+            .topology
+            .on_plane(alembic_config::Plane::Droplet)
+            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
+            .collect();
+        let r = match &planned.ops {
+            None => {
+                // Nothing to deploy: the plan's last step closes the connection it opened.
+                for op in &planned.plane.ops {
+                    Steps::new(view).op(op);
+                    let _ = if target.address.is_ok() {
+                        ex.decide(op)
+                    } else {
+                        ex.run(op)
+                    };
+                }
+                target.ssh.cleanup();
+                let mut steps = Steps::new(view);
+                steps.start("droplet");
+                steps.end(
+                    true,
+                    format!(
+                        "release {} is already current; nothing to do",
+                        planned.plane.base_release.unwrap_or(0)
+                    ),
+                );
+                Ok(None)
+            }
+            Some(ops) => {
+                let mut runner = Runner {
+                    target,
+                    ex: &mut ex,
+                    steps: Steps::new(view),
+                    redact: Redactor::new(&names, env),
+                };
+                runner.deploy(ops).map(Some)
+            }
+        };
+        report.add(Stage::Droplet, ex);
+        match r {
+            Ok(Some(n)) if goal == Goal::Apply => view.event(Event::Info {
+                message: format!("droplet: release {n} is live"),
+            }),
+            Ok(_) => {}
+            Err(e) => {
+                let code = e.exit_code();
+                let hint = matches!(e, DeployError::LeaseHeld(_)).then(|| {
+                    "wait for it to finish; a lease left by a killed apply expires on its own"
+                        .to_owned()
+                });
+                report.error = Some(Failure {
+                    message: e.to_string(),
+                    code,
+                    hint,
+                });
+                return report;
+            }
+        }
+    }
+    if let Some((henv, steps)) = &plan.host {
+        let mut ex = Executor::new(goal, env);
+        let mut hr = host::HostReport::default();
+        let r = host::run_steps_into(&mut ex, steps, henv, &mut hr);
+        report.add(Stage::Host, ex);
+        let mut s = Steps::new(view);
+        for w in hr.warnings {
+            s.warn(format!("host: {w}"));
+        }
+        if let Err(e) = r {
+            let code = e.exit_code();
+            return report.fail(format!("host: {e}"), code);
+        }
+    }
+    report
+}
+
+/// Where a rollback goes and the ops it runs (the dry run's answer).
+#[derive(Debug)]
+pub struct RollbackPlan {
+    /// The release made current again.
+    pub to: u64,
+    /// The ops, in order (the fencing token shows as `<token>`).
+    pub ops: Vec<Op>,
+}
+
+/// `alembic rollback`: make release `to` (default: the newest healthy one before current)
+/// current again, whole. A dry run reads the droplet's ledger and returns the ops it would
+/// run; an apply runs them under the lease.
+pub fn rollback(
+    t: &Topology,
+    env: Env,
+    to: Option<u64>,
+    goal: Goal,
+    view: &mut dyn Progress,
+) -> Result<RollbackPlan, Refusal> {
+    verify_terraform(t, &env.base_dir)?;
+    let tf = (t.droplet.is_provisioned() && terraform::find_program().is_some())
+        .then(|| tf_runner(t, &env.base_dir));
+    let address = droplet::resolve_address(t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env));
+    let target = env.target(t, &address);
+    target.ip().map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    target.ssh.prepare().map_err(|e| {
+        Refusal::new(
+            format!("cannot create the ssh control dir: {e}"),
+            crate::exit::RUNTIME,
+        )
+    })?;
+    if goal == Goal::DryRun {
+        let mut ex = Executor::new(Goal::DryRun, &env);
+        let state = target.query_state(&mut ex);
+        close(&target, &env);
+        let state = state.map_err(|e| Refusal::new(&e, e.exit_code()))?;
+        let Some(n) = to.or_else(|| state.ledger.previous_healthy().first().copied()) else {
+            return Err(Refusal::new(
+                "no previous healthy release to roll back to",
+                crate::exit::PROBLEMS,
+            ));
+        };
+        let ops = droplet::rollback_ops(&target, n);
+        for op in &ops {
+            let _ = ex.run(op);
+        }
+        return Ok(RollbackPlan { to: n, ops });
+    }
+    let mut ex = Executor::new(Goal::Apply, &env);
+    let mut runner = Runner {
+        target: &target,
+        ex: &mut ex,
+        steps: Steps::new(view),
+        redact: Redactor::new(&[], &env),
+    };
+    let by = Lease::for_this_process().holder;
+    let n = runner
+        .rollback(to, &by)
+        .map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    let ops = ex.transcript;
+    Ok(RollbackPlan { to: n, ops })
+}
