@@ -5,6 +5,7 @@
 
 pub mod cron;
 pub mod diag;
+pub mod explain;
 pub mod model;
 pub mod parse;
 pub mod schema;
