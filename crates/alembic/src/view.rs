@@ -9,6 +9,12 @@
 //! A failure is a view too ([`Failure`]): `error: ...` with its location and `hint:` for
 //! humans, `{"format_version":1,"error":{...}}` on stdout in JSON mode, whatever the command.
 //! Commands never print, so a new view (or a new redaction rule) changes every command at once.
+//!
+//! A command adopts the layer in three steps: return [`CmdResult`] from its `run`; end early
+//! with `?` on a [`Failure`] (`Failure::runtime("ssh_unreachable", msg).hint(..)`) or on
+//! `config::topology` (an invalid config is an outcome too); and give back
+//! `Outcome::new(code, MyView { .. })` where `MyView: View` holds the data (the plan, the
+//! report) and renders it both ways. `dispatch` then drops its `Outcome::printed` wrapper.
 
 use std::io::Write;
 

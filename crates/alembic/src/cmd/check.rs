@@ -111,12 +111,21 @@ pub(crate) fn gate(g: &Global, verb: &str) -> Result<(Origin, Loaded, Topology),
     codes.sort_unstable();
     codes.dedup();
     let count = errors.len();
-    let mut view = view_of(diags, sources, DiagFormat::Human);
-    view.after.push(format!(
+    let refusal = format!(
         "error: {verb} refused: `alembic check` found {count} error(s) ({}); nothing was run",
         codes.join(", ")
-    ));
-    Err(view::show(mode, Outcome::new(exit::PROBLEMS, view)))
+    );
+    let mut view = view_of(diags, sources, DiagFormat::Human);
+    // After the diagnostics for humans; on stderr beside the JSON document too.
+    if mode == Mode::Human {
+        view.after.push(refusal);
+        Err(view::show(mode, Outcome::new(exit::PROBLEMS, view)))
+    } else {
+        Err(view::show(
+            mode,
+            Outcome::new(exit::PROBLEMS, view).note(refusal),
+        ))
+    }
 }
 
 /// The diagnostics view `check` and `scan` share: sorted, duplicates dropped, and
