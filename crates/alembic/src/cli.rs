@@ -316,3 +316,34 @@ pub enum Shell {
     Fish,
     Powershell,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every command people see ends its --help with two or three examples that run it.
+    #[test]
+    fn every_visible_subcommand_has_examples() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = sub.get_name();
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(help.starts_with("Examples:\n"), "{name}: {help:?}");
+            let runs: Vec<&str> = help
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with("alembic "))
+                .collect();
+            assert!((2..=3).contains(&runs.len()), "{name}: {runs:?}");
+            assert!(
+                runs.iter().all(|r| r.contains(&format!(" {name}"))),
+                "{name}: an example runs another command: {runs:?}"
+            );
+        }
+    }
+}

@@ -120,6 +120,8 @@ pub enum Kind {
     Config,
     /// The files the command works on are not what it may touch (exit 1).
     Refused,
+    /// What was asked for does not exist: an unknown diagnostic code, a missing path (exit 1).
+    NotFound,
     /// An operation failed at run time: a file could not be written, a tool is missing (exit 3).
     Runtime,
 }
@@ -178,6 +180,11 @@ impl Failure {
     /// The files under an output root are not what alembic may touch (exit 1).
     pub fn refused(code: &'static str, message: impl Into<String>) -> Failure {
         Failure::new(Kind::Refused, code, message, exit::PROBLEMS)
+    }
+
+    /// What was asked for does not exist (exit 1).
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Failure {
+        Failure::new(Kind::NotFound, code, message, exit::PROBLEMS)
     }
 
     /// A run-time failure (exit 3).

@@ -12,7 +12,7 @@ use crate::view::{CmdResult, Failure, Human, Outcome, View};
 pub fn run(code: &str) -> CmdResult {
     match explain::explain(code) {
         Some(e) => Ok(Outcome::new(exit::OK, Explained::of(e))),
-        None => Err(Failure::config(
+        None => Err(Failure::not_found(
             "unknown_code",
             format!("no diagnostic code `{}`", code.trim()),
         )
@@ -24,7 +24,6 @@ pub fn run(code: &str) -> CmdResult {
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
-        .exit(exit::PROBLEMS)
         .into()),
     }
 }
