@@ -7,13 +7,17 @@ use clap_complete::Shell as Target;
 use crate::cli::{Cli, Shell};
 use crate::view::{CmdResult, Human, Outcome, View};
 
-pub fn run(shell: Shell) -> CmdResult {
-    let target = match shell {
+fn target(shell: Shell) -> Target {
+    match shell {
         Shell::Bash => Target::Bash,
         Shell::Zsh => Target::Zsh,
         Shell::Fish => Target::Fish,
         Shell::Powershell => Target::PowerShell,
-    };
+    }
+}
+
+pub fn run(shell: Shell) -> CmdResult {
+    let target = target(shell);
     let mut script = Vec::new();
     clap_complete::generate(target, &mut Cli::command(), "alembic", &mut script);
     Ok(Outcome::new(
@@ -38,5 +42,23 @@ impl View for Completions {
 
     fn json(&self) -> serde_json::Value {
         serde_json::json!({"format_version": 1, "shell": self.shell, "script": self.script})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The boundary redacts every output; a completion script must come through it unchanged
+    /// (nothing in it may look like a secret), or the shell would get a mangled script.
+    #[test]
+    fn scripts_pass_the_redaction_unchanged() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Powershell] {
+            let outcome = run(shell).unwrap_or_else(|o| o);
+            let (out, _) = crate::view::render(crate::view::Mode::Human, &outcome);
+            let mut raw = Vec::new();
+            clap_complete::generate(target(shell), &mut Cli::command(), "alembic", &mut raw);
+            assert_eq!(out.as_bytes(), raw.as_slice(), "{shell:?}");
+        }
     }
 }
