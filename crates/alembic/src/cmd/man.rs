@@ -36,3 +36,24 @@ impl View for Man {
         serde_json::json!({"format_version": 1, "man": self.0})
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page comes through the output boundary's redaction unchanged.
+    #[test]
+    fn page_passes_the_redaction_unchanged() {
+        let outcome = run().unwrap_or_else(|o| o);
+        let (out, _) = crate::view::render(crate::view::Mode::Human, &outcome);
+        let mut raw = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .date(DATE)
+            .source(concat!("alembic-infra ", env!("CARGO_PKG_VERSION")))
+            .manual("alembic manual")
+            .render(&mut raw)
+            .unwrap();
+        assert_eq!(out.as_bytes(), raw.as_slice());
+        assert!(out.contains("Examples:"), "after_help reaches the page");
+    }
+}
