@@ -7,6 +7,7 @@
 
 pub mod cron;
 pub mod diag;
+pub mod explain;
 pub mod model;
 pub mod parse;
 pub mod schema;

@@ -3,7 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use alembic_config::{Loaded, DEFAULT_NAME, DEFAULT_TOML};
+use alembic_config::{Loaded, Topology, DEFAULT_NAME, DEFAULT_TOML};
+
+use crate::exit;
+use crate::output::{Diagnostics, InvalidConfig};
+use crate::view::{self, Failure, Mode, Outcome};
 
 /// Where the config came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,15 +44,18 @@ pub fn discover(flag: Option<&Path>, env: Option<&str>, cwd_has_config: bool) ->
     Origin::Embedded
 }
 
-/// Discover and load the config. An unreadable file is an error string (exit 1 or 3 by caller).
-pub fn load(flag: Option<&Path>) -> Result<(Origin, Loaded), String> {
+/// Discover and load the config; an unreadable file is a [`Failure`] (exit 1) naming it.
+pub fn open(flag: Option<&Path>) -> Result<(Origin, Loaded), Failure> {
     let env = std::env::var("ALEMBIC_CONFIG").ok();
     let origin = discover(flag, env.as_deref(), Path::new("alembic.toml").is_file());
     match &origin {
         Origin::File(path) => {
-            let bytes =
-                read_capped(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let name = path.display().to_string();
+            let bytes = read_capped(path).map_err(|e| {
+                Failure::config("config_unreadable", format!("cannot read {name}: {e}"))
+                    .at(name.clone())
+                    .hint("name the config with -c FILE or $ALEMBIC_CONFIG, or write one with `alembic init`")
+            })?;
             let loaded = alembic_config::load_bytes(&name, &bytes);
             Ok((origin, loaded))
         }
@@ -59,30 +66,32 @@ pub fn load(flag: Option<&Path>) -> Result<(Origin, Loaded), String> {
     }
 }
 
-/// Discover, load and require a valid topology. On failure the diagnostics are printed (JSON on
-/// stdout with `json`, else human on stderr) and the exit code to return is given back.
-pub fn load_topology(
-    flag: Option<&Path>,
-    json: bool,
-) -> Result<(Origin, Loaded, alembic_config::Topology), i32> {
-    let (origin, mut loaded) = match load(flag) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(crate::exit::PROBLEMS);
-        }
-    };
+/// Discover and load the config. An unreadable file is an error string (exit 1 or 3 by caller).
+pub fn load(flag: Option<&Path>) -> Result<(Origin, Loaded), String> {
+    open(flag).map_err(|f| f.message)
+}
+
+/// Discover, load and require a valid topology; otherwise the outcome to end the command
+/// with (the failure, or the invalid config's diagnostics).
+pub fn topology(flag: Option<&Path>) -> Result<(Origin, Loaded, Topology), Outcome> {
+    let (origin, mut loaded) = open(flag)?;
     match loaded.topology.take() {
         Some(t) => Ok((origin, loaded, t)),
         None => {
-            if json {
-                crate::output::print_json(&loaded.diagnostics);
-            } else {
-                crate::output::print_human(&loaded.diagnostics, &[&loaded.source]);
-            }
-            Err(crate::exit::PROBLEMS)
+            let d = Diagnostics::new(
+                std::mem::take(&mut loaded.diagnostics),
+                vec![loaded.source.clone()],
+            );
+            Err(Outcome::new(exit::PROBLEMS, InvalidConfig(d)))
         }
     }
+}
+
+/// Legacy form of [`topology`] for the commands that print themselves: on failure the view
+/// is shown (JSON on stdout with `json`) and its exit code given back.
+pub fn load_topology(flag: Option<&Path>, json: bool) -> Result<(Origin, Loaded, Topology), i32> {
+    let mode = if json { Mode::Json } else { Mode::Human };
+    topology(flag).map_err(|o| view::show(mode, o))
 }
 
 /// Read at most one byte past the size limit, so a huge file is refused without reading it all.

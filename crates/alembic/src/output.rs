@@ -1,57 +1,145 @@
-//! Views: diagnostics as human text (stderr) or JSON (stdout). Commands never format
-//! diagnostics themselves.
+//! Views of diagnostics: human (the source line and a caret, on stderr), the DESIGN.md JSON
+//! document, and SARIF. Sources are handed over raw and redacted here, once each, and only
+//! those a diagnostic points into; what the views print is redacted again as a whole by
+//! [`crate::view`] (message texts quote values).
+//!
+//! Also the few print functions the deploy commands use until they return views.
 
 use alembic_config::diag::{diagnostics_json, render_human, Summary};
 use alembic_config::{Diagnostic, SourceFile};
+use serde_json::{json, Value};
 
-/// Print diagnostics for humans on stderr, with the source line and a caret where known.
-/// Every source line shown is redacted first (secret shapes masked, same length so columns
-/// hold): a token on a line with an unrelated error must not reach the terminal or a CI log.
-pub fn print_human(diags: &[Diagnostic], sources: &[&SourceFile]) {
+use crate::view::{self, Failure, Human, Mode, Outcome, View};
+
+/// Diagnostics with the sources their human view shows, and the talk around them.
+#[derive(Debug, Default)]
+pub struct Diagnostics {
+    pub diags: Vec<Diagnostic>,
+    /// Raw source texts: only those a diagnostic points into are read, redacted first.
+    pub sources: Vec<SourceFile>,
+    /// In human mode, SARIF on stdout instead of text on stderr.
+    pub sarif: bool,
+    /// Talk before the diagnostics (human text only).
+    pub before: Vec<String>,
+    /// Talk after the summary line (human text only).
+    pub after: Vec<String>,
+}
+
+impl Diagnostics {
+    pub fn new(diags: Vec<Diagnostic>, sources: Vec<SourceFile>) -> Diagnostics {
+        Diagnostics {
+            diags,
+            sources,
+            ..Diagnostics::default()
+        }
+    }
+
+    /// The exit code these diagnostics call for: 1 when any is an error.
+    pub fn code(&self) -> i32 {
+        if self.diags.iter().any(Diagnostic::is_error) {
+            crate::exit::PROBLEMS
+        } else {
+            crate::exit::OK
+        }
+    }
+}
+
+impl View for Diagnostics {
+    fn human(&self, h: &mut Human) {
+        if self.sarif {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+            h.out_json = Some(crate::sarif::document(&self.diags, &cwd));
+            return;
+        }
+        for b in &self.before {
+            h.say(b);
+        }
+        h.err.push_str(&human_text(&self.diags, &self.sources));
+        for a in &self.after {
+            h.say(a);
+        }
+    }
+
+    fn json(&self) -> Value {
+        diagnostics_json(&self.diags)
+    }
+}
+
+/// Diagnostics as text: each with its source line (redacted) and caret, then the counts.
+fn human_text(diags: &[Diagnostic], sources: &[SourceFile]) -> String {
+    // A token on a line with an unrelated error must not reach the terminal or a CI log: the
+    // shown sources are redacted (same length, so columns hold) with the whole file as context.
     let redacted: Vec<SourceFile> = sources
         .iter()
         .filter(|s| diags.iter().any(|d| d.file == s.name))
         .map(|s| SourceFile::new(s.name.clone(), alembic_policy::redact(&s.text)))
         .collect();
-    let diags = scrub(diags);
     let mut out = String::new();
-    for d in &diags {
+    for d in diags {
         let src = redacted.iter().find(|s| s.name == d.file);
         out.push_str(&render_human(d, src));
         out.push('\n');
     }
-    let s = Summary::of(&diags);
+    let s = Summary::of(diags);
     if s.errors + s.warnings > 0 {
         out.push_str(&format!(
             "{} error(s), {} warning(s)\n",
             s.errors, s.warnings
         ));
     }
-    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), out.as_bytes());
+    out
 }
 
-/// Print the DESIGN.md diagnostics JSON document on stdout.
+/// A command that needs a valid topology got an invalid config: the diagnostics for humans;
+/// in JSON the error envelope (pointing at the first error) with the diagnostics document's
+/// `diagnostics` and `summary` beside it.
+pub struct InvalidConfig(pub Diagnostics);
+
+impl View for InvalidConfig {
+    fn human(&self, h: &mut Human) {
+        self.0.human(h);
+    }
+
+    fn json(&self) -> Value {
+        let diags = &self.0.diags;
+        let s = Summary::of(diags);
+        let mut f = Failure::config(
+            "invalid_config",
+            format!("the config is invalid: {} error(s)", s.errors),
+        )
+        .hint("`alembic validate` lists every problem with its fix");
+        if let Some(d) = diags.iter().find(|d| d.is_error()) {
+            f.location = Some(Box::new(view::Location {
+                file: d.file.clone(),
+                line: Some(d.line),
+                column: Some(d.column),
+            }));
+        }
+        let mut v = f.json();
+        v["diagnostics"] = json!(diags);
+        v["summary"] = json!(s);
+        v
+    }
+}
+
+/// Legacy: print diagnostics for humans on stderr, through the view boundary.
+pub fn print_human(diags: &[Diagnostic], sources: &[&SourceFile]) {
+    let d = Diagnostics::new(
+        diags.to_vec(),
+        sources.iter().map(|s| (*s).clone()).collect(),
+    );
+    view::show(Mode::Human, Outcome::new(0, d));
+}
+
+/// Legacy: print the DESIGN.md diagnostics JSON document on stdout, through the boundary.
 pub fn print_json(diags: &[Diagnostic]) {
-    print_value(&diagnostics_json(&scrub(diags)));
+    view::show(
+        Mode::Json,
+        Outcome::new(0, Diagnostics::new(diags.to_vec(), Vec::new())),
+    );
 }
 
-/// Diagnostics with any secret shape in their message or help masked. Validation messages may
-/// quote the offending value (`"dop_v1_…" is not a region slug`), and a value in the wrong
-/// field is still a secret: every view goes through this.
-pub fn scrub(diags: &[Diagnostic]) -> Vec<Diagnostic> {
-    diags
-        .iter()
-        .map(|d| Diagnostic {
-            message: alembic_policy::redact(&d.message),
-            help: d.help.as_deref().map(alembic_policy::redact),
-            ..d.clone()
-        })
-        .collect()
-}
-
-/// Print any serialisable document as JSON on stdout. A closed pipe (`| head`) is not an
-/// error worth a panic: `println!` would panic on EPIPE, so write and ignore the result.
-pub fn print_value(v: &serde_json::Value) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout().lock(), "{v}");
+/// Legacy: print a JSON document on stdout, every string redacted, through the boundary.
+pub fn print_value(v: &Value) {
+    view::show(Mode::Json, Outcome::new(0, view::Document(v.clone())));
 }

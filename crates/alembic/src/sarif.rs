@@ -63,6 +63,11 @@ pub fn document(diags: &[Diagnostic], cwd: &Path) -> Value {
                 "name": c.as_str(),
                 "shortDescription": { "text": c.summary() },
                 "fullDescription": { "text": c.summary() },
+                // The same explanation `alembic explain` prints and docs/codes.md lists.
+                "help": {
+                    "text": alembic_config::explain::explain(c.as_str())
+                        .map_or(String::new(), |e| format!("{} Fix: {}", e.meaning, e.fix)),
+                },
                 "defaultConfiguration": { "level": level(alembic_policy::default_severity(*c)) },
             })
         })

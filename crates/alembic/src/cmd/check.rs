@@ -9,36 +9,34 @@
 use alembic_config::{Code, Diagnostic, Loaded, Severity, SourceFile, Topology};
 use alembic_policy::ScanContext;
 
+use alembic_config::diag::sort_diagnostics;
+
 use crate::cli::{DiagFormat, Global};
 use crate::config::Origin;
 use crate::exit;
+use crate::output::Diagnostics;
+use crate::view::{self, CmdResult, Mode, Outcome};
 
-use super::scan::{effective_format, emit, read_text};
+use super::scan::read_text;
 
-pub fn run(g: &Global, format: DiagFormat) -> i32 {
-    let format = effective_format(g, format);
-    let (origin, loaded) = match crate::config::load(g.config.as_deref()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::PROBLEMS;
-        }
-    };
+pub fn run(g: &Global, format: DiagFormat) -> CmdResult {
+    let (origin, loaded) = crate::config::open(g.config.as_deref())?;
     let (diags, sources) = findings(&origin, &loaded);
-    if format == DiagFormat::Human && !diags.iter().any(|d| d.is_error()) {
+    let mut view = view_of(diags, sources, format);
+    if !view.diags.iter().any(|d| d.is_error()) {
         if let Some(t) = &loaded.topology {
-            eprintln!(
+            view.before.push(format!(
                 "{}: policy ok ({} workloads, rendered artifacts checked)",
                 loaded.source.name,
                 t.workloads.len()
-            );
+            ));
         }
     }
-    emit(diags, &sources, format)
+    Ok(Outcome::new(view.code(), view))
 }
 
-/// Everything `check` reports for a loaded config, with the (redacted) sources its views may
-/// print: validation, config policy, the rendered artifacts' rules, and the rules over
+/// Everything `check` reports for a loaded config, with the sources its views may print (raw:
+/// the view redacts the ones it shows): validation, config policy, the rendered artifacts' rules, and the rules over
 /// artifacts on disk that differ from the render.
 pub(crate) fn findings(origin: &Origin, loaded: &Loaded) -> (Vec<Diagnostic>, Vec<SourceFile>) {
     let mut diags = loaded.diagnostics.clone();
@@ -46,24 +44,17 @@ pub(crate) fn findings(origin: &Origin, loaded: &Loaded) -> (Vec<Diagnostic>, Ve
         &loaded.source,
         loaded.topology.as_ref(),
     ));
-    // Views print source lines: every source they may print is redacted first.
-    let mut sources = vec![SourceFile::new(
-        loaded.source.name.clone(),
-        alembic_policy::redact(&loaded.source.text),
-    )];
+    let mut sources = vec![loaded.source.clone()];
     if let Some(t) = &loaded.topology {
         let ctx = ScanContext::of(t);
         let set = alembic_render::render(t);
         let rendered = alembic_policy::scan_artifacts(&set, &ctx);
-        // Only files with findings are shown, so only those are redacted and kept.
+        // Only files with findings are shown, so only those are kept.
         for a in set
             .iter()
             .filter(|a| rendered.iter().any(|d| d.file == a.path))
         {
-            sources.push(SourceFile::new(
-                a.path.clone(),
-                alembic_policy::redact(a.text()),
-            ));
+            sources.push(SourceFile::new(a.path.clone(), a.text()));
         }
         diags.extend(rendered);
         // Artifacts on disk that differ from what render produces (hand edits, an older
@@ -83,7 +74,7 @@ pub(crate) fn findings(origin: &Origin, loaded: &Loaded) -> (Vec<Diagnostic>, Ve
                 let kind = alembic_policy::artifacts::kind_of(a.kind);
                 let found = alembic_policy::scan_text_with(&name, &text, Some(kind), &ctx);
                 if !found.is_empty() {
-                    sources.push(SourceFile::new(name, alembic_policy::redact(&text)));
+                    sources.push(SourceFile::new(name, text));
                     diags.extend(found);
                 }
             }
@@ -100,13 +91,9 @@ const ERRORS_BEFORE_DEPLOY: [Code; 1] = [Code::Cfg007];
 /// as one here) print the findings (JSON on stdout with `--json`, else human on stderr), say
 /// that nothing ran, and give back exit 1. On success, the loaded config and its topology.
 pub(crate) fn gate(g: &Global, verb: &str) -> Result<(Origin, Loaded, Topology), i32> {
-    let (origin, mut loaded) = match crate::config::load(g.config.as_deref()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(exit::PROBLEMS);
-        }
-    };
+    let mode = if g.json { Mode::Json } else { Mode::Human };
+    let (origin, mut loaded) =
+        crate::config::open(g.config.as_deref()).map_err(|f| view::show(mode, Outcome::from(f)))?;
     let (mut diags, sources) = findings(&origin, &loaded);
     for d in diags
         .iter_mut()
@@ -124,15 +111,37 @@ pub(crate) fn gate(g: &Global, verb: &str) -> Result<(Origin, Loaded, Topology),
     codes.sort_unstable();
     codes.dedup();
     let count = errors.len();
-    let format = if g.json {
-        DiagFormat::Json
-    } else {
-        DiagFormat::Human
-    };
-    emit(diags, &sources, format);
-    eprintln!(
+    let refusal = format!(
         "error: {verb} refused: `alembic check` found {count} error(s) ({}); nothing was run",
         codes.join(", ")
     );
-    Err(exit::PROBLEMS)
+    let mut view = view_of(diags, sources, DiagFormat::Human);
+    // After the diagnostics for humans; on stderr beside the JSON document too.
+    if mode == Mode::Human {
+        view.after.push(refusal);
+        Err(view::show(mode, Outcome::new(exit::PROBLEMS, view)))
+    } else {
+        Err(view::show(
+            mode,
+            Outcome::new(exit::PROBLEMS, view).note(refusal),
+        ))
+    }
+}
+
+/// The diagnostics view `check` and `scan` share: sorted, duplicates dropped, and
+/// `no findings` said when there are none.
+pub(super) fn view_of(
+    mut diags: Vec<Diagnostic>,
+    sources: Vec<SourceFile>,
+    format: DiagFormat,
+) -> Diagnostics {
+    sort_diagnostics(&mut diags);
+    diags.dedup();
+    let empty = diags.is_empty();
+    let mut view = Diagnostics::new(diags, sources);
+    view.sarif = format == DiagFormat::Sarif;
+    if empty {
+        view.after.push("no findings".to_owned());
+    }
+    view
 }

@@ -7,26 +7,33 @@
 use std::path::Path;
 
 use alembic_deploy::fsio;
+use serde_json::json;
 
 use crate::exit;
+use crate::view::{CmdResult, Failure, Human, Outcome, View};
 
 /// The template `init` writes. Every field is commented; lines stay under 100 characters.
 pub const TEMPLATE: &str = include_str!("init.toml");
 /// The schema file the template's `#:schema` line names, relative to `alembic.toml`.
 pub const SCHEMA_FILE: &str = "alembic.schema.json";
 
-pub fn run(dir: &Path, force: bool) -> i32 {
+pub fn run(dir: &Path, force: bool) -> CmdResult {
     if let Err(e) = fsio::check_output_dir(dir) {
-        eprintln!("error: --dir {}: {e}", dir.display());
-        return exit::USAGE;
+        return Err(
+            Failure::usage("bad_output_dir", format!("--dir {}: {e}", dir.display()))
+                .at(dir.display().to_string())
+                .into(),
+        );
     }
     let path = dir.join("alembic.toml");
     if std::fs::symlink_metadata(&path).is_ok() && !force {
-        eprintln!(
-            "error: {} already exists\n\nhint: pass --force to overwrite it",
-            path.display()
-        );
-        return exit::PROBLEMS;
+        return Err(Failure::config(
+            "config_exists",
+            format!("{} already exists", path.display()),
+        )
+        .at(path.display().to_string())
+        .hint("pass --force to overwrite it")
+        .into());
     }
     let schema_path = dir.join(SCHEMA_FILE);
     let schema = alembic_config::schema::schema_json();
@@ -43,19 +50,58 @@ pub fn run(dir: &Path, force: bool) -> i32 {
             false => Ok(()),
         });
     if let Err((p, e)) = result {
-        eprintln!("error: cannot write {}: {e}", p.display());
-        return exit::RUNTIME;
-    }
-    if !write_schema && std::fs::read(&schema_path).map_or(true, |b| b != schema.as_bytes()) {
-        eprintln!(
-            "note: kept the existing {}; it differs from this alembic's schema (--force rewrites it)",
-            schema_path.display()
+        return Err(
+            Failure::runtime("write_failed", format!("cannot write {}: {e}", p.display()))
+                .at(p.display().to_string())
+                .into(),
         );
     }
-    eprintln!(
-        "wrote {} and {}\n\nhint: replace the values marked placeholder, then run `alembic check`",
-        path.display(),
-        schema_path.display()
-    );
-    exit::OK
+    let schema_kept_differs =
+        !write_schema && std::fs::read(&schema_path).map_or(true, |b| b != schema.as_bytes());
+    Ok(Outcome::new(
+        exit::OK,
+        Init {
+            config: path.display().to_string(),
+            schema: schema_path.display().to_string(),
+            schema_written: write_schema,
+            schema_kept_differs,
+        },
+    ))
+}
+
+/// What `init` wrote.
+struct Init {
+    config: String,
+    schema: String,
+    schema_written: bool,
+    schema_kept_differs: bool,
+}
+
+impl View for Init {
+    fn human(&self, h: &mut Human) {
+        if self.schema_kept_differs {
+            h.say(format!(
+                "note: kept the existing {}; it differs from this alembic's schema (--force rewrites it)",
+                self.schema
+            ));
+        }
+        h.say(format!(
+            "wrote {} and {}\n\nhint: replace the values marked placeholder, then run `alembic check`",
+            self.config, self.schema
+        ));
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut written = vec![&self.config];
+        if self.schema_written {
+            written.push(&self.schema);
+        }
+        json!({
+            "format_version": 1,
+            "config": self.config,
+            "schema": self.schema,
+            "written": written,
+            "schema_kept_differs": self.schema_kept_differs,
+        })
+    }
 }

@@ -2,31 +2,58 @@
 //! it lists exactly the commands and options the binary accepts. Release archives ship its
 //! output as `alembic.1`.
 
-use std::io::Write;
-
 use clap::CommandFactory;
 
 use crate::cli::Cli;
+use crate::view::{CmdResult, Failure, Human, Outcome, View};
 
 /// The page's date (`.TH`); set with each release, next to CHANGELOG.md's entry.
 const DATE: &str = "2026-12-01";
 
-pub fn run() -> i32 {
+pub fn run() -> CmdResult {
     let mut page = Vec::new();
     let man = clap_mangen::Man::new(Cli::command())
         .date(DATE)
         .source(concat!("alembic-infra ", env!("CARGO_PKG_VERSION")))
         .manual("alembic manual");
-    if let Err(e) = man.render(&mut page) {
-        eprintln!("error: cannot render the man page: {e}");
-        return crate::exit::RUNTIME;
+    man.render(&mut page)
+        .map_err(|e| Failure::runtime("man_render", format!("cannot render the man page: {e}")))?;
+    Ok(Outcome::new(
+        crate::exit::OK,
+        Man(String::from_utf8_lossy(&page).into_owned()),
+    ))
+}
+
+/// The page (roff) on stdout; in JSON, `{"format_version":1,"man":"<roff>"}`.
+struct Man(String);
+
+impl View for Man {
+    fn human(&self, h: &mut Human) {
+        h.out.push_str(&self.0);
     }
-    let mut out = std::io::stdout().lock();
-    match out.write_all(&page).and_then(|()| out.flush()) {
-        Ok(()) => crate::exit::OK,
-        Err(e) => {
-            eprintln!("error: cannot write the man page: {e}");
-            crate::exit::RUNTIME
-        }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"format_version": 1, "man": self.0})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page comes through the output boundary's redaction unchanged.
+    #[test]
+    fn page_passes_the_redaction_unchanged() {
+        let outcome = run().unwrap_or_else(|o| o);
+        let (out, _) = crate::view::render(crate::view::Mode::Human, &outcome);
+        let mut raw = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .date(DATE)
+            .source(concat!("alembic-infra ", env!("CARGO_PKG_VERSION")))
+            .manual("alembic manual")
+            .render(&mut raw)
+            .unwrap();
+        assert_eq!(out.as_bytes(), raw.as_slice());
+        assert!(out.contains("Examples:"), "after_help reaches the page");
     }
 }

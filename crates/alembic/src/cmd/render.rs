@@ -10,162 +10,220 @@
 
 use std::path::{Path, PathBuf};
 
-use alembic_deploy::artifacts::{self, Recovery};
+use alembic_deploy::artifacts::{self, Drift, Recovery, Report};
 use serde_json::json;
 
 use crate::cli::Global;
-use crate::{exit, output};
+use crate::exit;
+use crate::view::{CmdResult, Failure, Human, Outcome, View};
 
-pub fn run(g: &Global, out: Option<&Path>, check: bool) -> i32 {
-    let (origin, _loaded, topology) =
-        match crate::config::load_topology(g.config.as_deref(), g.json) {
-            Ok(l) => l,
-            Err(code) => return code,
-        };
+pub fn run(g: &Global, out: Option<&Path>, check: bool) -> CmdResult {
+    let (origin, _loaded, topology) = crate::config::topology(g.config.as_deref())?;
     let root: PathBuf = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| origin.base_dir());
     if let Err(e) = alembic_deploy::fsio::check_output_dir(&root) {
-        eprintln!("error: --out {}: {e}", root.display());
-        return exit::USAGE;
+        return Err(
+            Failure::usage("bad_output_dir", format!("--out {}: {e}", root.display()))
+                .at(root.display().to_string())
+                .into(),
+        );
     }
     let set = alembic_render::render(&topology);
     if check {
-        run_check(g, &root, &set)
+        run_check(&root, &set)
     } else {
-        run_write(g, &root, &set)
+        run_write(&root, &set)
     }
 }
 
-fn run_write(g: &Global, root: &Path, set: &alembic_render::ArtifactSet) -> i32 {
-    if let Err(e) = std::fs::create_dir_all(root) {
-        eprintln!("error: cannot create {}: {e}", root.display());
-        return exit::RUNTIME;
-    }
-    match artifacts::recover(root) {
-        Ok(Recovery::Clean) => {}
-        Ok(Recovery::RolledForward(n)) => eprintln!(
-            "note: finished an interrupted render in {} ({n} file operations)",
-            root.display()
-        ),
-        Ok(Recovery::Discarded) => eprintln!(
-            "note: discarded the staging of an interrupted render in {}; the previous files were untouched",
-            root.display()
-        ),
-        Ok(Recovery::Ignored(why)) => eprintln!(
-            "note: ignored the render journal {} in {}: {why}; it was removed, nothing it names was touched",
+fn run_write(root: &Path, set: &alembic_render::ArtifactSet) -> CmdResult {
+    let shown = root.display();
+    std::fs::create_dir_all(root).map_err(|e| {
+        Failure::runtime("write_failed", format!("cannot create {shown}: {e}"))
+            .at(shown.to_string())
+    })?;
+    let note = match artifacts::recover(root) {
+        Ok(Recovery::Clean) => None,
+        Ok(Recovery::RolledForward(n)) => Some(format!(
+            "note: finished an interrupted render in {shown} ({n} file operations)"
+        )),
+        Ok(Recovery::Discarded) => Some(format!(
+            "note: discarded the staging of an interrupted render in {shown}; the previous files were untouched"
+        )),
+        Ok(Recovery::Ignored(why)) => Some(format!(
+            "note: ignored the render journal {} in {shown}: {why}; it was removed, nothing it names was touched",
             artifacts::JOURNAL,
-            root.display()
-        ),
-        Err(e) if artifacts::refusal(&e).is_some() => return refused(&e),
+        )),
+        Err(e) if artifacts::refusal(&e).is_some() => return Err(refused(&e)),
         Err(e) => {
-            eprintln!(
-                "error: cannot recover the interrupted render in {}: {e}",
-                root.display()
-            );
-            return exit::RUNTIME;
+            return Err(Failure::runtime(
+                "recovery_failed",
+                format!("cannot recover the interrupted render in {shown}: {e}"),
+            )
+            .at(shown.to_string())
+            .into())
         }
-    }
+    };
     let report = match artifacts::write(root, set) {
         Ok(r) => r,
-        Err(e) if artifacts::refusal(&e).is_some() => return refused(&e),
+        Err(e) if artifacts::refusal(&e).is_some() => return Err(refused(&e)),
         Err(e) => {
-            eprintln!(
-                "error: render into {} failed: {e}\nhint: no file was changed; the previous artifacts are intact",
-                root.display()
-            );
-            return exit::RUNTIME;
+            return Err(Failure::runtime(
+                "write_failed",
+                format!("render into {shown} failed: {e}"),
+            )
+            .at(shown.to_string())
+            .hint("no file was changed; the previous artifacts are intact")
+            .into())
         }
     };
-    if g.json {
-        output::print_value(&json!({
-            "format_version": 1,
-            "written": report.written,
-            "unchanged": report.unchanged,
-            "removed": report.removed,
-            "ignored": report.ignored,
-        }));
-    }
-    for why in &report.ignored {
-        eprintln!("note: ignored: {why}");
-    }
-    for p in &report.written {
-        eprintln!("  wrote   {p}");
-    }
-    for p in &report.removed {
-        eprintln!("  removed {p}");
-    }
-    eprintln!(
-        "rendered {} artifacts into {}: {} written, {} unchanged, {} removed",
-        set.len(),
-        root.display(),
-        report.written.len(),
-        report.unchanged.len(),
-        report.removed.len()
+    // Said in both modes: what the manifest or journal named and was not touched.
+    let ignored: Vec<String> = report
+        .ignored
+        .iter()
+        .map(|why| format!("note: ignored: {why}"))
+        .collect();
+    let mut outcome = Outcome::new(
+        exit::OK,
+        Written {
+            report,
+            total: set.len(),
+            root: shown.to_string(),
+        },
     );
-    exit::OK
+    outcome.notes.extend(note);
+    outcome.notes.extend(ignored);
+    Ok(outcome)
 }
 
-fn run_check(g: &Global, root: &Path, set: &alembic_render::ArtifactSet) -> i32 {
-    if artifacts::interrupted(root) {
-        eprintln!(
-            "warning: an interrupted render left {} or {} in {}; `alembic render` finishes or discards it",
+/// What a render wrote, left alone and removed.
+struct Written {
+    report: Report,
+    total: usize,
+    root: String,
+}
+
+impl View for Written {
+    fn human(&self, h: &mut Human) {
+        let r = &self.report;
+        for p in &r.written {
+            h.say(format!("  wrote   {p}"));
+        }
+        for p in &r.removed {
+            h.say(format!("  removed {p}"));
+        }
+        h.say(format!(
+            "rendered {} artifacts into {}: {} written, {} unchanged, {} removed",
+            self.total,
+            self.root,
+            r.written.len(),
+            r.unchanged.len(),
+            r.removed.len()
+        ));
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let r = &self.report;
+        json!({
+            "format_version": 1,
+            "written": r.written,
+            "unchanged": r.unchanged,
+            "removed": r.removed,
+            "ignored": r.ignored,
+        })
+    }
+}
+
+fn run_check(root: &Path, set: &alembic_render::ArtifactSet) -> CmdResult {
+    let shown = root.display();
+    let note = artifacts::interrupted(root).then(|| {
+        format!(
+            "warning: an interrupted render left {} or {} in {shown}; `alembic render` finishes or discards it",
             artifacts::JOURNAL,
             artifacts::STAGING,
-            root.display()
-        );
-    }
+        )
+    });
     let drift = match artifacts::check(root, set) {
         Ok(d) => d,
-        Err(e) if artifacts::refusal(&e).is_some() => return refused(&e),
+        Err(e) if artifacts::refusal(&e).is_some() => return Err(refused(&e)),
         Err(e) => {
-            eprintln!("error: cannot read artifacts under {}: {e}", root.display());
-            return exit::RUNTIME;
+            return Err(Failure::runtime(
+                "read_failed",
+                format!("cannot read artifacts under {shown}: {e}"),
+            )
+            .at(shown.to_string())
+            .into())
         }
     };
-    if g.json {
-        output::print_value(&json!({
-            "format_version": 1,
-            "in_sync": drift.is_empty(),
-            "drift": drift,
-        }));
-    } else {
-        for d in &drift {
-            print!("{}", d.diff());
-        }
-    }
-    if drift.is_empty() {
-        eprintln!(
-            "{} artifacts in {} match the render",
-            set.len(),
-            root.display()
-        );
+    let code = if drift.is_empty() {
         exit::OK
     } else {
-        for d in &drift {
-            let what = match d {
-                artifacts::Drift::Missing { .. } => "missing",
-                artifacts::Drift::Changed { .. } => "differs",
-                artifacts::Drift::Mode { .. } => "mode   ",
-                artifacts::Drift::Extra { .. } => "extra  ",
-            };
-            eprintln!("  {what} {}", d.path());
-        }
-        eprintln!(
-            "{} of {} artifacts in {} differ from the render\nhint: run `alembic render` to rewrite them",
-            drift.len(),
-            set.len(),
-            root.display()
-        );
         exit::PROBLEMS
+    };
+    let mut outcome = Outcome::new(
+        code,
+        Checked {
+            drift,
+            total: set.len(),
+            root: shown.to_string(),
+        },
+    );
+    outcome.notes.extend(note);
+    Ok(outcome)
+}
+
+/// Where the files on disk differ from a fresh render.
+struct Checked {
+    drift: Vec<Drift>,
+    total: usize,
+    root: String,
+}
+
+impl View for Checked {
+    fn human(&self, h: &mut Human) {
+        for d in &self.drift {
+            h.out.push_str(&d.diff());
+        }
+        if self.drift.is_empty() {
+            h.say(format!(
+                "{} artifacts in {} match the render",
+                self.total, self.root
+            ));
+            return;
+        }
+        for d in &self.drift {
+            let what = match d {
+                Drift::Missing { .. } => "missing",
+                Drift::Changed { .. } => "differs",
+                Drift::Mode { .. } => "mode   ",
+                Drift::Extra { .. } => "extra  ",
+            };
+            h.say(format!("  {what} {}", d.path()));
+        }
+        h.say(format!(
+            "{} of {} artifacts in {} differ from the render\nhint: run `alembic render` to rewrite them",
+            self.drift.len(),
+            self.total,
+            self.root
+        ));
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "format_version": 1,
+            "in_sync": self.drift.is_empty(),
+            "drift": self.drift,
+        })
     }
 }
 
 /// The tree under the root is not what alembic left there (a link, a device where a file goes).
-fn refused(e: &std::io::Error) -> i32 {
-    eprintln!(
-        "error: {e}\nhint: nothing was written or removed; replace it with a plain directory or \
-         file (or remove it) and render again"
-    );
-    exit::PROBLEMS
+fn refused(e: &std::io::Error) -> Outcome {
+    Failure::refused("refused_path", e.to_string())
+        .hint(
+            "nothing was written or removed; replace it with a plain directory or file (or \
+             remove it) and render again",
+        )
+        .into()
 }

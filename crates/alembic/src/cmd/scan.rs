@@ -2,16 +2,13 @@
 //! (skipping VCS, build and dependency folders, files over 5 MB, binary files, and symlinks
 //! that lead outside the scanned tree); each text file gets SEC001 plus the rules of its kind.
 //!
-//! Also home of the view shared with `check`: human (redacted source lines on stderr), JSON or
-//! SARIF (stdout), and the exit code.
 
 use std::path::{Path, PathBuf};
 
-use alembic_config::diag::sort_diagnostics;
 use alembic_config::{Diagnostic, SourceFile};
 
-use crate::cli::{DiagFormat, Global};
-use crate::{exit, output};
+use crate::cli::DiagFormat;
+use crate::view::{CmdResult, Failure, Outcome};
 
 /// Files larger than this are skipped: generated or vendored data, not configuration.
 pub const MAX_SCAN_BYTES: u64 = 5 * 1024 * 1024;
@@ -26,28 +23,34 @@ const SKIP_DIRS: &[&str] = &[
     "__pycache__",
 ];
 
-pub fn run(g: &Global, paths: &[PathBuf], format: DiagFormat) -> i32 {
-    let format = effective_format(g, format);
+pub fn run(paths: &[PathBuf], format: DiagFormat) -> CmdResult {
     let mut files = Vec::new();
+    let mut notes = Vec::new();
     for p in paths {
         if std::fs::symlink_metadata(p).is_err() {
-            eprintln!("error: {}: no such file or directory", p.display());
-            return exit::USAGE;
+            return Err(Failure::usage(
+                "no_such_path",
+                format!("{}: no such file or directory", p.display()),
+            )
+            .at(p.display().to_string())
+            .into());
         }
-        collect(p, p, &mut files);
+        collect(p, p, &mut files, &mut notes);
     }
     let mut diags = Vec::new();
     let mut sources = Vec::new();
     for (name, text, found) in scan_files(&files).into_iter().flatten() {
-        // Only the human view prints source lines, so only it keeps them (the view redacts
-        // every line it shows).
+        // Only the human view prints source lines, so only it needs them.
         if !found.is_empty() && format == DiagFormat::Human {
             sources.push(SourceFile::new(name, text));
         }
         diags.extend(found);
     }
-    eprintln_if_human(format, &format!("scanned {} file(s)", files.len()));
-    emit(diags, &sources, format)
+    let mut view = super::check::view_of(diags, sources, format);
+    view.before.push(format!("scanned {} file(s)", files.len()));
+    let mut outcome = Outcome::new(view.code(), view);
+    outcome.notes = notes;
+    Ok(outcome)
 }
 
 /// One file read and scanned: its display name, its text and the findings.
@@ -103,47 +106,6 @@ fn scan_files(files: &[PathBuf]) -> Vec<Option<Scanned>> {
     out
 }
 
-/// `--json` wins over `--format`.
-pub(super) fn effective_format(g: &Global, format: DiagFormat) -> DiagFormat {
-    if g.json {
-        DiagFormat::Json
-    } else {
-        format
-    }
-}
-
-fn eprintln_if_human(format: DiagFormat, msg: &str) {
-    if format == DiagFormat::Human {
-        eprintln!("{msg}");
-    }
-}
-
-/// Print `diags` in `format` and return the exit code: 1 when any is an error. The human view
-/// redacts every source line it prints (`output::print_human`).
-pub(super) fn emit(mut diags: Vec<Diagnostic>, sources: &[SourceFile], format: DiagFormat) -> i32 {
-    sort_diagnostics(&mut diags);
-    diags.dedup();
-    match format {
-        DiagFormat::Human => {
-            let refs: Vec<&SourceFile> = sources.iter().collect();
-            output::print_human(&diags, &refs);
-            if diags.is_empty() {
-                eprintln!("no findings");
-            }
-        }
-        DiagFormat::Json => output::print_json(&diags),
-        DiagFormat::Sarif => {
-            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            output::print_value(&crate::sarif::document(&output::scrub(&diags), &cwd));
-        }
-    }
-    if diags.iter().any(Diagnostic::is_error) {
-        exit::PROBLEMS
-    } else {
-        exit::OK
-    }
-}
-
 /// A path as diagnostics name it: as given, with `/` separators.
 fn display_name(p: &Path) -> String {
     let s = p.to_string_lossy().replace('\\', "/");
@@ -154,7 +116,7 @@ fn display_name(p: &Path) -> String {
 }
 
 /// Files under `p` (or `p` itself), sorted, never leaving `root` through a symlink.
-fn collect(root: &Path, p: &Path, out: &mut Vec<PathBuf>) {
+fn collect(root: &Path, p: &Path, out: &mut Vec<PathBuf>, notes: &mut Vec<String>) {
     let Ok(meta) = std::fs::symlink_metadata(p) else {
         return;
     };
@@ -182,7 +144,7 @@ fn collect(root: &Path, p: &Path, out: &mut Vec<PathBuf>) {
         return;
     }
     let Ok(rd) = std::fs::read_dir(p) else {
-        eprintln!("warning: cannot read directory {}", p.display());
+        notes.push(format!("warning: cannot read directory {}", p.display()));
         return;
     };
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -195,7 +157,7 @@ fn collect(root: &Path, p: &Path, out: &mut Vec<PathBuf>) {
         if skip && e.is_dir() {
             continue;
         }
-        collect(root, &e, out);
+        collect(root, &e, out, notes);
     }
 }
 

@@ -6,28 +6,32 @@ use alembic_config::{Exposure, Plane, Topology};
 
 use crate::cli::{Global, TopologyFormat};
 use crate::exit;
+use crate::view::{CmdResult, Human, Outcome, View};
 
-pub fn run(g: &Global, format: TopologyFormat) -> i32 {
-    let (_, loaded) = match crate::config::load(g.config.as_deref()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::PROBLEMS;
-        }
-    };
-    let Some(t) = &loaded.topology else {
-        crate::output::print_human(&loaded.diagnostics, &[&loaded.source]);
-        return exit::PROBLEMS;
-    };
-    let format = if g.json { TopologyFormat::Json } else { format };
-    let out = match format {
-        TopologyFormat::Human => human(t),
-        TopologyFormat::Json => format!("{}\n", json(t)),
-        TopologyFormat::Dot => dot(t),
-        TopologyFormat::Mermaid => mermaid(t),
-    };
-    print!("{out}");
-    exit::OK
+pub fn run(g: &Global, format: TopologyFormat) -> CmdResult {
+    let (_, _, t) = crate::config::topology(g.config.as_deref())?;
+    Ok(Outcome::new(exit::OK, TopologyView { t, format }))
+}
+
+/// The topology in the format asked for; JSON mode always gets the JSON document.
+struct TopologyView {
+    t: Topology,
+    format: TopologyFormat,
+}
+
+impl View for TopologyView {
+    fn human(&self, h: &mut Human) {
+        h.out.push_str(&match self.format {
+            TopologyFormat::Human => human(&self.t),
+            TopologyFormat::Json => format!("{}\n", json(&self.t)),
+            TopologyFormat::Dot => dot(&self.t),
+            TopologyFormat::Mermaid => mermaid(&self.t),
+        });
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json(&self.t)
+    }
 }
 
 /// One row per workload, the implicit edge included.
