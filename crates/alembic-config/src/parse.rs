@@ -18,6 +18,8 @@ use crate::diag::{Code, Diagnostic, Severity, SourceFile};
 use crate::model::*;
 use crate::types::*;
 
+mod scale;
+
 /// Refuse files larger than this before parsing: a config is a few KiB; 10k workloads is ~2 MiB.
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// Refuse arrays/tables nested deeper than this (TOML parsers recurse).
@@ -376,6 +378,11 @@ const DROPLET_KEYS: &[&str] = &[
     "state_access_key_env",
     "state_secret_key_env",
     "registry",
+    "count",
+    "addresses",
+    "engine",
+    "lb",
+    "rollout",
 ];
 const CI_KEYS: &[&str] = &[
     "repository",
@@ -422,6 +429,8 @@ pub fn known_keys() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("project", PROJECT_KEYS),
         ("host", HOST_KEYS),
         ("droplet", DROPLET_KEYS),
+        ("droplet.lb", scale::LB_KEYS),
+        ("droplet.rollout", scale::ROLLOUT_KEYS),
         ("ci", CI_KEYS),
         ("workload", WORKLOAD_KEYS),
     ])
@@ -825,7 +834,7 @@ impl<'s> Cx<'s> {
                 .map_err(|_| format!("{s:?} is not an IP address"))
         });
         ok &= t.t.get("address").is_none() || address.is_some();
-        let provisioned = t.t.get("address").is_none();
+        let provisioned = t.t.get("address").is_none() && t.t.get("addresses").is_none();
         let need = |what: &'static str| if provisioned { Some(what) } else { None };
         let name = self.string(
             &t,
@@ -1007,6 +1016,8 @@ impl<'s> Cx<'s> {
         }
         let registry = self.string(&t, "registry", None, Code::Cfg004, Registry::parse);
         ok &= t.t.get("registry").is_none() || registry.is_some();
+        let scale = self.scale(&t, t.t.get("address").is_some());
+        ok &= scale.is_some();
         if !ok {
             return None;
         }
@@ -1036,6 +1047,7 @@ impl<'s> Cx<'s> {
             state_access_key_env: state_access_key_env?,
             state_secret_key_env: state_secret_key_env?,
             registry,
+            scale: scale?,
         })
     }
 
