@@ -17,6 +17,7 @@ pub mod launcher;
 pub mod manifest;
 pub mod systemd;
 pub mod terraform;
+pub mod terraform_scale;
 
 use std::collections::BTreeMap;
 
