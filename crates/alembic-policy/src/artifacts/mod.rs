@@ -152,6 +152,7 @@ pub static RULES: &[&FileRule] = &[
     &compose::EXP008,
     &terraform::EXP005,
     &terraform::EXP006,
+    &terraform::EXP009,
     &workflow::CI001,
     &workflow::CI002,
     &workflow::CI003,
