@@ -43,3 +43,19 @@ fn a_firewall_opened_around_the_load_balancer_is_exp009() {
     let codes: Vec<Code> = d.iter().map(|d| d.code).collect();
     assert_eq!(codes, [Code::Exp009], "{d:#?}");
 }
+
+#[test]
+fn a_swarm_workload_publishing_a_port_is_exp003() {
+    let t = fixture("scale-swarm");
+    let set = alembic_render::render(&t);
+    let stack = set.get("infra/docker/stack.yaml").expect("stack.yaml");
+    let loosened = stack.text().replacen(
+        "  worker:\n    image: ghcr.io/acme/worker:2.0.1\n",
+        "  worker:\n    image: ghcr.io/acme/worker:2.0.1\n    ports:\n    - target: 9000\n      published: 9000\n      mode: host\n",
+        1,
+    );
+    assert_ne!(loosened, stack.text());
+    let d = scan_text_with(&stack.path, &loosened, None, &ScanContext::of(&t));
+    let codes: Vec<Code> = d.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::Exp003], "{d:#?}");
+}

@@ -15,13 +15,14 @@ pub mod known;
 pub mod launchd;
 pub mod launcher;
 pub mod manifest;
+pub mod swarm;
 pub mod systemd;
 pub mod terraform;
 pub mod terraform_scale;
 
 use std::collections::BTreeMap;
 
-use alembic_config::{Plane, Topology};
+use alembic_config::{Engine, Plane, Topology};
 use serde::Serialize;
 
 /// What kind of file an artifact is (which checker accepts it, which scan rules apply).
@@ -110,7 +111,11 @@ pub fn render(t: &Topology) -> ArtifactSet {
     let mut set = ArtifactSet::default();
     for a in terraform::render(t)
         .into_iter()
-        .chain(compose::render(t))
+        .chain(match t.droplet.scale.engine {
+            Engine::Compose => compose::render(t),
+            Engine::Swarm => swarm::render(t),
+            Engine::Kubernetes => Vec::new(),
+        })
         .chain(caddy::render(t))
         .chain(launchd::render(t))
         .chain(systemd::render(t))

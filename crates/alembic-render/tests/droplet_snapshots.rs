@@ -7,7 +7,10 @@ mod droplet_support;
 fn droplet_artifacts_of_every_fixture() {
     insta::glob!("fixtures/*.toml", |path| {
         let t = droplet_support::load(path);
-        let arts = droplet_support::droplet_artifacts(&t);
+        let mut arts = droplet_support::droplet_artifacts(&t);
+        if t.droplet.scale.engine == alembic_config::Engine::Swarm {
+            arts.extend(alembic_render::swarm::render(&t));
+        }
         // The file list is part of the snapshot: BYO `address` fixtures render no Terraform.
         let listing: Vec<&str> = arts.iter().map(|a| a.path.as_str()).collect();
         insta::assert_snapshot!("files", listing.join("\n"));
