@@ -59,3 +59,48 @@ fn a_swarm_workload_publishing_a_port_is_exp003() {
     let codes: Vec<Code> = d.iter().map(|d| d.code).collect();
     assert_eq!(codes, [Code::Exp003], "{d:#?}");
 }
+
+#[test]
+fn kubernetes_services_and_host_ports_around_the_edge_are_exp003() {
+    let t = fixture("scale-kubernetes");
+    let set = alembic_render::render(&t);
+    let api = set.get("infra/k8s/api.yaml").expect("api.yaml");
+    let ctx = ScanContext::of(&t);
+    let codes = |text: &str| -> Vec<(Code, usize)> {
+        scan_text_with(&api.path, text, None, &ctx)
+            .iter()
+            .map(|d| (d.code, d.line))
+            .collect()
+    };
+    assert_eq!(codes(api.text()), []);
+    let line_of = |text: &str, needle: &str| {
+        text[..text.find(needle).expect(needle)]
+            .matches('\n')
+            .count()
+            + 1
+    };
+    // The workload's Service made public.
+    let lb = api
+        .text()
+        .replacen("type: ClusterIP", "type: LoadBalancer", 1);
+    assert_eq!(
+        codes(&lb),
+        [(Code::Exp003, line_of(&lb, "type: LoadBalancer"))]
+    );
+    // A hostPort on the workload's container.
+    let hp = api.text().replacen(
+        "- containerPort: 8080",
+        "- containerPort: 8080\n          hostPort: 8080",
+        1,
+    );
+    assert_ne!(hp, api.text());
+    assert_eq!(codes(&hp), [(Code::Exp003, line_of(&hp, "hostPort"))]);
+    // The pod on the node's network.
+    let hn = api.text().replacen(
+        "automountServiceAccountToken: false",
+        "automountServiceAccountToken: false\n      hostNetwork: true",
+        1,
+    );
+    assert_ne!(hn, api.text());
+    assert_eq!(codes(&hn), [(Code::Exp003, line_of(&hn, "hostNetwork"))]);
+}

@@ -11,6 +11,7 @@ pub mod compose;
 pub mod github;
 pub mod gitignore;
 mod hclfmt;
+pub mod k8s;
 pub mod known;
 pub mod launchd;
 pub mod launcher;
@@ -42,6 +43,8 @@ pub enum ArtifactKind {
     Gitignore,
     /// cloud-init user-data (`#cloud-config`).
     CloudInit,
+    /// Kubernetes manifests (`infra/k8s/*.yaml`).
+    Kubernetes,
 }
 
 /// One rendered file. `path` is relative to the output root, with `/` separators.
@@ -114,7 +117,7 @@ pub fn render(t: &Topology) -> ArtifactSet {
         .chain(match t.droplet.scale.engine {
             Engine::Compose => compose::render(t),
             Engine::Swarm => swarm::render(t),
-            Engine::Kubernetes => Vec::new(),
+            Engine::Kubernetes => k8s::render(t),
         })
         .chain(caddy::render(t))
         .chain(launchd::render(t))

@@ -15,8 +15,9 @@
 //!
 //! Kubernetes: a `digitalocean_kubernetes_cluster` (DOKS) in the VPC with `count` nodes, its
 //! version the newest patch of [`KUBERNETES_MINOR`] (the release `infra/k8s/` is typed and
-//! validated against). Its load balancer is created by the cluster from the edge's
-//! `LoadBalancer` Service, so the DNS records are not Terraform's there.
+//! validated against), and with TLS terminated at the balancer its certificate. The balancer
+//! itself is created by the cluster from the edge's `LoadBalancer` Service (which names the
+//! certificate), so the DNS records are not Terraform's there.
 
 use alembic_config::{Engine, LbTls, Topology};
 use hcl::{Block, Body, Expression, Traversal, Variable};
@@ -26,7 +27,7 @@ use crate::terraform::{
 };
 
 /// The Kubernetes minor release DOKS runs and `infra/k8s/` is written against.
-pub const KUBERNETES_MINOR: &str = "1.33";
+pub const KUBERNETES_MINOR: &str = "1.35";
 /// The load balancer's health check (also what a rolling deploy waits out: a droplet whose
 /// edge answers 503 leaves rotation after `UNHEALTHY_THRESHOLD` checks, and is back after
 /// `HEALTHY_THRESHOLD`).
@@ -113,6 +114,28 @@ fn project(t: &Topology, resources: Expression) -> Block {
         .build()
 }
 
+/// The load balancer's Let's Encrypt certificate for every route host, when it ends TLS.
+fn certificate(t: &Topology) -> Option<Block> {
+    let lb = t.droplet.scale.load_balancer().unwrap_or_default();
+    let hosts: Vec<String> = route_hosts(t)
+        .into_iter()
+        .map(|(h, _)| h.to_string())
+        .collect();
+    (lb.tls == LbTls::Terminate).then(|| {
+        Block::builder("resource")
+            .add_labels(["digitalocean_certificate", "edge"])
+            .add_attribute(("name", format!("{}-edge", t.project.name)))
+            .add_attribute(("type", "lets_encrypt"))
+            .add_attribute(("domains", strings(&hosts)))
+            // Let's Encrypt validates through the zone's DNS, which must exist first.
+            .add_attribute((
+                "depends_on",
+                Expression::Array(vec![reference("digitalocean_domain.zone")]),
+            ))
+            .build()
+    })
+}
+
 pub fn main(t: &Topology) -> Body {
     if t.droplet.scale.engine == Engine::Kubernetes {
         return kubernetes(t);
@@ -168,23 +191,7 @@ pub fn main(t: &Topology) -> Body {
         )
         .build();
 
-    let hosts: Vec<String> = route_hosts(t)
-        .into_iter()
-        .map(|(h, _)| h.to_string())
-        .collect();
-    let certificate = (lb.tls == LbTls::Terminate).then(|| {
-        Block::builder("resource")
-            .add_labels(["digitalocean_certificate", "edge"])
-            .add_attribute(("name", format!("{}-edge", t.project.name)))
-            .add_attribute(("type", "lets_encrypt"))
-            .add_attribute(("domains", strings(&hosts)))
-            // Let's Encrypt validates through the zone's DNS, which must exist first.
-            .add_attribute((
-                "depends_on",
-                Expression::Array(vec![reference("digitalocean_domain.zone")]),
-            ))
-            .build()
-    });
+    let certificate = certificate(t);
 
     let https_rule = match lb.tls {
         LbTls::Terminate => Block::builder("forwarding_rule")
@@ -368,6 +375,8 @@ fn kubernetes(t: &Topology) -> Body {
         .add_block(vpc(t))
         .add_block(cluster)
         .add_block(zone(t))
+        // The cluster's load balancer (made from the edge Service) takes it by name.
+        .add_blocks(certificate(t))
         .add_block(project(
             t,
             Expression::Array(vec![

@@ -8,8 +8,10 @@ fn droplet_artifacts_of_every_fixture() {
     insta::glob!("fixtures/*.toml", |path| {
         let t = droplet_support::load(path);
         let mut arts = droplet_support::droplet_artifacts(&t);
-        if t.droplet.scale.engine == alembic_config::Engine::Swarm {
-            arts.extend(alembic_render::swarm::render(&t));
+        match t.droplet.scale.engine {
+            alembic_config::Engine::Compose => {}
+            alembic_config::Engine::Swarm => arts.extend(alembic_render::swarm::render(&t)),
+            alembic_config::Engine::Kubernetes => arts.extend(alembic_render::k8s::render(&t)),
         }
         // The file list is part of the snapshot: BYO `address` fixtures render no Terraform.
         let listing: Vec<&str> = arts.iter().map(|a| a.path.as_str()).collect();

@@ -9,6 +9,7 @@
 pub mod caddy;
 pub mod compose;
 pub mod host;
+pub mod kubernetes;
 pub mod terraform;
 pub mod unparsed;
 pub mod workflow;
@@ -31,6 +32,8 @@ pub enum FileKind {
     Plist,
     /// A systemd unit (`.service`, `.socket`, `.timer`).
     Unit,
+    /// Kubernetes manifests (`apiVersion` + `kind` documents).
+    Kubernetes,
     /// Any other text: only the secret shapes apply.
     Text,
 }
@@ -158,6 +161,7 @@ pub static RULES: &[&FileRule] = &[
     &workflow::CI003,
     &workflow::CI004,
     &workflow::CI005,
+    &kubernetes::EXP003,
     &caddy::EXP001,
     &caddy::EXP004,
     &caddy::EXP006,
@@ -208,6 +212,8 @@ pub fn detect_kind(path: &str, text: &str) -> FileKind {
     };
     if top("jobs") && (top("on") || top("\"on\"") || top("'on'")) {
         FileKind::Workflow
+    } else if top("apiVersion") && top("kind") {
+        FileKind::Kubernetes
     } else if top("services") {
         FileKind::Compose
     } else {
@@ -426,6 +432,7 @@ pub fn kind_of(k: ArtifactKind) -> FileKind {
         ArtifactKind::Caddyfile => FileKind::Caddyfile,
         ArtifactKind::LaunchdPlist => FileKind::Plist,
         ArtifactKind::SystemdUnit => FileKind::Unit,
+        ArtifactKind::Kubernetes => FileKind::Kubernetes,
         _ => FileKind::Text,
     }
 }
