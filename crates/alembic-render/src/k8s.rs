@@ -132,7 +132,6 @@ fn strategy(t: &Topology) -> DeploymentStrategy {
                 t.droplet.scale.rollout.max_unavailable as i32,
             )),
             max_unavailable: Some(IntOrString::Int(0)),
-            ..Default::default()
         }),
     }
 }
