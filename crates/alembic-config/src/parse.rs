@@ -19,6 +19,7 @@ use crate::model::*;
 use crate::types::*;
 
 mod fields;
+mod scale;
 mod sections;
 mod workload;
 
@@ -380,6 +381,11 @@ const DROPLET_KEYS: &[&str] = &[
     "state_access_key_env",
     "state_secret_key_env",
     "registry",
+    "count",
+    "addresses",
+    "engine",
+    "lb",
+    "rollout",
 ];
 const CI_KEYS: &[&str] = &[
     "repository",
@@ -426,6 +432,8 @@ pub fn known_keys() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("project", PROJECT_KEYS),
         ("host", HOST_KEYS),
         ("droplet", DROPLET_KEYS),
+        ("droplet.lb", scale::LB_KEYS),
+        ("droplet.rollout", scale::ROLLOUT_KEYS),
         ("ci", CI_KEYS),
         ("workload", WORKLOAD_KEYS),
     ])

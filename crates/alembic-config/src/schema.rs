@@ -124,6 +124,68 @@ struct Droplet {
     /// Image registry prefix (like ghcr.io/acme) CI pushes `build` workloads' images to; they
     /// are then pulled by digest. Unset: images are shipped over ssh.
     registry: Option<String>,
+    /// Droplets to provision (DOKS nodes with engine = "kubernetes"). Default: 1. More than one
+    /// needs [droplet.lb].
+    #[schemars(range(min = 1, max = 100))]
+    count: Option<u32>,
+    /// Several existing servers' IPs, instead of `address`: no Terraform is rendered.
+    addresses: Option<Vec<String>>,
+    /// What runs the containers. Default: compose.
+    engine: Option<Engine>,
+    lb: Option<LoadBalancer>,
+    rollout: Option<Rollout>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Engine {
+    Compose,
+    Swarm,
+    Kubernetes,
+}
+
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum LbTls {
+    Terminate,
+    Passthrough,
+}
+
+/// The DigitalOcean load balancer in front of the droplets; required with more than one.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct LoadBalancer {
+    /// "terminate": the load balancer holds a Let's Encrypt certificate. "passthrough": each
+    /// edge does (one droplet only). Default: terminate.
+    tls: Option<LbTls>,
+    /// The path the balancer's health check asks each droplet's edge. Default: /healthz.
+    health: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum OnFailure {
+    #[schemars(rename = "rollback-all")]
+    RollbackAll,
+    #[schemars(rename = "rollback-host")]
+    RollbackHost,
+    #[schemars(rename = "pause")]
+    Pause,
+}
+
+/// How a release moves across the droplets.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Rollout {
+    /// Droplets out of the balancer at once. Default: 1.
+    #[schemars(range(min = 1))]
+    max_unavailable: Option<u32>,
+    /// Default: rollback-all.
+    on_failure: Option<OnFailure>,
 }
 
 #[derive(JsonSchema)]
@@ -279,6 +341,8 @@ mod tests {
                 "project" => &defs["Project"],
                 "host" => &defs["Host"],
                 "droplet" => &defs["Droplet"],
+                "droplet.lb" => &defs["LoadBalancer"],
+                "droplet.rollout" => &defs["Rollout"],
                 "ci" => &defs["Ci"],
                 "workload" => &defs["Workload"],
                 other => panic!("unmapped table {other}"),

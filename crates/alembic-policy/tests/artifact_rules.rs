@@ -476,3 +476,73 @@ fn messages_never_carry_a_token() {
         assert!(!x.message.contains(&gh[4..]), "{}", x.message);
     }
 }
+
+// ---- EXP009: a load balancer's droplets reachable around it --------------------------------
+
+const LB_MODULE: &str = "\
+resource \"digitalocean_loadbalancer\" \"edge\" {
+  name   = \"lb\"
+  region = \"ams3\"
+}
+
+resource \"digitalocean_firewall\" \"edge\" {
+  name = \"fw\"
+  tags = [\"edge\"]
+
+  inbound_rule {
+    protocol                  = \"tcp\"
+    port_range                = \"80\"
+    source_load_balancer_uids = [digitalocean_loadbalancer.edge.id]
+  }
+
+  inbound_rule {
+    protocol         = \"tcp\"
+    port_range       = \"443\"
+    source_addresses = [\"10.0.0.0/8\"]
+  }
+
+  inbound_rule {
+    protocol    = \"tcp\"
+    port_range  = \"80-443\"
+    source_tags = [\"edge\"]
+  }
+
+  inbound_rule {
+    protocol    = \"tcp\"
+    port_range  = \"2377\"
+    source_tags = [\"edge\"]
+  }
+}
+";
+
+#[test]
+fn exp009_edge_ports_from_anything_but_the_load_balancer() {
+    let d = scan_text("main.tf", LB_MODULE, None);
+    // 443 from a private range and 80-443 from a tag: both skip the balancer. The rule from the
+    // balancer and the swarm port between tagged droplets are fine.
+    assert_eq!(found(&d), [("EXP009", E, 19, 25), ("EXP009", E, 25, 19)]);
+    assert!(
+        d[0].message.contains("port 443 from 10.0.0.0/8"),
+        "{}",
+        d[0].message
+    );
+}
+
+#[test]
+fn exp009_needs_a_load_balancer_in_the_module() {
+    let text = LB_MODULE.replace(
+        "digitalocean_loadbalancer\" \"edge\"",
+        "digitalocean_vpc\" \"edge\"",
+    );
+    let d = scan_text("main.tf", &text, None);
+    assert!(d.iter().all(|d| d.code.as_str() != "EXP009"), "{d:?}");
+}
+
+#[test]
+fn exp009_text_fallback_when_hcl_does_not_parse() {
+    let text = LB_MODULE.replace("name   = \"lb\"", "name   = \"lb\" {{");
+    let d = scan_text("main.tf", &text, None);
+    let codes: Vec<_> = d.iter().map(|d| (d.code.as_str(), d.line)).collect();
+    assert!(codes.contains(&("EXP009", 19)), "{codes:?}");
+    assert!(codes.contains(&("EXP009", 25)), "{codes:?}");
+}

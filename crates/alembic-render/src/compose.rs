@@ -221,7 +221,7 @@ pub fn render_pinned(t: &Topology, pins: &BTreeMap<String, String>) -> Vec<Artif
 /// numbers (ports), since yaml_serde already quotes digit-only strings. The file's keys are
 /// field, service, network and env-var names, none of which can start that way or contain
 /// `: `, so splitting at the first `: ` finds the value.
-fn quote_ambiguous_scalars(yaml: &str) -> String {
+pub(crate) fn quote_ambiguous_scalars(yaml: &str) -> String {
     let mut out = String::with_capacity(yaml.len() + 64);
     for line in yaml.split_inclusive('\n') {
         let (body, nl) = match line.strip_suffix('\n') {
@@ -344,7 +344,7 @@ fn workload_mounts(w: &Workload) -> Vec<Mount> {
 }
 
 /// `/tmp` always, then the workload's own tmpfs paths.
-fn workload_tmpfs(w: &Workload) -> Vec<String> {
+pub(crate) fn workload_tmpfs(w: &Workload) -> Vec<String> {
     let mut v = vec!["/tmp".to_owned()];
     for p in &w.tmpfs {
         if !v.iter().any(|x| x == p.as_str()) {

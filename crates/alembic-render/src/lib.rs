@@ -13,17 +13,20 @@ pub mod compose;
 pub mod github;
 pub mod gitignore;
 mod hclfmt;
+pub mod k8s;
 pub mod known;
 pub mod launchd;
 pub mod launcher;
 pub mod manifest;
 mod ordered;
+pub mod swarm;
 pub mod systemd;
 pub mod terraform;
+pub mod terraform_scale;
 
 use std::collections::BTreeMap;
 
-use alembic_config::{Plane, Topology};
+use alembic_config::{Engine, Plane, Topology};
 use serde::Serialize;
 
 /// What kind of file an artifact is (which checker accepts it, which scan rules apply).
@@ -50,6 +53,8 @@ pub enum ArtifactKind {
     Gitignore,
     /// cloud-init user-data (`#cloud-config`).
     CloudInit,
+    /// Kubernetes manifests (`infra/k8s/*.yaml`).
+    Kubernetes,
 }
 
 /// One rendered file. `path` is relative to the output root, with `/` separators.
@@ -131,7 +136,11 @@ pub fn render(t: &Topology) -> ArtifactSet {
     let mut set = ArtifactSet::default();
     for a in terraform::render(t)
         .into_iter()
-        .chain(compose::render(t))
+        .chain(match t.droplet.scale.engine {
+            Engine::Compose => compose::render(t),
+            Engine::Swarm => swarm::render(t),
+            Engine::Kubernetes => k8s::render(t),
+        })
         .chain(caddy::render(t))
         .chain(launchd::render(t))
         .chain(systemd::render(t))

@@ -57,7 +57,7 @@ pub const BACKEND_ACCESS_KEY_ENV: &str = "AWS_ACCESS_KEY_ID";
 pub const BACKEND_SECRET_KEY_ENV: &str = "AWS_SECRET_ACCESS_KEY";
 
 const DIR: &str = "infra/terraform";
-const EVERYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
+pub(crate) const EVERYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
 
 /// The Terraform files of a provisioned droplet (none otherwise).
 pub fn render(t: &Topology) -> Vec<Artifact> {
@@ -67,8 +67,8 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
     [
         ("versions.tf", format_body(&versions(t))),
         ("variables.tf", variables(t)),
-        ("main.tf", format_body(&main(t))),
-        ("outputs.tf", format_body(&outputs())),
+        ("main.tf", format_body(&main_tf(t))),
+        ("outputs.tf", format_body(&outputs_tf(t))),
     ]
     .into_iter()
     .map(|(file, text)| {
@@ -83,7 +83,7 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
 }
 
 /// `a.b.c` as an HCL traversal expression (a reference, not a string).
-fn reference(path: &str) -> Expression {
+pub(crate) fn reference(path: &str) -> Expression {
     let mut parts = path.split('.');
     let root = parts.next().unwrap_or_default();
     let mut b = Traversal::builder(Variable::unchecked(root));
@@ -93,7 +93,7 @@ fn reference(path: &str) -> Expression {
     Expression::from(b.build())
 }
 
-fn strings<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Expression {
+pub(crate) fn strings<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Expression {
     Expression::Array(
         items
             .into_iter()
@@ -102,7 +102,22 @@ fn strings<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Expression {
     )
 }
 
-fn prevent_destroy() -> Block {
+/// `file("${path.module}/../droplet/cloud-init.yaml")`: the droplet's first-boot user data.
+pub(crate) fn cloud_init_user_data() -> hcl::expr::FuncCall {
+    hcl::expr::FuncCall::builder("file")
+        .arg(Expression::from(hcl::expr::TemplateExpr::QuotedString(
+            format!(
+                "${{path.module}}/../droplet/{}",
+                crate::bootstrap::CLOUD_INIT_PATH
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+            ),
+        )))
+        .build()
+}
+
+pub(crate) fn prevent_destroy() -> Block {
     Block::builder("lifecycle")
         .add_attribute(("prevent_destroy", true))
         .build()
@@ -168,7 +183,7 @@ fn variables(t: &Topology) -> String {
 /// Distinct route hosts inside the project's zone, sorted, with their record names: one DNS
 /// record each. A host outside the zone gets no record here (the zone cannot hold it); policy
 /// reports that route as EXP004.
-fn route_hosts(t: &Topology) -> BTreeSet<(&Hostname, String)> {
+pub(crate) fn route_hosts(t: &Topology) -> BTreeSet<(&Hostname, String)> {
     t.routes()
         .filter_map(|(_, r)| Some((&r.host, r.host.record_name(&t.project.domain)?)))
         .collect()
@@ -178,7 +193,7 @@ fn route_hosts(t: &Topology) -> BTreeSet<(&Hostname, String)> {
 /// Injective: hostnames hold no `_`, so turning dots into underscores cannot make two hosts
 /// collide, and the `_` prefixes used for the apex and digit-led names cannot come from a
 /// hostname either.
-fn record_resource_name(name: &str) -> String {
+pub(crate) fn record_resource_name(name: &str) -> String {
     if name == "@" {
         return "_apex".to_owned();
     }
@@ -187,6 +202,24 @@ fn record_resource_name(name: &str) -> String {
         format!("_{name}")
     } else {
         name
+    }
+}
+
+/// `main.tf`: one droplet behind a reserved IP, or with a load balancer or several droplets
+/// (or on Kubernetes) the scaled-out layout of `crate::terraform_scale`.
+fn main_tf(t: &Topology) -> Body {
+    if crate::terraform_scale::is_scaled(t) {
+        crate::terraform_scale::main(t)
+    } else {
+        main(t)
+    }
+}
+
+fn outputs_tf(t: &Topology) -> Body {
+    if crate::terraform_scale::is_scaled(t) {
+        crate::terraform_scale::outputs(t)
+    } else {
+        outputs()
     }
 }
 
@@ -210,17 +243,7 @@ fn main(t: &Topology) -> Body {
     // (crate::bootstrap). DigitalOcean cannot change user_data in place: a changed value plans
     // the droplet's replacement, which prevent_destroy then refuses. So later changes to it are
     // ignored here; an existing droplet gets them with `alembic bootstrap` instead.
-    let user_data = hcl::expr::FuncCall::builder("file")
-        .arg(Expression::from(hcl::expr::TemplateExpr::QuotedString(
-            format!(
-                "${{path.module}}/../droplet/{}",
-                crate::bootstrap::CLOUD_INIT_PATH
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-            ),
-        )))
-        .build();
+    let user_data = cloud_init_user_data();
     let droplet = droplet
         .add_attribute(("ssh_keys", strings(&d.ssh_keys)))
         .add_attribute(("monitoring", true))

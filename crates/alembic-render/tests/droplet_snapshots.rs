@@ -7,7 +7,12 @@ mod droplet_support;
 fn droplet_artifacts_of_every_fixture() {
     insta::glob!("fixtures/*.toml", |path| {
         let t = droplet_support::load(path);
-        let arts = droplet_support::droplet_artifacts(&t);
+        let mut arts = droplet_support::droplet_artifacts(&t);
+        match t.droplet.scale.engine {
+            alembic_config::Engine::Compose => {}
+            alembic_config::Engine::Swarm => arts.extend(alembic_render::swarm::render(&t)),
+            alembic_config::Engine::Kubernetes => arts.extend(alembic_render::k8s::render(&t)),
+        }
         // The file list is part of the snapshot: BYO `address` fixtures render no Terraform.
         let listing: Vec<&str> = arts.iter().map(|a| a.path.as_str()).collect();
         insta::assert_snapshot!("files", listing.join("\n"));

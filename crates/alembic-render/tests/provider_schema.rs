@@ -132,6 +132,11 @@ fn every_rendered_resource_type_is_in_the_data() {
         "digitalocean_domain",
         "digitalocean_record",
         "digitalocean_project",
+        "digitalocean_vpc",
+        "digitalocean_tag",
+        "digitalocean_certificate",
+        "digitalocean_loadbalancer",
+        "digitalocean_kubernetes_cluster",
     ] {
         assert!(seen.contains(ty), "{ty} no longer rendered by any fixture");
     }
@@ -161,14 +166,15 @@ fn every_fixture_passes_the_provider_schema() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
-        // Droplet, IP, assignment, firewall, domain, project (records: one per route host).
+        // Droplet, IP, assignment, firewall, domain, project (records: one per route host);
+        // on Kubernetes: the versions data source, VPC, cluster, domain, project.
         assert!(
-            r.resources_checked >= 6,
+            r.resources_checked >= 5,
             "{name}: {} resources",
             r.resources_checked
         );
         assert!(
-            r.references_checked >= 7,
+            r.references_checked >= 5,
             "{name}: {} references",
             r.references_checked
         );
@@ -623,5 +629,73 @@ fn reference_inside_a_template_is_checked() {
         &files,
         Kind::UnsupportedAttributeReference,
         "digitalocean_droplet.main.nam",
+    );
+}
+
+/// The scale-compose fixture's files with `main.tf` edited by `edit`, which must change it.
+fn scaled_with_main(edit: impl Fn(&str) -> String) -> Vec<(String, String)> {
+    let mut files = tf_files(&fixture("scale-compose"));
+    let main = files
+        .iter_mut()
+        .find(|(n, _)| n == "main.tf")
+        .expect("main.tf rendered");
+    let edited = edit(&main.1);
+    assert_ne!(edited, main.1, "the edit did not apply");
+    main.1 = edited;
+    files
+}
+
+#[test]
+fn scaled_layouts_have_no_findings() {
+    let s = load_schema();
+    for name in ["scale-compose", "scale-swarm", "scale-kubernetes"] {
+        let f = findings(&s, &tf_files(&fixture(name)));
+        assert!(f.is_empty(), "{name}: {f:?}");
+    }
+}
+
+#[test]
+fn load_balancer_health_check_without_path_is_caught() {
+    let s = load_schema();
+    let files = scaled_with_main(|m| {
+        let start = m.find("    path ").expect("healthcheck path");
+        let end = start + m[start..].find('\n').unwrap() + 1;
+        format!("{}{}", &m[..start], &m[end..])
+    });
+    assert_one(
+        &s,
+        &files,
+        Kind::PlanCheckFailed,
+        "resource.digitalocean_loadbalancer.edge.healthcheck[0].path",
+    );
+}
+
+#[test]
+fn certificate_of_an_unknown_type_is_caught() {
+    let s = load_schema();
+    let files = scaled_with_main(|m| first(m, "\"lets_encrypt\"", "\"letsencrypt\""));
+    assert_one(
+        &s,
+        &files,
+        Kind::InvalidValue,
+        "resource.digitalocean_certificate.edge.type",
+    );
+}
+
+#[test]
+fn firewall_source_from_an_undeclared_load_balancer_is_caught() {
+    let s = load_schema();
+    let files = scaled_with_main(|m| {
+        first(
+            m,
+            "source_load_balancer_uids = [digitalocean_loadbalancer.edge.id]",
+            "source_load_balancer_uids = [digitalocean_loadbalancer.front.id]",
+        )
+    });
+    assert_one(
+        &s,
+        &files,
+        Kind::UndeclaredResource,
+        "digitalocean_loadbalancer.front.id",
     );
 }

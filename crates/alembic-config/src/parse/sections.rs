@@ -94,7 +94,7 @@ impl<'s> Cx<'s> {
                 .map_err(|_| format!("{s:?} is not an IP address"))
         });
         ok &= t.t.get("address").is_none() || address.is_some();
-        let provisioned = t.t.get("address").is_none();
+        let provisioned = t.t.get("address").is_none() && t.t.get("addresses").is_none();
         let need = |what: &'static str| if provisioned { Some(what) } else { None };
         let name = self.string(
             &t,
@@ -276,6 +276,8 @@ impl<'s> Cx<'s> {
         }
         let registry = self.string(&t, "registry", None, Code::Cfg004, Registry::parse);
         ok &= t.t.get("registry").is_none() || registry.is_some();
+        let scale = self.scale(&t, t.t.get("address").is_some());
+        ok &= scale.is_some();
         if !ok {
             return None;
         }
@@ -305,6 +307,7 @@ impl<'s> Cx<'s> {
             state_access_key_env: state_access_key_env?,
             state_secret_key_env: state_secret_key_env?,
             registry,
+            scale: scale?,
         })
     }
 

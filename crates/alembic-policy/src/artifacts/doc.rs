@@ -22,6 +22,8 @@ pub enum FileKind {
     Plist,
     /// A systemd unit (`.service`, `.socket`, `.timer`).
     Unit,
+    /// Kubernetes manifests (`apiVersion` + `kind` documents).
+    Kubernetes,
     /// Any other text: only the secret shapes apply.
     Text,
 }

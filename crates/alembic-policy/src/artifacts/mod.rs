@@ -11,6 +11,7 @@ pub mod compose;
 mod doc;
 mod hcltext;
 pub mod host;
+pub mod kubernetes;
 pub mod terraform;
 pub mod unparsed;
 pub mod workflow;
@@ -30,11 +31,13 @@ pub static RULES: &[&FileRule] = &[
     &compose::EXP008,
     &terraform::EXP005,
     &terraform::EXP006,
+    &terraform::EXP009,
     &workflow::CI001,
     &workflow::CI002,
     &workflow::CI003,
     &workflow::CI004,
     &workflow::CI005,
+    &kubernetes::EXP003,
     &caddy::EXP001,
     &caddy::EXP004,
     &caddy::EXP006,
@@ -86,6 +89,8 @@ pub fn detect_kind(path: &str, text: &str) -> FileKind {
     };
     if top("jobs") && (top("on") || top("\"on\"") || top("'on'")) {
         FileKind::Workflow
+    } else if top("apiVersion") && top("kind") {
+        FileKind::Kubernetes
     } else if top("services") {
         FileKind::Compose
     } else {
@@ -266,6 +271,7 @@ pub fn kind_of(k: ArtifactKind) -> FileKind {
         ArtifactKind::Caddyfile => FileKind::Caddyfile,
         ArtifactKind::LaunchdPlist => FileKind::Plist,
         ArtifactKind::SystemdUnit => FileKind::Unit,
+        ArtifactKind::Kubernetes => FileKind::Kubernetes,
         _ => FileKind::Text,
     }
 }

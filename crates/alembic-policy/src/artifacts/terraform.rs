@@ -1,6 +1,8 @@
 //! Terraform firewall rules, judged one inbound rule and one port at a time: SSH open to the
-//! whole internet in *any* rule (EXP005; checkov looks only at a firewall's first rule), and
-//! world-open ports that no public workload needs (EXP006; the edge's 80/443 are fine).
+//! whole internet in *any* rule (EXP005; checkov looks only at a firewall's first rule),
+//! world-open ports that no public workload needs (EXP006; the edge's 80/443 are fine), and in a
+//! module with a DigitalOcean load balancer, the edge's ports admitted from anything but that
+//! balancer (EXP009: traffic that skips the balancer skips its TLS and health gating).
 //!
 //! Understands DigitalOcean `inbound_rule` blocks, AWS-style `ingress` blocks and
 //! `aws_security_group_rule` / `aws_vpc_security_group_ingress_rule` resources, including
@@ -50,6 +52,21 @@ pub static EXP006: FileRule = FileRule {
     check: unneeded_ports,
 };
 
+/// EXP009: with a load balancer, 80/443 admitted from anything but the balancer.
+pub static EXP009: FileRule = FileRule {
+    rule: Rule {
+        code: Code::Exp009,
+        severity: Severity::Error,
+        summary: "with a load balancer: droplets reachable on 80/443 from anywhere but the load balancer",
+        help: "admit the edge's ports only from the balancer (source_load_balancer_uids = [digitalocean_loadbalancer.<name>.id])",
+    },
+    kind: FileKind::Terraform,
+    check: load_balancer_bypass,
+};
+
+/// Sources of a DigitalOcean rule that are neither addresses nor a load balancer.
+const OTHER_SOURCE_ATTRS: &[&str] = &["source_tags", "source_droplet_ids", "source_kubernetes_ids"];
+
 /// Ports a rule opens, as far as the text says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Ports {
@@ -88,6 +105,8 @@ struct Inbound {
     ports_span: Range<usize>,
     /// Every address source, evaluated as far as the file allows.
     sources: Vec<Source>,
+    /// Tag, droplet and cluster sources (`source_tags` ...): the attribute and its span.
+    other_sources: Vec<(String, Range<usize>)>,
 }
 
 /// What a set of sources opens: the world (with the source to point at and how it was
@@ -393,6 +412,16 @@ fn inbound_from(
             env.list(e, &block_span, 0, &mut sources);
         }
     }
+    let other_sources = OTHER_SOURCE_ATTRS
+        .iter()
+        .filter_map(|key| {
+            let e = f.get(key)?;
+            Some((
+                (*key).to_owned(),
+                e.span().unwrap_or_else(|| block_span.clone()),
+            ))
+        })
+        .collect();
     Inbound {
         owner: owner.to_owned(),
         ordinal,
@@ -400,6 +429,7 @@ fn inbound_from(
         ports_text,
         ports_span,
         sources,
+        other_sources,
     }
 }
 
@@ -618,6 +648,50 @@ fn unneeded_ports(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
                     .map(u16::to_string)
                     .collect::<Vec<_>>()
                     .join("/")
+            ),
+        ));
+    }
+    out
+}
+
+/// True when the module declares a DigitalOcean load balancer.
+fn has_load_balancer(doc: &Doc<'_>) -> bool {
+    const TYPE: &str = "digitalocean_loadbalancer";
+    match &doc.hcl {
+        Some(body) => body
+            .blocks()
+            .any(|b| b.ident.value().as_str() == "resource" && labels(b).first() == Some(&TYPE)),
+        // Unparsed: the resource header as written.
+        None => doc
+            .text()
+            .lines()
+            .any(|l| l.trim_start().starts_with("resource") && l.contains(&format!("\"{TYPE}\""))),
+    }
+}
+
+fn load_balancer_bypass(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
+    if !has_load_balancer(doc) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for r in inbound_rules(doc) {
+        let Some(port) = doc.ctx.public_ports.iter().find(|p| r.ports.covers(**p)) else {
+            continue;
+        };
+        let first = r
+            .sources
+            .first()
+            .map(|s| (s.text.clone(), s.span.clone()))
+            .or_else(|| r.other_sources.first().cloned());
+        let Some((what, span)) = first else {
+            continue;
+        };
+        out.push(rule.at(
+            doc.src,
+            span,
+            format!(
+                "{} admits port {port} from {what}, not only from the load balancer: requests can reach a droplet around it",
+                rule_name(&r)
             ),
         ));
     }

@@ -132,10 +132,7 @@ fn human(t: &Topology) -> String {
                 );
             }
             Plane::Droplet => {
-                let where_ = match t.droplet.address {
-                    Some(a) => format!("existing server {a}"),
-                    None => format!("droplet {} provisioned by Terraform", t.droplet.name),
-                };
+                let where_ = shape_line(t);
                 let _ = writeln!(
                     out,
                     "  {where_}; ssh {}@:{} from {}",
@@ -241,10 +238,57 @@ fn json(t: &Topology) -> serde_json::Value {
     serde_json::json!({
         "format_version": 1,
         "project": t.project,
+        "droplets": shape(t),
         "planes": planes,
         "workloads": workloads,
         "routes": routes,
     })
+}
+
+/// The droplet plane's shape: how many droplets, where, on which engine, behind what.
+#[derive(serde::Serialize)]
+struct Shape {
+    count: usize,
+    provisioned: bool,
+    addresses: Vec<String>,
+    engine: alembic_config::Engine,
+    load_balancer: Option<alembic_config::LoadBalancer>,
+}
+
+fn shape(t: &Topology) -> Shape {
+    let d = &t.droplet;
+    Shape {
+        count: d.droplet_count(),
+        provisioned: d.is_provisioned(),
+        addresses: d
+            .existing_addresses()
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        engine: d.scale.engine,
+        load_balancer: d.scale.load_balancer(),
+    }
+}
+
+fn shape_line(t: &Topology) -> String {
+    let s = shape(t);
+    let mut line = match (s.provisioned, s.count) {
+        (true, 1) => format!("droplet {} provisioned by Terraform", t.droplet.name),
+        (true, n) => format!(
+            "{n} droplets {}-1..{n} provisioned by Terraform",
+            t.droplet.name
+        ),
+        (false, _) => format!("existing server(s) {}", s.addresses.join(", ")),
+    };
+    line.push_str(&format!(", engine {}", s.engine));
+    if let Some(lb) = &s.load_balancer {
+        line.push_str(&format!(
+            ", behind a load balancer (TLS {}, health {})",
+            lb.tls.as_str(),
+            lb.health
+        ));
+    }
+    line
 }
 
 /// DOT/Mermaid node ids: workload names are `[a-z0-9-]`, so `_` substitution is unambiguous.
@@ -285,7 +329,20 @@ fn dot(t: &Topology) -> String {
         }
         out.push_str("  }\n");
     }
-    let _ = writeln!(out, "  \"internet\" -> \"edge\" [label=\"443\"];");
+    match t.droplet.scale.load_balancer() {
+        Some(lb) => {
+            let _ = writeln!(
+                out,
+                "  \"load_balancer\" [shape=box, label=\"load balancer (TLS {})\"];\n  \"internet\" -> \"load_balancer\" [label=\"443\"];\n  \"load_balancer\" -> \"edge\" [label=\"{} x {}\"];",
+                lb.tls.as_str(),
+                t.droplet.droplet_count(),
+                t.droplet.scale.engine
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  \"internet\" -> \"edge\" [label=\"443\"];");
+        }
+    }
     for (w, r) in t.routes() {
         let _ = writeln!(
             out,

@@ -130,6 +130,12 @@ pub(super) fn walk_text(text: &str) -> Vec<Inbound> {
                 i += 1;
             }
         }
+        let other_sources = OTHER_SOURCE_ATTRS
+            .iter()
+            .filter_map(|key| {
+                text_attr(text, body.clone(), key).map(|(_, s)| ((*key).to_owned(), s))
+            })
+            .collect();
         out.push(Inbound {
             owner: owner_name,
             ordinal: *n,
@@ -137,6 +143,7 @@ pub(super) fn walk_text(text: &str) -> Vec<Inbound> {
             ports_text,
             ports_span,
             sources,
+            other_sources,
         });
     }
     out

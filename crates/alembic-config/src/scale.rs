@@ -1,0 +1,180 @@
+//! Scaling out the droplet plane: several droplets (provisioned or existing), the load balancer
+//! in front of them, how a release rolls across them, and which engine runs the containers.
+//!
+//! Parsed by `parse/scale.rs`; carried in [`crate::Droplet::scale`] (flattened in JSON so the
+//! field names are the `alembic.toml` ones).
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::types::HttpPath;
+
+/// What runs the droplet plane's containers (`droplet.engine`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// `docker compose` on every droplet (today's behaviour).
+    #[default]
+    Compose,
+    /// A Docker Swarm across the droplets: `infra/docker/stack.yaml`.
+    Swarm,
+    /// DigitalOcean Kubernetes (DOKS): `infra/k8s/*.yaml`.
+    Kubernetes,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 3] = [Engine::Compose, Engine::Swarm, Engine::Kubernetes];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Compose => "compose",
+            Engine::Swarm => "swarm",
+            Engine::Kubernetes => "kubernetes",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Engine> {
+        Engine::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where TLS ends (`droplet.lb.tls`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LbTls {
+    /// The load balancer holds a Let's Encrypt certificate and forwards plain HTTP.
+    #[default]
+    Terminate,
+    /// The load balancer forwards TCP; every edge holds the certificate itself.
+    Passthrough,
+}
+
+impl LbTls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LbTls::Terminate => "terminate",
+            LbTls::Passthrough => "passthrough",
+        }
+    }
+}
+
+/// `[droplet.lb]`: the DigitalOcean load balancer in front of the droplets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LoadBalancer {
+    pub tls: LbTls,
+    /// The path the balancer's health check asks every droplet's edge.
+    pub health: HttpPath,
+}
+
+impl Default for LoadBalancer {
+    fn default() -> Self {
+        LoadBalancer {
+            tls: LbTls::Terminate,
+            health: HttpPath::parse(LoadBalancer::DEFAULT_HEALTH).expect("a valid path"),
+        }
+    }
+}
+
+impl LoadBalancer {
+    pub const DEFAULT_HEALTH: &'static str = "/healthz";
+}
+
+/// What a failed rolling deploy does (`droplet.rollout.on_failure`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub enum OnFailure {
+    /// Roll the failed droplet back, then the ones already done, in reverse.
+    #[default]
+    #[serde(rename = "rollback-all")]
+    RollbackAll,
+    /// Roll back only the droplet that failed; the others keep the new release.
+    #[serde(rename = "rollback-host")]
+    RollbackHost,
+    /// Leave every droplet as it is and stop.
+    #[serde(rename = "pause")]
+    Pause,
+}
+
+impl OnFailure {
+    pub const ALL: [OnFailure; 3] = [
+        OnFailure::RollbackAll,
+        OnFailure::RollbackHost,
+        OnFailure::Pause,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::RollbackAll => "rollback-all",
+            OnFailure::RollbackHost => "rollback-host",
+            OnFailure::Pause => "pause",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OnFailure> {
+        OnFailure::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// `[droplet.rollout]`: how a release moves across the droplets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Rollout {
+    /// Droplets out of the balancer at once.
+    pub max_unavailable: u32,
+    pub on_failure: OnFailure,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            max_unavailable: 1,
+            on_failure: OnFailure::RollbackAll,
+        }
+    }
+}
+
+/// The droplet plane's size and shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Scale {
+    /// Provisioned droplets (DOKS nodes with `engine = "kubernetes"`). 1 with existing servers.
+    pub count: u32,
+    /// Several existing servers, instead of `droplet.address`. Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<IpAddr>,
+    pub engine: Engine,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb: Option<LoadBalancer>,
+    pub rollout: Rollout,
+}
+
+impl Default for Scale {
+    fn default() -> Self {
+        Scale {
+            count: 1,
+            addresses: Vec::new(),
+            engine: Engine::Compose,
+            lb: None,
+            rollout: Rollout::default(),
+        }
+    }
+}
+
+impl Scale {
+    /// Most droplets `count` may ask for.
+    pub const MAX_COUNT: i64 = 100;
+
+    /// The load balancer in front of the edge, if any: `[droplet.lb]`, or its defaults on
+    /// Kubernetes, where the edge is always a `LoadBalancer` Service.
+    pub fn load_balancer(&self) -> Option<LoadBalancer> {
+        match (&self.lb, self.engine) {
+            (Some(lb), _) => Some(lb.clone()),
+            (None, Engine::Kubernetes) => Some(LoadBalancer::default()),
+            (None, _) => None,
+        }
+    }
+}
