@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The VM tests (crates/alembic/tests/vm_bootstrap.rs): a Debian 13 qemu VM bootstrapped by the
-# rendered cloud-init, and one by `alembic bootstrap`. Minutes each under TCG, so they are not
-# part of scripts/test.sh; every real part is required here, as there.
+# rendered cloud-init and deployed to by `alembic apply` (the first journey), and one
+# bootstrapped by `alembic bootstrap`. Minutes each under TCG, so they are not part of
+# scripts/test.sh; .ci/run starts this script in the background alongside its other steps.
+# Every real part is required here, as there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

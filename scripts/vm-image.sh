@@ -23,8 +23,28 @@ auto ens3
 iface ens3 inet dhcp
 '
 
-key=$(printf '%s\n' "v1" "$suite" "$mirror" "$variant" "$include" "$size" "$interfaces" |
-  sha256sum | cut -c1-16)
+# Every step that shapes the image (the build function below, including the DHCP stanza it
+# writes and the filesystem it makes) and every input is part of the key: a changed step builds
+# a new image instead of silently reusing one the old recipe made. Comments are not (declare -f
+# prints the function's code only).
+build_image() {
+  local root=$1 out=$2 log=$3
+  debootstrap --variant="$variant" --include="$include" "$suite" "$root" "$mirror" \
+    >"$log" 2>&1 || {
+    tail -n 30 "$log" >&2
+    return 1
+  }
+  printf '%s' "$interfaces" >"$root/etc/network/interfaces"
+  mkdir "$out"
+  cp "$root"/boot/vmlinuz-* "$out/vmlinuz"
+  cp "$root"/boot/initrd.img-* "$out/initrd"
+  mkfs.ext4 -q -F -d "$root" "$out/disk.img" "$size"
+  chmod 0444 "$out/disk.img" "$out/vmlinuz" "$out/initrd"
+}
+key=$({
+  printf '%s\n' "v2" "$suite" "$mirror" "$variant" "$include" "$size" "$interfaces"
+  declare -f build_image
+} | sha256sum | cut -c1-16)
 if [ "${1:-}" = "--key" ]; then
   echo "$key"
   exit 0
@@ -52,17 +72,10 @@ trap cleanup EXIT
 
 echo "vm-image: building $key (debootstrap $suite, a few minutes)" >&2
 root="$work/rootfs"
-debootstrap --variant="$variant" --include="$include" "$suite" "$root" "$mirror" \
-  >"$work/debootstrap.log" 2>&1 || {
-  tail -n 30 "$work/debootstrap.log" >&2
-  exit 1
-}
-printf '%s' "$interfaces" >"$root/etc/network/interfaces"
 out="$work/image"
-mkdir "$out"
-cp "$root"/boot/vmlinuz-* "$out/vmlinuz"
-cp "$root"/boot/initrd.img-* "$out/initrd"
-mkfs.ext4 -q -F -d "$root" "$out/disk.img" "$size"
-chmod 0444 "$out/disk.img" "$out/vmlinuz" "$out/initrd"
+t0=$SECONDS
+# Called plainly (not in an `||` list), so set -e stops at the first failing step.
+build_image "$root" "$out" "$work/debootstrap.log"
+echo "vm-image: built $key in $((SECONDS - t0)) s" >&2
 mv -T "$out" "$dest"
 echo "$dest"

@@ -440,3 +440,112 @@ fn droplet_apply_end_to_end() {
     w.assert_no_leaks();
     eprintln!("e2e: done in {:.1}s", started.elapsed().as_secs_f64());
 }
+
+/// `alembic logs api --follow` streams lines the container writes after it started, with the
+/// droplet's secret values redacted, until it is killed. The api stub logs every request
+/// (`--access-log`, the request's URI included): a request whose path holds the api's secret
+/// value puts that value in the container's log. Bounded: requests are sent once a second,
+/// at most 60 times, until a line they caused is printed; then the follower is killed.
+#[test]
+fn logs_follow_streams_new_lines_redacted() {
+    use std::io::BufRead;
+    let Some(mut w) = world("e2e_droplet::logs_follow", "flw") else {
+        return;
+    };
+    let cmd = [
+        "caddy",
+        "respond",
+        "--listen",
+        ":8080",
+        "--access-log",
+        "--body",
+        "follow me",
+    ];
+    std::fs::write(w.path("alembic.toml"), w.config(&cmd)).unwrap();
+    let o = w.alembic_run(&["apply", "--plane", "droplet", "--yes"]);
+    assert_eq!(code(&o), 0, "apply\n{}", text(&o));
+    w.fetch_ca();
+    // One request through the edge to `path` (its answer does not matter: the api logs it).
+    let request = |path: &str| {
+        let _ = Command::new("curl")
+            .args(["--silent", "--max-time", "5", "--output", "/dev/null"])
+            .arg("--resolve")
+            .arg(format!("api.e2e.test:{}:127.0.0.1", w.https_port))
+            .arg("--cacert")
+            .arg(w.ca())
+            .arg(format!("https://api.e2e.test:{}{path}", w.https_port))
+            .status();
+    };
+    // A line written before the follower starts: `--tail 0` must not print it.
+    request("/before-start");
+
+    let mut follower = w
+        .alembic()
+        .args(["logs", "api", "--follow", "--tail", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both streams, line by line, into one channel: the container's stderr (where caddy
+    // logs) arrives on alembic's stderr, its stdout on stdout.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let pipe = |r: Box<dyn std::io::Read + Send>, tx: std::sync::mpsc::Sender<String>| {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(r).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let readers = [
+        pipe(Box::new(follower.stdout.take().unwrap()), tx.clone()),
+        pipe(Box::new(follower.stderr.take().unwrap()), tx),
+    ];
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut hit = None;
+    'outer: for i in 0..60 {
+        request(&format!("/after-start-{i}-{CANARY}"));
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line.contains("after-start-");
+                    seen.push(line);
+                    if done {
+                        hit = Some(i);
+                        break 'outer;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    // Still following (it never ends by itself), then killed.
+    let running = follower.try_wait().unwrap().is_none();
+    let _ = follower.kill();
+    let _ = follower.wait();
+    for r in readers {
+        let _ = r.join();
+    }
+    seen.extend(rx.try_iter());
+    let printed = seen.join("\n");
+    w.transcript.extend_from_slice(printed.as_bytes());
+    assert!(
+        hit.is_some(),
+        "no line written after the follower started was printed within 60 requests\n\
+         --- printed\n{printed}"
+    );
+    assert!(running, "`logs --follow` ended by itself\n{printed}");
+    assert!(
+        !printed.contains("before-start"),
+        "--tail 0 printed an older line: {printed}"
+    );
+    assert!(
+        printed.contains("after-start-") && printed.contains("[E2E_CANARY_TOKEN: redacted]"),
+        "the secret in the logged path is shown redacted: {printed}"
+    );
+    w.assert_no_leaks();
+}

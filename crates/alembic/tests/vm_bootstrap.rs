@@ -1,25 +1,34 @@
-//! The bootstrap on a real fresh machine: a qemu VM booting the stock Debian 13 image that
-//! `scripts/vm-image.sh` builds once per machine (debootstrap: kernel, systemd, openssh-server,
-//! cloud-init; nothing alembic-specific). Each test boots its own copy-on-write overlay in a
-//! temp dir (the cached image is never written), forwards ssh (and the edge's ports) to free
-//! loopback ports, keeps the serial console log for failure messages, and kills qemu on drop,
-//! even when an assertion fails.
+//! The bootstrap and the first journey on a real fresh machine: a qemu VM booting the stock
+//! Debian 13 image that `scripts/vm-image.sh` builds once per machine (debootstrap: kernel,
+//! systemd, openssh-server, cloud-init; nothing alembic-specific; cached under
+//! /var/cache/alembic-vm, keyed by its recipe). Each test boots its own copy-on-write overlay
+//! in a temp dir (the cached image is never written), forwards ssh (and the edge's ports) to
+//! free loopback ports, keeps the serial console log for failure messages, and kills qemu on
+//! drop, even when an assertion fails (and through its parent-death signal when the test
+//! process dies without unwinding); the temp dir goes after it.
 //!
 //! - `cloud_init_journey`: the NoCloud seed is the rendered `infra/droplet/cloud-init.yaml`
 //!   (plus only the meta-data). After `cloud-init status --wait` the deploy user runs docker
 //!   without sudo, sshd refuses root and passwords (`sshd -T`, and real login attempts), the
 //!   release root belongs to the deploy user, Docker rotates logs, and a second run of the
-//!   script changes nothing.
+//!   script changes nothing. Then the deploy: `alembic apply --plane droplet` ships the two
+//!   built workloads over ssh (no registry), HTTPS answers through the forwarded edge port
+//!   (`tls = "internal"`: no ACME server is reachable, so the edge's own CA, fetched from the
+//!   edge container, is the one trusted, as in the Docker E2E), a redeploy serves the new
+//!   answer, a release whose container exits is rolled back, and the named volume's data (a
+//!   UUID the `data` workload wrote on first start) is the same throughout.
 //! - `bootstrap_command_on_an_existing_server`: the seed holds only a root key; `alembic
 //!   bootstrap --yes` installs everything, a second run (`--user deploy`) reports every step
 //!   unchanged, and root can no longer log in.
 //!
-//! A separate test binary, outside the default run (`#[ignore]`, run by `bash scripts/test-vm.sh`):
-//! booting and installing Docker under TCG takes minutes (measured here on a quiet machine: ssh
-//! in 49 s, cloud-init done in 295 s), and a guest with two vCPUs once stalled in its kernel
-//! (RCU stall on CPU 1) under TCG, so each VM gets one vCPU. Skipped, printing why, when qemu,
-//! the image tools or ssh are missing, unless `ALEMBIC_REQUIRE_E2E=1`, which turns the skip into
-//! a failure. `ALEMBIC_VM_TIMEOUT` (seconds, default 1500) bounds every wait.
+//! A separate test binary, outside scripts/test.sh (`#[ignore]`; `bash scripts/test-vm.sh`,
+//! which `.ci/run` starts in the background alongside its other steps): booting and installing
+//! Docker under TCG takes minutes, and a guest with two vCPUs once stalled in its kernel (RCU
+//! stall on CPU 1) under TCG, so each VM gets one vCPU. KVM is tried first when /dev/kvm
+//! opens, falling back to TCG when the guest cannot run under it ([`Accel`]). Skipped, printing
+//! why, when qemu, the image tools or ssh are missing, unless `ALEMBIC_REQUIRE_E2E=1`, which
+//! turns the skip into a failure. `ALEMBIC_VM_TIMEOUT` (seconds, default 2700) bounds every
+//! wait; `ALEMBIC_VM_ACCEL=kvm|tcg` forces an accelerator.
 
 mod support;
 
@@ -29,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::droplet::{code, free_port, run, skip, text};
+use support::droplet::{code, curl, free_port, run, skip, text};
 
 /// Print a line where `cargo test` shows it (figures for the report, progress of slow steps).
 fn note(msg: &str) {
@@ -40,7 +49,7 @@ fn timeout() -> Duration {
     let secs = std::env::var("ALEMBIC_VM_TIMEOUT")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1500);
+        .unwrap_or(2700);
     Duration::from_secs(secs)
 }
 
@@ -50,6 +59,7 @@ fn vm_image(test: &str) -> Option<PathBuf> {
         "qemu-system-x86_64",
         "qemu-img",
         "cloud-localds",
+        "setpriv",
         "ssh",
         "ssh-keygen",
     ] {
@@ -80,11 +90,65 @@ fn vm_image(test: &str) -> Option<PathBuf> {
     Some(dir)
 }
 
-/// One booted VM. Dropping it kills qemu.
+/// How qemu runs the guest. KVM when `/dev/kvm` opens read-write (we run as root) and is not
+/// the PVM flavour, with a fallback to TCG at boot: a /dev/kvm can open and create VMs fine
+/// and still stop a stock kernel early (this machine's nested PVM hypervisor, `kvm_pvm`,
+/// reports "KVM internal error ... emulation failure" in the kernel's decompressor), so
+/// usability is only known once a guest runs. `ALEMBIC_VM_ACCEL=kvm|tcg` forces one (no
+/// fallback; `kvm` is how to try PVM again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Accel::Kvm => &["-accel", "kvm", "-cpu", "host"],
+            Accel::Tcg => &["-accel", "tcg,thread=multi"],
+        }
+    }
+
+    /// The first choice, and whether falling back to TCG is allowed.
+    fn choose() -> (Accel, bool) {
+        match std::env::var("ALEMBIC_VM_ACCEL").as_deref() {
+            Ok("kvm") => (Accel::Kvm, false),
+            Ok("tcg") => (Accel::Tcg, false),
+            _ => {
+                let opens = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/kvm")
+                    .is_ok();
+                // PVM (a KVM for nested guests without hardware virtualisation) runs only
+                // kernels built as PVM guests: every stock-kernel boot ended in its emulation
+                // failure here, 30 to 50 s in. Known, so not tried again.
+                let pvm = Path::new("/sys/module/kvm_pvm").exists();
+                if opens && !pvm {
+                    (Accel::Kvm, true)
+                } else {
+                    (Accel::Tcg, false)
+                }
+            }
+        }
+    }
+}
+
+/// How long a KVM boot may take to show sshd's banner before the VM is booted again under TCG
+/// (a KVM guest that hangs instead of stopping with an error). Generous: KVM boots in seconds.
+const KVM_BANNER_GRACE: Duration = Duration::from_secs(180);
+
+/// One booted VM. Dropping it kills qemu (the temp dir holding its overlay, seed and logs is
+/// removed by its owner afterwards).
 struct Vm {
     name: &'static str,
     dir: PathBuf,
+    image: PathBuf,
+    nic: String,
     qemu: Child,
+    accel: Accel,
+    fallback: bool,
     ssh_port: u16,
     booted: Instant,
 }
@@ -121,17 +185,43 @@ impl Vm {
             .arg(dir.join("user-data"))
             .arg(dir.join("meta-data")));
         assert!(o.status.success(), "cloud-localds: {}", text(&o));
-        let o = run(Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-            .arg(image.join("disk.img"))
-            .arg(dir.join("overlay.qcow2")));
-        assert!(o.status.success(), "qemu-img: {}", text(&o));
         let mut nic = format!("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{ssh_port}-:22");
         for p in ports {
             nic.push_str(&format!(",hostfwd=tcp:127.0.0.1:{p}-:{p}"));
         }
-        let qemu = Command::new("qemu-system-x86_64")
-            .args(["-accel", "tcg,thread=multi", "-m", "2048", "-smp", "1"])
+        let (accel, fallback) = Accel::choose();
+        let qemu = Self::spawn(dir, image, &nic, accel);
+        note(&format!("{name}: qemu started with {accel:?}"));
+        Vm {
+            name,
+            dir: dir.to_owned(),
+            image: image.to_owned(),
+            nic,
+            qemu,
+            accel,
+            fallback,
+            ssh_port,
+            booted: Instant::now(),
+        }
+    }
+
+    /// Start qemu on a fresh copy-on-write overlay of the image (the cached image is never
+    /// written).
+    fn spawn(dir: &Path, image: &Path, nic: &str, accel: Accel) -> Child {
+        let overlay = dir.join("overlay.qcow2");
+        let _ = std::fs::remove_file(&overlay);
+        let o = run(Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+            .arg(image.join("disk.img"))
+            .arg(&overlay));
+        assert!(o.status.success(), "qemu-img: {}", text(&o));
+        // `setpriv --pdeathsig KILL` (util-linux) execs qemu with the kernel's parent-death
+        // signal set: should the test process die without unwinding (SIGKILL, a timeout's
+        // SIGTERM), qemu dies with it instead of running on.
+        Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "qemu-system-x86_64"])
+            .args(accel.args())
+            .args(["-m", "2048", "-smp", "1"])
             .args(["-display", "none", "-monitor", "none", "-no-reboot"])
             .arg("-serial")
             .arg(format!("file:{}", dir.join("console.log").display()))
@@ -140,29 +230,67 @@ impl Vm {
             .arg("-initrd")
             .arg(image.join("initrd"))
             .args(["-append", "root=/dev/vda rw console=ttyS0"])
+            // `cache=unsafe`: qemu ignores the guest's flushes. The overlay is thrown away
+            // after the test, and dpkg's fsync after every unpacked file is much of what
+            // installing Docker costs under TCG otherwise.
             .arg("-drive")
             .arg(format!(
-                "file={},if=virtio,format=qcow2",
-                dir.join("overlay.qcow2").display()
+                "file={},if=virtio,format=qcow2,cache=unsafe",
+                overlay.display()
             ))
             .arg("-drive")
             .arg(format!(
                 "file={},if=virtio,format=raw",
                 dir.join("seed.img").display()
             ))
-            .args(["-nic", &nic])
+            .args(["-nic", nic])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("qemu.stderr")).unwrap())
             .spawn()
-            .expect("qemu-system-x86_64 starts");
-        Vm {
-            name,
-            dir: dir.to_owned(),
-            qemu,
-            ssh_port,
-            booted: Instant::now(),
+            .expect("qemu-system-x86_64 starts")
+    }
+
+    /// Under KVM with a fallback allowed: when the guest stopped (qemu exited, or reported a
+    /// KVM error and paused) or shows no banner within [`KVM_BANNER_GRACE`], boot it again
+    /// under TCG. Returns whether it did.
+    fn fall_back_if_kvm_failed(&mut self) -> bool {
+        if self.accel != Accel::Kvm || !self.fallback {
+            return false;
         }
+        let exited = matches!(self.qemu.try_wait(), Ok(Some(_)));
+        let err = std::fs::read_to_string(self.dir.join("qemu.stderr")).unwrap_or_default();
+        let failed = exited
+            || [
+                "KVM internal error",
+                "failed to initialize kvm",
+                "Could not access KVM",
+            ]
+            .iter()
+            .any(|m| err.contains(m));
+        if !failed && self.booted.elapsed() < KVM_BANNER_GRACE {
+            return false;
+        }
+        let why = err
+            .lines()
+            .next()
+            .unwrap_or("no ssh banner in time")
+            .to_owned();
+        note(&format!(
+            "{}: KVM unusable after {:.0} s ({why}); booting again under TCG",
+            self.name,
+            self.elapsed()
+        ));
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+        let _ = std::fs::rename(
+            self.dir.join("console.log"),
+            self.dir.join("console-kvm.log"),
+        );
+        self.accel = Accel::Tcg;
+        self.qemu = Self::spawn(&self.dir, &self.image, &self.nic, Accel::Tcg);
+        self.booted = Instant::now();
+        true
     }
 
     fn console_tail(&self) -> String {
@@ -185,11 +313,20 @@ impl Vm {
     fn wait_banner(&mut self) {
         let deadline = Instant::now() + timeout();
         loop {
+            if self.fall_back_if_kvm_failed() {
+                continue;
+            }
             if let Ok(Some(status)) = self.qemu.try_wait() {
-                panic!("qemu exited ({status})\n{}", self.console_tail());
+                panic!(
+                    "qemu ({:?}) exited ({status})\n{}",
+                    self.accel,
+                    self.console_tail()
+                );
             }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.ssh_port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                // Short while KVM may still fail, so its error is noticed within seconds.
+                let wait = if self.accel == Accel::Kvm { 2 } else { 10 };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(wait)));
                 let mut buf = [0u8; 4];
                 if s.read_exact(&mut buf).is_ok() && &buf == b"SSH-" {
                     return;
@@ -286,15 +423,23 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     (key, public.trim().to_owned())
 }
 
-/// An alembic.toml whose droplet is the VM (an existing server at 127.0.0.1:`ssh_port`).
+/// An alembic.toml whose droplet is the VM (an existing server at 127.0.0.1:`ssh_port`), for
+/// project `project` with edge image `edge` and the `[[workload]]` tables in `workloads`.
 /// Inside the VM the edge listens on all addresses: qemu's forwarder delivers to the guest's
 /// NIC, not its loopback; only the host's loopback reaches it.
-fn config(ssh_port: u16, public_key: &str, http: u16, https: u16) -> String {
+fn config(
+    project: &str,
+    ssh_port: u16,
+    public_key: &str,
+    (http, https): (u16, u16),
+    edge: &str,
+    workloads: &str,
+) -> String {
     format!(
         r#"version = 1
 
 [project]
-name   = "vmtest"
+name   = "{project}"
 domain = "vm.test"
 
 [droplet]
@@ -305,7 +450,7 @@ authorized_keys = [{key}]
 admin_cidrs     = ["127.0.0.1/32"]
 tls             = "internal"
 root            = "/opt/alembic-vm"
-edge_image      = "alembic-vm/caddy:edge"
+edge_image      = "{edge}"
 edge_bind       = "0.0.0.0"
 http_port       = {http}
 https_port      = {https}
@@ -313,7 +458,13 @@ address         = "127.0.0.1"
 
 [ci]
 repository = "acme/vmtest"
+{workloads}"#,
+        key = serde_json::to_string(public_key).unwrap()
+    )
+}
 
+/// The one workload of the `bootstrap` test's config (never deployed there).
+const STUB_WORKLOAD: &str = r#"
 [[workload]]
 name     = "api"
 plane    = "droplet"
@@ -322,8 +473,38 @@ image    = "alembic-vm/caddy:edge"
 command  = ["caddy", "respond", "--listen", ":8080", "--body", "hello from the vm"]
 port     = 8080
 route    = "api.vm.test"
+"#;
+
+/// The journey's workloads, both built from the `app` context (shipped over ssh, no
+/// registry): `api` answers `api_cmd` on its health path; `data` seeds its named volume on
+/// first start (a random UUID written only when the file is absent) and serves it; `REV` in its
+/// environment makes each release recreate its container.
+fn journey_workloads(api_cmd: &[&str], rev: u32) -> String {
+    let cmd: Vec<String> = api_cmd.iter().map(|s| format!("{s:?}")).collect();
+    format!(
+        r#"
+[[workload]]
+name     = "api"
+plane    = "droplet"
+exposure = "public"
+build    = "app"
+command  = [{cmd}]
+port     = 8080
+route    = "api.vm.test"
+health   = "/healthz"
+
+[[workload]]
+name     = "data"
+plane    = "droplet"
+exposure = "public"
+build    = "app"
+command  = ["/bin/busybox", "sh", "-c", "/bin/busybox test -s /srv/data/index.html || /bin/busybox cat /proc/sys/kernel/random/uuid > /srv/data/index.html; exec /usr/bin/caddy file-server --root /srv/data --listen :8082"]
+port     = 8082
+route    = "data.vm.test"
+volumes  = ["store:/srv/data"]
+env      = {{ REV = "{rev}" }}
 "#,
-        key = serde_json::to_string(public_key).unwrap()
+        cmd = cmd.join(", ")
     )
 }
 
@@ -443,11 +624,38 @@ fn cloud_init_journey() {
     let (key, public) = keygen(dir.path(), "deploy-key");
     let (http, https) = (free_port(), free_port());
     let ssh_port = free_port();
-    std::fs::write(
-        dir.path().join("alembic.toml"),
-        config(ssh_port, &public, http, https),
-    )
-    .unwrap();
+    let pid = std::process::id();
+    let project = format!("vm{pid}");
+    let local = LocalImages {
+        project: project.clone(),
+        edge: format!("alembic-vm/caddy:edge{pid}"),
+    };
+    let Some(caddy) = caddy_binary() else {
+        skip(test, "no caddy binary (run scripts/install-tools.sh)");
+        return;
+    };
+    let busybox = Path::new("/bin/busybox");
+    if !run(Command::new(busybox).arg("true")).status.success() {
+        skip(test, "no static /bin/busybox (Debian busybox-static)");
+        return;
+    }
+    write_app_context(&dir.path().join("app"), &caddy, busybox);
+    import_edge_image(&dir.path().join("edge-image"), &caddy, &local.edge);
+    let write_config = |api_cmd: &[&str], rev: u32| {
+        std::fs::write(
+            dir.path().join("alembic.toml"),
+            config(
+                &project,
+                ssh_port,
+                &public,
+                (http, https),
+                &local.edge,
+                &journey_workloads(api_cmd, rev),
+            ),
+        )
+        .unwrap();
+    };
+    write_config(&api_cmd("api v1"), 1);
     let o = run(alembic(dir.path(), Path::new("/dev/null"))
         .args(["render", "--out"])
         .arg(dir.path()));
@@ -539,10 +747,193 @@ fn cloud_init_journey() {
             );
         }
     }
+
+    // The deploy. Wait for the bootstrap as apply would (done above: `cloud-init status
+    // --wait`), then ship the edge's image by hand, as the one image a real droplet would pull
+    // from Docker Hub (no registry is reachable here); the built workloads go over alembic's
+    // own ssh (`docker save | docker load`).
+    let t = Instant::now();
+    let mut save = Command::new("docker")
+        .args(["save", &local.edge])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = vm
+        .ssh_cmd(&cfg, "deploy", "docker load")
+        .stdin(save.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(save.wait().unwrap().success());
+    assert!(o.status.success(), "docker load of the edge: {}", text(&o));
+    note(&format!(
+        "vm-a: edge image loaded over ssh in {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
+    let apply = |what: &str| {
+        let t = Instant::now();
+        let o = run(alembic(dir.path(), &cfg)
+            .args(["apply", "--plane", "droplet", "--yes"])
+            .env("ALEMBIC_PROBE_TIMEOUT", "180"));
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let sent: Vec<&str> = err.lines().filter(|l| l.contains("image sent (")).collect();
+        note(&format!(
+            "vm-a: {what}: exit {} in {:.1} s; {sent:?}",
+            code(&o),
+            t.elapsed().as_secs_f64()
+        ));
+        o
+    };
+    let o = apply("first deploy");
+    assert_eq!(
+        code(&o),
+        0,
+        "first apply\n{}\n{}",
+        text(&o),
+        vm.console_tail()
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        err.contains("image sent ("),
+        "the built images went over ssh: {err}"
+    );
+
+    // HTTPS through the forwarded edge port, trusting only the edge's internal CA (no ACME
+    // server is reachable: `tls = "internal"`, as in the Docker E2E).
+    let ca = dir.path().join("edge-root.crt");
+    let pem = vm.ssh_ok(
+        &cfg,
+        "deploy",
+        &format!(
+            "c=$(docker ps -q --filter label=com.docker.compose.project={project} \
+             --filter label=com.docker.compose.service=edge | head -n 1) && \
+             docker cp \"$c:/data/caddy/pki/authorities/local/root.crt\" - | tar -xO"
+        ),
+    );
+    assert!(pem.contains("BEGIN CERTIFICATE"), "{pem}");
+    std::fs::write(&ca, pem).unwrap();
+    let get = |host: &str| -> String {
+        let mut last = String::new();
+        for _ in 0..10 {
+            match curl(host, https, &ca) {
+                Ok(body) => return body,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        panic!("https://{host}:{https}/ through the VM's edge: {last}");
+    };
+    assert_eq!(get("api.vm.test"), "api v1");
+    let seed = get("data.vm.test");
+    assert_eq!(seed.trim().len(), 36, "a UUID: {seed:?}");
+
+    // Redeploy: a new api answer, a recreated data container, the same data.
+    write_config(&api_cmd("api v2"), 2);
+    let o = apply("redeploy");
+    assert_eq!(code(&o), 0, "redeploy\n{}", text(&o));
+    assert_eq!(get("api.vm.test"), "api v2");
+    assert_eq!(get("data.vm.test"), seed, "after a redeploy");
+
+    // A failing release (api exits at once) that also recreates data: rolled back, the
+    // previous release serves again, same data.
+    write_config(&["/bin/busybox", "false"], 3);
+    let o = apply("failing release");
+    assert_eq!(code(&o), 3, "failing release\n{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("rolled back to release 2"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(get("api.vm.test"), "api v2", "after the rollback");
+    assert_eq!(get("data.vm.test"), seed, "after a failed release");
+    let vols = vm.ssh_ok(&cfg, "deploy", "docker volume ls -q");
+    assert!(
+        vols.lines().any(|l| l.trim() == format!("{project}_store")),
+        "the volume {project}_store is gone: {vols}"
+    );
     note(&format!(
         "vm-a: cloud_init_journey total {:.0} s",
         t0.elapsed().as_secs_f64()
     ));
+    drop(vm);
+    drop(local);
+}
+
+/// The api's command: answer every path (the health path too) with `body`.
+fn api_cmd(body: &str) -> Vec<&str> {
+    vec!["caddy", "respond", "--listen", ":8080", "--body", body]
+}
+
+/// Images the journey made on the applying side's engine: the edge image it imports and the
+/// tags alembic's builds create under `<project>/`. Removed on drop, even when an assertion
+/// failed (the VM and everything in it go with its temp dir).
+struct LocalImages {
+    project: String,
+    edge: String,
+}
+
+impl Drop for LocalImages {
+    fn drop(&mut self) {
+        let mut refs = vec![self.edge.clone()];
+        if let Ok(o) = Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter"])
+            .arg(format!("reference={}/*", self.project))
+            .output()
+        {
+            refs.extend(
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_owned),
+            );
+        }
+        let _ = Command::new("docker").arg("rmi").args(&refs).output();
+    }
+}
+
+fn caddy_binary() -> Option<PathBuf> {
+    let local = alembic_testkit::workspace_root().join(".tools/bin/caddy");
+    let p = if local.exists() {
+        local
+    } else {
+        alembic_testkit::which("caddy")?
+    };
+    std::fs::canonicalize(p).ok()
+}
+
+/// The workloads' build context: `FROM scratch`, the static caddy and busybox.
+fn write_app_context(ctx: &Path, caddy: &Path, busybox: &Path) {
+    std::fs::create_dir_all(ctx).unwrap();
+    std::fs::copy(caddy, ctx.join("caddy")).unwrap();
+    std::fs::copy(busybox, ctx.join("busybox")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nCOPY caddy /usr/bin/caddy\nCOPY busybox /bin/busybox\n\
+         ENV XDG_DATA_HOME=/tmp/data XDG_CONFIG_HOME=/tmp/config\n",
+    )
+    .unwrap();
+}
+
+/// The edge's image, as the Docker E2E makes it: the static caddy alone, imported.
+fn import_edge_image(root: &Path, caddy: &Path, tag: &str) {
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::fs::copy(caddy, root.join("usr/bin/caddy")).unwrap();
+    let tar = run(Command::new("tar").arg("-C").arg(root).args(["-c", "."]));
+    assert!(tar.status.success(), "{}", text(&tar));
+    let mut import = Command::new("docker")
+        .args([
+            "import",
+            "--change",
+            "ENV XDG_DATA_HOME=/data",
+            "--change",
+            "ENV XDG_CONFIG_HOME=/config",
+            "-",
+            tag,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    import.stdin.take().unwrap().write_all(&tar.stdout).unwrap();
+    assert!(import.wait().unwrap().success(), "docker import failed");
 }
 
 #[test]
@@ -568,7 +959,14 @@ fn bootstrap_command_on_an_existing_server() {
     let cfg = vm.ssh_config(&key);
     std::fs::write(
         dir.path().join("alembic.toml"),
-        config(vm.ssh_port, &public, free_port(), free_port()),
+        config(
+            "vmtest",
+            vm.ssh_port,
+            &public,
+            (free_port(), free_port()),
+            "alembic-vm/caddy:edge",
+            STUB_WORKLOAD,
+        ),
     )
     .unwrap();
     vm.wait_banner();

@@ -663,15 +663,30 @@ pub fn world(test: &str, tag: &str) -> Option<World> {
     }
     std::fs::copy(w.path("client_key.pub"), w.path("authorized_keys")).unwrap();
     std::fs::create_dir_all("/run/sshd").unwrap();
+    // The droplet's sessions get a home of their own (empty), like a fresh server's user, not
+    // the invoking user's: sshd runs every command through the login shell, and bash started
+    // by sshd reads `~/.bashrc` even when not interactive, so whatever the developer's rc does
+    // (here root's runs `pyenv init`, whose rehash can wait 60 s on a stale shim lock) would
+    // run in every session. `HOME` set by `SetEnv` is the one bash expands `~` with; the
+    // Docker CLI keeps finding its compose plugin through `DOCKER_CONFIG` (where
+    // scripts/install-tools.sh put it).
+    std::fs::create_dir_all(w.path("home")).unwrap();
+    let docker_config = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))
+        .unwrap_or_else(|| PathBuf::from("/root/.docker"));
     let sshd_config = format!(
         "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\nStrictModes no\n\
          PidFile {pidf}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
          PermitRootLogin prohibit-password\nMaxSessions 64\nMaxStartups 64\n\
-         SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+         SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME={home} \
+         DOCKER_CONFIG={dc}\n",
         port = w.sshd_port,
         hk = w.path("host_key").display(),
         ak = w.path("authorized_keys").display(),
         pidf = w.path("sshd.pid").display(),
+        home = w.path("home").display(),
+        dc = docker_config.display(),
     );
     std::fs::write(w.path("sshd_config"), sshd_config).unwrap();
     let host_pub = std::fs::read_to_string(w.path("host_key.pub")).unwrap();
