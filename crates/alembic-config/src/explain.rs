@@ -40,10 +40,7 @@ impl Explanation {
 }
 
 /// Codes DESIGN.md defines that no check emits yet, with their summary.
-pub const RESERVED: &[(&str, &str)] = &[(
-    "EXP009",
-    "with a load balancer: droplets reachable on 80/443 from anywhere but the load balancer",
-)];
+pub const RESERVED: &[(&str, &str)] = &[];
 
 /// The explanation of `code` (case-insensitive, surrounding blanks ignored).
 pub fn explain(code: &str) -> Option<&'static Explanation> {
@@ -180,11 +177,14 @@ pub static EXPLANATIONS: &[Explanation] = &[
     },
     Explanation {
         code: "EXP009",
-        meaning: "Reserved for load-balanced droplets (`droplet.count` > 1): each droplet must \
-                  accept 80/443 only from the load balancer, or clients could bypass it. No \
-                  check emits it yet.",
-        example: "[droplet]\ncount = 2\n# firewall: 443 open to 0.0.0.0/0 on every droplet",
-        fix: "Allow 80/443 on the droplets from the load balancer only.",
+        meaning: "With a DigitalOcean load balancer in the rendered Terraform, a firewall rule \
+                  admits the edge's ports (80/443) from addresses, tags or droplets rather than \
+                  only from the balancer: requests can reach a droplet around the balancer, \
+                  skipping its TLS and health gating.",
+        example: "resource \"digitalocean_firewall\" \"web\" {\n  inbound_rule {\n    protocol         = \"tcp\"\n    port_range       = \"443\"\n    source_addresses = [\"0.0.0.0/0\"]\n  }\n}",
+        fix: "Admit 80/443 only from the balancer: `source_load_balancer_uids = \
+              [digitalocean_loadbalancer.<name>.id]` (what `alembic render` writes for \
+              `droplet.count` > 1).",
     },
     Explanation {
         code: "EXP010",

@@ -48,12 +48,12 @@ fn topology_shows_droplets_balancer_and_engine() {
     );
     let (code, dot, err) = run(dir.path(), &["topology", "--format", "dot", "-c", cfg]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(dot.contains("internet -> load_balancer"), "{dot}");
+    assert!(dot.contains("\"internet\" -> \"load_balancer\""), "{dot}");
     assert!(
-        dot.contains("load_balancer -> edge [label=\"3 x swarm\"]"),
+        dot.contains("\"load_balancer\" -> \"edge\" [label=\"3 x swarm\"]"),
         "{dot}"
     );
-    assert!(!dot.contains("internet -> edge"), "{dot}");
+    assert!(!dot.contains("\"internet\" -> \"edge\""), "{dot}");
 
     // One droplet, no balancer: as before, plus the engine.
     let (_, json, _) = run(
