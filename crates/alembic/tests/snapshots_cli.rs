@@ -217,7 +217,7 @@ fn man_and_completions() {
 fn explain() {
     let c = Case::new();
     snap!("explain_exp003", c.both(&["explain", "EXP003"]));
-    snap!("explain_reserved", c.both(&["explain", "exp009"]));
+    snap!("explain_exp009", c.both(&["explain", "exp009"]));
     snap!("explain_unknown", c.both(&["explain", "XYZ001"]));
 }
 

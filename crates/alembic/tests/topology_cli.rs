@@ -173,12 +173,19 @@ fn every_format_shows_exactly_the_loaded_topology() {
         for w in &names {
             assert!(labels.contains(w), "{name}: no node for {w}: {labels:?}");
         }
+        // With a load balancer (droplet.lb), the internet reaches the balancer and only the
+        // balancer reaches the edge; without one, the internet reaches the edge directly.
+        let balanced = t.droplet.scale.load_balancer().is_some();
         let mut from_internet = BTreeSet::new();
+        let mut from_balancer = BTreeSet::new();
         let mut routed = BTreeSet::new();
         for e in g["edges"].as_array().cloned().unwrap_or_default() {
             let (tail, head) = (node(&e["tail"]), node(&e["head"]));
             if tail == "internet" {
                 from_internet.insert(head.clone());
+            }
+            if tail.starts_with("load balancer") {
+                from_balancer.insert(head.clone());
             }
             if tail.starts_with("edge") {
                 if let Some(l) = e["label"].as_str() {
@@ -197,14 +204,21 @@ fn every_format_shows_exactly_the_loaded_topology() {
             }
         }
         if !routes.is_empty() {
-            assert_eq!(
-                from_internet.len(),
-                1,
-                "{name}: the internet reaches {from_internet:?}"
-            );
+            let to_edge = if balanced {
+                assert_eq!(from_internet.len(), 1, "{name}: {from_internet:?}");
+                assert!(
+                    from_internet.iter().all(|n| n.starts_with("load balancer")),
+                    "{name}: the internet reaches {from_internet:?}"
+                );
+                &from_balancer
+            } else {
+                assert!(from_balancer.is_empty(), "{name}: {from_balancer:?}");
+                &from_internet
+            };
+            assert_eq!(to_edge.len(), 1, "{name}: {to_edge:?}");
             assert!(
-                from_internet.iter().all(|n| n.starts_with("edge")),
-                "{name}: the internet reaches {from_internet:?}"
+                to_edge.iter().all(|n| n.starts_with("edge")),
+                "{name}: the internet reaches {to_edge:?}"
             );
         }
         assert_eq!(routed, routes, "{name}: one edge per public route");
