@@ -10,8 +10,9 @@ use alembic_policy::ScanContext;
 use crate::cli::Global;
 use crate::config::Origin;
 use crate::exit;
+use crate::view::{CmdResult, Outcome, Rendered};
 
-pub fn run(g: &Global, online: bool) -> i32 {
+pub fn run(g: &Global, online: bool) -> CmdResult {
     let get = |n: &str| std::env::var(n).ok();
     let ctx = Context::from_env(&get);
     let probe = SystemProbe;
@@ -50,14 +51,11 @@ pub fn run(g: &Global, online: bool) -> i32 {
             }
         }
     }
-    if g.json {
-        crate::output::print_value(&report.to_json());
-    } else {
-        print!("{}", report.to_human());
-    }
-    if report.ok() {
+    let code = if report.ok() {
         exit::OK
     } else {
         exit::PROBLEMS
-    }
+    };
+    let view = Rendered::new(report.to_human(), String::new(), report.to_json());
+    Ok(Outcome::new(code, view))
 }

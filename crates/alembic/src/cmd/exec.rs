@@ -7,24 +7,24 @@ use alembic_deploy::exec::{Executor, Goal, ProcessEnv};
 
 use crate::cli::Global;
 use crate::exit;
+use crate::view::{CmdResult, Failure, Outcome};
 
-use super::logs::{check_workload, print_redacted, redactor};
-use super::plan::{close, fail};
+use super::failure;
+use super::logs::{check_workload, print_redacted, redactor, unreachable};
+use super::plan::close;
 
-pub fn run(g: &Global, workload: &str, cmd: &[String]) -> i32 {
+pub fn run(g: &Global, workload: &str, cmd: &[String]) -> CmdResult {
     if cmd.is_empty() {
-        return fail(
+        return Err(Failure::usage(
+            "no_command",
             "no command given: alembic exec WORKLOAD -- CMD...",
-            exit::USAGE,
-        );
+        )
+        .into());
     }
-    let (t, target) = match super::status::connect(g, "exec") {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    if let Err(c) = check_workload(&t, workload) {
+    let (t, target) = super::status::connect(g, "exec")?;
+    if let Err(f) = check_workload(&t, workload) {
         close(&target);
-        return c;
+        return Err(f.into());
     }
     let env = ProcessEnv;
     let redact = redactor(&t, &env);
@@ -35,8 +35,9 @@ pub fn run(g: &Global, workload: &str, cmd: &[String]) -> i32 {
     });
     close(&target);
     match status {
-        Ok(255) => fail("cannot reach the droplet over ssh", exit::RUNTIME),
-        Ok(n) => n,
-        Err(e) => fail(&e, exit::RUNTIME),
+        Ok(255) => Err(unreachable().into()),
+        // The command's own status, its output already streamed.
+        Ok(n) => Ok(Outcome::streamed(n)),
+        Err(e) => Err(failure("ssh_failed", &e, exit::RUNTIME).into()),
     }
 }

@@ -11,8 +11,10 @@ use alembic_deploy::exec::{Executor, Goal, ProcessEnv, Stream};
 
 use crate::cli::Global;
 use crate::exit;
+use crate::view::{CmdResult, Failure, Outcome};
 
-use super::plan::{close, fail};
+use super::failure;
+use super::plan::close;
 
 /// The names of every droplet secret: their values are redacted from what `logs`/`exec` print.
 pub(crate) fn redactor(t: &alembic_config::Topology, env: &ProcessEnv) -> Redactor {
@@ -33,17 +35,17 @@ pub(crate) fn print_redacted(redact: &Redactor, which: Stream, chunk: &[u8]) {
 }
 
 /// The workload must be a droplet workload (or the edge).
-pub(crate) fn check_workload(t: &alembic_config::Topology, workload: &str) -> Result<(), i32> {
+pub(crate) fn check_workload(t: &alembic_config::Topology, workload: &str) -> Result<(), Failure> {
     let known = super::status::services(t);
     if known.iter().any(|w| w == workload) {
         return Ok(());
     }
-    Err(fail(
+    Err(Failure::not_found(
+        "unknown_workload",
         format!(
             "no droplet workload named {workload:?} (droplet workloads: {})",
             known.join(", ")
         ),
-        exit::PROBLEMS,
     ))
 }
 
@@ -53,14 +55,11 @@ pub fn run(
     follow: bool,
     since: Option<&str>,
     tail: Option<u64>,
-) -> i32 {
-    let (t, target) = match super::status::connect(g, "logs") {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    if let Err(c) = check_workload(&t, workload) {
+) -> CmdResult {
+    let (t, target) = super::status::connect(g, "logs")?;
+    if let Err(f) = check_workload(&t, workload) {
         close(&target);
-        return c;
+        return Err(f.into());
     }
     let env = ProcessEnv;
     let redact = redactor(&t, &env);
@@ -71,9 +70,21 @@ pub fn run(
     });
     close(&target);
     match status {
-        Ok(0) => exit::OK,
-        Ok(255) => fail("cannot reach the droplet over ssh", exit::RUNTIME),
-        Ok(n) => fail(format!("docker logs failed (exit {n})"), exit::RUNTIME),
-        Err(e) => fail(&e, exit::RUNTIME),
+        Ok(0) => Ok(Outcome::streamed(exit::OK)),
+        Ok(255) => Err(unreachable().into()),
+        Ok(n) => Err(failure(
+            "docker_logs_failed",
+            format!("docker logs failed (exit {n})"),
+            exit::RUNTIME,
+        )
+        .into()),
+        Err(e) => Err(failure("ssh_failed", &e, exit::RUNTIME).into()),
     }
+}
+
+/// ssh itself failed (its exit 255): the droplet cannot be reached.
+pub(crate) fn unreachable() -> Failure {
+    Failure::runtime("ssh_unreachable", "cannot reach the droplet over ssh").hint(
+        "check droplet.address and that the droplet accepts ssh; `alembic doctor --online` looks",
+    )
 }
