@@ -21,6 +21,7 @@ pub mod plan;
 pub mod probe;
 pub mod progress;
 pub mod secrets;
+pub mod session;
 pub mod settle;
 pub mod ssh;
 pub mod stage;

@@ -4,9 +4,7 @@
 //! operation and runs nothing. Exit 3 when ssh fails or a step fails.
 
 use alembic_config::types::UserName;
-use alembic_deploy::bootstrap::{self, Login, Outcome as Finished};
-use alembic_deploy::droplet;
-use alembic_deploy::exec::{Executor, Goal, ProcessEnv};
+use alembic_deploy::session::{Bootstrap, BootstrapOutcome as Finished};
 use alembic_render::bootstrap::ReportLine;
 
 use crate::cli::Global;
@@ -41,65 +39,27 @@ pub fn run(g: &Global, user: Option<&str>, yes: bool) -> CmdResult {
         .into());
     }
     // `droplet.address`, or the provisioned droplet's reserved IP from `terraform output`.
-    let tf = t
-        .droplet
-        .is_provisioned()
-        .then(|| {
-            alembic_deploy::terraform::find_program().map(|p| {
-                alembic_deploy::terraform::Runner::for_topology(
-                    &p.display().to_string(),
-                    &origin.base_dir(),
-                    &t,
-                )
-            })
-        })
-        .flatten();
-    let env = ProcessEnv;
-    let address = droplet::resolve_address(&t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env));
-    let host = match &address.ip {
-        Ok(ip) => ip.to_string(),
-        Err(e) => {
-            return Err(failure(
-                "droplet_address_unknown",
-                format!("cannot tell which server to bootstrap: {e}\nhint: set droplet.address, or apply the infra plane first"),
-                exit::RUNTIME,
-            )
-            .into())
-        }
-    };
-    let login = Login::from_flag(user);
-    let (target, op) = bootstrap::bootstrap_op(&t, &login, &host);
+    let boot = Bootstrap::plan(&t, user, &origin.base_dir()).map_err(super::status::failed)?;
+    let (host, login_user, op) = (boot.host().to_owned(), boot.user().to_owned(), boot.op());
 
     if !yes {
         let v = serde_json::json!({"format_version": 1, "dry_run": true, "host": host,
-            "user": login.user(), "ops": [op]});
+            "user": login_user, "ops": [op]});
         let out = format!(
             "bootstrap of {}@{host} would run:\n  1. {}: {op}\n     (the script is infra/droplet/bootstrap.sh as `alembic render` writes it)\n",
-            login.user(),
+            login_user,
             op.step
         );
         let talk = "\ndry run: nothing executed; run with --yes to bootstrap\n".to_owned();
         return Ok(Outcome::new(exit::OK, Rendered::new(out, talk, v)));
     }
 
-    target.prepare().map_err(|e| {
-        failure(
-            "ssh_control_dir",
-            format!("cannot create the ssh control dir: {e}"),
-            exit::RUNTIME,
-        )
-    })?;
     let start = format!(
-        "bootstrap: running the bootstrap script on {}@{host} (installing packages can take minutes)",
-        login.user()
+        "bootstrap: running the bootstrap script on {login_user}@{host} (installing packages can take minutes)"
     );
     // Progress, said before the minutes it announces (the outcome's view comes after).
     eprintln!("{start}");
-    let mut ex = Executor::new(Goal::Apply, &env);
-    let result = bootstrap::run(&mut ex, &op);
-    let _ = alembic_deploy::exec::run_op(&target.close_master(bootstrap::PLANE), &env);
-    target.cleanup();
-    let report = result.map_err(|e| failure("bootstrap_failed", e, exit::RUNTIME))?;
+    let report = boot.run().map_err(super::status::failed)?;
 
     let mut out = String::new();
     for s in &report.steps {
@@ -114,7 +74,7 @@ pub fn run(g: &Global, user: Option<&str>, yes: bool) -> CmdResult {
         }
     }
     let data = serde_json::json!({"format_version": 1, "dry_run": false, "host": host,
-        "user": login.user(), "steps": report.steps, "outcome": report.outcome});
+        "user": login_user, "steps": report.steps, "outcome": report.outcome});
     let failed = match &report.outcome {
         Finished::Done { changed: 0 } => {
             let talk = format!("bootstrap: nothing to change; {host} was already bootstrapped\n");
@@ -138,8 +98,7 @@ pub fn run(g: &Global, user: Option<&str>, yes: bool) -> CmdResult {
             format!(
                 "cannot reach {}@{host} over ssh: {message}\nhint: after a first bootstrap root \
                  logins are refused; use --user {}",
-                login.user(),
-                t.droplet.ssh_user
+                login_user, t.droplet.ssh_user
             ),
             exit::RUNTIME,
         ),

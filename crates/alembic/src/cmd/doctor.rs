@@ -1,10 +1,9 @@
 //! `alembic doctor [--json] [--online]`: health of the config, the artifacts on disk, the tools
 //! the planes need and the secrets the current context needs (names only); with `--online`, the
-//! live droplet. The checks are built as data by `alembic_deploy::doctor`; this module gathers
+//! live droplet. The checks are built as data by alembic-deploy (through `alembic_deploy::session`); this module gathers
 //! the inputs and renders the report. Exit 1 when any check fails.
 
-use alembic_deploy::doctor::{self, Report, SystemProbe};
-use alembic_deploy::secrets::Context;
+use alembic_deploy::session::{self as doctor, Context, DoctorReport as Report, SystemProbe};
 use alembic_policy::ScanContext;
 
 use crate::cli::Global;

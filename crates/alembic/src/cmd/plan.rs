@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-use alembic_deploy::droplet::{self, Target};
-use alembic_deploy::exec::ProcessEnv;
 use alembic_deploy::facade::{self, Document, Env, Selection};
 
 use crate::cli::{Global, PlaneArg};
@@ -45,16 +43,6 @@ pub(crate) fn build(
         })
         .into()
     })
-}
-
-/// Close the ssh master a read-only query opened (none when the address is unknown).
-pub(crate) fn close(target: &Target) {
-    if target.address.is_err() {
-        return;
-    }
-    let env = ProcessEnv;
-    let _ = alembic_deploy::exec::run_op(&target.ssh.close_master(droplet::PLANE), &env);
-    target.ssh.cleanup();
 }
 
 /// How much of each op and diff the human view shows.
@@ -177,7 +165,7 @@ pub fn run(
     let mut talk = String::new();
     if let Some(path) = out {
         let text = format!("{:#}\n", doc.to_json());
-        if let Err(e) = alembic_deploy::fsio::write_output(path, text.as_bytes(), 0o644) {
+        if let Err(e) = alembic_deploy::facade::write_output(path, text.as_bytes(), 0o644) {
             let f = failure(
                 "plan_unwritable",
                 format!("cannot write {}: {e}", path.display()),

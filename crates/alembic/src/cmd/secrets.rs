@@ -2,7 +2,7 @@
 //! consume it, where it must be set, and whether it is set now (empty counts as unset, SEC003).
 //! Never a value: the inventory holds booleans only.
 
-use alembic_deploy::secrets::{self, Context};
+use alembic_deploy::session::{self as secrets, Context};
 
 use crate::cli::{Global, PlaneArg};
 use crate::exit;
