@@ -56,7 +56,7 @@ pub struct Status {
     pub drift: bool,
 }
 
-pub fn status_op(target: &Target) -> Op {
+pub(crate) fn status_op(target: &Target) -> Op {
     target
         .ssh
         .script(
@@ -69,7 +69,7 @@ pub fn status_op(target: &Target) -> Op {
 }
 
 /// `docker logs [--follow] [--since D] [--tail N]` of `workload`'s container (read-only).
-pub fn logs_op(
+pub(crate) fn logs_op(
     target: &Target,
     workload: &str,
     follow: bool,
@@ -97,7 +97,7 @@ pub fn logs_op(
 
 /// `docker exec <container> CMD...` in `workload`'s container (no shell in between: the command
 /// is argv, as given).
-pub fn exec_op(target: &Target, workload: &str, cmd: &[String]) -> Op {
+pub(crate) fn exec_op(target: &Target, workload: &str, cmd: &[String]) -> Op {
     let mut args = vec![target.project.clone(), workload.to_owned()];
     args.extend(cmd.iter().cloned());
     let script = format!(r#"{FIND}exec docker exec "$c" "$@""#);
@@ -108,7 +108,7 @@ pub fn exec_op(target: &Target, workload: &str, cmd: &[String]) -> Op {
 
 /// Read the answer of [`status_op`] into a status of `workloads` (the edge first, then the
 /// droplet workloads in file order).
-pub fn interpret_status(text: &str, workloads: &[String]) -> Result<Status, DeployError> {
+pub(crate) fn interpret_status(text: &str, workloads: &[String]) -> Result<Status, DeployError> {
     let (head, containers) = text
         .split_once("@@alembic-containers@@\n")
         .ok_or_else(|| step("the droplet's answer has no container list"))?;

@@ -1,8 +1,8 @@
 //! Exit codes the façade's failures carry (DESIGN.md, "Commands").
 
 /// The user's config or artifacts have problems.
-pub const PROBLEMS: i32 = 1;
+pub(crate) const PROBLEMS: i32 = 1;
 /// An operation failed at run time: tool missing, SSH unreachable, deploy failed.
-pub const RUNTIME: i32 = 3;
+pub(crate) const RUNTIME: i32 = 3;
 /// Stopped by a signal after cleaning up (128 + SIGINT).
-pub const INTERRUPTED: i32 = 130;
+pub(crate) const INTERRUPTED: i32 = 130;

@@ -22,6 +22,15 @@ pub use crate::plan::{Action, Plan as Document, PlanePlan as StagePlan};
 pub use crate::progress::{Event, Human, Json, Progress, Record};
 pub use crate::stage::Stage;
 
+/// What `render` and `init` need to write files: the artifact writer with its journal, drift
+/// check and refusals, and the single-file writer.
+pub use crate::artifacts::{
+    check as check_artifacts, interrupted as render_interrupted, recover as recover_artifacts,
+    refusal as artifacts_refusal, write as write_artifacts, Drift, Recovery, Report as WriteReport,
+    JOURNAL, STAGING,
+};
+pub use crate::fsio::{check_output_dir, write_output};
+
 /// Which stages a plan covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Selection {

@@ -69,25 +69,25 @@ pub struct ImageChange {
 }
 
 /// The short form of an image ID used in tags: the first 12 hex digits.
-pub fn short_id(id: &str) -> &str {
+pub(crate) fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..hex.len().min(12)]
 }
 
 /// The build's local tag: `<project>/<workload>:<id12>`.
-pub fn local_tag(project: &str, workload: &str, id: &str) -> String {
+pub(crate) fn local_tag(project: &str, workload: &str, id: &str) -> String {
     format!("{project}/{workload}:{}", short_id(id))
 }
 
 /// The name a delivered image keeps on the droplet: `<project>/<workload>:pinned-<id12>`.
-pub fn droplet_tag(project: &str, workload: &str, id: &str) -> String {
+pub(crate) fn droplet_tag(project: &str, workload: &str, id: &str) -> String {
     format!("{project}/{workload}:pinned-{}", short_id(id))
 }
 
 /// `docker build -q <context>`: prints the image ID. It writes only to this machine's image
 /// store (nothing deployed changes), and a plan needs the ID to say which images change, so it
 /// runs as a read-only query, in dry runs too.
-pub fn build_op(workload: &str, context: &Path) -> Op {
+pub(crate) fn build_op(workload: &str, context: &Path) -> Op {
     Op::new(
         PLANE,
         format!("build image of {workload}"),
@@ -104,7 +104,7 @@ pub fn build_op(workload: &str, context: &Path) -> Op {
 }
 
 /// `docker tag <id> <tag>` on this machine (a name for the build, like the build itself).
-pub fn tag_op(id: &str, tag: &str) -> Op {
+pub(crate) fn tag_op(id: &str, tag: &str) -> Op {
     Op::new(
         PLANE,
         format!("tag {tag}"),
@@ -116,7 +116,7 @@ pub fn tag_op(id: &str, tag: &str) -> Op {
 
 /// Build (or take from the environment) the image of every droplet workload with `build`.
 /// `base` is alembic.toml's directory; `env` reads the applying environment.
-pub fn resolve(
+pub(crate) fn resolve(
     t: &Topology,
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
@@ -187,14 +187,14 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 /// The pins as the compose renderer and the ledger take them: workload -> reference.
-pub fn pin_map(pins: &[Pin]) -> BTreeMap<String, String> {
+pub(crate) fn pin_map(pins: &[Pin]) -> BTreeMap<String, String> {
     pins.iter()
         .map(|p| (p.workload.clone(), p.reference.clone()))
         .collect()
 }
 
 /// Which images change against `current` (the current release's pins).
-pub fn changes(pins: &[Pin], current: &BTreeMap<String, String>) -> Vec<ImageChange> {
+pub(crate) fn changes(pins: &[Pin], current: &BTreeMap<String, String>) -> Vec<ImageChange> {
     pins.iter()
         .map(|p| {
             let from = current.get(&p.workload).cloned();

@@ -2,26 +2,29 @@
 //! it runs programs (ssh, docker compose, terraform, launchctl/systemctl) and touches the file
 //! system. Everything it runs is first an [`ops::Op`], so dry runs and plans show the exact argv.
 
+#![warn(unreachable_pub)]
+
 pub mod artifacts;
 pub mod bootstrap;
-pub mod daytwo;
+pub(crate) mod daytwo;
 pub mod doctor;
 pub mod droplet;
-pub mod error;
+pub(crate) mod error;
 pub mod exec;
 pub(crate) mod exit;
 pub mod facade;
-pub mod fsio;
+pub(crate) mod fsio;
 pub mod host;
-pub mod images;
+pub(crate) mod images;
 pub mod lease;
 pub mod ledger;
 pub mod ops;
-pub mod plan;
-pub mod probe;
-pub mod progress;
-pub mod secrets;
-pub mod settle;
+pub(crate) mod plan;
+pub(crate) mod probe;
+pub(crate) mod progress;
+pub(crate) mod secrets;
+pub mod session;
+pub(crate) mod settle;
 pub mod ssh;
 pub mod stage;
 pub mod terraform;

@@ -153,14 +153,14 @@ mod b64ish {
         Raw(Vec<u8>),
     }
 
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(v) {
             Ok(t) => Repr::Text(t.to_owned()).serialize(s),
             Err(_) => Repr::Raw(v.to_vec()).serialize(s),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         Ok(match Repr::deserialize(d)? {
             Repr::Text(t) => t.into_bytes(),
             Repr::Raw(r) => r,

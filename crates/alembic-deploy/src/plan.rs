@@ -246,7 +246,7 @@ pub struct OldArtifact {
 }
 
 /// Compare the new artifacts with the old ones, in path order.
-pub fn diff_artifacts(
+pub(crate) fn diff_artifacts(
     old: &BTreeMap<String, OldArtifact>,
     new: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<ArtifactChange> {
@@ -290,7 +290,7 @@ pub fn diff_artifacts(
     out
 }
 
-pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
+pub(crate) fn unified_diff(path: &str, old: &str, new: &str) -> String {
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)

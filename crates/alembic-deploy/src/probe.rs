@@ -25,7 +25,7 @@ impl ProbeTarget {
 }
 
 /// The curl op for one probe. `ca` is the private CA's root cert (`tls = "internal"`).
-pub fn curl_op(
+pub(crate) fn curl_op(
     plane: crate::stage::Stage,
     t: &ProbeTarget,
     address: IpAddr,
@@ -42,7 +42,7 @@ pub fn curl_op(
 
 /// [`curl_op`] with the `--resolve` address given as text: a plan made before the droplet's
 /// address is known shows a placeholder there.
-pub fn curl_op_to(
+pub(crate) fn curl_op_to(
     plane: crate::stage::Stage,
     t: &ProbeTarget,
     addr: &str,
@@ -72,7 +72,7 @@ pub fn curl_op_to(
 
 /// A probe's result, as shown when it fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProbeResult {
+pub(crate) enum ProbeResult {
     Healthy(u16),
     /// The edge answered with an error status.
     Status(u16),
@@ -83,7 +83,7 @@ pub enum ProbeResult {
 }
 
 impl ProbeResult {
-    pub fn is_healthy(&self) -> bool {
+    pub(crate) fn is_healthy(&self) -> bool {
         matches!(self, ProbeResult::Healthy(_))
     }
 }
@@ -100,7 +100,7 @@ impl std::fmt::Display for ProbeResult {
 }
 
 /// Read curl's `--write-out %{http_code}` answer: 2xx/3xx is healthy.
-pub fn interpret(status: i32, stdout: &str, stderr: &str) -> ProbeResult {
+pub(crate) fn interpret(status: i32, stdout: &str, stderr: &str) -> ProbeResult {
     let code: u16 = stdout.trim().parse().unwrap_or(0);
     if status == 0 && (200..400).contains(&code) {
         return ProbeResult::Healthy(code);
@@ -117,7 +117,7 @@ pub fn interpret(status: i32, stdout: &str, stderr: &str) -> ProbeResult {
 }
 
 /// The first regular file in a tar stream (what `docker cp CONTAINER:FILE -` writes).
-pub fn first_file_in_tar(tar: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn first_file_in_tar(tar: &[u8]) -> Option<Vec<u8>> {
     let mut off = 0;
     while off + 512 <= tar.len() {
         let h = &tar[off..off + 512];

@@ -6,7 +6,7 @@
 
 use alembic_config::{Consumer, Plane, Topology};
 
-pub use crate::stage::Stage;
+pub(crate) use crate::stage::Stage;
 use serde::Serialize;
 
 /// Where alembic is running. A local apply needs the droplet's and the host's secrets; the CI

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use crate::probe::ProbeResult;
 
 /// Seconds a release may be up and failing before it is rolled back (default 10).
-pub const SETTLE_ENV: &str = "ALEMBIC_SETTLE_SECONDS";
-pub const DEFAULT_SETTLE_SECS: u64 = 10;
+pub(crate) const SETTLE_ENV: &str = "ALEMBIC_SETTLE_SECONDS";
+pub(crate) const DEFAULT_SETTLE_SECS: u64 = 10;
 
 /// The settle window: `$ALEMBIC_SETTLE_SECONDS`, else 10 s.
-pub fn window_from_env() -> Duration {
+pub(crate) fn window_from_env() -> Duration {
     Duration::from_secs(
         std::env::var(SETTLE_ENV)
             .ok()
@@ -31,7 +31,7 @@ pub fn window_from_env() -> Duration {
 
 /// What one probe answer says about the release.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Healthy,
     NotUpYet,
     /// Up and failing, with what was seen ("answered 500").
@@ -41,7 +41,7 @@ pub enum Verdict {
 /// The edge answers these itself while its upstream is not (yet) reachable.
 const EDGE_NOT_UP: [u16; 3] = [502, 503, 504];
 
-pub fn classify(r: &ProbeResult) -> Verdict {
+pub(crate) fn classify(r: &ProbeResult) -> Verdict {
     match r {
         ProbeResult::Healthy(_) => Verdict::Healthy,
         ProbeResult::Status(s) if EDGE_NOT_UP.contains(s) => Verdict::NotUpYet,
@@ -55,7 +55,7 @@ pub fn classify(r: &ProbeResult) -> Verdict {
 /// `http CODE` lines, see `droplet::UPSTREAM`): up and failing when a container exited, is dead,
 /// restarting or unhealthy, or the app answers its health path with an error status other than
 /// 502/503/504 (an app still starting may say those); else not up yet.
-pub fn upstream_verdict(report: &str, service: &str) -> Verdict {
+pub(crate) fn upstream_verdict(report: &str, service: &str) -> Verdict {
     for line in report.lines() {
         let mut f = line.split_whitespace();
         match f.next() {
@@ -86,13 +86,13 @@ pub fn upstream_verdict(report: &str, service: &str) -> Verdict {
 
 /// Tracks how long a route has been up and failing.
 #[derive(Debug)]
-pub struct Settle {
+pub(crate) struct Settle {
     window: Duration,
     since: Option<Instant>,
 }
 
 impl Settle {
-    pub fn new(window: Duration) -> Settle {
+    pub(crate) fn new(window: Duration) -> Settle {
         Settle {
             window,
             since: None,
@@ -102,7 +102,7 @@ impl Settle {
     /// Record one observation at `now`; `Some(reason)` once the release has been failing for
     /// the whole window. Not-up-yet answers in between do not reset the clock (a crash-looping
     /// app alternates between both); only a healthy answer does.
-    pub fn observe(&mut self, v: &Verdict, now: Instant) -> Option<String> {
+    pub(crate) fn observe(&mut self, v: &Verdict, now: Instant) -> Option<String> {
         match v {
             Verdict::Healthy => {
                 self.since = None;

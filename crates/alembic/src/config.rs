@@ -7,7 +7,7 @@ use alembic_config::{Loaded, Topology, DEFAULT_NAME, DEFAULT_TOML};
 
 use crate::exit;
 use crate::output::{Diagnostics, InvalidConfig};
-use crate::view::{self, Failure, Mode, Outcome};
+use crate::view::{Failure, Outcome};
 
 /// Where the config came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,13 +85,6 @@ pub fn topology(flag: Option<&Path>) -> Result<(Origin, Loaded, Topology), Outco
             Err(Outcome::new(exit::PROBLEMS, InvalidConfig(d)))
         }
     }
-}
-
-/// Legacy form of [`topology`] for the commands that print themselves: on failure the view
-/// is shown (JSON on stdout with `json`) and its exit code given back.
-pub fn load_topology(flag: Option<&Path>, json: bool) -> Result<(Origin, Loaded, Topology), i32> {
-    let mode = if json { Mode::Json } else { Mode::Human };
-    topology(flag).map_err(|o| view::show(mode, o))
 }
 
 /// Read at most one byte past the size limit, so a huge file is refused without reading it all.

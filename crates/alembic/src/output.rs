@@ -2,14 +2,12 @@
 //! document, and SARIF. Sources are handed over raw and redacted here, once each, and only
 //! those a diagnostic points into; what the views print is redacted again as a whole by
 //! [`crate::view`] (message texts quote values).
-//!
-//! Also the few print functions the deploy commands use until they return views.
 
 use alembic_config::diag::{diagnostics_json, render_human, Summary};
 use alembic_config::{Diagnostic, SourceFile};
 use serde_json::{json, Value};
 
-use crate::view::{self, Failure, Human, Mode, Outcome, View};
+use crate::view::{self, Failure, Human, View};
 
 /// Diagnostics with the sources their human view shows, and the talk around them.
 #[derive(Debug, Default)]
@@ -101,45 +99,48 @@ impl View for InvalidConfig {
     }
 
     fn json(&self) -> Value {
-        let diags = &self.0.diags;
-        let s = Summary::of(diags);
-        let mut f = Failure::config(
+        let s = Summary::of(&self.0.diags);
+        let f = Failure::config(
             "invalid_config",
             format!("the config is invalid: {} error(s)", s.errors),
         )
         .hint("`alembic validate` lists every problem with its fix");
-        if let Some(d) = diags.iter().find(|d| d.is_error()) {
-            f.location = Some(Box::new(view::Location {
-                file: d.file.clone(),
-                line: Some(d.line),
-                column: Some(d.column),
-            }));
-        }
-        let mut v = f.json();
-        v["diagnostics"] = json!(diags);
-        v["summary"] = json!(s);
-        v
+        envelope_with(f, &self.0.diags)
     }
 }
 
-/// Legacy: print diagnostics for humans on stderr, through the view boundary.
-pub fn print_human(diags: &[Diagnostic], sources: &[&SourceFile]) {
-    let d = Diagnostics::new(
-        diags.to_vec(),
-        sources.iter().map(|s| (*s).clone()).collect(),
-    );
-    view::show(Mode::Human, Outcome::new(0, d));
+/// A deploy command refused by the `check` gate: the findings for humans (the refusal after
+/// them); in JSON the error envelope (`check_failed`, pointing at the first error) with the
+/// diagnostics document's `diagnostics` and `summary` beside it.
+pub struct GateRefused {
+    pub diags: Diagnostics,
+    pub message: String,
 }
 
-/// Legacy: print the DESIGN.md diagnostics JSON document on stdout, through the boundary.
-pub fn print_json(diags: &[Diagnostic]) {
-    view::show(
-        Mode::Json,
-        Outcome::new(0, Diagnostics::new(diags.to_vec(), Vec::new())),
-    );
+impl View for GateRefused {
+    fn human(&self, h: &mut Human) {
+        self.diags.human(h);
+    }
+
+    fn json(&self) -> Value {
+        let f = Failure::refused("check_failed", self.message.clone())
+            .hint("`alembic check` shows every finding with its fix");
+        envelope_with(f, &self.diags.diags)
+    }
 }
 
-/// Legacy: print a JSON document on stdout, every string redacted, through the boundary.
-pub fn print_value(v: &Value) {
-    view::show(Mode::Json, Outcome::new(0, view::Document(v.clone())));
+/// The error envelope of `f`, located at the first error of `diags`, with the diagnostics and
+/// their summary beside it.
+fn envelope_with(mut f: Failure, diags: &[Diagnostic]) -> Value {
+    if let Some(d) = diags.iter().find(|d| d.is_error()) {
+        f.location = Some(Box::new(view::Location {
+            file: d.file.clone(),
+            line: Some(d.line),
+            column: Some(d.column),
+        }));
+    }
+    let mut v = f.json();
+    v["diagnostics"] = json!(diags);
+    v["summary"] = json!(Summary::of(diags));
+    v
 }

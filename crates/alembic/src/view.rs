@@ -14,7 +14,9 @@
 //! with `?` on a [`Failure`] (`Failure::runtime("ssh_unreachable", msg).hint(..)`) or on
 //! `config::topology` (an invalid config is an outcome too); and give back
 //! `Outcome::new(code, MyView { .. })` where `MyView: View` holds the data (the plan, the
-//! report) and renders it both ways. `dispatch` then drops its `Outcome::printed` wrapper.
+//! report) and renders it both ways ([`Rendered`] when both texts are made up front). A command
+//! that streams while it runs (apply's progress, `logs`, `exec`) ends with
+//! [`Outcome::streamed`] on success; its failures are views like every other.
 
 use std::io::Write;
 
@@ -84,8 +86,9 @@ impl Outcome {
         }
     }
 
-    /// A command that printed its own output (the deploy commands, until they return views).
-    pub fn printed(code: i32) -> Outcome {
+    /// A command whose output was streamed while it ran (apply's progress, `logs`, `exec`):
+    /// nothing is left to show but its exit code. Failures are never streamed: they are views.
+    pub fn streamed(code: i32) -> Outcome {
         Outcome {
             code,
             notes: Vec::new(),
@@ -248,6 +251,62 @@ impl View for Document {
     }
     fn json(&self) -> Value {
         self.0.clone()
+    }
+}
+
+/// A view whose renderings are made up front from data the command no longer holds (a plan,
+/// a status report): `out` and `err` for humans, `json` for `--json`. With `talk_in_json`,
+/// `err` is written on stderr in JSON mode too (a failure's message, for the log).
+pub struct Rendered {
+    pub out: String,
+    pub err: String,
+    pub json: Value,
+    pub talk_in_json: bool,
+}
+
+impl Rendered {
+    /// Data for both modes, talk for humans only.
+    pub fn new(out: String, err: String, json: Value) -> Rendered {
+        Rendered {
+            out,
+            err,
+            json,
+            talk_in_json: false,
+        }
+    }
+}
+
+impl View for Rendered {
+    fn human(&self, h: &mut Human) {
+        h.out.push_str(&self.out);
+        h.err.push_str(&self.err);
+    }
+    fn json(&self) -> Value {
+        self.json.clone()
+    }
+    fn talk_in_json(&self) -> bool {
+        self.talk_in_json
+    }
+}
+
+impl Failure {
+    /// This failure with the data gathered before it (bootstrap's steps): `out` on stdout for
+    /// humans, and `data`'s fields beside `error` in the JSON envelope.
+    pub fn with_data(self, out: String, data: Value) -> Rendered {
+        let mut h = Human::default();
+        self.human(&mut h);
+        let mut json = self.json();
+        if let (Value::Object(env), Value::Object(extra)) = (&mut json, data) {
+            for (k, v) in extra {
+                env.entry(k).or_insert(v);
+            }
+        }
+        Rendered {
+            out,
+            err: h.err,
+            json,
+            talk_in_json: true,
+        }
     }
 }
 

@@ -9,8 +9,10 @@ use alembic_deploy::facade::{self, Document, Event, Goal, Progress, Stage};
 
 use crate::cli::{Global, PlaneArg};
 use crate::exit;
+use crate::view::{CmdResult, Outcome, Rendered};
 
-use super::plan::{build, fail};
+use super::failure;
+use super::plan::build;
 
 /// Signals held off while Terraform runs (see `crate::interrupt`).
 struct Interrupts;
@@ -31,15 +33,16 @@ pub fn run(
     plane: Option<PlaneArg>,
     yes: bool,
     allow_replace: bool,
-) -> i32 {
+) -> CmdResult {
     let saved = match plan_file {
-        Some(p) => match std::fs::read_to_string(p)
-            .map_err(|e| format!("cannot read {}: {e}", p.display()))
-            .and_then(|t| Document::parse(&t))
-        {
-            Ok(s) => Some(s),
-            Err(e) => return fail(e, exit::PROBLEMS),
-        },
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))
+                .and_then(|t| Document::parse(&t))
+                .map_err(|e| {
+                    failure("saved_plan_unreadable", e, exit::PROBLEMS).at(p.display().to_string())
+                })?,
+        ),
         None => None,
     };
     // A saved plan names its stages; apply exactly those.
@@ -49,20 +52,25 @@ pub fn run(
         }
         (_, p) => p,
     };
-    let built = match build(g, plane, true) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
+    let built = build(g, plane, true, None)?;
     if let Some(s) = &saved {
         let why = s.staleness(built.document());
         if !why.is_empty() {
             built.close();
-            eprintln!("error: the saved plan no longer matches what would be applied:");
-            for w in &why {
-                eprintln!("  - {w}");
+            let list: Vec<String> = why.iter().map(|w| format!("  - {w}")).collect();
+            let mut f = failure(
+                "saved_plan_stale",
+                format!(
+                    "the saved plan no longer matches what would be applied:\n{}",
+                    list.join("\n")
+                ),
+                exit::PROBLEMS,
+            )
+            .hint("run `alembic plan --out FILE` again and review it");
+            if let Some(p) = plan_file {
+                f = f.at(p.display().to_string());
             }
-            eprintln!("\nhint: run `alembic plan --out FILE` again and review it");
-            return exit::PROBLEMS;
+            return Err(f.into());
         }
     }
     let opts = facade::Options {
@@ -73,19 +81,18 @@ pub fn run(
         // The plan's own queries are done; the dry run records the same steps apply runs.
         built.close();
         let report = facade::apply(&built, Goal::DryRun, &mut Quiet, &opts);
-        if g.json {
-            let mut v = built.document().to_json();
-            v["dry_run"] = true.into();
-            v["ran"] = serde_json::to_value(&report.ran).expect("ops serialise");
-            crate::output::print_value(&v);
-        } else {
-            super::plan::print_plan(built.document(), super::plan::Detail::FULL);
-            eprintln!(
-                "\ndry run: {} operation(s) recorded, nothing executed; run with --yes to apply",
+        let mut v = built.document().to_json();
+        v["dry_run"] = true.into();
+        v["ran"] = serde_json::to_value(&report.ran).expect("ops serialise");
+        let view = Rendered::new(
+            super::plan::plan_text(built.document(), super::plan::Detail::FULL),
+            format!(
+                "\ndry run: {} operation(s) recorded, nothing executed; run with --yes to apply\n",
                 report.ran.len()
-            );
-        }
-        return exit::OK;
+            ),
+            v,
+        );
+        return Ok(Outcome::new(exit::OK, view));
     }
     let mut view: Box<dyn Progress> = if g.json {
         Box::new(facade::Json)
@@ -94,18 +101,14 @@ pub fn run(
     };
     let report = facade::apply(&built, Goal::Apply, view.as_mut(), &opts);
     match report.error {
-        None => exit::OK,
+        // The progress was streamed as it happened (JSON lines with --json).
+        None => Ok(Outcome::streamed(exit::OK)),
         Some(f) => {
-            if g.json {
-                view.event(Event::Warning {
-                    message: f.message.clone(),
-                });
-            }
-            eprintln!("error: {}", f.message);
+            let mut e = failure("apply_failed", &f.message, f.code);
             if let Some(h) = f.hint {
-                eprintln!("\nhint: {h}");
+                e = e.hint(h);
             }
-            f.code
+            Err(e.into())
         }
     }
 }

@@ -4,154 +4,111 @@
 //! operation and runs nothing. Exit 3 when ssh fails or a step fails.
 
 use alembic_config::types::UserName;
-use alembic_deploy::bootstrap::{self, Login, Outcome};
-use alembic_deploy::droplet;
-use alembic_deploy::exec::{Executor, Goal, ProcessEnv};
+use alembic_deploy::session::{Bootstrap, BootstrapOutcome as Finished};
 use alembic_render::bootstrap::ReportLine;
 
 use crate::cli::Global;
 use crate::config::Origin;
 use crate::exit;
+use crate::view::{CmdResult, Failure, Outcome, Rendered};
 
-fn fail(msg: impl std::fmt::Display, code: i32) -> i32 {
-    eprintln!("error: {msg}");
-    code
-}
+use super::failure;
 
-pub fn run(g: &Global, user: Option<&str>, yes: bool) -> i32 {
+pub fn run(g: &Global, user: Option<&str>, yes: bool) -> CmdResult {
     if let Some(u) = user {
-        if let Err(e) = UserName::parse(u) {
-            return fail(format!("--user: {e}"), exit::USAGE);
-        }
+        UserName::parse(u).map_err(|e| Failure::usage("bad_user", format!("--user: {e}")))?;
     }
-    let (origin, _loaded, t) = match crate::config::load_topology(g.config.as_deref(), g.json) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
+    let (origin, _loaded, t) = crate::config::topology(g.config.as_deref())?;
     if origin == Origin::Embedded {
-        return fail(
+        return Err(failure(
+            "embedded_default_refused",
             "refusing to bootstrap from the embedded default topology; write your own \
              alembic.toml (`alembic init`)",
             exit::PROBLEMS,
-        );
+        )
+        .into());
     }
     if t.droplet.authorized_keys.is_empty() {
-        return fail(
+        return Err(failure(
+            "no_authorized_keys",
             "`droplet.authorized_keys` is empty: after bootstrap root logins are refused, so \
              the deploy user needs a public key\nhint: add the contents of your `.pub` file, \
              like authorized_keys = [\"ssh-ed25519 AAAA... you@laptop\"]",
             exit::PROBLEMS,
-        );
+        )
+        .into());
     }
     // `droplet.address`, or the provisioned droplet's reserved IP from `terraform output`.
-    let tf = t
-        .droplet
-        .is_provisioned()
-        .then(|| {
-            alembic_deploy::terraform::find_program().map(|p| {
-                alembic_deploy::terraform::Runner::for_topology(
-                    &p.display().to_string(),
-                    &origin.base_dir(),
-                    &t,
-                )
-            })
-        })
-        .flatten();
-    let env = ProcessEnv;
-    let address = droplet::resolve_address(&t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env));
-    let host = match &address.ip {
-        Ok(ip) => ip.to_string(),
-        Err(e) => {
-            return fail(
-                format!("cannot tell which server to bootstrap: {e}\nhint: set droplet.address, or apply the infra plane first"),
-                exit::RUNTIME,
-            )
-        }
-    };
-    let login = Login::from_flag(user);
-    let (target, op) = bootstrap::bootstrap_op(&t, &login, &host);
+    let boot = Bootstrap::plan(&t, user, &origin.base_dir()).map_err(super::status::failed)?;
+    let (host, login_user, op) = (boot.host().to_owned(), boot.user().to_owned(), boot.op());
 
     if !yes {
-        if g.json {
-            let v = serde_json::json!({"format_version": 1, "dry_run": true, "host": host,
-                "user": login.user(), "ops": [op]});
-            crate::output::print_value(&v);
-        } else {
-            println!("bootstrap of {}@{host} would run:", login.user());
-            println!("  1. {}: {op}", op.step);
-            println!(
-                "     (the script is infra/droplet/bootstrap.sh as `alembic render` writes it)"
-            );
-            eprintln!("\ndry run: nothing executed; run with --yes to bootstrap");
-        }
-        return exit::OK;
-    }
-
-    if let Err(e) = target.prepare() {
-        return fail(
-            format!("cannot create the ssh control dir: {e}"),
-            exit::RUNTIME,
+        let v = serde_json::json!({"format_version": 1, "dry_run": true, "host": host,
+            "user": login_user, "ops": [op]});
+        let out = format!(
+            "bootstrap of {}@{host} would run:\n  1. {}: {op}\n     (the script is infra/droplet/bootstrap.sh as `alembic render` writes it)\n",
+            login_user,
+            op.step
         );
+        let talk = "\ndry run: nothing executed; run with --yes to bootstrap\n".to_owned();
+        return Ok(Outcome::new(exit::OK, Rendered::new(out, talk, v)));
     }
-    eprintln!(
-        "bootstrap: running the bootstrap script on {}@{host} (installing packages can take minutes)",
-        login.user()
-    );
-    let mut ex = Executor::new(Goal::Apply, &env);
-    let result = bootstrap::run(&mut ex, &op);
-    let _ = alembic_deploy::exec::run_op(&target.close_master(bootstrap::PLANE), &env);
-    target.cleanup();
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => return fail(e, exit::RUNTIME),
-    };
 
-    if g.json {
-        let v = serde_json::json!({"format_version": 1, "dry_run": false, "host": host,
-            "user": login.user(), "steps": report.steps, "outcome": report.outcome});
-        crate::output::print_value(&v);
-    } else {
-        for s in &report.steps {
-            if let ReportLine::Step {
-                step,
-                changed,
-                detail,
-            } = s
-            {
-                let status = if *changed { "changed" } else { "unchanged" };
-                println!("  {step:<20} {status:<9} {detail}");
-            }
+    let start = format!(
+        "bootstrap: running the bootstrap script on {login_user}@{host} (installing packages can take minutes)"
+    );
+    // Progress, said before the minutes it announces (the outcome's view comes after).
+    eprintln!("{start}");
+    let report = boot.run().map_err(super::status::failed)?;
+
+    let mut out = String::new();
+    for s in &report.steps {
+        if let ReportLine::Step {
+            step,
+            changed,
+            detail,
+        } = s
+        {
+            let status = if *changed { "changed" } else { "unchanged" };
+            out.push_str(&format!("  {step:<20} {status:<9} {detail}\n"));
         }
     }
-    match &report.outcome {
-        Outcome::Done { changed: 0 } => {
-            eprintln!("bootstrap: nothing to change; {host} was already bootstrapped");
-            exit::OK
+    let data = serde_json::json!({"format_version": 1, "dry_run": false, "host": host,
+        "user": login_user, "steps": report.steps, "outcome": report.outcome});
+    let failed = match &report.outcome {
+        Finished::Done { changed: 0 } => {
+            let talk = format!("bootstrap: nothing to change; {host} was already bootstrapped\n");
+            return Ok(Outcome::new(exit::OK, Rendered::new(out, talk, data)));
         }
-        Outcome::Done { changed } => {
-            eprintln!(
+        Finished::Done { changed } => {
+            let talk = format!(
                 "bootstrap: done, {changed} step(s) changed\nhint: root logins are now refused; \
-                 run it again with --user {}",
+                 run it again with --user {}\n",
                 t.droplet.ssh_user
             );
-            exit::OK
+            return Ok(Outcome::new(exit::OK, Rendered::new(out, talk, data)));
         }
-        Outcome::StepFailed { step, reason } => fail(
+        Finished::StepFailed { step, reason } => failure(
+            "bootstrap_step_failed",
             format!("bootstrap step `{step}` failed: {reason}"),
             exit::RUNTIME,
         ),
-        Outcome::Unreachable { message } => fail(
+        Finished::Unreachable { message } => failure(
+            "ssh_unreachable",
             format!(
                 "cannot reach {}@{host} over ssh: {message}\nhint: after a first bootstrap root \
                  logins are refused; use --user {}",
-                login.user(),
-                t.droplet.ssh_user
+                login_user, t.droplet.ssh_user
             ),
             exit::RUNTIME,
         ),
-        Outcome::Aborted { status, message } => fail(
+        Finished::Aborted { status, message } => failure(
+            "bootstrap_aborted",
             format!("the bootstrap script stopped (exit {status}) without finishing: {message}"),
             exit::RUNTIME,
         ),
-    }
+    };
+    // The steps that ran stay part of the answer, beside the error.
+    let code = failed.exit;
+    Err(Outcome::new(code, failed.with_data(out, data)))
 }

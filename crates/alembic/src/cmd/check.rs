@@ -14,8 +14,8 @@ use alembic_config::diag::sort_diagnostics;
 use crate::cli::{DiagFormat, Global};
 use crate::config::Origin;
 use crate::exit;
-use crate::output::Diagnostics;
-use crate::view::{self, CmdResult, Mode, Outcome};
+use crate::output::{Diagnostics, GateRefused};
+use crate::view::{CmdResult, Mode, Outcome};
 
 use super::scan::read_text;
 
@@ -88,12 +88,12 @@ pub(crate) fn findings(origin: &Origin, loaded: &Loaded) -> (Vec<Diagnostic>, Ve
 const ERRORS_BEFORE_DEPLOY: [Code; 1] = [Code::Cfg007];
 
 /// Load the config and run `check` before `verb` does anything: on any error (CFG007 counts
-/// as one here) print the findings (JSON on stdout with `--json`, else human on stderr), say
-/// that nothing ran, and give back exit 1. On success, the loaded config and its topology.
-pub(crate) fn gate(g: &Global, verb: &str) -> Result<(Origin, Loaded, Topology), i32> {
+/// as one here) the outcome is the findings saying that nothing ran, exit 1: for humans on
+/// stderr; with `--json` the error envelope (`check_failed`) with the diagnostics document's
+/// `diagnostics` and `summary` beside it. On success, the loaded config and its topology.
+pub(crate) fn gate(g: &Global, verb: &str) -> Result<(Origin, Loaded, Topology), Outcome> {
     let mode = if g.json { Mode::Json } else { Mode::Human };
-    let (origin, mut loaded) =
-        crate::config::open(g.config.as_deref()).map_err(|f| view::show(mode, Outcome::from(f)))?;
+    let (origin, mut loaded) = crate::config::open(g.config.as_deref())?;
     let (mut diags, sources) = findings(&origin, &loaded);
     for d in diags
         .iter_mut()
@@ -111,20 +111,18 @@ pub(crate) fn gate(g: &Global, verb: &str) -> Result<(Origin, Loaded, Topology),
     codes.sort_unstable();
     codes.dedup();
     let count = errors.len();
-    let refusal = format!(
-        "error: {verb} refused: `alembic check` found {count} error(s) ({}); nothing was run",
+    let message = format!(
+        "{verb} refused: `alembic check` found {count} error(s) ({}); nothing was run",
         codes.join(", ")
     );
-    let mut view = view_of(diags, sources, DiagFormat::Human);
+    let mut diags = view_of(diags, sources, DiagFormat::Human);
     // After the diagnostics for humans; on stderr beside the JSON document too.
+    let refusal = format!("error: {message}");
     if mode == Mode::Human {
-        view.after.push(refusal);
-        Err(view::show(mode, Outcome::new(exit::PROBLEMS, view)))
+        diags.after.push(refusal);
+        Err(Outcome::new(exit::PROBLEMS, GateRefused { diags, message }))
     } else {
-        Err(view::show(
-            mode,
-            Outcome::new(exit::PROBLEMS, view).note(refusal),
-        ))
+        Err(Outcome::new(exit::PROBLEMS, GateRefused { diags, message }).note(refusal))
     }
 }
 

@@ -1,17 +1,17 @@
 //! `alembic doctor [--json] [--online]`: health of the config, the artifacts on disk, the tools
 //! the planes need and the secrets the current context needs (names only); with `--online`, the
-//! live droplet. The checks are built as data by `alembic_deploy::doctor`; this module gathers
+//! live droplet. The checks are built as data by alembic-deploy (through `alembic_deploy::session`); this module gathers
 //! the inputs and renders the report. Exit 1 when any check fails.
 
-use alembic_deploy::doctor::{self, Report, SystemProbe};
-use alembic_deploy::secrets::Context;
+use alembic_deploy::session::{self as doctor, Context, DoctorReport as Report, SystemProbe};
 use alembic_policy::ScanContext;
 
 use crate::cli::Global;
 use crate::config::Origin;
 use crate::exit;
+use crate::view::{CmdResult, Outcome, Rendered};
 
-pub fn run(g: &Global, online: bool) -> i32 {
+pub fn run(g: &Global, online: bool) -> CmdResult {
     let get = |n: &str| std::env::var(n).ok();
     let ctx = Context::from_env(&get);
     let probe = SystemProbe;
@@ -50,14 +50,11 @@ pub fn run(g: &Global, online: bool) -> i32 {
             }
         }
     }
-    if g.json {
-        crate::output::print_value(&report.to_json());
-    } else {
-        print!("{}", report.to_human());
-    }
-    if report.ok() {
+    let code = if report.ok() {
         exit::OK
     } else {
         exit::PROBLEMS
-    }
+    };
+    let view = Rendered::new(report.to_human(), String::new(), report.to_json());
+    Ok(Outcome::new(code, view))
 }

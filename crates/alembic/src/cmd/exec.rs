@@ -2,41 +2,25 @@
 //! deploy's ssh (`docker exec`, argv as given, no shell), its output streamed with the droplet's
 //! secret values redacted. Exits with the command's own status (3 when ssh itself failed).
 
-use alembic_deploy::daytwo;
-use alembic_deploy::exec::{Executor, Goal, ProcessEnv};
-
 use crate::cli::Global;
-use crate::exit;
+use crate::view::{CmdResult, Failure, Outcome};
 
-use super::logs::{check_workload, print_redacted, redactor};
-use super::plan::{close, fail};
+use super::logs::print_chunk;
+use super::status::{connect, failed};
 
-pub fn run(g: &Global, workload: &str, cmd: &[String]) -> i32 {
+pub fn run(g: &Global, workload: &str, cmd: &[String]) -> CmdResult {
     if cmd.is_empty() {
-        return fail(
+        return Err(Failure::usage(
+            "no_command",
             "no command given: alembic exec WORKLOAD -- CMD...",
-            exit::USAGE,
-        );
+        )
+        .into());
     }
-    let (t, target) = match super::status::connect(g, "exec") {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    if let Err(c) = check_workload(&t, workload) {
-        close(&target);
-        return c;
-    }
-    let env = ProcessEnv;
-    let redact = redactor(&t, &env);
-    let mut ex = Executor::new(Goal::Apply, &env);
-    let op = daytwo::exec_op(&target, workload, cmd);
-    let status = ex.stream(&op, &mut |which, chunk| {
-        print_redacted(&redact, which, chunk)
-    });
-    close(&target);
-    match status {
-        Ok(255) => fail("cannot reach the droplet over ssh", exit::RUNTIME),
-        Ok(n) => n,
-        Err(e) => fail(&e, exit::RUNTIME),
-    }
+    let (_t, session) = connect(g, "exec")?;
+    let result = session
+        .check_workload(workload)
+        .and_then(|()| session.exec(workload, cmd, &mut print_chunk));
+    session.close();
+    // The command's own status, its output already streamed.
+    Ok(Outcome::streamed(result.map_err(failed)?))
 }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use alembic_deploy::fsio;
+use alembic_deploy::facade::{check_output_dir, write_output};
 use serde_json::json;
 
 use crate::exit;
@@ -18,7 +18,7 @@ pub const TEMPLATE: &str = include_str!("init.toml");
 pub const SCHEMA_FILE: &str = "alembic.schema.json";
 
 pub fn run(dir: &Path, force: bool) -> CmdResult {
-    if let Err(e) = fsio::check_output_dir(dir) {
+    if let Err(e) = check_output_dir(dir) {
         return Err(
             Failure::usage("bad_output_dir", format!("--dir {}: {e}", dir.display()))
                 .at(dir.display().to_string())
@@ -41,10 +41,10 @@ pub fn run(dir: &Path, force: bool) -> CmdResult {
     let schema_exists = std::fs::symlink_metadata(&schema_path).is_ok();
     let write_schema = force || !schema_exists;
     let result = std::fs::create_dir_all(dir)
-        .and_then(|()| fsio::write_output(&path, TEMPLATE.as_bytes(), 0o644))
+        .and_then(|()| write_output(&path, TEMPLATE.as_bytes(), 0o644))
         .map_err(|e| (path.clone(), e))
         .and_then(|_| match write_schema {
-            true => fsio::write_output(&schema_path, schema.as_bytes(), 0o644)
+            true => write_output(&schema_path, schema.as_bytes(), 0o644)
                 .map(|_| ())
                 .map_err(|e| (schema_path.clone(), e)),
             false => Ok(()),

@@ -2,8 +2,10 @@
 //! works out the output mode (refusing conflicting flags), runs the command and hands its
 //! outcome to the view layer.
 //!
-//! Commands on the view layer return a [`CmdResult`]; the deploy commands still print
-//! themselves and are wrapped with [`Outcome::printed`] (their exit code only).
+//! Every command returns a [`CmdResult`]: its data and exit code as a view, failures
+//! included, so `--json` yields JSON on stdout whatever the outcome. Commands that stream
+//! while they run (apply's progress, `logs`, `exec`) end with [`Outcome::streamed`] on
+//! success and with a view on failure.
 
 mod apply;
 mod bootstrap;
@@ -28,7 +30,7 @@ mod validate;
 use clap::ValueEnum;
 
 use crate::cli::{Cli, Command, DiagFormat, TopologyFormat};
-use crate::view::{self, CmdResult, Failure, Mode, Outcome};
+use crate::view::{self, CmdResult, Failure, Mode};
 
 pub fn dispatch(cli: Cli) -> i32 {
     let g = &cli.global;
@@ -57,7 +59,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             diff,
         } => (
             json,
-            Ok(Outcome::printed(plan::run(
+            plan::run(
                 g,
                 *plane,
                 *detailed_exitcode,
@@ -66,7 +68,7 @@ pub fn dispatch(cli: Cli) -> i32 {
                     argv: *verbose,
                     diffs: *diff,
                 },
-            ))),
+            ),
         ),
         Command::Apply {
             plan_file,
@@ -75,32 +77,18 @@ pub fn dispatch(cli: Cli) -> i32 {
             allow_replace,
         } => (
             json,
-            Ok(Outcome::printed(apply::run(
-                g,
-                plan_file.as_deref(),
-                *plane,
-                *yes,
-                *allow_replace,
-            ))),
+            apply::run(g, plan_file.as_deref(), *plane, *yes, *allow_replace),
         ),
-        Command::Rollback { plane, to, yes } => (
-            json,
-            Ok(Outcome::printed(rollback::run(g, *plane, *to, *yes))),
-        ),
-        Command::Doctor { online } => (json, Ok(Outcome::printed(doctor::run(g, *online)))),
-        Command::Secrets { check, plane } => {
-            (json, Ok(Outcome::printed(secrets::run(g, *check, *plane))))
-        }
+        Command::Rollback { plane, to, yes } => (json, rollback::run(g, *plane, *to, *yes)),
+        Command::Doctor { online } => (json, doctor::run(g, *online)),
+        Command::Secrets { check, plane } => (json, secrets::run(g, *check, *plane)),
         Command::Schema => (json, schema::run()),
-        Command::Bootstrap { user, yes } => (
-            json,
-            Ok(Outcome::printed(bootstrap::run(g, user.as_deref(), *yes))),
-        ),
+        Command::Bootstrap { user, yes } => (json, bootstrap::run(g, user.as_deref(), *yes)),
         Command::Man => (json, man::run()),
         Command::Explain { code } => (json, explain::run(code)),
         Command::Completions { shell } => (json, completions::run(*shell)),
         Command::GenerateDocs { out } => (json, crate::docs::generate(out)),
-        Command::Status => (json, Ok(Outcome::printed(status::run(g)))),
+        Command::Status => (json, status::run(g)),
         Command::Logs {
             workload,
             follow,
@@ -108,17 +96,9 @@ pub fn dispatch(cli: Cli) -> i32 {
             tail,
         } => (
             json,
-            Ok(Outcome::printed(logs::run(
-                g,
-                workload,
-                *follow,
-                since.as_deref(),
-                *tail,
-            ))),
+            logs::run(g, workload, *follow, since.as_deref(), *tail),
         ),
-        Command::Exec { workload, cmd } => {
-            (json, Ok(Outcome::printed(exec::run(g, workload, cmd))))
-        }
+        Command::Exec { workload, cmd } => (json, exec::run(g, workload, cmd)),
     };
     view::show(mode, result.unwrap_or_else(|o| o))
 }
@@ -147,6 +127,26 @@ fn resolve<F: ValueEnum + PartialEq + Copy>(
         }
         (true, None) => Ok((Mode::Json, None)),
         (false, f) => Ok((Mode::Human, f)),
+    }
+}
+
+/// A deploy command's failure with its DESIGN exit code: 2 is a usage error, 1 a refusal
+/// (the config or files are not what the command may act on), anything else a run-time
+/// failure with that code. A `\nhint: ` in `msg` becomes the failure's hint.
+pub(crate) fn failure(id: &'static str, msg: impl std::fmt::Display, code: i32) -> Failure {
+    let text = msg.to_string();
+    let (message, hint) = match text.split_once("\nhint: ") {
+        Some((m, h)) => (m.to_owned(), Some(h.trim().to_owned())),
+        None => (text, None),
+    };
+    let f = match code {
+        crate::exit::USAGE => Failure::usage(id, message),
+        crate::exit::PROBLEMS => Failure::refused(id, message),
+        c => Failure::runtime(id, message).exit(c),
+    };
+    match hint {
+        Some(h) => f.hint(h),
+        None => f,
     }
 }
 

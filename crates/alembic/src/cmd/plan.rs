@@ -3,50 +3,46 @@
 
 use std::path::Path;
 
-use alembic_deploy::droplet::{self, Target};
-use alembic_deploy::exec::ProcessEnv;
 use alembic_deploy::facade::{self, Document, Env, Selection};
 
 use crate::cli::{Global, PlaneArg};
 use crate::config::Origin;
 use crate::exit;
+use crate::view::{CmdResult, Outcome, Rendered};
 
-/// Print an error on stderr and give back its exit code.
-pub(crate) fn fail(msg: impl std::fmt::Display, code: i32) -> i32 {
-    eprintln!("error: {msg}");
-    code
-}
+use super::failure;
 
 /// Check, load, render and plan the selected stages through the façade. Read-only: remote
 /// state is only queried, and only after `check` passed and the Terraform directory holds
-/// exactly the fresh render.
+/// exactly the fresh render. `fail_exit` replaces the exit code of a failure (1 under
+/// `plan --detailed-exitcode`, where 2 means "changes").
 pub(crate) fn build(
     g: &Global,
     plane: Option<PlaneArg>,
     for_apply: bool,
-) -> Result<facade::Plan, i32> {
+    fail_exit: Option<i32>,
+) -> Result<facade::Plan, Outcome> {
     let verb = if for_apply { "apply" } else { "plan" };
     let (origin, _loaded, t) = super::check::gate(g, verb)?;
     if for_apply && origin == Origin::Embedded {
-        return Err(fail(
+        return Err(failure(
+            "embedded_default_refused",
             "refusing to apply the embedded default topology (its domain is a placeholder); \
              write your own alembic.toml (`alembic init`)",
             exit::PROBLEMS,
-        ));
+        )
+        .into());
     }
     let set = alembic_render::render(&t);
     let sel = plane.map_or(Selection::All, Selection::Only);
-    facade::plan(&t, &set, sel, Env::from_process(origin.base_dir())).map_err(|r| fail(&r, r.code))
-}
-
-/// Close the ssh master a read-only query opened (none when the address is unknown).
-pub(crate) fn close(target: &Target) {
-    if target.address.is_err() {
-        return;
-    }
-    let env = ProcessEnv;
-    let _ = alembic_deploy::exec::run_op(&target.ssh.close_master(droplet::PLANE), &env);
-    target.ssh.cleanup();
+    facade::plan(&t, &set, sel, Env::from_process(origin.base_dir())).map_err(|r| {
+        let f = failure("plan_failed", &r, r.code);
+        (match fail_exit {
+            Some(c) => f.exit(c),
+            None => f,
+        })
+        .into()
+    })
 }
 
 /// How much of each op and diff the human view shows.
@@ -92,8 +88,8 @@ fn compact(op: &alembic_deploy::facade::Op) -> String {
     format!("{}: {short}{more}", op.step)
 }
 
-/// The plan for humans, on stdout (it is the command's data).
-pub(crate) fn print_plan(plan: &Document, detail: Detail) {
+/// The plan for humans (the command's data, for stdout).
+pub(crate) fn plan_text(plan: &Document, detail: Detail) -> String {
     let mut out = String::new();
     for p in &plan.planes {
         let head = match (p.release, p.base_release) {
@@ -151,7 +147,7 @@ pub(crate) fn print_plan(plan: &Document, detail: Detail) {
     } else {
         out.push_str(&format!("{}\n", plan.summary_line()));
     }
-    print!("{out}");
+    out
 }
 
 pub fn run(
@@ -160,34 +156,43 @@ pub fn run(
     detailed: bool,
     out: Option<&Path>,
     detail: Detail,
-) -> i32 {
-    let built = match build(g, plane, false) {
-        Ok(b) => b,
-        Err(code) => return if detailed { exit::PROBLEMS } else { code },
-    };
+) -> CmdResult {
+    // With --detailed-exitcode, 2 means "changes": every error exits 1 (Terraform's habit).
+    let fail_exit = detailed.then_some(exit::PROBLEMS);
+    let built = build(g, plane, false, fail_exit)?;
     built.close();
+    let doc = built.document();
+    let mut talk = String::new();
     if let Some(path) = out {
-        let text = format!("{:#}\n", built.document().to_json());
-        if let Err(e) = alembic_deploy::fsio::write_output(path, text.as_bytes(), 0o644) {
-            let code = fail(
+        let text = format!("{:#}\n", doc.to_json());
+        if let Err(e) = alembic_deploy::facade::write_output(path, text.as_bytes(), 0o644) {
+            let f = failure(
+                "plan_unwritable",
                 format!("cannot write {}: {e}", path.display()),
                 exit::RUNTIME,
-            );
-            return if detailed { exit::PROBLEMS } else { code };
+            )
+            .at(path.display().to_string());
+            return Err((match fail_exit {
+                Some(c) => f.exit(c),
+                None => f,
+            })
+            .into());
         }
-        eprintln!(
-            "plan saved to {}; run `alembic apply {}` to apply it",
+        talk = format!(
+            "plan saved to {}; run `alembic apply {}` to apply it\n",
             path.display(),
             path.display()
         );
     }
-    if g.json {
-        crate::output::print_value(&built.document().to_json());
-    } else {
-        print_plan(built.document(), detail);
-    }
-    match (detailed, built.document().has_changes()) {
+    let code = match (detailed, doc.has_changes()) {
         (true, true) => 2,
         _ => exit::OK,
-    }
+    };
+    let view = Rendered::new(plan_text(doc, detail), String::new(), doc.to_json());
+    let o = Outcome::new(code, view);
+    Ok(if talk.is_empty() {
+        o
+    } else {
+        o.note(talk.trim_end())
+    })
 }

@@ -10,7 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
-use alembic_deploy::artifacts::{self, Drift, Recovery, Report};
+use alembic_deploy::facade::{
+    artifacts_refusal, check_artifacts, recover_artifacts, render_interrupted, write_artifacts,
+    Drift, Recovery, WriteReport as Report, JOURNAL, STAGING,
+};
 use serde_json::json;
 
 use crate::cli::Global;
@@ -22,7 +25,7 @@ pub fn run(g: &Global, out: Option<&Path>, check: bool) -> CmdResult {
     let root: PathBuf = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| origin.base_dir());
-    if let Err(e) = alembic_deploy::fsio::check_output_dir(&root) {
+    if let Err(e) = alembic_deploy::facade::check_output_dir(&root) {
         return Err(
             Failure::usage("bad_output_dir", format!("--out {}: {e}", root.display()))
                 .at(root.display().to_string())
@@ -43,7 +46,7 @@ fn run_write(root: &Path, set: &alembic_render::ArtifactSet) -> CmdResult {
         Failure::runtime("write_failed", format!("cannot create {shown}: {e}"))
             .at(shown.to_string())
     })?;
-    let note = match artifacts::recover(root) {
+    let note = match recover_artifacts(root) {
         Ok(Recovery::Clean) => None,
         Ok(Recovery::RolledForward(n)) => Some(format!(
             "note: finished an interrupted render in {shown} ({n} file operations)"
@@ -53,9 +56,9 @@ fn run_write(root: &Path, set: &alembic_render::ArtifactSet) -> CmdResult {
         )),
         Ok(Recovery::Ignored(why)) => Some(format!(
             "note: ignored the render journal {} in {shown}: {why}; it was removed, nothing it names was touched",
-            artifacts::JOURNAL,
+            JOURNAL,
         )),
-        Err(e) if artifacts::refusal(&e).is_some() => return Err(refused(&e)),
+        Err(e) if artifacts_refusal(&e).is_some() => return Err(refused(&e)),
         Err(e) => {
             return Err(Failure::runtime(
                 "recovery_failed",
@@ -65,9 +68,9 @@ fn run_write(root: &Path, set: &alembic_render::ArtifactSet) -> CmdResult {
             .into())
         }
     };
-    let report = match artifacts::write(root, set) {
+    let report = match write_artifacts(root, set) {
         Ok(r) => r,
-        Err(e) if artifacts::refusal(&e).is_some() => return Err(refused(&e)),
+        Err(e) if artifacts_refusal(&e).is_some() => return Err(refused(&e)),
         Err(e) => {
             return Err(Failure::runtime(
                 "write_failed",
@@ -137,16 +140,16 @@ impl View for Written {
 
 fn run_check(root: &Path, set: &alembic_render::ArtifactSet) -> CmdResult {
     let shown = root.display();
-    let note = artifacts::interrupted(root).then(|| {
+    let note = render_interrupted(root).then(|| {
         format!(
             "warning: an interrupted render left {} or {} in {shown}; `alembic render` finishes or discards it",
-            artifacts::JOURNAL,
-            artifacts::STAGING,
+            JOURNAL,
+            STAGING,
         )
     });
-    let drift = match artifacts::check(root, set) {
+    let drift = match check_artifacts(root, set) {
         Ok(d) => d,
-        Err(e) if artifacts::refusal(&e).is_some() => return Err(refused(&e)),
+        Err(e) if artifacts_refusal(&e).is_some() => return Err(refused(&e)),
         Err(e) => {
             return Err(Failure::runtime(
                 "read_failed",

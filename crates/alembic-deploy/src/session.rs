@@ -1,0 +1,265 @@
+//! The day-two façade: what `status`, `logs`, `exec` and `bootstrap` need, without the binary
+//! building targets, terraform runners or executors by hand. A [`Session`] is the droplet
+//! reached over the deploy's ssh (its control dir ready); [`Bootstrap`] is the one bootstrap
+//! step for a server. Failures come back as [`Failed`]: a stable id, the message (names only,
+//! never a secret's value) and the exit code.
+//!
+//! Doctor's checks and the secret inventory are pure report builders: re-exported here so the
+//! binary reaches them through this façade.
+
+use std::path::Path;
+
+use alembic_config::{Plane, Topology};
+
+use crate::droplet::{self, Target};
+use crate::exec::{Executor, Goal, ProcessEnv, Redactor};
+use crate::ops::Op;
+use crate::{bootstrap, exit, terraform};
+
+pub use crate::bootstrap::{Outcome as BootstrapOutcome, Report as BootstrapReport};
+pub use crate::daytwo::{Status, WorkloadStatus};
+pub use crate::doctor::{
+    config_checks, config_unreadable, drift_check, droplet_address, online_checks, policy_check,
+    secret_checks, tool_checks, Report as DoctorReport, SystemProbe,
+};
+pub use crate::exec::Stream;
+pub use crate::secrets::{inventory, missing, to_human, to_json, Context, SecretRow};
+
+/// Why a day-two command could not do its work.
+#[derive(Debug)]
+pub struct Failed {
+    /// A stable snake_case id (`ssh_unreachable`, `droplet_unreadable`, ...).
+    pub id: &'static str,
+    /// What went wrong.
+    pub message: String,
+    /// The exit code it ends the command with (DESIGN: 1 refused, 3 run time).
+    pub exit: i32,
+}
+
+impl Failed {
+    fn new(id: &'static str, message: impl std::fmt::Display, exit: i32) -> Failed {
+        Failed {
+            id,
+            message: message.to_string(),
+            exit,
+        }
+    }
+}
+
+/// The droplet's address: `droplet.address`, or the provisioned droplet's reserved IP from
+/// `terraform output` (read-only).
+fn address(t: &Topology, base_dir: &Path) -> droplet::Address {
+    let tf = t
+        .droplet
+        .is_provisioned()
+        .then(|| {
+            terraform::find_program()
+                .map(|p| terraform::Runner::for_topology(&p.display().to_string(), base_dir, t))
+        })
+        .flatten();
+    droplet::resolve_address(
+        t,
+        tf.as_ref(),
+        &mut Executor::new(Goal::DryRun, &ProcessEnv),
+    )
+}
+
+/// The compose services day two knows: the edge, then the droplet workloads.
+pub fn services(t: &Topology) -> Vec<String> {
+    std::iter::once(alembic_render::compose::EDGE_SERVICE.to_owned())
+        .chain(t.on_plane(Plane::Droplet).map(|w| w.name.to_string()))
+        .collect()
+}
+
+/// The droplet over the deploy's ssh. [`Session::close`] ends the ssh master it opened.
+pub struct Session {
+    target: Target,
+    services: Vec<String>,
+    redact: Redactor,
+}
+
+impl Session {
+    /// Resolve the droplet's address and prepare the ssh control dir (no connection yet).
+    pub fn open(t: &Topology, base_dir: &Path) -> Result<Session, Failed> {
+        let target = Target::from_topology(t, &address(t, base_dir));
+        if let Err(e) = target.ip() {
+            return Err(Failed::new("droplet_address_unknown", &e, e.exit_code()));
+        }
+        target.ssh.prepare().map_err(|e| {
+            Failed::new(
+                "ssh_control_dir",
+                format!("cannot create the ssh control dir: {e}"),
+                exit::RUNTIME,
+            )
+        })?;
+        let names: Vec<String> = t
+            .on_plane(Plane::Droplet)
+            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
+            .collect();
+        Ok(Session {
+            target,
+            services: services(t),
+            redact: Redactor::new(&names, &ProcessEnv),
+        })
+    }
+
+    /// Refuse a workload that is not a droplet workload (or the edge).
+    pub fn check_workload(&self, workload: &str) -> Result<(), Failed> {
+        if self.services.iter().any(|w| w == workload) {
+            return Ok(());
+        }
+        Err(Failed::new(
+            "unknown_workload",
+            format!(
+                "no droplet workload named {workload:?} (droplet workloads: {})",
+                self.services.join(", ")
+            ),
+            exit::PROBLEMS,
+        ))
+    }
+
+    /// What runs against what the ledger says should (read-only).
+    pub fn status(&self) -> Result<Status, Failed> {
+        let mut ex = Executor::new(Goal::Apply, &ProcessEnv);
+        let out = ex
+            .query(&crate::daytwo::status_op(&self.target))
+            .map_err(|e| Failed::new("ssh_failed", &e, exit::RUNTIME))?;
+        if out.status == 255 {
+            return Err(Failed::new(
+                "ssh_unreachable",
+                format!(
+                    "cannot reach the droplet over ssh: {}",
+                    out.stderr_text().trim()
+                ),
+                exit::RUNTIME,
+            ));
+        }
+        if !out.success() {
+            return Err(Failed::new(
+                "droplet_unreadable",
+                format!("reading the droplet failed: {}", out.stderr_text().trim()),
+                exit::RUNTIME,
+            ));
+        }
+        crate::daytwo::interpret_status(&out.stdout_text(), &self.services)
+            .map_err(|e| Failed::new("droplet_unreadable", &e, e.exit_code()))
+    }
+
+    /// Stream `op`'s output to `sink`, the droplet's secret values redacted; its exit status.
+    fn stream(&self, op: &Op, sink: &mut dyn FnMut(Stream, &str)) -> Result<i32, Failed> {
+        let mut ex = Executor::new(Goal::Apply, &ProcessEnv);
+        let status = ex
+            .stream(op, &mut |which, chunk| {
+                sink(which, &self.redact.clean(&String::from_utf8_lossy(chunk)))
+            })
+            .map_err(|e| Failed::new("ssh_failed", &e, exit::RUNTIME))?;
+        if status == 255 {
+            return Err(Failed::new(
+                "ssh_unreachable",
+                "cannot reach the droplet over ssh",
+                exit::RUNTIME,
+            ));
+        }
+        Ok(status)
+    }
+
+    /// The workload container's logs, streamed (redacted) to `sink`.
+    pub fn logs(
+        &self,
+        workload: &str,
+        follow: bool,
+        since: Option<&str>,
+        tail: Option<u64>,
+        sink: &mut dyn FnMut(Stream, &str),
+    ) -> Result<(), Failed> {
+        let op = crate::daytwo::logs_op(&self.target, workload, follow, since, tail);
+        match self.stream(&op, sink)? {
+            0 => Ok(()),
+            n => Err(Failed::new(
+                "docker_logs_failed",
+                format!("docker logs failed (exit {n})"),
+                exit::RUNTIME,
+            )),
+        }
+    }
+
+    /// Run `cmd` in the workload's container, its output streamed (redacted) to `sink`; the
+    /// command's own exit status.
+    pub fn exec(
+        &self,
+        workload: &str,
+        cmd: &[String],
+        sink: &mut dyn FnMut(Stream, &str),
+    ) -> Result<i32, Failed> {
+        self.stream(&crate::daytwo::exec_op(&self.target, workload, cmd), sink)
+    }
+
+    /// End the ssh master and remove the control dir.
+    pub fn close(self) {
+        let _ = crate::exec::run_op(&self.target.ssh.close_master(droplet::PLANE), &ProcessEnv);
+        self.target.ssh.cleanup();
+    }
+}
+
+/// The bootstrap of one server: who logs in where, and the one op that runs the script.
+pub struct Bootstrap {
+    login: bootstrap::Login,
+    host: String,
+    target: crate::ssh::SshTarget,
+    op: Op,
+}
+
+impl Bootstrap {
+    /// The bootstrap for `t`'s server, logging in as `user` (default root).
+    pub fn plan(t: &Topology, user: Option<&str>, base_dir: &Path) -> Result<Bootstrap, Failed> {
+        let host = match address(t, base_dir).ip {
+            Ok(ip) => ip.to_string(),
+            Err(e) => {
+                return Err(Failed::new(
+                    "droplet_address_unknown",
+                    format!("cannot tell which server to bootstrap: {e}\nhint: set droplet.address, or apply the infra plane first"),
+                    exit::RUNTIME,
+                ))
+            }
+        };
+        let login = bootstrap::Login::from_flag(user);
+        let (target, op) = bootstrap::bootstrap_op(t, &login, &host);
+        Ok(Bootstrap {
+            login,
+            host,
+            target,
+            op,
+        })
+    }
+
+    /// The user it logs in as.
+    pub fn user(&self) -> &str {
+        self.login.user()
+    }
+
+    /// The server's address.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The op that runs the script.
+    pub fn op(&self) -> &Op {
+        &self.op
+    }
+
+    /// Run the script over ssh and read its report.
+    pub fn run(self) -> Result<BootstrapReport, Failed> {
+        self.target.prepare().map_err(|e| {
+            Failed::new(
+                "ssh_control_dir",
+                format!("cannot create the ssh control dir: {e}"),
+                exit::RUNTIME,
+            )
+        })?;
+        let mut ex = Executor::new(Goal::Apply, &ProcessEnv);
+        let result = bootstrap::run(&mut ex, &self.op);
+        let _ = crate::exec::run_op(&self.target.close_master(bootstrap::PLANE), &ProcessEnv);
+        self.target.cleanup();
+        result.map_err(|e| Failed::new("bootstrap_failed", e, exit::RUNTIME))
+    }
+}
