@@ -89,6 +89,14 @@ impl Env {
             .var(droplet::PROBE_TIMEOUT_ENV)
             .and_then(|v| v.parse().ok())
             .unwrap_or(60);
+        if target.bootstrap_timeout.is_some() {
+            if let Some(secs) = self
+                .var(droplet::BOOTSTRAP_TIMEOUT_ENV)
+                .and_then(|v| v.parse().ok())
+            {
+                target.bootstrap_timeout = Some(secs);
+            }
+        }
         target
     }
 }
@@ -432,7 +440,18 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         }
     }
     // The infra stage may just have created the droplet (or moved its reserved IP): plan the
-    // droplet again against the address Terraform now reports.
+    // droplet again against the address Terraform now reports, once its bootstrap is done.
+    let mut ex = Executor::new(goal, env);
+    let fresh = matches!(
+        (&plan.droplet, &plan.infra, goal),
+        (Some(_), Some(_), Goal::Apply)
+    );
+    if let Some((planned_target, _)) = &plan.droplet {
+        if let Err(e) = wait_for_bootstrap(plan, planned_target, fresh, &mut ex, view) {
+            report.add(Stage::Droplet, ex);
+            return report.fail(e.to_string(), e.exit_code());
+        }
+    }
     let replanned;
     let droplet = match (&plan.droplet, &plan.infra, goal) {
         (Some((old, _)), Some(_), Goal::Apply) => {
@@ -446,7 +465,6 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         (d, _, _) => d.as_ref(),
     };
     if let Some((target, planned)) = droplet {
-        let mut ex = Executor::new(goal, env);
         let names: Vec<String> = plan
             .topology
             .on_plane(alembic_config::Plane::Droplet)
@@ -455,7 +473,16 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         let r = match &planned.ops {
             None => {
                 // Nothing to deploy: the plan's last step closes the connection it opened.
-                for op in &planned.plane.ops {
+                // The wait for bootstrap ran above.
+                let wait = target
+                    .bootstrap_timeout
+                    .map(|t| target.wait_bootstrap_op(t));
+                for op in planned
+                    .plane
+                    .ops
+                    .iter()
+                    .filter(|o| Some(*o) != wait.as_ref())
+                {
                     Steps::new(view).op(op);
                     let _ = if target.address.is_ok() {
                         ex.decide(op)
@@ -521,6 +548,45 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         }
     }
     report
+}
+
+/// A provisioned droplet: wait for its cloud-init to finish (the droplet stage's first step,
+/// as the plan shows it) over the same ssh. `fresh`: the infra stage just ran, so the address
+/// is read again (the droplet may have just been created). Nothing to do for an existing
+/// server (`droplet.address`), or when apply cannot know the address (the deploy then stops
+/// with that).
+fn wait_for_bootstrap(
+    plan: &Plan,
+    planned: &Target,
+    fresh: bool,
+    ex: &mut Executor<'_>,
+    view: &mut dyn Progress,
+) -> Result<(), DeployError> {
+    let Some(timeout) = planned.bootstrap_timeout else {
+        return Ok(());
+    };
+    let (t, env) = (&plan.topology, &plan.env);
+    let target = if fresh {
+        let address = droplet::resolve_address(t, plan.address_tf.as_ref(), ex);
+        env.target(t, &address)
+    } else {
+        planned.clone()
+    };
+    if ex.goal == Goal::Apply && target.address.is_err() {
+        return Ok(());
+    }
+    let op = target.wait_bootstrap_op(timeout);
+    let mut runner = Runner {
+        target: &target,
+        ex,
+        steps: Steps::new(view),
+        redact: Redactor::new(&[], env),
+    };
+    let r = runner.wait_bootstrap(&op, timeout);
+    if r.is_err() {
+        close(&target, env);
+    }
+    r
 }
 
 /// Where a rollback goes and the ops it runs (the dry run's answer).
