@@ -213,7 +213,15 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
     for stage in stages {
         match stage {
             Stage::Droplet => {
-                let (target, planned) = plan_droplet(&plan)?;
+                let (target, mut planned) = plan_droplet(&plan)?;
+                if first_release(t, &planned) {
+                    planned.plane.notes.push(format!(
+                        "after this first release, apply looks up {}'s nameservers (`{}`) and \
+                         says whether to point them at DigitalOcean's at the registrar",
+                        t.project.domain,
+                        nameservers_op(t, &plan.env)
+                    ));
+                }
                 out.push(planned.plane.clone());
                 plan.droplet = Some((target, planned));
             }
@@ -321,6 +329,46 @@ fn plan_droplet(p: &Plan) -> Result<(Target, Planned), Refusal> {
     };
     let planned = droplet::plan(&target, &bundle, state, lease, &by);
     Ok((target, with_builds(planned)))
+}
+
+/// The first release on a droplet Terraform provisions (the ledger has none yet): the run
+/// after which the user has something to do outside alembic (delegate the domain).
+fn first_release(t: &Topology, planned: &Planned) -> bool {
+    t.droplet.is_provisioned()
+        && planned.plane.base_release.is_none()
+        && planned.plane.release.is_some()
+}
+
+fn nameservers_op(t: &Topology, env: &Env) -> Op {
+    let server = env
+        .var(terraform::nameservers::DNS_SERVER_ENV)
+        .filter(|v| !v.is_empty());
+    terraform::nameservers::lookup_op(t.project.domain.as_str(), server.as_deref())
+}
+
+/// After a first release: what the user must do outside alembic about the domain's
+/// nameservers (a note; a lookup that fails says it could not check).
+fn nameservers_note(t: &Topology, env: &Env, view: &mut dyn Progress) {
+    let op = nameservers_op(t, env);
+    let mut ex = Executor::new(Goal::Apply, env);
+    let lookup = match ex.query(&op) {
+        Ok(out) if out.success() => Ok(out.stdout_text()),
+        Ok(out) => Err(format!(
+            "`{}` exited {}: {}",
+            op.command_line(),
+            out.status,
+            out.stdout_text()
+                .lines()
+                .chain(out.stderr_text().lines())
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("no answer")
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Some(message) = terraform::nameservers::note(t.project.domain.as_str(), lookup) {
+        view.event(Event::Info { message });
+    }
 }
 
 /// What apply needs besides the plan.
@@ -464,7 +512,9 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         }
         (d, _, _) => d.as_ref(),
     };
+    let mut first = false;
     if let Some((target, planned)) = droplet {
+        first = first_release(&plan.topology, planned);
         let names: Vec<String> = plan
             .topology
             .on_plane(alembic_config::Plane::Droplet)
@@ -546,6 +596,9 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
             let code = e.exit_code();
             return report.fail(format!("host: {e}"), code);
         }
+    }
+    if first && goal == Goal::Apply {
+        nameservers_note(&plan.topology, env, view);
     }
     report
 }

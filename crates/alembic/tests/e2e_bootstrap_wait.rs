@@ -10,6 +10,11 @@
 //!   cloud-init's status in the message: no lease, no release directory, no ledger); one that
 //!   reports "done with recoverable errors" (exit 2) or "done" lets the deploy go on.
 //!
+//! - the first run (the ledger has no release yet) ends with what the user must do outside
+//!   alembic: point the domain's nameservers at DigitalOcean's. The lookup (`dig`, through the
+//!   executor) asks a loopback port where nothing answers, so the note says it could not check;
+//!   the apply still succeeds, and the next release prints no such note.
+//!
 //! `cloud-init` here is a stand-in on the sshd's PATH answering `status` from a file the test
 //! writes: the real cloud-init run is covered by the VM test (`vm_bootstrap.rs`).
 
@@ -32,6 +37,11 @@ fn env(w: &World) -> Env {
         ),
         ("ALEMBIC_PROBE_TIMEOUT", "30".to_owned()),
         ("ALEMBIC_BOOTSTRAP_TIMEOUT", "30".to_owned()),
+        // No network here: dig asks a loopback port where no DNS server listens.
+        (
+            "ALEMBIC_DNS_SERVER",
+            format!("127.0.0.1:{}", support::droplet::free_port()),
+        ),
         ("E2E_CANARY_TOKEN", CANARY.to_owned()),
         ("E2E_SECOND_SECRET", HOSTILE.to_owned()),
     ]
@@ -131,6 +141,16 @@ fn topology(w: &World) -> (alembic_config::Topology, alembic_render::ArtifactSet
     (t, set)
 }
 
+fn infos(rec: &Record) -> Vec<String> {
+    rec.0
+        .iter()
+        .filter_map(|e| match e {
+            facade::Event::Info { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn opts() -> facade::Options<'static> {
     facade::Options {
         allow_replace: false,
@@ -166,6 +186,14 @@ fn apply_waits_for_the_droplets_bootstrap_and_stops_when_it_failed() {
             "take lease"
         ],
         "{steps:?}"
+    );
+    assert!(
+        doc.planes[1]
+            .notes
+            .iter()
+            .any(|n| n.contains("after this first release, apply looks up e2e.test's nameservers")),
+        "{:?}",
+        doc.planes[1].notes
     );
     let wait = &doc.planes[1].ops[1];
     assert!(!wait.mutating, "the wait changes nothing");
@@ -230,6 +258,16 @@ fn apply_waits_for_the_droplets_bootstrap_and_stops_when_it_failed() {
                 && message.contains("apt mirror slow"))
     });
     assert!(warned, "the recoverable errors are shown as a warning");
+    // The first release: what to do outside alembic, as a note (the lookup could not be
+    // made here, which is no failure).
+    let notes = infos(&rec);
+    assert!(
+        notes
+            .iter()
+            .any(|m| m.contains("could not check e2e.test's nameservers")
+                && m.contains("ns1.digitalocean.com, ns2.digitalocean.com, ns3.digitalocean.com")),
+        "{notes:?}"
+    );
 
     // Done: the wait passes at once and the next release deploys over it.
     std::fs::write(w.path("cloud-init-state"), "done\n").unwrap();
@@ -238,7 +276,14 @@ fn apply_waits_for_the_droplets_bootstrap_and_stops_when_it_failed() {
     let (t, set) = topology(&w);
     let plan = facade::plan(&t, &set, Selection::Only(Stage::Droplet), env(&w)).expect("plan");
     plan.close();
-    let real = facade::apply(&plan, Goal::Apply, &mut Record::default(), &opts());
+    let mut rec = Record::default();
+    let real = facade::apply(&plan, Goal::Apply, &mut rec, &opts());
     assert!(real.error.is_none(), "{:?}", real.error);
     assert_eq!(w.current(), 2);
+    // Not the first run: no nameserver note.
+    let notes = infos(&rec);
+    assert!(
+        !notes.iter().any(|m| m.contains("nameservers")),
+        "{notes:?}"
+    );
 }
