@@ -651,9 +651,63 @@ pub struct RollbackPlan {
     pub ops: Vec<Op>,
 }
 
+/// A planned rollback: where it goes (None: the newest healthy release before current, as the
+/// droplet's ledger says when the rollback reads it under the lease), the lease it asks for and
+/// the time its ledger entry records. [`run_rollback`] walks it for real or as a dry run: the
+/// same driver, so the dry run's ops are the ops a rollback runs.
+pub struct Rollback {
+    target: Target,
+    env: Env,
+    to: Option<u64>,
+    lease: Lease,
+    time: String,
+}
+
+/// Plan `alembic rollback` of `t`'s droplet to release `to`.
+pub fn plan_rollback(t: &Topology, env: Env, to: Option<u64>) -> Result<Rollback, Refusal> {
+    verify_terraform(t, &env.base_dir)?;
+    let tf = (t.droplet.is_provisioned() && terraform::find_program().is_some())
+        .then(|| tf_runner(t, &env.base_dir));
+    let address = droplet::resolve_address(t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env));
+    let target = env.target(t, &address);
+    target.ip().map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    Ok(Rollback {
+        target,
+        env,
+        to,
+        lease: Lease::for_this_process(),
+        time: crate::ledger::rfc3339(crate::ledger::now_epoch()),
+    })
+}
+
+/// Run a planned rollback: for real with [`Goal::Apply`], or as a dry run with
+/// [`Goal::DryRun`] (the droplet's ledger is read either way, to find the release; nothing
+/// changes). The ops are the ones the driver ran (or recorded), each listed once.
+pub fn run_rollback(
+    plan: &Rollback,
+    goal: Goal,
+    view: &mut dyn Progress,
+) -> Result<RollbackPlan, Refusal> {
+    let mut ex = Executor::new(goal, &plan.env);
+    let mut runner = Runner {
+        target: &plan.target,
+        ex: &mut ex,
+        steps: Steps::new(view),
+        redact: Redactor::new(&[], &plan.env),
+    };
+    let r = runner.rollback(plan.to, &plan.lease, &plan.time);
+    let mut ops: Vec<Op> = Vec::new();
+    for op in ex.transcript {
+        if !ops.contains(&op) {
+            ops.push(op);
+        }
+    }
+    let n = r.map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    Ok(RollbackPlan { to: n, ops })
+}
+
 /// `alembic rollback`: make release `to` (default: the newest healthy one before current)
-/// current again, whole. A dry run reads the droplet's ledger and returns the ops it would
-/// run; an apply runs them under the lease.
+/// current again, whole ([`plan_rollback`], then [`run_rollback`]).
 pub fn rollback(
     t: &Topology,
     env: Env,
@@ -661,46 +715,5 @@ pub fn rollback(
     goal: Goal,
     view: &mut dyn Progress,
 ) -> Result<RollbackPlan, Refusal> {
-    verify_terraform(t, &env.base_dir)?;
-    let tf = (t.droplet.is_provisioned() && terraform::find_program().is_some())
-        .then(|| tf_runner(t, &env.base_dir));
-    let address = droplet::resolve_address(t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env));
-    let target = env.target(t, &address);
-    target.ip().map_err(|e| Refusal::new(&e, e.exit_code()))?;
-    target.ssh.prepare().map_err(|e| {
-        Refusal::new(
-            format!("cannot create the ssh control dir: {e}"),
-            crate::exit::RUNTIME,
-        )
-    })?;
-    if goal == Goal::DryRun {
-        let mut ex = Executor::new(Goal::DryRun, &env);
-        let state = target.query_state(&mut ex);
-        close(&target, &env);
-        let state = state.map_err(|e| Refusal::new(&e, e.exit_code()))?;
-        let Some(n) = to.or_else(|| state.ledger.previous_healthy().first().copied()) else {
-            return Err(Refusal::new(
-                "no previous healthy release to roll back to",
-                crate::exit::PROBLEMS,
-            ));
-        };
-        let ops = droplet::rollback_ops(&target, n);
-        for op in &ops {
-            let _ = ex.run(op);
-        }
-        return Ok(RollbackPlan { to: n, ops });
-    }
-    let mut ex = Executor::new(Goal::Apply, &env);
-    let mut runner = Runner {
-        target: &target,
-        ex: &mut ex,
-        steps: Steps::new(view),
-        redact: Redactor::new(&[], &env),
-    };
-    let by = Lease::for_this_process().holder;
-    let n = runner
-        .rollback(to, &by)
-        .map_err(|e| Refusal::new(&e, e.exit_code()))?;
-    let ops = ex.transcript;
-    Ok(RollbackPlan { to: n, ops })
+    run_rollback(&plan_rollback(t, env, to)?, goal, view)
 }

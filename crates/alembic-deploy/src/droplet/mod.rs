@@ -213,6 +213,5 @@ pub use crate::exec::Redactor;
 pub use bundle::Bundle;
 pub use delivery::{deliveries, Delivery};
 pub use deploy::{plan, DeployOps, Planned};
-pub use rollback::rollback_ops;
 pub use runner::Runner;
 pub use target::{RemoteState, Target};
