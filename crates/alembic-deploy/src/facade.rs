@@ -346,31 +346,6 @@ fn nameservers_op(t: &Topology, env: &Env) -> Op {
     terraform::nameservers::lookup_op(t.project.domain.as_str(), server.as_deref())
 }
 
-/// After a first release: what the user must do outside alembic about the domain's
-/// nameservers (a note; a lookup that fails says it could not check).
-fn nameservers_note(t: &Topology, env: &Env, view: &mut dyn Progress) {
-    let op = nameservers_op(t, env);
-    let mut ex = Executor::new(Goal::Apply, env);
-    let lookup = match ex.query(&op) {
-        Ok(out) if out.success() => Ok(out.stdout_text()),
-        Ok(out) => Err(format!(
-            "`{}` exited {}: {}",
-            op.command_line(),
-            out.status,
-            out.stdout_text()
-                .lines()
-                .chain(out.stderr_text().lines())
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("no answer")
-        )),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Some(message) = terraform::nameservers::note(t.project.domain.as_str(), lookup) {
-        view.event(Event::Info { message });
-    }
-}
-
 /// What apply needs besides the plan.
 pub struct Options<'a> {
     /// Let Terraform replace the droplet or its reserved IP (`--allow-replace`).
@@ -598,7 +573,8 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         }
     }
     if first && goal == Goal::Apply {
-        nameservers_note(&plan.topology, env, view);
+        let op = nameservers_op(&plan.topology, env);
+        terraform::nameservers::tell(plan.topology.project.domain.as_str(), &op, env, view);
     }
     report
 }

@@ -4,7 +4,9 @@
 //! looked up with `dig` (an op through the executor, read-only); the answer only shapes a note,
 //! never a failure: a lookup that fails says it could not check.
 
+use crate::exec::{Executor, Goal, SecretSource};
 use crate::ops::Op;
+use crate::progress::{Event, Progress};
 use crate::stage::Stage;
 
 /// DigitalOcean's nameservers, as its DNS documentation lists them.
@@ -68,6 +70,30 @@ pub(crate) fn note(domain: &str, lookup: Result<String, String>) -> Option<Strin
         "next, outside alembic: point {domain}'s nameservers at DigitalOcean ({wanted}) at your \
          registrar ({now}); until then the records the infra stage created are never asked"
     ))
+}
+
+/// Run the lookup `op` (read-only, through the executor) and tell `view` what the user must do
+/// about `domain`'s nameservers, if anything. A lookup that fails only says it could not check.
+pub(crate) fn tell(domain: &str, op: &Op, secrets: &dyn SecretSource, view: &mut dyn Progress) {
+    let mut ex = Executor::new(Goal::Apply, secrets);
+    let lookup = match ex.query(op) {
+        Ok(out) if out.success() => Ok(out.stdout_text()),
+        Ok(out) => Err(format!(
+            "`{}` exited {}: {}",
+            op.command_line(),
+            out.status,
+            out.stdout_text()
+                .lines()
+                .chain(out.stderr_text().lines())
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("no answer")
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Some(message) = note(domain, lookup) {
+        view.event(Event::Info { message });
+    }
 }
 
 #[cfg(test)]
