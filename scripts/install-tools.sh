@@ -13,6 +13,8 @@ command -v plistutil >/dev/null 2>&1 || need_apt+=(libplist-utils)
 command -v hyperfine >/dev/null 2>&1 || need_apt+=(hyperfine)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# apply's first-run nameserver check resolves the domain's NS records with dig.
+command -v dig >/dev/null 2>&1 || need_apt+=(bind9-dnsutils)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The host listen check's socket listers (Linux `ss`, macOS `lsof`; both tested here).
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)

@@ -123,11 +123,11 @@ impl DeployError {
     /// DESIGN exit codes: 1 for the user's config, 3 for everything that failed at run time.
     pub fn exit_code(&self) -> i32 {
         match self {
-            DeployError::Config(_) => 1,
+            DeployError::Config(_) => crate::exit::PROBLEMS,
             DeployError::Exec(ExecError::SecretUnset { .. } | ExecError::SecretUnusable { .. }) => {
-                1
+                crate::exit::PROBLEMS
             }
-            _ => 3,
+            _ => crate::exit::RUNTIME,
         }
     }
 }

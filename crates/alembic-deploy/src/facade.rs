@@ -98,6 +98,14 @@ impl Env {
             .var(droplet::PROBE_TIMEOUT_ENV)
             .and_then(|v| v.parse().ok())
             .unwrap_or(60);
+        if target.bootstrap_timeout.is_some() {
+            if let Some(secs) = self
+                .var(droplet::BOOTSTRAP_TIMEOUT_ENV)
+                .and_then(|v| v.parse().ok())
+            {
+                target.bootstrap_timeout = Some(secs);
+            }
+        }
         target
     }
 }
@@ -214,7 +222,15 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
     for stage in stages {
         match stage {
             Stage::Droplet => {
-                let (target, planned) = plan_droplet(&plan)?;
+                let (target, mut planned) = plan_droplet(&plan)?;
+                if first_release(t, &planned) {
+                    planned.plane.notes.push(format!(
+                        "after this first release, apply looks up {}'s nameservers (`{}`) and \
+                         says whether to point them at DigitalOcean's at the registrar",
+                        t.project.domain,
+                        nameservers_op(t, &plan.env)
+                    ));
+                }
                 out.push(planned.plane.clone());
                 plan.droplet = Some((target, planned));
             }
@@ -322,6 +338,21 @@ fn plan_droplet(p: &Plan) -> Result<(Target, Planned), Refusal> {
     };
     let planned = droplet::plan(&target, &bundle, state, lease, &by);
     Ok((target, with_builds(planned)))
+}
+
+/// The first release on a droplet Terraform provisions (the ledger has none yet): the run
+/// after which the user has something to do outside alembic (delegate the domain).
+fn first_release(t: &Topology, planned: &Planned) -> bool {
+    t.droplet.is_provisioned()
+        && planned.plane.base_release.is_none()
+        && planned.plane.release.is_some()
+}
+
+fn nameservers_op(t: &Topology, env: &Env) -> Op {
+    let server = env
+        .var(terraform::nameservers::DNS_SERVER_ENV)
+        .filter(|v| !v.is_empty());
+    terraform::nameservers::lookup_op(t.project.domain.as_str(), server.as_deref())
 }
 
 /// What apply needs besides the plan.
@@ -441,7 +472,18 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         }
     }
     // The infra stage may just have created the droplet (or moved its reserved IP): plan the
-    // droplet again against the address Terraform now reports.
+    // droplet again against the address Terraform now reports, once its bootstrap is done.
+    let mut ex = Executor::new(goal, env);
+    let fresh = matches!(
+        (&plan.droplet, &plan.infra, goal),
+        (Some(_), Some(_), Goal::Apply)
+    );
+    if let Some((planned_target, _)) = &plan.droplet {
+        if let Err(e) = wait_for_bootstrap(plan, planned_target, fresh, &mut ex, view) {
+            report.add(Stage::Droplet, ex);
+            return report.fail(e.to_string(), e.exit_code());
+        }
+    }
     let replanned;
     let droplet = match (&plan.droplet, &plan.infra, goal) {
         (Some((old, _)), Some(_), Goal::Apply) => {
@@ -454,8 +496,9 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         }
         (d, _, _) => d.as_ref(),
     };
+    let mut first = false;
     if let Some((target, planned)) = droplet {
-        let mut ex = Executor::new(goal, env);
+        first = first_release(&plan.topology, planned);
         let names: Vec<String> = plan
             .topology
             .on_plane(alembic_config::Plane::Droplet)
@@ -464,7 +507,16 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         let r = match &planned.ops {
             None => {
                 // Nothing to deploy: the plan's last step closes the connection it opened.
-                for op in &planned.plane.ops {
+                // The wait for bootstrap ran above.
+                let wait = target
+                    .bootstrap_timeout
+                    .map(|t| target.wait_bootstrap_op(t));
+                for op in planned
+                    .plane
+                    .ops
+                    .iter()
+                    .filter(|o| Some(*o) != wait.as_ref())
+                {
                     Steps::new(view).op(op);
                     let _ = if target.address.is_ok() {
                         ex.decide(op)
@@ -529,7 +581,50 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
             return report.fail(format!("host: {e}"), code);
         }
     }
+    if first && goal == Goal::Apply {
+        let op = nameservers_op(&plan.topology, env);
+        terraform::nameservers::tell(plan.topology.project.domain.as_str(), &op, env, view);
+    }
     report
+}
+
+/// A provisioned droplet: wait for its cloud-init to finish (the droplet stage's first step,
+/// as the plan shows it) over the same ssh. `fresh`: the infra stage just ran, so the address
+/// is read again (the droplet may have just been created). Nothing to do for an existing
+/// server (`droplet.address`), or when apply cannot know the address (the deploy then stops
+/// with that).
+fn wait_for_bootstrap(
+    plan: &Plan,
+    planned: &Target,
+    fresh: bool,
+    ex: &mut Executor<'_>,
+    view: &mut dyn Progress,
+) -> Result<(), DeployError> {
+    let Some(timeout) = planned.bootstrap_timeout else {
+        return Ok(());
+    };
+    let (t, env) = (&plan.topology, &plan.env);
+    let target = if fresh {
+        let address = droplet::resolve_address(t, plan.address_tf.as_ref(), ex);
+        env.target(t, &address)
+    } else {
+        planned.clone()
+    };
+    if ex.goal == Goal::Apply && target.address.is_err() {
+        return Ok(());
+    }
+    let op = target.wait_bootstrap_op(timeout);
+    let mut runner = Runner {
+        target: &target,
+        ex,
+        steps: Steps::new(view),
+        redact: Redactor::new(&[], env),
+    };
+    let r = runner.wait_bootstrap(&op, timeout);
+    if r.is_err() {
+        close(&target, env);
+    }
+    r
 }
 
 /// Where a rollback goes and the ops it runs (the dry run's answer).
@@ -541,9 +636,63 @@ pub struct RollbackPlan {
     pub ops: Vec<Op>,
 }
 
+/// A planned rollback: where it goes (None: the newest healthy release before current, as the
+/// droplet's ledger says when the rollback reads it under the lease), the lease it asks for and
+/// the time its ledger entry records. [`run_rollback`] walks it for real or as a dry run: the
+/// same driver, so the dry run's ops are the ops a rollback runs.
+pub struct Rollback {
+    target: Target,
+    env: Env,
+    to: Option<u64>,
+    lease: Lease,
+    time: String,
+}
+
+/// Plan `alembic rollback` of `t`'s droplet to release `to`.
+pub fn plan_rollback(t: &Topology, env: Env, to: Option<u64>) -> Result<Rollback, Refusal> {
+    verify_terraform(t, &env.base_dir)?;
+    let tf = (t.droplet.is_provisioned() && terraform::find_program().is_some())
+        .then(|| tf_runner(t, &env.base_dir));
+    let address = droplet::resolve_address(t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env));
+    let target = env.target(t, &address);
+    target.ip().map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    Ok(Rollback {
+        target,
+        env,
+        to,
+        lease: Lease::for_this_process(),
+        time: crate::ledger::rfc3339(crate::ledger::now_epoch()),
+    })
+}
+
+/// Run a planned rollback: for real with [`Goal::Apply`], or as a dry run with
+/// [`Goal::DryRun`] (the droplet's ledger is read either way, to find the release; nothing
+/// changes). The ops are the ones the driver ran (or recorded), each listed once.
+pub fn run_rollback(
+    plan: &Rollback,
+    goal: Goal,
+    view: &mut dyn Progress,
+) -> Result<RollbackPlan, Refusal> {
+    let mut ex = Executor::new(goal, &plan.env);
+    let mut runner = Runner {
+        target: &plan.target,
+        ex: &mut ex,
+        steps: Steps::new(view),
+        redact: Redactor::new(&[], &plan.env),
+    };
+    let r = runner.rollback(plan.to, &plan.lease, &plan.time);
+    let mut ops: Vec<Op> = Vec::new();
+    for op in ex.transcript {
+        if !ops.contains(&op) {
+            ops.push(op);
+        }
+    }
+    let n = r.map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    Ok(RollbackPlan { to: n, ops })
+}
+
 /// `alembic rollback`: make release `to` (default: the newest healthy one before current)
-/// current again, whole. A dry run reads the droplet's ledger and returns the ops it would
-/// run; an apply runs them under the lease.
+/// current again, whole ([`plan_rollback`], then [`run_rollback`]).
 pub fn rollback(
     t: &Topology,
     env: Env,
@@ -551,46 +700,5 @@ pub fn rollback(
     goal: Goal,
     view: &mut dyn Progress,
 ) -> Result<RollbackPlan, Refusal> {
-    verify_terraform(t, &env.base_dir)?;
-    let tf = (t.droplet.is_provisioned() && terraform::find_program().is_some())
-        .then(|| tf_runner(t, &env.base_dir));
-    let address = droplet::resolve_address(t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env));
-    let target = env.target(t, &address);
-    target.ip().map_err(|e| Refusal::new(&e, e.exit_code()))?;
-    target.ssh.prepare().map_err(|e| {
-        Refusal::new(
-            format!("cannot create the ssh control dir: {e}"),
-            crate::exit::RUNTIME,
-        )
-    })?;
-    if goal == Goal::DryRun {
-        let mut ex = Executor::new(Goal::DryRun, &env);
-        let state = target.query_state(&mut ex);
-        close(&target, &env);
-        let state = state.map_err(|e| Refusal::new(&e, e.exit_code()))?;
-        let Some(n) = to.or_else(|| state.ledger.previous_healthy().first().copied()) else {
-            return Err(Refusal::new(
-                "no previous healthy release to roll back to",
-                crate::exit::PROBLEMS,
-            ));
-        };
-        let ops = droplet::rollback_ops(&target, n);
-        for op in &ops {
-            let _ = ex.run(op);
-        }
-        return Ok(RollbackPlan { to: n, ops });
-    }
-    let mut ex = Executor::new(Goal::Apply, &env);
-    let mut runner = Runner {
-        target: &target,
-        ex: &mut ex,
-        steps: Steps::new(view),
-        redact: Redactor::new(&[], &env),
-    };
-    let by = Lease::for_this_process().holder;
-    let n = runner
-        .rollback(to, &by)
-        .map_err(|e| Refusal::new(&e, e.exit_code()))?;
-    let ops = ex.transcript;
-    Ok(RollbackPlan { to: n, ops })
+    run_rollback(&plan_rollback(t, env, to)?, goal, view)
 }

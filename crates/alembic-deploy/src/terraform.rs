@@ -533,6 +533,7 @@ pub fn apply(
 }
 
 mod error;
+pub(crate) mod nameservers;
 mod show;
 mod summary;
 #[cfg(test)]

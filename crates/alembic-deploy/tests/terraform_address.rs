@@ -146,7 +146,17 @@ fn address_is_unknown_before_infra_and_the_reserved_ip_after() {
         Lease::for_this_process(),
         "me",
     );
-    assert!(planned.plane.notes.is_empty(), "{:?}", planned.plane.notes);
+    // The address is known now: no note says otherwise (the one left says apply waits for
+    // the droplet's cloud-init first).
+    assert!(
+        !planned.plane.notes.iter().any(|n| n.contains("unknown")),
+        "{:?}",
+        planned.plane.notes
+    );
+    assert_eq!(
+        planned.plane.ops[1].step,
+        "wait for bootstrap (cloud-init status --wait)"
+    );
     assert!(planned
         .plane
         .ops

@@ -4,6 +4,10 @@
 //! the real sshd + Docker droplet of `support/droplet.rs`, in three states: a first release,
 //! a changed release over it (base release, prune), and an unchanged one (nothing to do).
 //!
+//! A rollback (to release 1, after the three states) is held to the same rule: planned once
+//! (`facade::plan_rollback`), its dry run and the real rollback walk the same driver, and
+//! the ops they ran are equal.
+//!
 //! In-process through the façade (`alembic_deploy::facade`), so the dry run and the apply
 //! walk one [`facade::Plan`] (same lease id, same ledger entry): the environment is a map given
 //! to the façade, never `std::env::set_var`. A step retried under its policy (the CA fetch, a
@@ -125,4 +129,38 @@ fn the_ops_a_real_apply_runs_are_the_ops_the_dry_run_recorded() {
     // Unchanged: nothing to deploy, in the dry run and the apply alike.
     assert_eq!(dry_run_then_apply(&w, "unchanged"), None);
     assert_eq!(w.current(), 2);
+
+    // A rollback is planned once and walked twice by the same driver: the ops the real
+    // rollback runs are exactly the ops its dry run recorded (lease, restore, probes and their
+    // looks, switch, ledger entry, release, close), and only the real one changes the droplet.
+    let ledger_before = w.ledger();
+    let text = std::fs::read_to_string(w.path("alembic.toml")).unwrap();
+    let t = alembic_config::load_str("alembic.toml", &text)
+        .topology
+        .expect("the world's config validates");
+    let rb = facade::plan_rollback(&t, env(&w), None).expect("plan the rollback");
+    let dry = facade::run_rollback(&rb, Goal::DryRun, &mut Record::default())
+        .unwrap_or_else(|e| panic!("rollback dry run: {e}"));
+    assert_eq!(dry.to, 1, "the newest healthy release before current");
+    assert_eq!(w.current(), 2, "a dry run changes nothing");
+    assert_eq!(w.ledger(), ledger_before, "a dry run records nothing");
+    let steps: Vec<&str> = dry.ops.iter().map(|o| o.step.as_str()).collect();
+    for step in ["take lease", "docker compose up", "release lease"] {
+        assert!(steps.contains(&step), "{step} missing from {steps:?}");
+    }
+    assert!(
+        steps.iter().any(|s| s.starts_with("probe ")),
+        "the dry run walks the probes: {steps:?}"
+    );
+    let real = facade::run_rollback(&rb, Goal::Apply, &mut Record::default())
+        .unwrap_or_else(|e| panic!("rollback: {e}"));
+    assert_eq!(real.to, 1);
+    assert_eq!(
+        lines(&real.ops),
+        lines(&dry.ops),
+        "the rollback ran other ops than its dry run recorded"
+    );
+    assert_eq!(real.ops, dry.ops, "rollback: same ops, field for field");
+    assert_eq!(w.current(), 1);
+    assert_eq!(w.get("api.e2e.test").unwrap(), "body v1");
 }

@@ -67,7 +67,7 @@ fn the_default_droplet_plan_is_reviewable_and_summarised() {
         .count();
     assert_eq!(headers, 1, "{stdout}");
     assert!(!stdout.contains("ControlMaster"), "{stdout}");
-    assert!(lines.contains(&"  *  2. take lease"), "{stdout}");
+    assert!(lines.contains(&"  *  3. take lease"), "{stdout}");
 
     // --verbose: every argv, as apply's dry run shows them.
     let (code, verbose, _) = run(alembic(dir).args(["plan", "--plane", "droplet", "--verbose"]));
@@ -75,7 +75,7 @@ fn the_default_droplet_plan_is_reviewable_and_summarised() {
     assert!(
         verbose
             .lines()
-            .any(|l| l.starts_with("  *  2. take lease: ssh ") && l.contains("ControlMaster")),
+            .any(|l| l.starts_with("  *  3. take lease: ssh ") && l.contains("ControlMaster")),
         "{verbose}"
     );
 

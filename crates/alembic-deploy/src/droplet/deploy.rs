@@ -138,6 +138,15 @@ pub fn plan(
     }
     // Where the address comes from is the plan's first (read-only) step.
     plane.ops.extend(target.address_op.iter().cloned());
+    // A provisioned droplet: wait for alembic's cloud-init to finish before anything else.
+    if let Some(timeout) = target.bootstrap_timeout {
+        plane.ops.push(target.wait_bootstrap_op(timeout));
+        plane.notes.push(format!(
+            "apply first waits for alembic's cloud-init to finish on the droplet (up to \
+             {timeout} s); an existing server (`droplet.address`) gets no wait: `alembic \
+             bootstrap` finishes before it returns"
+        ));
+    }
     let base = state.ledger.current;
     plane.base_release = base;
     plane.changes = diff_artifacts(&state.old, &bundle.comparable());

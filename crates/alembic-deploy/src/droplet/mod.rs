@@ -57,6 +57,19 @@ pub const UNKNOWN_ADDRESS: &str = "<reserved_ip: unknown until the infra plane i
 pub(crate) const STATE: &str = r#"if [ -f "$1/ledger.json" ]; then echo '@@alembic-ledger@@'; cat "$1/ledger.json"; fi
 echo '@@alembic-releases@@'
 if [ -d "$1/releases" ]; then ls -1 "$1/releases"; fi"#;
+/// Seconds a deploy waits for a provisioned droplet's cloud-init (default 900).
+pub const BOOTSTRAP_TIMEOUT_ENV: &str = "ALEMBIC_BOOTSTRAP_TIMEOUT";
+pub(crate) const BOOTSTRAP_TIMEOUT_DEFAULT: u64 = 900;
+/// `$1`: seconds. cloud-init's own exit codes pass through: 0 done, 1 error, 2 done with
+/// recoverable errors (cloud-init 23.4 and later, "return codes" in its docs); `timeout` adds
+/// 124 when cloud-init had not finished in time, and 127 says cloud-init is missing.
+pub(crate) const WAIT_BOOTSTRAP: &str = r#"if ! command -v cloud-init >/dev/null 2>&1; then echo "cloud-init is not on the droplet's PATH" >&2; exit 127; fi
+timeout "$1" cloud-init status --wait >/dev/null 2>&1
+s=$?
+cloud-init status --long 2>&1
+exit "$s""#;
+/// cloud-init's exit code for "done, with recoverable errors": tolerated, with a warning.
+pub(crate) const CLOUD_INIT_RECOVERABLE: i32 = 2;
 pub(crate) const READ_FILE: &str = r#"cat "$1/releases/$2/$3""#;
 
 // The mutating steps below are fenced (`lease::fenced`): they run only while the lease carries
@@ -200,6 +213,5 @@ pub use crate::exec::Redactor;
 pub use bundle::Bundle;
 pub use delivery::{deliveries, Delivery};
 pub use deploy::{plan, DeployOps, Planned};
-pub use rollback::rollback_ops;
 pub use runner::Runner;
 pub use target::{RemoteState, Target};

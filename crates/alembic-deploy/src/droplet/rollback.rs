@@ -215,8 +215,15 @@ impl Runner<'_, '_> {
     }
 
     /// `alembic rollback`: make release `to` (default: the newest healthy one before current)
-    /// current again, whole: its compose file, Caddyfile and `.env`.
-    pub fn rollback(&mut self, to: Option<u64>, by: &str) -> Result<u64, DeployError> {
+    /// current again, whole: its compose file, Caddyfile and `.env`. `planned` is the lease to
+    /// ask for and `time` the ledger entry's time, both fixed when the rollback was planned, so
+    /// a dry run (the same walk, the executor recording) shows exactly the ops that run.
+    pub fn rollback(
+        &mut self,
+        to: Option<u64>,
+        planned: &Lease,
+        time: &str,
+    ) -> Result<u64, DeployError> {
         self.target.ip()?;
         if let Err(e) = self.target.ssh.prepare() {
             return Err(DeployError::Step {
@@ -224,7 +231,8 @@ impl Runner<'_, '_> {
                 detail: e.to_string(),
             });
         }
-        let planned = Lease::for_this_process();
+        let planned = planned.clone();
+        let by = planned.holder.clone();
         let take = lease::acquire_op(&self.target.ssh, PLANE, &self.target.root, &planned);
         let close = self.target.ssh.close_master(PLANE);
         let lease = match self.step("take lease", |s| s.take_lease(&take, &planned)) {
@@ -235,9 +243,12 @@ impl Runner<'_, '_> {
             }
         };
         let renewer = self.start_renewer(&lease);
-        let r = self.rollback_leased(to, by, &lease.fence(), &renewer);
+        // The fenced ops carry `<token>`, as planned: the executor binds the token the droplet
+        // handed out (`take_lease`), so a dry run and the rollback record the same ops.
+        let fence = planned.fence();
+        let r = self.rollback_leased(to, (&by, time), &fence, &renewer);
         renewer.stop();
-        let release = lease::release_op(&self.target.ssh, PLANE, &self.target.root, &lease.fence());
+        let release = lease::release_op(&self.target.ssh, PLANE, &self.target.root, &fence);
         self.release_lease(&release);
         self.close(&close);
         r
@@ -246,7 +257,7 @@ impl Runner<'_, '_> {
     pub(crate) fn rollback_leased(
         &mut self,
         to: Option<u64>,
-        by: &str,
+        (by, time): (&str, &str),
         fence: &Fence,
         renewer: &Renewer,
     ) -> Result<u64, DeployError> {
@@ -289,7 +300,7 @@ impl Runner<'_, '_> {
         let from = ledger.current;
         ledger.current = Some(to);
         ledger.releases.push(LedgerEntry {
-            time: ledger::rfc3339(ledger::now_epoch()),
+            time: time.to_owned(),
             outcome: Outcome::RolledBack,
             by: by.to_owned(),
             note: Some(match from {
@@ -309,25 +320,4 @@ impl Runner<'_, '_> {
         })?;
         Ok(to)
     }
-}
-
-/// The rollback ops a dry run shows: the same scripts the real rollback runs (the fencing token
-/// shows as `<token>`: the droplet hands it out when the lease is taken).
-pub fn rollback_ops(target: &Target, to: u64) -> Vec<Op> {
-    let lease = Lease::for_this_process();
-    let fence = lease.fence();
-    vec![
-        lease::acquire_op(&target.ssh, PLANE, &target.root, &lease),
-        target.link_op(to, "active", &fence),
-        target.up_op(&fence),
-        target.link_op(to, "current", &fence),
-        target.ledger_op(
-            &Ledger::default(),
-            Some("<sha256 of ledger.json as read>"),
-            None,
-            &fence,
-        ),
-        lease::release_op(&target.ssh, PLANE, &target.root, &fence),
-        target.ssh.close_master(PLANE),
-    ]
 }

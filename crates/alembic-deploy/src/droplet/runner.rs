@@ -438,3 +438,60 @@ impl Drop for Renewer {
         }
     }
 }
+
+impl Runner<'_, '_> {
+    /// Wait for a provisioned droplet's bootstrap (its cloud-init) to finish, over the same
+    /// ssh, before anything else reaches the droplet. A fresh droplet's sshd may not answer at
+    /// once, so an unreachable droplet is asked again until `timeout` seconds have passed.
+    /// Done (0) passes; done with recoverable errors (2) passes with a warning carrying
+    /// cloud-init's `status --long`; anything else fails with it. A dry run records the op.
+    pub(crate) fn wait_bootstrap(&mut self, op: &Op, timeout: u64) -> Result<(), DeployError> {
+        if !self.dry() {
+            self.target.ip()?;
+            if let Err(e) = self.target.ssh.prepare() {
+                return Err(DeployError::Step {
+                    step: "create ssh control dir".into(),
+                    detail: e.to_string(),
+                });
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(timeout);
+        self.step("wait for bootstrap", |s| loop {
+            let out = match s.run(op) {
+                Err(DeployError::Unreachable(_)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_secs(5));
+                    continue;
+                }
+                r => r?,
+            };
+            let long = s.tail(&out.stdout_text(), 30);
+            return match out.status {
+                0 => Ok(()),
+                CLOUD_INIT_RECOVERABLE => {
+                    s.steps.warn(format!(
+                        "cloud-init finished with recoverable errors:\n{long}"
+                    ));
+                    Ok(())
+                }
+                124 => Err(DeployError::Step {
+                    step: op.step.clone(),
+                    detail: format!(
+                        "cloud-init had not finished after {timeout} s \
+                         (`{BOOTSTRAP_TIMEOUT_ENV}` sets the limit); its status:\n{long}"
+                    ),
+                }),
+                code => Err(DeployError::Step {
+                    step: op.step.clone(),
+                    detail: format!(
+                        "cloud-init reports the bootstrap failed (exit {code}); its status:\n{}{}",
+                        long,
+                        match s.tail(&out.stderr_text(), 5) {
+                            e if e.is_empty() => String::new(),
+                            e => format!("\n{e}"),
+                        }
+                    ),
+                }),
+            };
+        })
+    }
+}

@@ -36,6 +36,11 @@ pub struct Target {
     pub upstream_health: BTreeMap<String, (u16, String)>,
     /// Seconds a route may take to answer healthy after `up` (`ALEMBIC_PROBE_TIMEOUT`, 60).
     pub probe_timeout: u64,
+    /// A provisioned droplet is bootstrapped by alembic's cloud-init: seconds its deploy waits
+    /// for cloud-init to finish (`ALEMBIC_BOOTSTRAP_TIMEOUT`, 900). None for an existing
+    /// server (`droplet.address`): no cloud-init of ours runs there, so there is nothing to
+    /// wait for (`alembic bootstrap` runs its steps to the end before it returns).
+    pub bootstrap_timeout: Option<u64>,
 }
 
 impl Target {
@@ -81,6 +86,7 @@ impl Target {
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(60),
+            bootstrap_timeout: d.is_provisioned().then_some(BOOTSTRAP_TIMEOUT_DEFAULT),
             upstream_health: t
                 .routes()
                 .filter_map(|(w, _)| {
@@ -122,6 +128,18 @@ impl Target {
         let mut args = vec![self.project.clone()];
         args.extend(tail.iter().map(|s| (*s).to_owned()));
         self.fenced(step, fence, &compose_fenced_script(), &args)
+    }
+
+    /// Wait for the droplet's cloud-init to finish (`cloud-init status --wait`, bounded by
+    /// `timeout` on the droplet), then print `cloud-init status --long`; exits with cloud-init's
+    /// status (see [`WAIT_BOOTSTRAP`]). Read-only: it changes nothing on the droplet.
+    pub fn wait_bootstrap_op(&self, timeout: u64) -> Op {
+        self.script(
+            "wait for bootstrap (cloud-init status --wait)",
+            WAIT_BOOTSTRAP,
+            &[timeout.to_string()],
+        )
+        .read_only()
     }
 
     pub fn state_op(&self) -> Op {
