@@ -17,7 +17,7 @@ pub(crate) const DIGITALOCEAN: [&str; 3] = [
 ];
 /// `host:port` of the DNS server `dig` asks instead of the system's resolver (tests point it at
 /// loopback: they have no network).
-pub const DNS_SERVER_ENV: &str = "ALEMBIC_DNS_SERVER";
+pub(crate) const DNS_SERVER_ENV: &str = "ALEMBIC_DNS_SERVER";
 
 /// `dig +short NS <domain>`, bounded (2 s, one try), at `server` (`host:port`) when given.
 pub(crate) fn lookup_op(domain: &str, server: Option<&str>) -> Op {
