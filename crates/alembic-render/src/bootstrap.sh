@@ -271,6 +271,16 @@ PermitRootLogin $ALEMBIC_PERMIT_ROOT_LOGIN"
   elif [ -f /run/sshd.pid ]; then
     kill -HUP "$(cat /run/sshd.pid)" || fail sshd "cannot signal sshd to reload"
   fi
+  # The reload re-executes the listener; until it is back, new connections are reset. Return
+  # only once it answers again (bounded), so the first login after the bootstrap does not race
+  # the reload.
+  port=$(/usr/sbin/sshd -T 2>/dev/null | awk '$1 == "port" {print $2; exit}')
+  sleep 2
+  i=0
+  while [ "$i" -lt 30 ] && [ -z "$(ssh-keyscan -T 2 -p "${port:-22}" 127.0.0.1 2>/dev/null)" ]; do
+    sleep 1
+    i=$((i + 1))
+  done
   report sshd changed "PasswordAuthentication no, KbdInteractiveAuthentication no, PermitRootLogin $ALEMBIC_PERMIT_ROOT_LOGIN"
 }
 
