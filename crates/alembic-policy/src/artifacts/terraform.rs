@@ -24,8 +24,10 @@ use super::doc::{Doc, FileKind, FileRule};
 use crate::coverage;
 use crate::rule::Rule;
 
+mod balancer;
 mod text;
 
+use balancer::load_balancer_bypass;
 use text::walk_text;
 
 /// EXP005: SSH reachable from the whole internet.
@@ -648,50 +650,6 @@ fn unneeded_ports(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
                     .map(u16::to_string)
                     .collect::<Vec<_>>()
                     .join("/")
-            ),
-        ));
-    }
-    out
-}
-
-/// True when the module declares a DigitalOcean load balancer.
-fn has_load_balancer(doc: &Doc<'_>) -> bool {
-    const TYPE: &str = "digitalocean_loadbalancer";
-    match &doc.hcl {
-        Some(body) => body
-            .blocks()
-            .any(|b| b.ident.value().as_str() == "resource" && labels(b).first() == Some(&TYPE)),
-        // Unparsed: the resource header as written.
-        None => doc
-            .text()
-            .lines()
-            .any(|l| l.trim_start().starts_with("resource") && l.contains(&format!("\"{TYPE}\""))),
-    }
-}
-
-fn load_balancer_bypass(rule: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
-    if !has_load_balancer(doc) {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for r in inbound_rules(doc) {
-        let Some(port) = doc.ctx.public_ports.iter().find(|p| r.ports.covers(**p)) else {
-            continue;
-        };
-        let first = r
-            .sources
-            .first()
-            .map(|s| (s.text.clone(), s.span.clone()))
-            .or_else(|| r.other_sources.first().cloned());
-        let Some((what, span)) = first else {
-            continue;
-        };
-        out.push(rule.at(
-            doc.src,
-            span,
-            format!(
-                "{} admits port {port} from {what}, not only from the load balancer: requests can reach a droplet around it",
-                rule_name(&r)
             ),
         ));
     }
