@@ -129,7 +129,7 @@ struct DependsOn {
 }
 
 #[derive(Serialize)]
-struct Healthcheck {
+pub(crate) struct Healthcheck {
     test: Vec<String>,
     interval: &'static str,
     timeout: &'static str,
@@ -441,23 +441,8 @@ fn workload(t: &Topology, w: &Workload) -> Service {
             )
         })
         .collect();
-    let healthcheck = (!w.healthcheck.is_empty()).then(|| Healthcheck {
-        test: w
-            .healthcheck
-            .iter()
-            .map(|s| escape_literal(s.as_str()))
-            .collect(),
-        interval: "10s",
-        timeout: "5s",
-        retries: 3,
-        start_period: "10s",
-    });
-    // Most images run as root; a port below 1024 needs its bind capability back after ALL is
-    // dropped.
-    let cap_add = match w.port {
-        Some(p) if p.get() < 1024 => vec!["NET_BIND_SERVICE"],
-        _ => Vec::new(),
-    };
+    let healthcheck = healthcheck(w);
+    let cap_add = cap_add(w);
     Service {
         image: w.image.as_ref().map(|i| i.to_string()).unwrap_or_default(),
         command: w
@@ -481,6 +466,30 @@ fn workload(t: &Topology, w: &Workload) -> Service {
         cap_drop: vec!["ALL"],
         cap_add,
         ..Service::default()
+    }
+}
+
+/// The workload's declared healthcheck, as compose and swarm both write it.
+pub(crate) fn healthcheck(w: &Workload) -> Option<Healthcheck> {
+    (!w.healthcheck.is_empty()).then(|| Healthcheck {
+        test: w
+            .healthcheck
+            .iter()
+            .map(|s| escape_literal(s.as_str()))
+            .collect(),
+        interval: "10s",
+        timeout: "5s",
+        retries: 3,
+        start_period: "10s",
+    })
+}
+
+/// Most images run as root; a port below 1024 needs its bind capability back after ALL is
+/// dropped.
+pub(crate) fn cap_add(w: &Workload) -> Vec<&'static str> {
+    match w.port {
+        Some(p) if p.get() < 1024 => vec!["NET_BIND_SERVICE"],
+        _ => Vec::new(),
     }
 }
 

@@ -28,7 +28,7 @@ use alembic_config::{Plane, Topology, Workload};
 use serde::Serialize;
 
 use crate::compose::{
-    escape_literal, image_reference, quote_ambiguous_scalars, workload_tmpfs,
+    self, escape_literal, image_reference, quote_ambiguous_scalars, workload_tmpfs, Healthcheck,
     CADDYFILE_IN_CONTAINER, EDGE_SERVICE, INTERNAL_NETWORK, PUBLIC_NETWORK,
 };
 use crate::ordered::Ordered;
@@ -123,15 +123,6 @@ struct FileRef {
     target: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     mode: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct Healthcheck {
-    test: Vec<String>,
-    interval: &'static str,
-    timeout: &'static str,
-    retries: u32,
-    start_period: &'static str,
 }
 
 #[derive(Serialize, Default)]
@@ -360,21 +351,8 @@ fn workload(t: &Topology, w: &Workload) -> Service {
         .filter(|x| x.plane == Plane::Droplet)
         .map(|x| x.name.to_string())
         .collect();
-    let healthcheck = (!w.healthcheck.is_empty()).then(|| Healthcheck {
-        test: w
-            .healthcheck
-            .iter()
-            .map(|s| escape_literal(s.as_str()))
-            .collect(),
-        interval: "10s",
-        timeout: "5s",
-        retries: 3,
-        start_period: "10s",
-    });
-    let cap_add = match w.port {
-        Some(p) if p.get() < 1024 => vec!["NET_BIND_SERVICE"],
-        _ => Vec::new(),
-    };
+    let healthcheck = compose::healthcheck(w);
+    let cap_add = compose::cap_add(w);
     let image = match (&w.image, &w.build) {
         (Some(i), _) => i.to_string(),
         (None, Some(_)) => image_reference(w),
