@@ -225,39 +225,17 @@ fn outputs_tf(t: &Topology) -> Body {
 
 fn main(t: &Topology) -> Body {
     let d = &t.droplet;
-    let mut droplet = Block::builder("resource")
+    let droplet = Block::builder("resource")
         .add_labels(["digitalocean_droplet", "main"])
         .add_attribute(("name", d.name.as_str()));
-    // Provisioned droplets have these (validation requires them without `address`); skipping a
-    // missing one keeps the renderer total instead of panicking.
-    for (key, value) in [
-        ("region", &d.region),
-        ("size", &d.size),
-        ("image", &d.image),
-    ] {
-        if let Some(v) = value {
-            droplet = droplet.add_attribute((key, v.as_str()));
-        }
-    }
     // First-boot bootstrap: the cloud-init user-data rendered next to this directory
-    // (crate::bootstrap). DigitalOcean cannot change user_data in place: a changed value plans
-    // the droplet's replacement, which prevent_destroy then refuses. So later changes to it are
-    // ignored here; an existing droplet gets them with `alembic bootstrap` instead.
-    let user_data = cloud_init_user_data();
-    let droplet = droplet
+    // (crate::bootstrap); see [`first_boot`].
+    let droplet = placement(droplet, d)
         .add_attribute(("ssh_keys", strings(&d.ssh_keys)))
         .add_attribute(("monitoring", true))
         .add_attribute(("tags", strings([t.project.name.as_str()])))
-        .add_attribute(("user_data", Expression::from(user_data)))
-        .add_block(
-            Block::builder("lifecycle")
-                .add_attribute(("prevent_destroy", true))
-                .add_attribute((
-                    "ignore_changes",
-                    Expression::Array(vec![reference("user_data")]),
-                ))
-                .build(),
-        )
+        .add_attribute(("user_data", Expression::from(cloud_init_user_data())))
+        .add_block(first_boot())
         .build();
 
     let reserved_ip = Block::builder("resource")
@@ -282,45 +260,118 @@ fn main(t: &Topology) -> Body {
             Expression::Array(vec![reference("digitalocean_droplet.main.id")]),
         ));
     for port in ["80", "443"] {
-        firewall = firewall.add_block(
-            Block::builder("inbound_rule")
-                .add_attribute(("protocol", "tcp"))
-                .add_attribute(("port_range", port))
-                .add_attribute(("source_addresses", strings(EVERYWHERE)))
-                .build(),
-        );
+        firewall = firewall.add_block(rule(
+            "inbound_rule",
+            "tcp",
+            port,
+            ("source_addresses", strings(EVERYWHERE)),
+        ));
     }
-    // An empty admin list renders no SSH rule at all: no CIDRs means nobody, never everybody.
-    if !d.admin_cidrs.is_empty() {
-        firewall = firewall.add_block(
-            Block::builder("inbound_rule")
-                .add_attribute(("protocol", "tcp"))
-                .add_attribute(("port_range", d.ssh_port.to_string()))
-                .add_attribute((
-                    "source_addresses",
-                    strings(d.admin_cidrs.iter().map(|c| c.to_string())),
-                ))
-                .build(),
-        );
-    }
-    for protocol in ["tcp", "udp", "icmp"] {
-        let mut rule = Block::builder("outbound_rule").add_attribute(("protocol", protocol));
-        if protocol != "icmp" {
-            rule = rule.add_attribute(("port_range", "1-65535"));
-        }
-        firewall = firewall.add_block(
-            rule.add_attribute(("destination_addresses", strings(EVERYWHERE)))
-                .build(),
-        );
-    }
-    let firewall = firewall.build();
-
-    let domain = Block::builder("resource")
-        .add_labels(["digitalocean_domain", "zone"])
-        .add_attribute(("name", t.project.domain.as_str()))
+    let firewall = firewall
+        .add_blocks(ssh_rule(d))
+        .add_blocks(outbound_rules())
         .build();
 
-    let records: Vec<Block> = route_hosts(t)
+    let resources = Expression::Array(vec![
+        reference("digitalocean_droplet.main.urn"),
+        reference("digitalocean_reserved_ip.edge.urn"),
+        reference("digitalocean_domain.zone.urn"),
+    ]);
+    Body::builder()
+        .add_block(droplet)
+        .add_block(reserved_ip)
+        .add_block(assignment)
+        .add_block(firewall)
+        .add_block(zone(t))
+        .add_blocks(records(t, "digitalocean_reserved_ip.edge.ip_address"))
+        .add_block(project(t, resources))
+        .build()
+}
+
+/// The droplet's `region`, `size` and `image`. Provisioned droplets have them (validation
+/// requires them without `address`); skipping a missing one keeps the renderer total instead
+/// of panicking.
+pub(crate) fn placement(
+    mut droplet: hcl::structure::BlockBuilder,
+    d: &alembic_config::Droplet,
+) -> hcl::structure::BlockBuilder {
+    for (key, value) in [
+        ("region", &d.region),
+        ("size", &d.size),
+        ("image", &d.image),
+    ] {
+        if let Some(v) = value {
+            droplet = droplet.add_attribute((key, v.as_str()));
+        }
+    }
+    droplet
+}
+
+/// A droplet's lifecycle: never destroyed, and its first-boot `user_data` ignored once created.
+/// DigitalOcean cannot change user_data in place: a changed value plans the droplet's
+/// replacement, which prevent_destroy then refuses. An existing droplet gets later changes with
+/// `alembic bootstrap` instead.
+pub(crate) fn first_boot() -> Block {
+    Block::builder("lifecycle")
+        .add_attribute(("prevent_destroy", true))
+        .add_attribute((
+            "ignore_changes",
+            Expression::Array(vec![reference("user_data")]),
+        ))
+        .build()
+}
+
+/// A firewall rule (`inbound_rule` / `outbound_rule`) for one protocol and port range.
+pub(crate) fn rule(kind: &str, protocol: &str, port: &str, peer: (&str, Expression)) -> Block {
+    Block::builder(kind)
+        .add_attribute(("protocol", protocol))
+        .add_attribute(("port_range", port))
+        .add_attribute(peer)
+        .build()
+}
+
+/// SSH from `admin_cidrs` only. An empty admin list renders no SSH rule at all: no CIDRs means
+/// nobody, never everybody.
+pub(crate) fn ssh_rule(d: &alembic_config::Droplet) -> Option<Block> {
+    (!d.admin_cidrs.is_empty()).then(|| {
+        rule(
+            "inbound_rule",
+            "tcp",
+            &d.ssh_port.to_string(),
+            (
+                "source_addresses",
+                strings(d.admin_cidrs.iter().map(|c| c.to_string())),
+            ),
+        )
+    })
+}
+
+/// Explicit egress (DigitalOcean firewalls drop all of it when no outbound rule is given).
+pub(crate) fn outbound_rules() -> Vec<Block> {
+    ["tcp", "udp", "icmp"]
+        .into_iter()
+        .map(|protocol| {
+            let mut r = Block::builder("outbound_rule").add_attribute(("protocol", protocol));
+            if protocol != "icmp" {
+                r = r.add_attribute(("port_range", "1-65535"));
+            }
+            r.add_attribute(("destination_addresses", strings(EVERYWHERE)))
+                .build()
+        })
+        .collect()
+}
+
+/// The `project.domain` zone.
+pub(crate) fn zone(t: &Topology) -> Block {
+    Block::builder("resource")
+        .add_labels(["digitalocean_domain", "zone"])
+        .add_attribute(("name", t.project.domain.as_str()))
+        .build()
+}
+
+/// One A record per distinct route host, at `value` (a reference to the public address).
+pub(crate) fn records(t: &Topology, value: &str) -> Vec<Block> {
+    route_hosts(t)
         .into_iter()
         .map(|(_, name)| {
             Block::builder("resource")
@@ -331,16 +382,16 @@ fn main(t: &Topology) -> Body {
                 .add_attribute(("domain", reference("digitalocean_domain.zone.id")))
                 .add_attribute(("type", "A"))
                 .add_attribute(("name", name))
-                .add_attribute((
-                    "value",
-                    reference("digitalocean_reserved_ip.edge.ip_address"),
-                ))
+                .add_attribute(("value", reference(value)))
                 .add_attribute(("ttl", 300))
                 .build()
         })
-        .collect();
+        .collect()
+}
 
-    let project = Block::builder("resource")
+/// The DigitalOcean project grouping `resources`.
+pub(crate) fn project(t: &Topology, resources: Expression) -> Block {
+    Block::builder("resource")
         .add_labels(["digitalocean_project", "main"])
         .add_attribute(("name", t.project.name.as_str()))
         .add_attribute((
@@ -349,24 +400,7 @@ fn main(t: &Topology) -> Body {
         ))
         .add_attribute(("purpose", "Web Application"))
         .add_attribute(("environment", "Production"))
-        .add_attribute((
-            "resources",
-            Expression::Array(vec![
-                reference("digitalocean_droplet.main.urn"),
-                reference("digitalocean_reserved_ip.edge.urn"),
-                reference("digitalocean_domain.zone.urn"),
-            ]),
-        ))
-        .build();
-
-    Body::builder()
-        .add_block(droplet)
-        .add_block(reserved_ip)
-        .add_block(assignment)
-        .add_block(firewall)
-        .add_block(domain)
-        .add_blocks(records)
-        .add_block(project)
+        .add_attribute(("resources", resources))
         .build()
 }
 

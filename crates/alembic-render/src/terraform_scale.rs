@@ -23,7 +23,8 @@ use alembic_config::{Engine, LbTls, Topology};
 use hcl::{Block, Body, Expression, Traversal, Variable};
 
 use crate::terraform::{
-    cloud_init_user_data, record_resource_name, reference, route_hosts, strings, EVERYWHERE,
+    cloud_init_user_data, first_boot, outbound_rules, placement, project, records, reference,
+    route_hosts, rule, ssh_rule, strings, zone,
 };
 
 /// The Kubernetes minor release DOKS runs and `infra/k8s/` is written against.
@@ -79,14 +80,6 @@ fn every_droplet(attr: &str) -> Expression {
         .into()
 }
 
-fn tcp_rule(kind: &str, protocol: &str, port: &str, from: (&str, Expression)) -> Block {
-    Block::builder(kind)
-        .add_attribute(("protocol", protocol))
-        .add_attribute(("port_range", port))
-        .add_attribute(from)
-        .build()
-}
-
 fn vpc(t: &Topology) -> Block {
     let mut b = Block::builder("resource")
         .add_labels(["digitalocean_vpc", "main"])
@@ -99,27 +92,6 @@ fn vpc(t: &Topology) -> Block {
         format!("{} (managed by alembic)", t.project.domain),
     ))
     .build()
-}
-
-fn zone(t: &Topology) -> Block {
-    Block::builder("resource")
-        .add_labels(["digitalocean_domain", "zone"])
-        .add_attribute(("name", t.project.domain.as_str()))
-        .build()
-}
-
-fn project(t: &Topology, resources: Expression) -> Block {
-    Block::builder("resource")
-        .add_labels(["digitalocean_project", "main"])
-        .add_attribute(("name", t.project.name.as_str()))
-        .add_attribute((
-            "description",
-            format!("{} (managed by alembic)", t.project.domain),
-        ))
-        .add_attribute(("purpose", "Web Application"))
-        .add_attribute(("environment", "Production"))
-        .add_attribute(("resources", resources))
-        .build()
 }
 
 /// The load balancer's Let's Encrypt certificate for every route host, when it ends TLS.
@@ -158,7 +130,7 @@ pub fn main(t: &Topology) -> Body {
         .add_attribute(("name", tag_name(t)))
         .build();
 
-    let mut droplet = Block::builder("resource")
+    let droplet = Block::builder("resource")
         .add_labels(["digitalocean_droplet", "main"])
         .add_attribute(("count", d.scale.count))
         .add_attribute((
@@ -168,16 +140,7 @@ pub fn main(t: &Topology) -> Body {
                 d.name
             ))),
         ));
-    for (key, value) in [
-        ("region", &d.region),
-        ("size", &d.size),
-        ("image", &d.image),
-    ] {
-        if let Some(v) = value {
-            droplet = droplet.add_attribute((key, v.as_str()));
-        }
-    }
-    let droplet = droplet
+    let droplet = placement(droplet, d)
         .add_attribute(("vpc_uuid", reference("digitalocean_vpc.main.id")))
         .add_attribute(("ssh_keys", strings(&d.ssh_keys)))
         .add_attribute(("monitoring", true))
@@ -189,15 +152,7 @@ pub fn main(t: &Topology) -> Body {
             ]),
         ))
         .add_attribute(("user_data", Expression::from(cloud_init_user_data())))
-        .add_block(
-            Block::builder("lifecycle")
-                .add_attribute(("prevent_destroy", true))
-                .add_attribute((
-                    "ignore_changes",
-                    Expression::Array(vec![reference("user_data")]),
-                ))
-                .build(),
-        )
+        .add_block(first_boot())
         .build();
 
     let certificate = certificate(t);
@@ -264,22 +219,12 @@ pub fn main(t: &Topology) -> Body {
         .add_attribute(("name", format!("{}-edge", d.name)))
         .add_attribute(("tags", tag_ref()));
     for port in ["80", "443"] {
-        firewall = firewall.add_block(tcp_rule("inbound_rule", "tcp", port, from_lb()));
+        firewall = firewall.add_block(rule("inbound_rule", "tcp", port, from_lb()));
     }
-    if !d.admin_cidrs.is_empty() {
-        firewall = firewall.add_block(tcp_rule(
-            "inbound_rule",
-            "tcp",
-            &d.ssh_port.to_string(),
-            (
-                "source_addresses",
-                strings(d.admin_cidrs.iter().map(|c| c.to_string())),
-            ),
-        ));
-    }
+    firewall = firewall.add_blocks(ssh_rule(d));
     if d.scale.engine == Engine::Swarm {
         for (protocol, port) in SWARM_PORTS {
-            firewall = firewall.add_block(tcp_rule(
+            firewall = firewall.add_block(rule(
                 "inbound_rule",
                 protocol,
                 port,
@@ -287,34 +232,7 @@ pub fn main(t: &Topology) -> Body {
             ));
         }
     }
-    for protocol in ["tcp", "udp", "icmp"] {
-        let mut rule = Block::builder("outbound_rule").add_attribute(("protocol", protocol));
-        if protocol != "icmp" {
-            rule = rule.add_attribute(("port_range", "1-65535"));
-        }
-        firewall = firewall.add_block(
-            rule.add_attribute(("destination_addresses", strings(EVERYWHERE)))
-                .build(),
-        );
-    }
-    let firewall = firewall.build();
-
-    let records: Vec<Block> = route_hosts(t)
-        .into_iter()
-        .map(|(_, name)| {
-            Block::builder("resource")
-                .add_labels([
-                    "digitalocean_record".to_owned(),
-                    record_resource_name(&name),
-                ])
-                .add_attribute(("domain", reference("digitalocean_domain.zone.id")))
-                .add_attribute(("type", "A"))
-                .add_attribute(("name", name))
-                .add_attribute(("value", reference("digitalocean_loadbalancer.edge.ip")))
-                .add_attribute(("ttl", 300))
-                .build()
-        })
-        .collect();
+    let firewall = firewall.add_blocks(outbound_rules()).build();
 
     let resources = hcl::expr::FuncCall::builder("concat")
         .arg(every_droplet("urn"))
@@ -332,7 +250,7 @@ pub fn main(t: &Topology) -> Body {
         .add_block(balancer)
         .add_block(firewall)
         .add_block(zone(t))
-        .add_blocks(records)
+        .add_blocks(records(t, "digitalocean_loadbalancer.edge.ip"))
         .add_block(project(t, Expression::from(resources)))
         .build()
 }
