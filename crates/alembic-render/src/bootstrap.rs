@@ -29,6 +29,7 @@ pub const REPORT_PREFIX: &str = "alembic-bootstrap: ";
 
 /// The steps, in order, as the script names them in its report lines.
 pub const STEPS: &[&str] = &[
+    "hostname",
     "user",
     "authorized-keys",
     "packages",

@@ -35,14 +35,29 @@ is_installed() {
   [ "$(dpkg-query -W -f '${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
 }
 
+step_hostname() {
+  # sudo (the sudo step, `bootstrap --user`) looks the host's own name up; a server whose name
+  # is nowhere in /etc/hosts warns "unable to resolve host" and may wait on DNS first. Debian's
+  # convention: 127.0.1.1 names the host.
+  h=$(hostname 2>/dev/null || true)
+  if [ -z "$h" ] || getent hosts "$h" >/dev/null 2>&1; then
+    report hostname unchanged
+    return
+  fi
+  printf '127.0.1.1\t%s\n' "$h" >>/etc/hosts || fail hostname "cannot write /etc/hosts"
+  report hostname changed "$h added to /etc/hosts"
+}
+
 step_packages() {
   [ -r /etc/os-release ] || fail packages "/etc/os-release is missing: unknown distribution"
   # os-release is a shell fragment by specification; read it in a subshell.
   # shellcheck disable=SC1091 # the target's file, not part of this script
   os=$(. /etc/os-release && printf '%s %s' "${ID:-unknown}" "${VERSION_ID:-unknown}")
+  # curl: the deploy reads each workload's own health answer on the droplet (a minimal image
+  # may lack it; without it a failing release is only caught by the probe timeout).
   case "$os" in
-    "ubuntu 24.04") pkgs="docker.io docker-compose-v2 unattended-upgrades sudo" ;;
-    "debian 13") pkgs="docker.io docker-compose unattended-upgrades sudo" ;;
+    "ubuntu 24.04") pkgs="docker.io docker-compose-v2 unattended-upgrades sudo curl" ;;
+    "debian 13") pkgs="docker.io docker-compose unattended-upgrades sudo curl" ;;
     *) fail packages "unsupported distribution '$os' (supported: Ubuntu 24.04, Debian 13)" ;;
   esac
   missing=""
@@ -300,8 +315,9 @@ APT::Periodic::Unattended-Upgrade "1";'
 
 main() {
   [ "$(id -u)" = 0 ] || fail start "must run as root (connect as root, or a sudo user with --user)"
-  # The user and its keys first: it can log in (and `cloud-init status --wait`) while the
+  # The host's own name, then the user and its keys: it can log in (and `cloud-init status --wait`) while the
   # packages install.
+  step_hostname
   step_user
   step_authorized_keys
   step_packages
