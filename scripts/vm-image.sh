@@ -74,8 +74,10 @@ echo "vm-image: building $key (debootstrap $suite, a few minutes)" >&2
 root="$work/rootfs"
 out="$work/image"
 t0=$SECONDS
-# Called plainly (not in an `||` list), so set -e stops at the first failing step.
-build_image "$root" "$out" "$work/debootstrap.log"
+# Called plainly (not in an `||` list), so set -e stops at the first failing step. Its tools'
+# chatter (mkfs.ext4 -d lists the files it copies) goes to stderr: stdout carries only the
+# image directory, which callers read.
+build_image "$root" "$out" "$work/debootstrap.log" >&2
 echo "vm-image: built $key in $((SECONDS - t0)) s" >&2
 mv -T "$out" "$dest"
 echo "$dest"

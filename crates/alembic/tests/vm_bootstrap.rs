@@ -83,7 +83,9 @@ fn vm_image(test: &str) -> Option<PathBuf> {
         );
         return None;
     }
-    let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+    // The script's last line of stdout is the image directory.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let dir = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
     for f in ["disk.img", "vmlinuz", "initrd"] {
         assert!(dir.join(f).is_file(), "{} lacks {f}", dir.display());
     }
