@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+use support::shims;
 use support::template::deployable;
 
 const SHIMS: [&str; 5] = ["ssh", "terraform", "tofu", "launchctl", "systemctl"];
@@ -32,24 +33,7 @@ struct Project {
 impl Project {
     fn new(config: &str) -> Project {
         let tmp = tempfile::tempdir().unwrap();
-        let bin = tmp.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        for name in SHIMS {
-            let shim = bin.join(name);
-            std::fs::write(
-                &shim,
-                format!(
-                    "#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{}'\nexit 1\n",
-                    tmp.path().join("calls.log").display()
-                ),
-            )
-            .unwrap();
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-            }
-        }
+        shims::install(tmp.path(), &SHIMS);
         std::fs::write(tmp.path().join("alembic.toml"), config).unwrap();
         Project { tmp }
     }
@@ -61,11 +45,7 @@ impl Project {
     /// `alembic ARGS` in the project, shims first on PATH, no CI markers, every secret of the
     /// config set (so a refusal is never about a missing secret).
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let path = format!(
-            "{}:{}",
-            self.dir().join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = shims::path_with(&self.dir().join("bin"));
         let mut c = Command::cargo_bin("alembic").unwrap();
         c.current_dir(self.dir())
             .env("PATH", path)
@@ -94,16 +74,8 @@ impl Project {
 
     /// What the shims recorded: every call of ssh, terraform, tofu, launchctl, systemctl.
     fn calls(&self) -> String {
-        std::fs::read_to_string(self.dir().join("calls.log")).unwrap_or_default()
+        shims::calls(self.dir())
     }
-}
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An existing server on 127.0.0.1 (a closed port), loopback test shape, with three policy
@@ -156,7 +128,7 @@ bind     = "127.0.0.1"
 // A config `check` rejects deployed anyway: a route on a foreign domain reached the live edge.
 #[test]
 fn a_config_check_rejects_is_refused_before_any_step() {
-    let p = Project::new(&failing_config(closed_port()));
+    let p = Project::new(&failing_config(shims::closed_port()));
     let (code, _, stderr) = p.run(&["check"]);
     assert_eq!(code, 1, "{stderr}");
     for args in [

@@ -6,19 +6,13 @@
 //! real ssh fails to connect (exit 255), and the refusals are made before any step. Loopback
 //! only; HOME is the temp dir so ssh writes nothing of the user's.
 
+mod support;
+
 use std::path::Path;
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-/// A port on 127.0.0.1 that nothing listens on (bound, read, released).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::shims;
 
 /// A config `check` accepts, whose droplet is 127.0.0.1 on a closed ssh port.
 fn loopback_config(port: u16, keys: bool) -> String {
@@ -93,7 +87,7 @@ fn project(keys: bool) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("alembic.toml"),
-        loopback_config(closed_port(), keys),
+        loopback_config(shims::closed_port(), keys),
     )
     .unwrap();
     dir

@@ -10,9 +10,12 @@
 //! named like the real programs come first on PATH (as in `apply_gate.rs`); they are never used
 //! for a positive result.
 
+mod support;
+
 use std::path::Path;
 
 use assert_cmd::Command;
+use support::shims;
 
 const SHIMS: [&str; 7] = [
     "ssh",
@@ -27,33 +30,15 @@ const SHIMS: [&str; 7] = [
 /// A directory with no config, `bin/` holding recording shims, and `work/` to run in.
 fn sandbox() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    let bin = tmp.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(tmp.path().join("work")).unwrap();
-    for name in SHIMS {
-        let shim = bin.join(name);
-        std::fs::write(
-            &shim,
-            format!(
-                "#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{}'\nexit 1\n",
-                tmp.path().join("calls.log").display()
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    shims::install(tmp.path(), &SHIMS);
     tmp
 }
 
 /// `alembic ARGS` in `work/`, shims first on PATH, HOME and TMPDIR inside the sandbox, every
 /// secret of the default topology set (so no refusal is about a missing secret).
 fn run(tmp: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let path = format!(
-        "{}:{}",
-        tmp.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = shims::path_with(&tmp.join("bin"));
     let mut c = Command::cargo_bin("alembic").unwrap();
     c.current_dir(tmp.join("work"))
         .env("PATH", path)
@@ -125,7 +110,7 @@ fn the_embedded_default_is_never_planned_applied_rolled_back_or_bootstrapped() {
                 "{args:?}: the refusal names the placeholder code:\n{out}"
             );
         }
-        let calls = std::fs::read_to_string(tmp.path().join("calls.log")).unwrap_or_default();
+        let calls = shims::calls(tmp.path());
         assert!(calls.is_empty(), "{args:?} ran programs:\n{calls}");
         assert!(
             entries(&tmp.path().join("work")).is_empty(),
@@ -164,6 +149,6 @@ fn the_embedded_default_can_be_looked_at() {
     let (code, out) = run(tmp.path(), &["render", "--check"]);
     assert_eq!(code, Some(1), "render --check with nothing on disk:\n{out}");
     assert!(entries(&tmp.path().join("work")).is_empty());
-    let calls = std::fs::read_to_string(tmp.path().join("calls.log")).unwrap_or_default();
+    let calls = shims::calls(tmp.path());
     assert!(calls.is_empty(), "ran programs:\n{calls}");
 }

@@ -7,10 +7,10 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::Path;
 
 use assert_cmd::Command;
+use support::shims;
 use support::template::{deployable, DOMAIN};
 
 const SECRETS: [&str; 7] = [
@@ -39,14 +39,6 @@ fn alembic(dir: &Path) -> Command {
     c
 }
 
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn out(o: &std::process::Output) -> (i32, String, String) {
     (
         o.status.code().unwrap_or(-1),
@@ -62,7 +54,7 @@ fn droplet_address_comes_from_the_infra_plane() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let port = closed_port();
+    let port = shims::closed_port();
     // Local Terraform state: the test stands in for the infra apply with a state file written
     // by the provider-free fixture (no Spaces bucket is reachable here).
     let config = deployable(alembic_config::DEFAULT_TOML)

@@ -6,4 +6,5 @@
 
 pub mod cli;
 pub mod droplet;
+pub mod shims;
 pub mod template;
