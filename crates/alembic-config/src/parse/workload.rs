@@ -138,6 +138,13 @@ impl<'s> Cx<'s> {
         let path = |k: &str| format!("workload.{index}.{k}");
         let here = |cx: &Self, k: &str| cx.spans.get(&path(k)).unwrap_or(t.span.clone());
         let mut problems: Vec<(Code, String, String, String)> = Vec::new();
+        // Container settings: only droplet workloads run in containers.
+        let container_only = [
+            ("volumes", !volumes.is_empty()),
+            ("read_only", read_only.is_some()),
+            ("tmpfs", !tmpfs.is_empty()),
+            ("user", user.is_some()),
+        ];
         let mut not_on = |key: &str, present: bool, why: &str| {
             if present {
                 problems.push((
@@ -205,12 +212,7 @@ impl<'s> Cx<'s> {
                     !healthcheck.is_empty(),
                     "healthcheck applies to droplet containers",
                 );
-                for (key, present) in [
-                    ("volumes", !volumes.is_empty()),
-                    ("read_only", read_only.is_some()),
-                    ("tmpfs", !tmpfs.is_empty()),
-                    ("user", user.is_some()),
-                ] {
+                for (key, present) in container_only {
                     not_on(key, present, "this applies to droplet containers");
                 }
                 if command.is_empty() {
@@ -246,12 +248,7 @@ impl<'s> Cx<'s> {
                     schedule.is_some(),
                     "ci workloads run on push and pull_request",
                 );
-                for (key, present) in [
-                    ("volumes", !volumes.is_empty()),
-                    ("read_only", read_only.is_some()),
-                    ("tmpfs", !tmpfs.is_empty()),
-                    ("user", user.is_some()),
-                ] {
+                for (key, present) in container_only {
                     not_on(key, present, "this applies to droplet containers");
                 }
                 if command.is_empty() {
