@@ -146,19 +146,27 @@ impl Session {
     }
 
     /// Stream `op`'s output to `sink`, the droplet's secret values redacted; its exit status.
+    /// When ssh itself failed (255), the failure names ssh's reason (its last line on stderr),
+    /// as `status` and the deploy's failures do.
     fn stream(&self, op: &Op, sink: &mut dyn FnMut(Stream, &str)) -> Result<i32, Failed> {
         let mut ex = Executor::new(Goal::Apply, &ProcessEnv);
+        let mut last_err = String::new();
         let status = ex
             .stream(op, &mut |which, chunk| {
-                sink(which, &self.redact.clean(&String::from_utf8_lossy(chunk)))
+                let text = self.redact.clean(&String::from_utf8_lossy(chunk));
+                if which == Stream::Stderr && !text.trim().is_empty() {
+                    last_err = text.trim().to_owned();
+                }
+                sink(which, &text)
             })
             .map_err(|e| Failed::new("ssh_failed", &e, exit::RUNTIME))?;
         if status == 255 {
-            return Err(Failed::new(
-                "ssh_unreachable",
-                "cannot reach the droplet over ssh",
-                exit::RUNTIME,
-            ));
+            let message = if last_err.is_empty() {
+                "cannot reach the droplet over ssh".to_owned()
+            } else {
+                format!("cannot reach the droplet over ssh: {last_err}")
+            };
+            return Err(Failed::new("ssh_unreachable", message, exit::RUNTIME));
         }
         Ok(status)
     }

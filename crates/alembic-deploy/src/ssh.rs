@@ -12,6 +12,14 @@ use crate::ops::Op;
 /// Env var naming an ssh_config file passed as `-F` (documented in `alembic apply --help` text).
 pub const SSH_CONFIG_ENV: &str = "ALEMBIC_SSH_CONFIG";
 
+/// The ssh_config file `ALEMBIC_SSH_CONFIG` names, if any: every ssh alembic runs gets it as
+/// `-F` (the deploy's and `doctor --online`'s alike).
+pub(crate) fn config_file() -> Option<PathBuf> {
+    std::env::var_os(SSH_CONFIG_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
 /// Where and how to reach the droplet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SshTarget {
@@ -27,14 +35,11 @@ pub struct SshTarget {
 impl SshTarget {
     /// A target with a ControlMaster socket dir private to this process.
     pub fn new(user: &str, host: &str, port: u16) -> SshTarget {
-        let config = std::env::var_os(SSH_CONFIG_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
         SshTarget {
             user: user.to_owned(),
             host: host.to_owned(),
             port,
-            config,
+            config: config_file(),
             control_dir: default_control_dir(),
         }
     }

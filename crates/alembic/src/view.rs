@@ -16,7 +16,9 @@
 //! `Outcome::new(code, MyView { .. })` where `MyView: View` holds the data (the plan, the
 //! report) and renders it both ways ([`Rendered`] when both texts are made up front). A command
 //! that streams while it runs (apply's progress, `logs`, `exec`) ends with
-//! [`Outcome::streamed`] on success; its failures are views like every other.
+//! [`Outcome::streamed`] on success; its failures are views like every other. A remote
+//! process's output (`logs`, `exec`) goes through [`Streamed`], redacted line by line here and
+//! JSON lines in JSON mode.
 
 use std::io::Write;
 
@@ -310,6 +312,102 @@ impl Failure {
     }
 }
 
+/// Which of a remote process's outputs a streamed line came from (`stream` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Stdout,
+    Stderr,
+}
+
+/// Output a command streams while it runs (`logs`, `exec`: what a process on the droplet
+/// prints), written line by line as it arrives and redacted here, like every view. For humans
+/// a line goes where it came from (stdout or stderr); in JSON mode each line is one JSON line
+/// on stdout, `{"event":"output","stream":"stderr","line":"..."}` (without its newline), and
+/// [`Streamed::finish`] ends the stream with `{"event":"exit","exit_code":N}`, so stdout is
+/// JSON whatever the process printed, even nothing. An unfinished last line waits for the rest
+/// of it (a secret split over two chunks is still one string when it is redacted).
+pub struct Streamed {
+    mode: Mode,
+    /// The unfinished last line of stdout and of stderr.
+    pending: [String; 2],
+}
+
+impl Streamed {
+    pub fn new(mode: Mode) -> Streamed {
+        Streamed {
+            mode,
+            pending: [String::new(), String::new()],
+        }
+    }
+
+    /// A chunk of `to`: its complete lines are written now.
+    pub fn chunk(&mut self, to: Channel, text: &str) {
+        let buf = &mut self.pending[to as usize];
+        buf.push_str(text);
+        if let Some(end) = buf.rfind('\n') {
+            let lines: String = buf.drain(..=end).collect();
+            self.write(to, &lines);
+        }
+    }
+
+    /// Write what is left of unfinished lines (the process ended, or failed).
+    pub fn flush(&mut self) {
+        for to in [Channel::Stdout, Channel::Stderr] {
+            let rest = std::mem::take(&mut self.pending[to as usize]);
+            if !rest.is_empty() {
+                self.write(to, &rest);
+            }
+        }
+    }
+
+    /// The end of a stream that ran to completion: `code` is the command's exit code.
+    pub fn finish(mut self, code: i32) -> i32 {
+        self.flush();
+        if self.mode == Mode::Json {
+            emit(
+                Channel::Stdout,
+                &format!("{}\n", json!({"event": "exit", "exit_code": code})),
+            );
+        }
+        code
+    }
+
+    fn write(&self, to: Channel, text: &str) {
+        let (to, text) = self.render(to, text);
+        emit(to, &text);
+    }
+
+    /// Complete lines of `to` as they are written: where, and the redacted text.
+    fn render(&self, to: Channel, text: &str) -> (Channel, String) {
+        match self.mode {
+            Mode::Human => (to, alembic_policy::redact(text)),
+            Mode::Json => {
+                let mut out = String::new();
+                for line in text.split_inclusive('\n') {
+                    let line = line.strip_suffix('\n').unwrap_or(line);
+                    let line = line.strip_suffix('\r').unwrap_or(line);
+                    let ev = json!({"event": "output", "stream": to,
+                        "line": alembic_policy::redact(line)});
+                    out.push_str(&format!("{ev}\n"));
+                }
+                (Channel::Stdout, out)
+            }
+        }
+    }
+}
+
+/// Write `text` to stdout or stderr now (a closed pipe is ignored, as in [`show`]).
+fn emit(to: Channel, text: &str) {
+    let _ = match to {
+        Channel::Stdout => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(text.as_bytes()).and_then(|()| o.flush())
+        }
+        Channel::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
+    };
+}
+
 /// Render `outcome` in `mode` on stdout/stderr and give back its exit code. The one place
 /// output is redacted and written.
 pub fn show(mode: Mode, outcome: Outcome) -> i32 {
@@ -398,6 +496,40 @@ mod tests {
         assert_eq!(v["error"]["exit_code"], 2);
         assert_eq!(v["error"]["hint"], "drop one of them");
         assert_eq!(v["error"]["location"]["file"], "alembic.toml");
+    }
+
+    #[test]
+    fn streamed_lines_are_redacted_and_json_lines_in_json_mode() {
+        let t = token();
+        let text = format!("first {t}\nsecond\n");
+        let (to, human) = Streamed::new(Mode::Human).render(Channel::Stderr, &text);
+        assert_eq!(to, Channel::Stderr);
+        assert!(
+            !human.contains(&t) && human.ends_with("second\n"),
+            "{human}"
+        );
+        let (to, json) = Streamed::new(Mode::Json).render(Channel::Stderr, &text);
+        assert_eq!(to, Channel::Stdout, "JSON lines go to stdout");
+        let lines: Vec<Value> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{json}");
+        assert_eq!(lines[0]["event"], "output");
+        assert_eq!(lines[0]["stream"], "stderr");
+        assert!(!lines[0]["line"].as_str().unwrap().contains(&t), "{json}");
+        assert!(lines[0]["line"].as_str().unwrap().starts_with("first ghp_"));
+        assert_eq!(lines[1]["line"], "second");
+    }
+
+    #[test]
+    fn a_streamed_line_waits_for_its_end() {
+        // No line is complete yet: both chunks are kept (nothing is written) until its end.
+        let mut s = Streamed::new(Mode::Json);
+        s.chunk(Channel::Stdout, "half of a ");
+        s.chunk(Channel::Stdout, "line");
+        assert_eq!(s.pending[0], "half of a line");
+        assert_eq!(s.pending[1], "");
     }
 
     #[test]

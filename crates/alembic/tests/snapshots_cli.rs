@@ -4,8 +4,8 @@
 //!
 //! Every run has a cleared environment (PATH is an empty directory, HOME the temp dir), so
 //! `doctor` and `secrets` see no tools and no secrets wherever the suite runs; temp paths are
-//! shown as `[TMP]`. The deploy commands (plan, apply, rollback, status, logs, exec) are not
-//! here: their views are being reworked.
+//! shown as `[TMP]`. The deploy commands (plan, apply, rollback, status, logs, exec, bootstrap,
+//! doctor --online) need a droplet: their snapshots are `snapshots_deploy.rs`.
 
 use std::path::Path;
 

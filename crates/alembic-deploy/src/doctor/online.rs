@@ -199,35 +199,35 @@ pub fn online_checks(t: &Topology, addr: Option<IpAddr>, probe: &dyn Probe) -> V
     let mut out = Vec::new();
     let target = format!("{}@{addr}", d.ssh_user);
     let port = d.ssh_port.to_string();
-    out.push(
-        match probe.run(
-            "ssh",
-            &[
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=5",
-                "-p",
-                &port,
-                &target,
-                "true",
-            ],
-        ) {
-            Some((0, _, _)) => {
-                Check::new("online.ssh", Status::Pass, format!("ssh {target} works"))
-            }
-            Some((code, _, err)) => Check::new(
-                "online.ssh",
-                Status::Fail,
-                format!(
-                    "ssh {target} -p {port} failed (exit {code}): {}",
-                    err.lines().last().unwrap_or("").trim()
-                ),
-            )
-            .hint("check admin_cidrs includes this machine, and your key is loaded (ssh-add)"),
-            None => Check::new("online.ssh", Status::Skip, "ssh is not on PATH"),
-        },
-    );
+    // The same ssh_config the deploy's ssh uses, so both reach the droplet the same way.
+    let config = crate::ssh::config_file().map(|p| p.display().to_string());
+    let mut args: Vec<&str> = Vec::new();
+    if let Some(c) = &config {
+        args.extend(["-F", c.as_str()]);
+    }
+    args.extend([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+        "-p",
+        &port,
+        &target,
+        "true",
+    ]);
+    out.push(match probe.run("ssh", &args) {
+        Some((0, _, _)) => Check::new("online.ssh", Status::Pass, format!("ssh {target} works")),
+        Some((code, _, err)) => Check::new(
+            "online.ssh",
+            Status::Fail,
+            format!(
+                "ssh {target} -p {port} failed (exit {code}): {}",
+                err.lines().last().unwrap_or("").trim()
+            ),
+        )
+        .hint("check admin_cidrs includes this machine, and your key is loaded (ssh-add)"),
+        None => Check::new("online.ssh", Status::Skip, "ssh is not on PATH"),
+    });
     for (_, route) in t.routes() {
         let host = route.host.to_string();
         let resolved: Vec<IpAddr> = (host.as_str(), 443)

@@ -1,11 +1,12 @@
 //! `alembic exec WORKLOAD -- CMD...`: run a command in the workload's container over the
 //! deploy's ssh (`docker exec`, argv as given, no shell), its output streamed with the droplet's
-//! secret values redacted. Exits with the command's own status (3 when ssh itself failed).
+//! secret values redacted (with `--json`, one JSON line per output line, then its exit code).
+//! Exits with the command's own status (3 when ssh itself failed).
 
 use crate::cli::Global;
 use crate::view::{CmdResult, Failure, Outcome};
 
-use super::logs::print_chunk;
+use super::logs::{channel, streamed};
 use super::status::{connect, failed};
 
 pub fn run(g: &Global, workload: &str, cmd: &[String]) -> CmdResult {
@@ -17,10 +18,13 @@ pub fn run(g: &Global, workload: &str, cmd: &[String]) -> CmdResult {
         .into());
     }
     let (_t, session) = connect(g, "exec")?;
+    let mut out = streamed(g);
     let result = session
         .check_workload(workload)
-        .and_then(|()| session.exec(workload, cmd, &mut print_chunk));
+        .and_then(|()| session.exec(workload, cmd, &mut |w, text| out.chunk(channel(w), text)));
     session.close();
+    out.flush();
     // The command's own status, its output already streamed.
-    Ok(Outcome::streamed(result.map_err(failed)?))
+    let code = result.map_err(failed)?;
+    Ok(Outcome::streamed(out.finish(code)))
 }

@@ -1,23 +1,26 @@
 //! `alembic logs WORKLOAD [--follow] [--since D] [--tail N]`: the container's logs over the
 //! deploy's ssh, streamed line by line, with the droplet's secret values redacted from what is
-//! printed.
-
-use std::io::Write;
+//! printed; with `--json`, one JSON line per log line (`crate::view::Streamed`).
 
 use alembic_deploy::session::Stream;
 
 use crate::cli::Global;
 use crate::exit;
-use crate::view::{CmdResult, Outcome};
+use crate::view::{Channel, CmdResult, Mode, Outcome, Streamed};
 
 use super::status::{connect, failed};
 
-/// Write a streamed (already redacted) chunk to stdout or stderr as it arrives.
-pub(crate) fn print_chunk(which: Stream, text: &str) {
-    let _ = match which {
-        Stream::Stdout => std::io::stdout().lock().write_all(text.as_bytes()),
-        Stream::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
-    };
+/// The view's stream for `g`'s mode.
+pub(crate) fn streamed(g: &Global) -> Streamed {
+    Streamed::new(if g.json { Mode::Json } else { Mode::Human })
+}
+
+/// Where a chunk the session streamed goes.
+pub(crate) fn channel(which: Stream) -> Channel {
+    match which {
+        Stream::Stdout => Channel::Stdout,
+        Stream::Stderr => Channel::Stderr,
+    }
 }
 
 pub fn run(
@@ -28,10 +31,14 @@ pub fn run(
     tail: Option<u64>,
 ) -> CmdResult {
     let (_t, session) = connect(g, "logs")?;
-    let result = session
-        .check_workload(workload)
-        .and_then(|()| session.logs(workload, follow, since, tail, &mut print_chunk));
+    let mut out = streamed(g);
+    let result = session.check_workload(workload).and_then(|()| {
+        session.logs(workload, follow, since, tail, &mut |w, text| {
+            out.chunk(channel(w), text)
+        })
+    });
     session.close();
+    out.flush();
     result.map_err(failed)?;
-    Ok(Outcome::streamed(exit::OK))
+    Ok(Outcome::streamed(out.finish(exit::OK)))
 }
