@@ -239,7 +239,7 @@ fn opt(n: Option<u64>) -> String {
 
 /// What the last applied release held for one artifact.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OldArtifact {
+pub(crate) struct OldArtifact {
     pub sha256: String,
     /// The old text, when it could be read back.
     pub text: Option<String>,

@@ -56,26 +56,26 @@ pub trait Progress {
 }
 
 /// Times steps and reports them through a [`Progress`] view.
-pub struct Steps<'a> {
+pub(crate) struct Steps<'a> {
     view: &'a mut dyn Progress,
     current: Option<(String, Instant)>,
 }
 
 impl<'a> Steps<'a> {
-    pub fn new(view: &'a mut dyn Progress) -> Self {
+    pub(crate) fn new(view: &'a mut dyn Progress) -> Self {
         Steps {
             view,
             current: None,
         }
     }
 
-    pub fn start(&mut self, step: impl Into<String>) {
+    pub(crate) fn start(&mut self, step: impl Into<String>) {
         let step = step.into();
         self.view.event(Event::Start { step: step.clone() });
         self.current = Some((step, Instant::now()));
     }
 
-    pub fn end(&mut self, ok: bool, detail: impl Into<String>) {
+    pub(crate) fn end(&mut self, ok: bool, detail: impl Into<String>) {
         if let Some((step, t)) = self.current.take() {
             self.view.event(Event::End {
                 step,
@@ -86,11 +86,11 @@ impl<'a> Steps<'a> {
         }
     }
 
-    pub fn op(&mut self, op: &Op) {
+    pub(crate) fn op(&mut self, op: &Op) {
         self.view.event(Event::op(op));
     }
 
-    pub fn warn(&mut self, message: impl Into<String>) {
+    pub(crate) fn warn(&mut self, message: impl Into<String>) {
         self.view.event(Event::Warning {
             message: message.into(),
         });
