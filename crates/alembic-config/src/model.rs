@@ -421,6 +421,19 @@ impl Topology {
         }
         out
     }
+
+    /// The secret names `plane`'s workloads declare, sorted and deduplicated: the workload
+    /// consumers on that plane in [`Self::secret_names`], the one inventory of secret names.
+    pub fn workload_secret_names(&self, plane: Plane) -> Vec<String> {
+        self.secret_names()
+            .into_iter()
+            .filter(|(_, uses)| {
+                uses.iter()
+                    .any(|u| u.plane == plane && matches!(u.consumer, Consumer::Workload(_)))
+            })
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

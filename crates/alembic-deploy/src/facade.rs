@@ -504,11 +504,9 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
     let mut first = false;
     if let Some((target, planned)) = droplet {
         first = first_release(&plan.topology, planned);
-        let names: Vec<String> = plan
+        let names = plan
             .topology
-            .on_plane(alembic_config::Plane::Droplet)
-            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
-            .collect();
+            .workload_secret_names(alembic_config::Plane::Droplet);
         let r = match &planned.ops {
             None => {
                 // Nothing to deploy: the plan's last step closes the connection it opened.

@@ -137,17 +137,6 @@ fn write_op(step: String, target: &Path, mode: u32, stdin: Stdin) -> Op {
     .with_stdin(stdin)
 }
 
-/// Secret names the host workloads declare, sorted and deduplicated.
-pub(crate) fn host_secret_names(t: &Topology) -> Vec<String> {
-    let mut names: Vec<String> = t
-        .on_plane(Plane::Host)
-        .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
 /// Host workload names with dependencies first (stable: file order otherwise), so an agent or
 /// unit is (re)started after the ones it `depends_on`.
 pub(crate) fn start_order(t: &Topology) -> Vec<String> {
@@ -258,7 +247,7 @@ pub(crate) fn install_steps(
 ) -> Result<Vec<Step>, HostError> {
     let mut ops = Vec::new();
     let launcher = set.get(LAUNCHER_ARTIFACT);
-    let secrets = host_secret_names(t);
+    let secrets = t.workload_secret_names(Plane::Host);
     let launcher_path = env.in_home(&launcher_in_home(t));
     let bin_dir = launcher_path
         .parent()

@@ -93,10 +93,7 @@ impl Session {
                 exit::RUNTIME,
             )
         })?;
-        let names: Vec<String> = t
-            .on_plane(Plane::Droplet)
-            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
-            .collect();
+        let names = t.workload_secret_names(Plane::Droplet);
         Ok(Session {
             target,
             services: services(t),

@@ -64,12 +64,7 @@ impl Bundle {
                 }
             }
         }
-        let mut secrets: Vec<String> = t
-            .on_plane(Plane::Droplet)
-            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
-            .collect();
-        secrets.sort();
-        secrets.dedup();
+        let secrets = t.workload_secret_names(Plane::Droplet);
         let mut images = vec![t.droplet.edge_image.to_string()];
         images.extend(
             t.on_plane(Plane::Droplet)
