@@ -54,8 +54,11 @@ pub const JOURNAL: &str = ".alembic-render.journal";
 /// What a render did. Paths are relative to the output root, sorted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// Files written (new or changed).
     pub written: Vec<String>,
+    /// Files already as rendered, left untouched.
     pub unchanged: Vec<String>,
+    /// Files of the previous render this one no longer produces, removed.
     pub removed: Vec<String>,
     /// Entries of the previous manifest that were not acted on, with the reason.
     pub ignored: Vec<String>,

@@ -105,16 +105,33 @@ done
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     /// Every step ran; `changed` of them changed something (0: the server was already done).
-    Done { changed: u32 },
+    Done {
+        /// How many steps reported a change.
+        changed: u32,
+    },
     /// A step failed; the script stopped there.
-    StepFailed { step: String, reason: String },
+    StepFailed {
+        /// The step's name, as the script reported it.
+        step: String,
+        /// Why it failed: the last lines of its output.
+        reason: String,
+    },
     /// ssh could not connect or log in.
-    Unreachable { message: String },
+    Unreachable {
+        /// What ssh said.
+        message: String,
+    },
     /// The remote side stopped without a report (sudo refused, shell missing, connection lost).
-    Aborted { status: i32, message: String },
+    Aborted {
+        /// The exit status of the remote run.
+        status: i32,
+        /// The last lines of its standard error.
+        message: String,
+    },
 }
 
 impl Outcome {
+    /// True when every step ran ([`Outcome::Done`]).
     pub fn is_ok(&self) -> bool {
         matches!(self, Outcome::Done { .. })
     }
@@ -123,7 +140,9 @@ impl Outcome {
 /// Every report line of a run, and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// Each step the script reported, in order.
     pub steps: Vec<ReportLine>,
+    /// How the run ended.
     pub outcome: Outcome,
 }
 

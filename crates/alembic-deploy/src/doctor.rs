@@ -63,10 +63,12 @@ impl Check {
 /// Every check, in the order they ran.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
+    /// The checks, each with its id, status and message.
     pub checks: Vec<Check>,
 }
 
 impl Report {
+    /// True when no check failed (warnings allowed).
     pub fn ok(&self) -> bool {
         self.checks.iter().all(|c| c.status != Status::Fail)
     }

@@ -10,8 +10,11 @@ use std::time::Duration;
 use crate::ops::{Op, Stdin};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether the executor runs ops or only records them.
 pub enum Goal {
+    /// Record each op in the transcript; run nothing (`alembic plan`, `apply --dry-run`).
     DryRun,
+    /// Record each op and run it.
     Apply,
 }
 
@@ -409,7 +412,9 @@ pub(crate) fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, Exec
 /// Which output a streamed chunk came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stream {
+    /// The child's standard output.
     Stdout,
+    /// The child's standard error.
     Stderr,
 }
 

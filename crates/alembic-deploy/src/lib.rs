@@ -2,7 +2,7 @@
 //! it runs programs (ssh, docker compose, terraform, launchctl/systemctl) and touches the file
 //! system. Everything it runs is first an [`ops::Op`], so dry runs and plans show the exact argv.
 
-#![warn(unreachable_pub)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub(crate) mod artifacts;
 pub(crate) mod bootstrap;

@@ -11,36 +11,50 @@ use crate::ops::Op;
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+/// What a view hears while a plan is applied: steps starting and ending, ops, warnings, notes.
 pub enum Event {
     /// A step began.
     Start {
+        /// The step's label.
         step: String,
     },
     /// A step ended.
     End {
+        /// The step's label.
         step: String,
+        /// Whether it succeeded.
         ok: bool,
+        /// How long it took, in milliseconds.
         elapsed_ms: u64,
         #[serde(skip_serializing_if = "String::is_empty")]
+        /// Why it failed, or what it found (empty: nothing to add).
         detail: String,
     },
     /// An operation is about to run (exactly what, and whether it changes anything).
     Op {
+        /// The stage the op belongs to.
         plane: crate::stage::Stage,
+        /// The op's label.
         step: String,
+        /// Its command line, quoted for a POSIX shell.
         command: String,
+        /// Whether it changes anything.
         mutating: bool,
     },
+    /// Something went wrong but the run goes on (a kept secret, a skipped stage).
     Warning {
+        /// What happened, names only.
         message: String,
     },
     /// Something the reader should know, shown as is (a stage's outcome, Terraform's summary).
     Info {
+        /// What to show.
         message: String,
     },
 }
 
 impl Event {
+    /// The [`Event::Op`] announcing `op`.
     pub fn op(op: &Op) -> Event {
         Event::Op {
             plane: op.plane,
@@ -51,7 +65,9 @@ impl Event {
     }
 }
 
+/// A view of a run: the human lines or the JSON events (`Human`, `Json`), or a recorder (`Record`).
 pub trait Progress {
+    /// Show (or keep) one event.
     fn event(&mut self, e: Event);
 }
 
@@ -106,6 +122,7 @@ pub struct Human {
 }
 
 impl Human {
+    /// A human view for stderr, showing starts only on a terminal and no ops.
     pub fn new() -> Human {
         Human {
             tty: std::io::stderr().is_terminal(),
