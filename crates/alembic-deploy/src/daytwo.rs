@@ -48,8 +48,8 @@ pub struct WorkloadStatus {
     pub drift: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 /// `alembic status`: the droplet's current release and how each workload runs it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Status {
     /// The JSON document's version (1).
     pub format_version: u32,

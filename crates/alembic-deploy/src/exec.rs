@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::ops::{Op, Stdin};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// Whether the executor runs ops or only records them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Goal {
     /// Record each op in the transcript; run nothing (`alembic plan`, `apply --dry-run`).
     DryRun,

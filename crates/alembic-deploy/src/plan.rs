@@ -11,9 +11,9 @@ use crate::ledger::sha256_hex;
 use crate::ops::Op;
 use crate::stage::Stage;
 
+/// What a plan does to one artifact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-/// What a plan does to one artifact.
 pub enum Action {
     /// A new file.
     Add,
@@ -145,8 +145,8 @@ pub struct Counts {
     pub destroy: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 /// A plan as saved by `plan --out` and read by `apply FILE`: every stage's part, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// The saved document's version (1); other versions are refused.
     pub format_version: u32,

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::ops::Op;
 
+/// What a view hears while a plan is applied: steps starting and ending, ops, warnings, notes.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-/// What a view hears while a plan is applied: steps starting and ending, ops, warnings, notes.
 pub enum Event {
     /// A step began.
     Start {
@@ -26,8 +26,8 @@ pub enum Event {
         ok: bool,
         /// How long it took, in milliseconds.
         elapsed_ms: u64,
-        #[serde(skip_serializing_if = "String::is_empty")]
         /// Why it failed, or what it found (empty: nothing to add).
+        #[serde(skip_serializing_if = "String::is_empty")]
         detail: String,
     },
     /// An operation is about to run (exactly what, and whether it changes anything).
