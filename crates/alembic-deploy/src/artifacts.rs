@@ -83,11 +83,22 @@ pub enum Recovery {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refused {
     /// `link` (a component of the path to `path`) is a symbolic link.
-    Symlink { link: PathBuf, path: String },
+    Symlink {
+        /// The link, under the root.
+        link: PathBuf,
+        /// The artifact path it is on the way to, relative to the root.
+        path: String,
+    },
     /// Something that is neither a regular file nor a directory sits where a file goes.
-    NotRegular { path: PathBuf },
+    NotRegular {
+        /// What sits there.
+        path: PathBuf,
+    },
     /// A path outside the known artifact set.
-    Unknown { path: String },
+    Unknown {
+        /// The path asked for, relative to the root.
+        path: String,
+    },
 }
 
 impl fmt::Display for Refused {

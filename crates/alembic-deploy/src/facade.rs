@@ -29,7 +29,7 @@ pub use crate::stage::Stage;
 pub use crate::artifacts::{
     check as check_artifacts, interrupted as render_interrupted, prepare as prepare_artifacts,
     recover as recover_artifacts, refusal as artifacts_refusal, write as write_artifacts,
-    Committed, Drift, Prepared, Recovery, Report as WriteReport, JOURNAL, PROBE, STAGING,
+    Committed, Drift, Prepared, Recovery, Refused, Report as WriteReport, JOURNAL, PROBE, STAGING,
 };
 pub use crate::fsio::{check_output_dir, write_output};
 

@@ -14,7 +14,7 @@ pub(crate) const COMMON_PORTS: &[u16] = &[
 
 /// The droplet's address: `droplet.address`, else the `reserved_ip` output of the applied
 /// Terraform state in `<root>/infra/terraform`, read with the infra stage's own op and reader
-/// ([`crate::terraform::Runner::output_op`], [`crate::terraform::reserved_ip`]), which the droplet
+/// (`terraform::Runner::output_op`, `terraform::reserved_ip`), which the droplet
 /// plane uses too.
 pub fn droplet_address(t: &Topology, root: &Path, probe: &dyn Probe) -> Option<IpAddr> {
     if let Some(a) = t.droplet.address {

@@ -19,7 +19,7 @@ pub trait Probe {
     }
 }
 
-/// The real probe: the program from PATH, stdin closed, killed after [`PROBE_TIMEOUT`].
+/// The real probe: the program from PATH, stdin closed, killed after `PROBE_TIMEOUT` (20 s).
 pub struct SystemProbe;
 
 /// No probe may hang doctor: a silent server or a stuck tool is cut off after this long.
