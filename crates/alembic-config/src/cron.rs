@@ -14,9 +14,13 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Schedule {
     source: String,
+    /// Allowed minutes (0-59).
     pub minute: Option<Vec<u8>>,
+    /// Allowed hours (0-23).
     pub hour: Option<Vec<u8>>,
+    /// Allowed days of the month (1-31).
     pub day_of_month: Option<Vec<u8>>,
+    /// Allowed months (1-12).
     pub month: Option<Vec<u8>>,
     /// 0 = Sunday .. 6 = Saturday (7 is folded into 0).
     pub day_of_week: Option<Vec<u8>>,
@@ -35,6 +39,7 @@ const FIELDS: [(&str, u8, u8); 5] = [
 ];
 
 impl Schedule {
+    /// Parse a five-field cron expression (`minute hour day-of-month month day-of-week`).
     pub fn parse(s: &str) -> Result<Self, String> {
         if s.len() > 200 {
             return Err("schedule is too long".to_owned());
@@ -94,6 +99,7 @@ impl Schedule {
         Ok(sched)
     }
 
+    /// The expression as written in `alembic.toml`.
     pub fn as_str(&self) -> &str {
         &self.source
     }

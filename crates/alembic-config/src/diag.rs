@@ -10,35 +10,65 @@ use serde::Serialize;
 /// repository match on these strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Code {
+    /// TOML syntax error, or not UTF-8.
     Cfg001,
+    /// Unknown key (with a did-you-mean).
     Cfg002,
+    /// Missing required field.
     Cfg003,
+    /// Invalid value (type, range, format, unsafe characters).
     Cfg004,
+    /// Duplicate name.
     Cfg005,
+    /// Dangling reference (`depends_on`, route, secret).
     Cfg006,
+    /// Placeholder left from the template where it would break or endanger a real deploy.
     Cfg007,
+    /// Public workload outside the droplet plane.
     Exp001,
+    /// Host workload bound to a non-loopback, non-private address.
     Exp002,
+    /// A droplet service publishes a port directly, bypassing the edge.
     Exp003,
+    /// Public workload without a route, a route outside the project's domain, or a duplicate
+    /// route.
     Exp004,
+    /// SSH reachable from the whole internet.
     Exp005,
+    /// Firewall opens a port that no public workload needs.
     Exp006,
+    /// CI workload with ports or exposure.
     Exp007,
+    /// A container given the droplet's powers: privileged, host namespaces, added capabilities,
+    /// unconfined profiles, host devices, the docker socket or a host root mounted.
     Exp008,
+    /// With a load balancer: droplets reachable on 80/443 from anywhere but the load balancer.
     Exp009,
+    /// A host daemon whose command cannot receive its `bind`/`port`.
     Exp010,
+    /// Inline secret value (a known token shape, or high entropy in a secret-like field).
     Sec001,
+    /// Invalid env var name.
     Sec002,
+    /// A required secret is unset or empty in the environment (name only).
     Sec003,
+    /// An artifact passes a secret to something that does not declare it.
     Sec004,
+    /// Action not pinned to a full commit SHA.
     Ci001,
+    /// Token permissions broader than needed.
     Ci002,
+    /// Untrusted event input interpolated into a `run:` script.
     Ci003,
+    /// Deploy job without an environment, or with cancel-in-progress.
     Ci004,
+    /// An untrusted trigger (`pull_request_target`, `workflow_run`) that checks out or runs the
+    /// pull request's code.
     Ci005,
 }
 
 impl Code {
+    /// Every code: CFG, then EXP, SEC and CI.
     pub const ALL: [Code; 26] = [
         Code::Cfg001,
         Code::Cfg002,
@@ -68,6 +98,7 @@ impl Code {
         Code::Ci005,
     ];
 
+    /// The code as printed and matched by tests (`CFG001`, `EXP005`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Cfg001 => "CFG001",
@@ -131,6 +162,7 @@ impl Code {
         }
     }
 
+    /// The code spelled `s` (as [`Code::as_str`] prints it), if there is one.
     pub fn from_str_code(s: &str) -> Option<Code> {
         Code::ALL.into_iter().find(|c| c.as_str() == s)
     }
@@ -148,10 +180,13 @@ impl Serialize for Code {
     }
 }
 
+/// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Stops `check` (exit 1) and every command that needs a valid config.
     Error,
+    /// Reported; the command goes on.
     Warning,
 }
 
@@ -167,12 +202,19 @@ impl fmt::Display for Severity {
 /// One problem, located. `line`/`column` are 1-based; `column` counts characters, not bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// The stable code.
     pub code: Code,
+    /// Error or warning.
     pub severity: Severity,
+    /// What is wrong, naming the value's place, never a secret's value.
     pub message: String,
+    /// The file it is in, named as diagnostics show it.
     pub file: String,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, in characters.
     pub column: usize,
+    /// How to fix it, when there is a known fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
     /// Byte range in the file, for the caret view; not part of the JSON contract.
@@ -181,6 +223,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// True for an error (not a warning).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -189,12 +232,15 @@ impl Diagnostic {
 /// A source file and its line starts, to turn byte offsets into line/column.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
+    /// The name diagnostics show for it (usually the path).
     pub name: String,
+    /// Its whole text.
     pub text: String,
     line_starts: Vec<usize>,
 }
 
 impl SourceFile {
+    /// A file named `name` holding `text`, its line starts indexed.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let text = text.into();
         let mut line_starts = vec![0];
@@ -283,11 +329,14 @@ fn printable(s: String) -> String {
 /// Counts for the `summary` object of the JSON shape.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// How many errors.
     pub errors: usize,
+    /// How many warnings.
     pub warnings: usize,
 }
 
 impl Summary {
+    /// Count the errors and warnings among `diags`.
     pub fn of(diags: &[Diagnostic]) -> Summary {
         let errors = diags.iter().filter(|d| d.is_error()).count();
         Summary {

@@ -3,7 +3,7 @@
 //! Pure: no file system, no processes. The binary reads bytes and hands them to [`load_bytes`];
 //! everything past that point works on validated newtypes.
 
-#![warn(unreachable_pub)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub mod cron;
 pub mod diag;

@@ -10,17 +10,23 @@ use serde::Serialize;
 use crate::cron::Schedule;
 use crate::types::*;
 
+/// The three planes a workload can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Plane {
+    /// The operator's machine (launchd or systemd --user).
     Host,
+    /// The DigitalOcean droplet(s), behind the Caddy edge: the only public plane.
     Droplet,
+    /// GitHub Actions.
     Ci,
 }
 
 impl Plane {
+    /// Every plane, in the order they are shown.
     pub const ALL: [Plane; 3] = [Plane::Host, Plane::Droplet, Plane::Ci];
 
+    /// The plane's name in `alembic.toml`.
     pub fn as_str(self) -> &'static str {
         match self {
             Plane::Host => "host",
@@ -29,6 +35,7 @@ impl Plane {
         }
     }
 
+    /// The plane named `s`, if there is one.
     pub fn parse(s: &str) -> Option<Plane> {
         Plane::ALL.into_iter().find(|p| p.as_str() == s)
     }
@@ -40,60 +47,92 @@ impl std::fmt::Display for Plane {
     }
 }
 
+/// Who can reach a workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Exposure {
+    /// Not reachable from the internet.
     Private,
+    /// The internet, through the edge's route (droplet workloads only).
     Public,
 }
 
+/// The host plane's operating system (`host.os`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HostOs {
+    /// macOS: launchd agents.
     Macos,
+    /// Linux: systemd user units.
     Linux,
 }
 
+/// How the edge gets its certificates (`droplet.tls`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Tls {
+    /// Let's Encrypt.
     #[serde(rename = "acme")]
     Acme,
+    /// Let's Encrypt's staging CA (untrusted certificates, generous rate limits).
     #[serde(rename = "acme-staging")]
     AcmeStaging,
+    /// Caddy's own private CA (tests, private setups).
     #[serde(rename = "internal")]
     Internal,
 }
 
+/// `[project]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Project {
+    /// `[a-z][a-z0-9-]{0,39}`: names files, labels and units.
     pub name: ProjectName,
+    /// The DNS zone the droplet's routes live under.
     pub domain: Hostname,
 }
 
+/// `[host]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Host {
+    /// Launchd or systemd.
     pub os: HostOs,
 }
 
+/// `[droplet]`: the droplet plane's server(s), the edge and the Terraform around them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Droplet {
+    /// The droplet's name at DigitalOcean.
     pub name: WorkloadName,
+    /// Region slug (required when provisioned).
     pub region: Option<Slug>,
+    /// Size slug (required when provisioned).
     pub size: Option<Slug>,
+    /// Image slug (required when provisioned).
     pub image: Option<Slug>,
+    /// The user alembic logs in as.
     pub ssh_user: UserName,
+    /// The ssh port.
     pub ssh_port: Port,
+    /// SSH keys already in the DigitalOcean account, put on a provisioned droplet.
     pub ssh_keys: Vec<SshKeyRef>,
     /// Public keys installed for `ssh_user` by the bootstrap (cloud-init or `alembic bootstrap`).
     pub authorized_keys: Vec<AuthorizedKey>,
+    /// The only sources allowed to reach the ssh port.
     pub admin_cidrs: Vec<Cidr>,
+    /// Env var NAME holding the DigitalOcean API token.
     pub token_env: EnvVarName,
+    /// How the edge gets certificates.
     pub tls: Tls,
+    /// The ACME account's e-mail.
     pub acme_email: Option<Email>,
+    /// Where releases, the ledger and the lease live on the droplet.
     pub root: AbsPath,
+    /// The edge's (Caddy) image.
     pub edge_image: ImageRef,
+    /// The address the edge publishes on.
     pub edge_bind: IpAddr,
+    /// The host port the edge serves HTTP on.
     pub http_port: Port,
+    /// The host port the edge serves HTTPS on.
     pub https_port: Port,
     /// An existing server: no Terraform is rendered when set.
     pub address: Option<IpAddr>,
@@ -110,6 +149,7 @@ pub struct Droplet {
     /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`. Defaults: `SPACES_ACCESS_KEY_ID` /
     /// `SPACES_SECRET_ACCESS_KEY`.
     pub state_access_key_env: EnvVarName,
+    /// See `state_access_key_env`: the secret key's env var NAME.
     pub state_secret_key_env: EnvVarName,
     /// Where CI pushes the images of workloads with `build` (pulled by digest). Unset: images
     /// are shipped over ssh.
@@ -162,10 +202,15 @@ impl Droplet {
 /// The Terraform state backend: an S3-compatible DigitalOcean Spaces bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RemoteState<'a> {
+    /// The bucket.
     pub bucket: &'a BucketName,
+    /// The state object's key.
     pub key: &'a ObjectKey,
+    /// The bucket's Spaces region.
     pub region: &'a Slug,
+    /// Env var NAME of the access key id.
     pub access_key_env: &'a EnvVarName,
+    /// Env var NAME of the secret access key.
     pub secret_key_env: &'a EnvVarName,
 }
 
@@ -183,17 +228,26 @@ impl RemoteState<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Toolchain {
+    /// pnpm (Node).
     Pnpm,
+    /// npm (Node).
     Npm,
+    /// Yarn (Node).
     Yarn,
+    /// uv (Python).
     Uv,
+    /// pip (Python).
     Pip,
+    /// Cargo (Rust).
     Cargo,
+    /// Go.
     Go,
+    /// No setup: the checks run as they are.
     None,
 }
 
 impl Toolchain {
+    /// Every toolchain, in the order the docs list them.
     pub const ALL: [Toolchain; 8] = [
         Toolchain::Pnpm,
         Toolchain::Npm,
@@ -205,6 +259,7 @@ impl Toolchain {
         Toolchain::None,
     ];
 
+    /// The name `ci.toolchain` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             Toolchain::Pnpm => "pnpm",
@@ -218,6 +273,7 @@ impl Toolchain {
         }
     }
 
+    /// The toolchain named `s`, if there is one.
     pub fn parse(s: &str) -> Option<Toolchain> {
         Toolchain::ALL.into_iter().find(|t| t.as_str() == s)
     }
@@ -240,13 +296,18 @@ impl std::fmt::Display for Toolchain {
     }
 }
 
+/// `[ci]`: the GitHub repository and the workflows rendered for it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Ci {
+    /// `owner/name`.
     pub repository: Repository,
+    /// The branch that deploys.
     pub branch: BranchName,
+    /// The runner label the jobs run on.
     pub runner: Token,
     /// Default `pnpm` when `node_version` is set in the file, else `none`.
     pub toolchain: Toolchain,
+    /// With the Node toolchains.
     pub node_version: Token,
     /// With `uv`/`pip`. Default: 3.12.
     pub python_version: Token,
@@ -256,31 +317,50 @@ pub struct Ci {
     pub rust_toolchain: Token,
     /// The exact alembic the workflows install. `None`: the version that rendered them.
     pub alembic_version: Option<Version>,
+    /// Commands the checks job runs.
     pub checks: Vec<Text>,
+    /// Commands that must pass before the deploy job.
     pub gates: Vec<Text>,
+    /// The GitHub environment holding the deploy secrets.
     pub environment: Token,
+    /// Env var NAMES the deploy job gets from that environment.
     pub secrets: Vec<EnvVarName>,
 }
 
+/// One `[[workload]]`: a process on a plane.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Workload {
+    /// Unique; names its service, unit or agent.
     pub name: WorkloadName,
+    /// Where it runs.
     pub plane: Plane,
+    /// Who can reach it.
     pub exposure: Exposure,
+    /// The container image (droplet workloads), instead of `build`.
     pub image: Option<ImageRef>,
     /// Docker build context (Dockerfile inside), relative to alembic.toml; instead of `image`.
     pub build: Option<BuildContext>,
+    /// The command it runs (host: the program and its arguments; droplet: the container's).
     pub command: Vec<Text>,
+    /// The port it listens on (a container port on the droplet).
     pub port: Option<Port>,
+    /// `host[/path]` on the edge; required when public.
     pub route: Option<Route>,
+    /// The HTTP path probed for health.
     pub health: Option<HttpPath>,
     /// Explicit container healthcheck test (`["CMD", ...]` or `["CMD-SHELL", "..."]`).
     pub healthcheck: Vec<Text>,
+    /// Plain, non-secret environment values.
     pub env: BTreeMap<EnvVarName, Text>,
+    /// Env var NAMES passed to it at apply time.
     pub secrets: Vec<EnvVarName>,
+    /// Workloads started before it.
     pub depends_on: Vec<WorkloadName>,
+    /// Host workloads: the address it binds (loopback or private).
     pub bind: Option<IpAddr>,
+    /// Host workloads: restarted when they exit.
     pub keep_alive: bool,
+    /// Host workloads: run on this schedule instead of as a daemon.
     pub schedule: Option<Schedule>,
     /// Named volumes mounted into the container (droplet workloads); alembic never removes one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -304,6 +384,7 @@ fn is_true(b: &bool) -> bool {
 }
 
 impl Workload {
+    /// True when exposed to the internet.
     pub fn is_public(&self) -> bool {
         self.exposure == Exposure::Public
     }
@@ -323,6 +404,7 @@ pub struct SpanMap {
 }
 
 impl SpanMap {
+    /// Record `path`'s span (the first one wins).
     pub fn insert(&mut self, path: String, span: Range<usize>) {
         self.spans.entry(path).or_insert(span);
     }
@@ -339,14 +421,22 @@ impl SpanMap {
     }
 }
 
+/// What `alembic.toml` means, validated: everything downstream reads only this.
 #[derive(Clone, Debug, Serialize)]
 pub struct Topology {
+    /// The config format version (1).
     pub version: u32,
+    /// `[project]`.
     pub project: Project,
+    /// `[host]`.
     pub host: Host,
+    /// `[droplet]`.
     pub droplet: Droplet,
+    /// `[ci]`.
     pub ci: Ci,
+    /// Every `[[workload]]`, in file order.
     pub workloads: Vec<Workload>,
+    /// Where each key and value is in the source.
     #[serde(skip)]
     pub spans: SpanMap,
     /// Name -> index into `workloads`, built on the first [`Topology::workload`] call. Renderers
@@ -356,6 +446,7 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The workload named `name`.
     pub fn workload(&self, name: &str) -> Option<&Workload> {
         let index = self.by_name.get_or_init(|| {
             let mut m = std::collections::HashMap::with_capacity(self.workloads.len());
@@ -374,6 +465,7 @@ impl Topology {
             .or_else(|| self.workloads.iter().find(|w| w.name.as_str() == name))
     }
 
+    /// The workloads on `plane`, in file order.
     pub fn on_plane(&self, plane: Plane) -> impl Iterator<Item = &Workload> {
         self.workloads.iter().filter(move |w| w.plane == plane)
     }
@@ -421,11 +513,27 @@ impl Topology {
         }
         out
     }
+
+    /// The secret names `plane`'s workloads declare, sorted and deduplicated: the workload
+    /// consumers on that plane in [`Self::secret_names`], the one inventory of secret names.
+    pub fn workload_secret_names(&self, plane: Plane) -> Vec<String> {
+        self.secret_names()
+            .into_iter()
+            .filter(|(_, uses)| {
+                uses.iter()
+                    .any(|u| u.plane == plane && matches!(u.consumer, Consumer::Workload(_)))
+            })
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
 }
 
+/// One consumer of a secret name, as [`Topology::secret_names`] lists them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SecretUse {
+    /// The plane it is filed under (the Terraform secrets are filed under the droplet).
     pub plane: Plane,
+    /// Who reads the value.
     pub consumer: Consumer,
 }
 
@@ -468,5 +576,34 @@ impl PartialEq<&str> for Consumer {
             Consumer::Workload(w) => w == other,
             Consumer::CiEnvironment(e) => other.strip_prefix("environment ") == Some(e.as_str()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plane's workload secrets are the names its workloads declare, sorted, once each: the
+    /// Terraform and CI environment secrets filed under a plane are not among them.
+    #[test]
+    fn workload_secret_names_are_what_the_planes_workloads_declare() {
+        let t = crate::default_topology();
+        for plane in Plane::ALL {
+            let mut declared: Vec<String> = t
+                .on_plane(plane)
+                .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
+                .collect();
+            declared.sort();
+            declared.dedup();
+            assert_eq!(t.workload_secret_names(plane), declared, "{plane}");
+        }
+        assert_eq!(
+            t.workload_secret_names(Plane::Droplet),
+            ["DATABASE_URL", "GATEWAY_SIGNING_KEY"]
+        );
+        assert_eq!(t.workload_secret_names(Plane::Host), ["OPENAI_API_KEY"]);
+        // `ci.secrets` lists seven names, but no workload runs on the CI plane.
+        assert!(!t.ci.secrets.is_empty());
+        assert!(t.workload_secret_names(Plane::Ci).is_empty());
     }
 }

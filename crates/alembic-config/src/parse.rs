@@ -38,12 +38,16 @@ pub const MAX_WORKLOADS: usize = 50_000;
 /// there was no error, and every diagnostic found.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The file as read, to show diagnostics against.
     pub source: SourceFile,
+    /// The typed topology; `None` when any error was found.
     pub topology: Option<Topology>,
+    /// Every diagnostic, errors and warnings, in source order.
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Loaded {
+    /// True when any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }

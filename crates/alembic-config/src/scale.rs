@@ -24,8 +24,10 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Every engine, in the order the docs list them.
     pub const ALL: [Engine; 3] = [Engine::Compose, Engine::Swarm, Engine::Kubernetes];
 
+    /// The name `droplet.engine` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             Engine::Compose => "compose",
@@ -34,6 +36,7 @@ impl Engine {
         }
     }
 
+    /// The engine named `s`, if there is one.
     pub fn parse(s: &str) -> Option<Engine> {
         Engine::ALL.into_iter().find(|e| e.as_str() == s)
     }
@@ -57,6 +60,7 @@ pub enum LbTls {
 }
 
 impl LbTls {
+    /// The name `droplet.lb.tls` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             LbTls::Terminate => "terminate",
@@ -68,6 +72,7 @@ impl LbTls {
 /// `[droplet.lb]`: the DigitalOcean load balancer in front of the droplets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LoadBalancer {
+    /// Where TLS ends.
     pub tls: LbTls,
     /// The path the balancer's health check asks every droplet's edge.
     pub health: HttpPath,
@@ -83,6 +88,7 @@ impl Default for LoadBalancer {
 }
 
 impl LoadBalancer {
+    /// The health check path when `droplet.lb.health` is not set.
     pub const DEFAULT_HEALTH: &'static str = "/healthz";
 }
 
@@ -102,12 +108,14 @@ pub enum OnFailure {
 }
 
 impl OnFailure {
+    /// Every choice, in the order the docs list them.
     pub const ALL: [OnFailure; 3] = [
         OnFailure::RollbackAll,
         OnFailure::RollbackHost,
         OnFailure::Pause,
     ];
 
+    /// The name `droplet.rollout.on_failure` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             OnFailure::RollbackAll => "rollback-all",
@@ -116,6 +124,7 @@ impl OnFailure {
         }
     }
 
+    /// The choice named `s`, if there is one.
     pub fn parse(s: &str) -> Option<OnFailure> {
         OnFailure::ALL.into_iter().find(|o| o.as_str() == s)
     }
@@ -126,6 +135,7 @@ impl OnFailure {
 pub struct Rollout {
     /// Droplets out of the balancer at once.
     pub max_unavailable: u32,
+    /// What a failed droplet makes the rollout do.
     pub on_failure: OnFailure,
 }
 
@@ -146,9 +156,12 @@ pub struct Scale {
     /// Several existing servers, instead of `droplet.address`. Empty otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<IpAddr>,
+    /// What runs the containers.
     pub engine: Engine,
+    /// The load balancer in front of the droplets, when there is one (`[droplet.lb]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lb: Option<LoadBalancer>,
+    /// How a release moves across the droplets.
     pub rollout: Rollout,
 }
 

@@ -19,6 +19,7 @@ macro_rules! string_newtype {
         pub struct $name(String);
 
         impl $name {
+            /// The validated string.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -88,8 +89,11 @@ string_newtype!(
 );
 
 impl WorkloadName {
+    /// Names a workload may not take (`edge` is the Caddy service).
     pub const RESERVED: &'static [&'static str] = &["edge"];
 
+    /// Parse a workload name, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         slug(s, 63, "workload name")?;
         if Self::RESERVED.contains(&s) {
@@ -112,6 +116,8 @@ string_newtype!(
 );
 
 impl ProjectName {
+    /// Parse a project name, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         slug(s, 40, "project name")?;
         Ok(ProjectName(s.to_owned()))
@@ -125,6 +131,8 @@ string_newtype!(
 );
 
 impl Hostname {
+    /// Parse a host name, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 253, "hostname")?;
         let bad = || {
@@ -185,6 +193,8 @@ string_newtype!(
 );
 
 impl EnvVarName {
+    /// Parse an env var name, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 128, "env var name")?;
         let first = s.as_bytes()[0];
@@ -210,6 +220,8 @@ string_newtype!(
 );
 
 impl HttpPath {
+    /// Parse an HTTP path prefix, refusing anything the rules above do not allow (the error says
+    /// which rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 256, "path")?;
         if !s.starts_with('/')
@@ -229,11 +241,14 @@ impl HttpPath {
 /// `host[/path-prefix]` on the edge.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Route {
+    /// The host the edge serves the route on.
     pub host: Hostname,
+    /// The path prefix, when the route is not the whole host.
     pub path: Option<HttpPath>,
 }
 
 impl Route {
+    /// Parse `host[/path-prefix]` (a trailing `/` is dropped; `/` alone means the whole host).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 512, "route")?;
         let (host, path) = match s.find('/') {
@@ -261,11 +276,14 @@ impl fmt::Display for Route {
 /// An IPv4 or IPv6 network in CIDR notation, host bits zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Cidr {
+    /// The network address.
     pub addr: IpAddr,
+    /// The prefix length (0-32 for IPv4, 0-128 for IPv6).
     pub prefix: u8,
 }
 
 impl Cidr {
+    /// Parse `addr/prefix`, refusing host bits set or a prefix too long for the address family.
     pub fn parse(s: &str) -> Result<Self, String> {
         let (a, p) = s.split_once('/').ok_or_else(|| {
             format!("{s:?} is not a CIDR: write it as ADDRESS/PREFIX, like 203.0.113.10/32")
@@ -348,6 +366,7 @@ pub fn is_private_or_loopback(addr: &IpAddr) -> bool {
 pub struct Port(u16);
 
 impl Port {
+    /// The port `n`, or why it is not in 1-65535.
     pub fn new(n: i64) -> Result<Self, String> {
         if (1..=65535).contains(&n) {
             Ok(Port(n as u16))
@@ -356,6 +375,7 @@ impl Port {
         }
     }
 
+    /// The port number.
     pub fn get(self) -> u16 {
         self.0
     }

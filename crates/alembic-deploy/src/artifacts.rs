@@ -54,8 +54,11 @@ pub const JOURNAL: &str = ".alembic-render.journal";
 /// What a render did. Paths are relative to the output root, sorted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// Files written (new or changed).
     pub written: Vec<String>,
+    /// Files already as rendered, left untouched.
     pub unchanged: Vec<String>,
+    /// Files of the previous render this one no longer produces, removed.
     pub removed: Vec<String>,
     /// Entries of the previous manifest that were not acted on, with the reason.
     pub ignored: Vec<String>,
@@ -80,11 +83,22 @@ pub enum Recovery {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refused {
     /// `link` (a component of the path to `path`) is a symbolic link.
-    Symlink { link: PathBuf, path: String },
+    Symlink {
+        /// The link, under the root.
+        link: PathBuf,
+        /// The artifact path it is on the way to, relative to the root.
+        path: String,
+    },
     /// Something that is neither a regular file nor a directory sits where a file goes.
-    NotRegular { path: PathBuf },
+    NotRegular {
+        /// What sits there.
+        path: PathBuf,
+    },
     /// A path outside the known artifact set.
-    Unknown { path: String },
+    Unknown {
+        /// The path asked for, relative to the root.
+        path: String,
+    },
 }
 
 impl fmt::Display for Refused {
@@ -211,7 +225,7 @@ pub struct Committed {
 }
 
 /// Check that a relative path from a manifest or an artifact stays under the root.
-pub fn safe_relative(path: &str) -> io::Result<PathBuf> {
+pub(crate) fn safe_relative(path: &str) -> io::Result<PathBuf> {
     let p = Path::new(path);
     let ok = !path.is_empty()
         && !path.starts_with(".alembic-render")
@@ -230,7 +244,7 @@ pub fn safe_relative(path: &str) -> io::Result<PathBuf> {
 /// when there is none, it does not parse or the way to it is a link: then no file is treated
 /// as stale, which only ever leaves a file behind), and the entries ignored, with the reason.
 /// Only paths of the known artifact set count; merged files (`.gitignore`) are never stale.
-pub fn previous_paths(root: &Path) -> (BTreeSet<String>, Vec<String>) {
+pub(crate) fn previous_paths(root: &Path) -> (BTreeSet<String>, Vec<String>) {
     let mut ignored = Vec::new();
     if no_symlink(root, Path::new(MANIFEST_PATH)).is_err() {
         return (BTreeSet::new(), ignored);
@@ -344,7 +358,10 @@ fn create_dirs(root: &Path, rel: &Path, created: &mut Vec<PathBuf>) -> io::Resul
 /// The bytes and mode `a` should have on disk: its own, or for a merged file (`.gitignore`)
 /// the file on disk with the managed block replaced, keeping the file's mode. Compare files on
 /// disk with this, not with `a.bytes`: a user's `.gitignore` lines are not drift.
-pub fn desired_on_disk<'a>(root: &Path, a: &'a Artifact) -> io::Result<(Cow<'a, [u8]>, u32)> {
+pub(crate) fn desired_on_disk<'a>(
+    root: &Path,
+    a: &'a Artifact,
+) -> io::Result<(Cow<'a, [u8]>, u32)> {
     if !known::is_merged(&a.path) {
         return Ok((Cow::Borrowed(&a.bytes), a.mode));
     }
@@ -527,10 +544,6 @@ fn remove_empty_dirs(dirs: &[PathBuf]) {
 }
 
 impl Prepared {
-    pub fn report(&self) -> &Report {
-        &self.report
-    }
-
     /// Write the journal: from here on the new set wins, even across a kill.
     pub fn commit(self) -> io::Result<Committed> {
         let path = self.root.join(JOURNAL);

@@ -18,14 +18,14 @@ use crate::exec::{ExecError, Executor};
 use crate::ops::{Op, Stdin};
 use crate::ssh::SshTarget;
 
-pub const PLANE: crate::stage::Stage = crate::stage::Stage::Droplet;
+pub(crate) const PLANE: crate::stage::Stage = crate::stage::Stage::Droplet;
 
 /// ssh's exit status when the connection itself failed (unreachable, auth refused, host key).
 const SSH_FAILED: i32 = 255;
 
 /// Who logs in to run the script.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Login {
+pub(crate) enum Login {
     /// As root: the script runs directly.
     Root,
     /// As this sudo user: the script runs under `sudo -n`.
@@ -34,14 +34,14 @@ pub enum Login {
 
 impl Login {
     /// `--user U` (root itself counts as root).
-    pub fn from_flag(user: Option<&str>) -> Login {
+    pub(crate) fn from_flag(user: Option<&str>) -> Login {
         match user {
             None | Some("root") => Login::Root,
             Some(u) => Login::Sudo(u.to_owned()),
         }
     }
 
-    pub fn user(&self) -> &str {
+    pub(crate) fn user(&self) -> &str {
         match self {
             Login::Root => "root",
             Login::Sudo(u) => u,
@@ -50,7 +50,7 @@ impl Login {
 }
 
 /// The op that runs the bootstrap on `host`: ssh in as `login`, feed the script to `sh -s`.
-pub fn bootstrap_op(t: &Topology, login: &Login, host: &str) -> (SshTarget, Op) {
+pub(crate) fn bootstrap_op(t: &Topology, login: &Login, host: &str) -> (SshTarget, Op) {
     let target = SshTarget::new(login.user(), host, t.droplet.ssh_port.get());
     let mut argv: Vec<String> = Vec::new();
     if let Login::Sudo(_) = login {
@@ -74,7 +74,7 @@ pub fn bootstrap_op(t: &Topology, login: &Login, host: &str) -> (SshTarget, Op) 
 /// It polls `cloud-init status` rather than using `--wait`: as a non-root user on a server
 /// without D-Bus (minimal images), `status --wait` cannot ask systemd and never returns,
 /// although plain `status` reports `done`.
-pub fn cloud_init_wait_op(ssh: &SshTarget, max_secs: u32) -> Op {
+pub(crate) fn cloud_init_wait_op(ssh: &SshTarget, max_secs: u32) -> Op {
     const SCRIPT: &str = r#"command -v cloud-init >/dev/null 2>&1 || exit 0
 waited=0
 while :; do
@@ -105,16 +105,33 @@ done
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     /// Every step ran; `changed` of them changed something (0: the server was already done).
-    Done { changed: u32 },
+    Done {
+        /// How many steps reported a change.
+        changed: u32,
+    },
     /// A step failed; the script stopped there.
-    StepFailed { step: String, reason: String },
+    StepFailed {
+        /// The step's name, as the script reported it.
+        step: String,
+        /// Why it failed: the last lines of its output.
+        reason: String,
+    },
     /// ssh could not connect or log in.
-    Unreachable { message: String },
+    Unreachable {
+        /// What ssh said.
+        message: String,
+    },
     /// The remote side stopped without a report (sudo refused, shell missing, connection lost).
-    Aborted { status: i32, message: String },
+    Aborted {
+        /// The exit status of the remote run.
+        status: i32,
+        /// The last lines of its standard error.
+        message: String,
+    },
 }
 
 impl Outcome {
+    /// True when every step ran ([`Outcome::Done`]).
     pub fn is_ok(&self) -> bool {
         matches!(self, Outcome::Done { .. })
     }
@@ -123,7 +140,9 @@ impl Outcome {
 /// Every report line of a run, and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// Each step the script reported, in order.
     pub steps: Vec<ReportLine>,
+    /// How the run ended.
     pub outcome: Outcome,
 }
 
@@ -134,7 +153,7 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 /// Read the script's report from its exit status and output.
-pub fn read_report(status: i32, stdout: &str, stderr: &str) -> Report {
+pub(crate) fn read_report(status: i32, stdout: &str, stderr: &str) -> Report {
     let mut steps = Vec::new();
     let mut done = None;
     let mut failed = None;
@@ -161,7 +180,7 @@ pub fn read_report(status: i32, stdout: &str, stderr: &str) -> Report {
 }
 
 /// Run the bootstrap op (or record it, in a dry run) and read its report.
-pub fn run(ex: &mut Executor<'_>, op: &Op) -> Result<Report, ExecError> {
+pub(crate) fn run(ex: &mut Executor<'_>, op: &Op) -> Result<Report, ExecError> {
     let out = ex.run(op)?;
     Ok(read_report(
         out.status,

@@ -26,6 +26,7 @@ c=$(docker ps -aq --latest --filter "label=com.docker.compose.project=$p" --filt
 /// One workload as it runs, against the ledger's current release.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct WorkloadStatus {
+    /// The workload's name (its compose service).
     pub workload: String,
     /// The ledger's current release (every workload runs the current release's compose file).
     pub release: Option<u64>,
@@ -47,10 +48,14 @@ pub struct WorkloadStatus {
     pub drift: Vec<String>,
 }
 
+/// `alembic status`: the droplet's current release and how each workload runs it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Status {
+    /// The JSON document's version (1).
     pub format_version: u32,
+    /// The ledger's current release (None: nothing deployed yet).
     pub release: Option<u64>,
+    /// Every droplet workload, the edge first.
     pub workloads: Vec<WorkloadStatus>,
     /// True when any workload drifted (the command then exits 1).
     pub drift: bool,

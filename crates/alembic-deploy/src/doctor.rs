@@ -63,10 +63,12 @@ impl Check {
 /// Every check, in the order they ran.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
+    /// The checks, each with its id, status and message.
     pub checks: Vec<Check>,
 }
 
 impl Report {
+    /// True when no check failed (warnings allowed).
     pub fn ok(&self) -> bool {
         self.checks.iter().all(|c| c.status != Status::Fail)
     }
@@ -189,7 +191,7 @@ pub fn policy_check(findings: Option<(usize, usize, Option<String>)>) -> Check {
 }
 
 /// The manifest whose presence says "artifacts were rendered here".
-pub const MANIFEST: &str = "infra/MANIFEST.json";
+pub(crate) const MANIFEST: &str = "infra/MANIFEST.json";
 
 use alembic_render::manifest::sha256_hex;
 
@@ -306,10 +308,8 @@ mod tools;
 
 #[allow(unused_imports)]
 use online::*;
-pub use online::{
-    droplet_address, first_pem, online_checks, open_ports, parse_verify_code, port_open, tls_check,
-    CertFacts, COMMON_PORTS,
-};
+pub use online::{droplet_address, online_checks};
+pub(crate) use tools::Probe;
 #[allow(unused_imports)]
 use tools::*;
-pub use tools::{parse_version, tool_checks, Probe, SystemProbe, PROBE_TIMEOUT};
+pub use tools::{tool_checks, SystemProbe};

@@ -7,7 +7,7 @@ pub(crate) const LOG_LINES: usize = 20;
 
 /// Why the droplet plane could not be planned or applied.
 #[derive(Debug)]
-pub enum DeployError {
+pub(crate) enum DeployError {
     /// The config or rendered artifacts cannot be deployed (exit 1).
     Config(String),
     /// The droplet is provisioned by the infra plane, which has not given its address yet
@@ -46,7 +46,7 @@ pub enum DeployError {
 
 /// What went wrong with a release, and the evidence.
 #[derive(Debug, Clone)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub what: String,
     /// `(service, last log lines)`.
     pub logs: Vec<(String, String)>,
@@ -121,7 +121,7 @@ impl std::error::Error for DeployError {}
 
 impl DeployError {
     /// DESIGN exit codes: 1 for the user's config, 3 for everything that failed at run time.
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             DeployError::Config(_) => crate::exit::PROBLEMS,
             DeployError::Exec(ExecError::SecretUnset { .. } | ExecError::SecretUnusable { .. }) => {

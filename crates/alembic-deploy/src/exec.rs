@@ -9,15 +9,18 @@ use std::time::Duration;
 
 use crate::ops::{Op, Stdin};
 
+/// Whether the executor runs ops or only records them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Goal {
+    /// Record each op in the transcript; run nothing (`alembic plan`, `apply --dry-run`).
     DryRun,
+    /// Record each op and run it.
     Apply,
 }
 
 /// What an op produced.
 #[derive(Clone, Debug, Default)]
-pub struct Output {
+pub(crate) struct Output {
     pub status: i32,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
@@ -26,21 +29,21 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.status == 0
     }
 
-    pub fn stdout_text(&self) -> String {
+    pub(crate) fn stdout_text(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
-    pub fn stderr_text(&self) -> String {
+    pub(crate) fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
 }
 
 #[derive(Debug)]
-pub enum ExecError {
+pub(crate) enum ExecError {
     /// The program could not be started (missing from PATH, not executable).
     Spawn {
         program: String,
@@ -68,7 +71,7 @@ impl std::error::Error for ExecError {}
 
 /// Source of secret values at run time. The real one reads the process environment; tests pass
 /// their own map. Values never leave the pipe they are written to.
-pub trait SecretSource {
+pub(crate) trait SecretSource {
     fn get(&self, name: &str) -> Option<String>;
 
     /// Why a secret that is set cannot be used (its shape, never its value); None when it can
@@ -78,7 +81,7 @@ pub trait SecretSource {
     }
 }
 
-pub struct ProcessEnv;
+pub(crate) struct ProcessEnv;
 
 impl SecretSource for ProcessEnv {
     fn get(&self, name: &str) -> Option<String> {
@@ -99,7 +102,7 @@ pub(crate) fn unusable_value(v: &std::ffi::OsStr) -> Option<&'static str> {
 }
 
 /// Runs (or records) operations.
-pub struct Executor<'a> {
+pub(crate) struct Executor<'a> {
     pub goal: Goal,
     secrets: &'a dyn SecretSource,
     /// Every op seen, in order, exactly as planned (placeholders included, see [`Self::bind`]):
@@ -112,7 +115,7 @@ pub struct Executor<'a> {
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(goal: Goal, secrets: &'a dyn SecretSource) -> Self {
+    pub(crate) fn new(goal: Goal, secrets: &'a dyn SecretSource) -> Self {
         Executor {
             goal,
             secrets,
@@ -124,14 +127,14 @@ impl<'a> Executor<'a> {
     /// From now on, `placeholder` in an op's arguments stands for `value` when it runs (a
     /// dry run never learns such values; the plan shows the placeholder).
     /// A placeholder bound again (a second plan on the same executor) takes the new value.
-    pub fn bind(&mut self, placeholder: impl Into<String>, value: impl Into<String>) {
+    pub(crate) fn bind(&mut self, placeholder: impl Into<String>, value: impl Into<String>) {
         let placeholder = placeholder.into();
         self.bindings.retain(|(p, _)| *p != placeholder);
         self.bindings.push((placeholder, value.into()));
     }
 
     /// `op` with the bound values in place of their placeholders (see [`Self::bind`]).
-    pub fn bound(&self, op: &Op) -> Op {
+    pub(crate) fn bound(&self, op: &Op) -> Op {
         if self.bindings.is_empty() {
             return op.clone();
         }
@@ -151,7 +154,7 @@ impl<'a> Executor<'a> {
     }
 
     /// Run `op` (or record it in a dry run, returning a successful empty output).
-    pub fn run(&mut self, op: &Op) -> Result<Output, ExecError> {
+    pub(crate) fn run(&mut self, op: &Op) -> Result<Output, ExecError> {
         self.transcript.push(op.clone());
         if self.goal == Goal::DryRun {
             return Ok(Output::default());
@@ -162,7 +165,7 @@ impl<'a> Executor<'a> {
     /// Run a read-only op whose answer decides what runs next (is the image already on the
     /// droplet?), in a dry run too, and record it like [`Self::run`]: a dry run then takes
     /// the same branch the apply would.
-    pub fn decide(&mut self, op: &Op) -> Result<Output, ExecError> {
+    pub(crate) fn decide(&mut self, op: &Op) -> Result<Output, ExecError> {
         debug_assert!(!op.mutating, "decide() is for read-only ops");
         self.transcript.push(op.clone());
         run_op(&self.bound(op), self.secrets)
@@ -171,7 +174,7 @@ impl<'a> Executor<'a> {
     /// Run `op` (no stdin) handing its stdout and stderr to `sink` as they arrive, line by line
     /// (a `logs --follow` that never ends on its own); returns the exit status. Recorded like
     /// `run`, and a dry run runs nothing.
-    pub fn stream(
+    pub(crate) fn stream(
         &mut self,
         op: &Op,
         sink: &mut dyn FnMut(Stream, &[u8]),
@@ -184,7 +187,7 @@ impl<'a> Executor<'a> {
     }
 
     /// Run a read-only op even in a dry run (probes, `show`, `print`): plans need the answers.
-    pub fn query(&mut self, op: &Op) -> Result<Output, ExecError> {
+    pub(crate) fn query(&mut self, op: &Op) -> Result<Output, ExecError> {
         debug_assert!(!op.mutating, "query() is for read-only ops");
         run_op(&self.bound(op), self.secrets)
     }
@@ -192,7 +195,7 @@ impl<'a> Executor<'a> {
 
 /// Find `name` on PATH (an executable regular file); a name with a `/` is taken as a path.
 /// The one lookup of programs: doctor's tool checks and Terraform's `terraform`/`tofu` use it.
-pub fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
         return Some(PathBuf::from(name)).filter(|p| is_executable(p));
     }
@@ -218,7 +221,7 @@ fn is_executable(p: &Path) -> bool {
 
 /// Whether a TCP connection to `addr:port` is accepted within `timeout` (doctor's port scan;
 /// closed again at once, nothing is sent).
-pub fn tcp_connects(addr: IpAddr, port: u16, timeout: Duration) -> bool {
+pub(crate) fn tcp_connects(addr: IpAddr, port: u16, timeout: Duration) -> bool {
     TcpStream::connect_timeout(&SocketAddr::new(addr, port), timeout).is_ok()
 }
 
@@ -227,7 +230,7 @@ pub fn tcp_connects(addr: IpAddr, port: u16, timeout: Duration) -> bool {
 /// names are passed from the process environment when set; an unset one is simply not passed
 /// (the child reports what it lacks, and doctor's secret checks name every unset secret).
 /// `None` when the program is not on PATH or cannot start.
-pub fn run_bounded(op: &Op, timeout: Duration) -> Option<(i32, Vec<u8>, Vec<u8>)> {
+pub(crate) fn run_bounded(op: &Op, timeout: Duration) -> Option<(i32, Vec<u8>, Vec<u8>)> {
     let mut cmd = Command::new(which(&op.program)?);
     cmd.args(&op.args);
     let env = ProcessEnv;
@@ -289,7 +292,7 @@ pub fn run_bounded(op: &Op, timeout: Duration) -> Option<(i32, Vec<u8>, Vec<u8>)
 /// `NAME=value` lines for the names `secrets` sets (non-empty), in order; unset names are
 /// left out for the merge to keep from the file. A value with a newline or NUL cannot be one
 /// line of the file: it is refused like an unset one, never written mangled.
-pub fn env_lines_if_set(
+pub(crate) fn env_lines_if_set(
     names: &[String],
     secrets: &dyn SecretSource,
 ) -> Result<Vec<u8>, ExecError> {
@@ -311,13 +314,13 @@ pub fn env_lines_if_set(
 
 /// Scrubs secret values out of anything shown (remote stderr, logs), as a second line of
 /// defence: no code path prints a value on purpose.
-pub struct Redactor(Vec<(String, String)>);
+pub(crate) struct Redactor(Vec<(String, String)>);
 
 impl Redactor {
     /// Output is often scrubbed a line at a time (`logs`, `exec` stream line by line), where a
     /// multi-line value never appears whole: each of its lines is scrubbed too. Longer values
     /// first, so a whole value is replaced before its parts.
-    pub fn new(names: &[String], secrets: &dyn SecretSource) -> Redactor {
+    pub(crate) fn new(names: &[String], secrets: &dyn SecretSource) -> Redactor {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (n, v) in names
             .iter()
@@ -336,7 +339,7 @@ impl Redactor {
         Redactor(pairs)
     }
 
-    pub fn clean(&self, s: &str) -> String {
+    pub(crate) fn clean(&self, s: &str) -> String {
         let mut out = s.to_owned();
         for (name, value) in &self.0 {
             out = out.replace(value, &format!("[{name}: redacted]"));
@@ -346,7 +349,7 @@ impl Redactor {
 }
 
 /// The applying user's id (`id -u`), for the host stage's service manager domain.
-pub fn current_uid() -> Result<u32, String> {
+pub(crate) fn current_uid() -> Result<u32, String> {
     struct NoSecrets;
     impl SecretSource for NoSecrets {
         fn get(&self, _: &str) -> Option<String> {
@@ -368,7 +371,7 @@ pub fn current_uid() -> Result<u32, String> {
 }
 
 /// Spawn `op` and wait. Env vars it names are passed through from the secret source only.
-pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> {
+pub(crate) fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> {
     if let Stdin::Pipe { from } = &op.stdin {
         return run_pipe(from, op, secrets);
     }
@@ -409,13 +412,15 @@ pub fn run_op(op: &Op, secrets: &dyn SecretSource) -> Result<Output, ExecError> 
 /// Which output a streamed chunk came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stream {
+    /// The child's standard output.
     Stdout,
+    /// The child's standard error.
     Stderr,
 }
 
 /// Spawn `op` and pass every line of its stdout and stderr to `sink` as it arrives (a reader
 /// thread per pipe feeding a channel, so neither pipe can fill and block the child).
-pub fn stream_op(
+pub(crate) fn stream_op(
     op: &Op,
     secrets: &dyn SecretSource,
     sink: &mut dyn FnMut(Stream, &[u8]),
@@ -562,7 +567,7 @@ fn command(op: &Op, secrets: &dyn SecretSource) -> Result<Command, ExecError> {
 /// `NAME=value` lines for a compose `.env`. Values are written single-quoted-free: compose's
 /// `.env` syntax takes the rest of the line literally when unquoted, so a value with a newline
 /// is refused rather than mangled.
-pub fn env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Vec<u8>, ExecError> {
+pub(crate) fn env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Vec<u8>, ExecError> {
     let mut out = Vec::new();
     for name in names {
         let v = secrets
@@ -582,7 +587,10 @@ pub fn env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Vec<u8>,
 /// sources it before `docker compose` (see `alembic_render::compose`), so every byte a shell
 /// variable can hold arrives unchanged, newlines included. A NUL byte cannot be in an
 /// environment variable: such a value is refused naming the secret, never showing the value.
-pub fn shell_env_file(names: &[String], secrets: &dyn SecretSource) -> Result<Vec<u8>, ExecError> {
+pub(crate) fn shell_env_file(
+    names: &[String],
+    secrets: &dyn SecretSource,
+) -> Result<Vec<u8>, ExecError> {
     use alembic_render::compose::{secret_variable, SECRETS_FILE_HEADER};
     let mut out = format!("{SECRETS_FILE_HEADER}\n").into_bytes();
     for name in names {

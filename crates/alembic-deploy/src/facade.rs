@@ -23,11 +23,13 @@ pub use crate::progress::{Event, Human, Json, Progress, Record};
 pub use crate::stage::Stage;
 
 /// What `render` and `init` need to write files: the artifact writer with its journal, drift
-/// check and refusals, and the single-file writer.
+/// check and refusals, and the single-file writer. The writer's phases
+/// ([`prepare_artifacts`], [`Prepared::commit`], [`Committed::apply`]) are public so a render
+/// killed at any point can be reproduced.
 pub use crate::artifacts::{
-    check as check_artifacts, interrupted as render_interrupted, recover as recover_artifacts,
-    refusal as artifacts_refusal, write as write_artifacts, Drift, Recovery, Report as WriteReport,
-    JOURNAL, STAGING,
+    check as check_artifacts, interrupted as render_interrupted, prepare as prepare_artifacts,
+    recover as recover_artifacts, refusal as artifacts_refusal, write as write_artifacts,
+    Committed, Drift, Prepared, Recovery, Refused, Report as WriteReport, JOURNAL, PROBE, STAGING,
 };
 pub use crate::fsio::{check_output_dir, write_output};
 
@@ -502,11 +504,9 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
     let mut first = false;
     if let Some((target, planned)) = droplet {
         first = first_release(&plan.topology, planned);
-        let names: Vec<String> = plan
+        let names = plan
             .topology
-            .on_plane(alembic_config::Plane::Droplet)
-            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
-            .collect();
+            .workload_secret_names(alembic_config::Plane::Droplet);
         let r = match &planned.ops {
             None => {
                 // Nothing to deploy: the plan's last step closes the connection it opened.

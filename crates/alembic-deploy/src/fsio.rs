@@ -83,7 +83,7 @@ fn refused(path: &Path, what: &str) -> io::Error {
 /// - `-` is standard output;
 /// - a character device or a FIFO (`/dev/null`, a named pipe) is opened and written through,
 ///   never replaced: an atomic rename would put a regular file in place of the device;
-/// - a regular file, or nothing yet, is written atomically ([`write_atomic`]);
+/// - a regular file, or nothing yet, is written atomically (`write_atomic`);
 /// - a symbolic link is followed to what it names and that is written by the rules above (a
 ///   regular file is replaced in its own directory, so the link stays a link); a link that
 ///   names nothing is refused rather than guessed at;

@@ -10,8 +10,8 @@
 //! `$ALEMBIC_SECRETS_FILE`) and updated by merge ([`secrets_file`]): secret values reach the
 //! merging process only through [`Stdin::EnvLinesIfSet`], names in the op, values in the pipe.
 
-pub mod listen;
-pub mod secrets_file;
+pub(crate) mod listen;
+pub(crate) mod secrets_file;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,23 +25,23 @@ use crate::ops::{Op, Stdin};
 
 use listen::{ListenCheck, PidSource, SocketTool};
 
-pub const PLANE: crate::stage::Stage = crate::stage::Stage::Host;
+pub(crate) const PLANE: crate::stage::Stage = crate::stage::Stage::Host;
 
 /// Rendered launcher script (see `alembic_render::launcher`).
-pub const LAUNCHER_ARTIFACT: &str = alembic_render::launcher::PATH;
+pub(crate) const LAUNCHER_ARTIFACT: &str = alembic_render::launcher::PATH;
 
 /// Where the project's launcher is installed, relative to `$HOME`; plists and units exec it.
-pub fn launcher_in_home(t: &Topology) -> String {
+pub(crate) fn launcher_in_home(t: &Topology) -> String {
     alembic_render::launcher::install_path_in_home(t)
 }
 
 /// The project's secrets file the launcher reads, relative to `$HOME`.
-pub fn secrets_file_in_home(t: &Topology) -> String {
+pub(crate) fn secrets_file_in_home(t: &Topology) -> String {
     alembic_render::launcher::secrets_file_in_home(t)
 }
 
 /// How long host apply waits for a started daemon to listen on its declared address.
-pub const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `$1` = target path, `$2` = octal mode; content on stdin. `umask 077` makes the temp file
 /// private from its creation; `mv` within one directory is atomic.
@@ -50,7 +50,7 @@ const WRITER: &str =
 
 /// Who and where the host plane is applied for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostEnv {
+pub(crate) struct HostEnv {
     pub home: PathBuf,
     pub uid: u32,
     /// Running under CI (`CI=true` or `GITHUB_ACTIONS=true`): applying is refused.
@@ -64,7 +64,8 @@ pub struct HostEnv {
 
 impl HostEnv {
     /// A user at `home` with `uid`, not in CI, the default secrets file and wait.
-    pub fn for_home(home: impl Into<PathBuf>, uid: u32) -> HostEnv {
+    #[cfg(test)]
+    pub(crate) fn for_home(home: impl Into<PathBuf>, uid: u32) -> HostEnv {
         HostEnv {
             home: home.into(),
             uid,
@@ -74,15 +75,9 @@ impl HostEnv {
         }
     }
 
-    /// The applying user's environment: `$HOME`, `id -u`, the CI markers and
-    /// `$ALEMBIC_SECRETS_FILE` (an absolute path).
-    pub fn from_process() -> Result<HostEnv, HostError> {
-        HostEnv::from_vars(&|n| std::env::var(n).ok())
-    }
-
-    /// [`Self::from_process`] with the variables read through `var`; the uid is `id -u`,
-    /// run by the executor.
-    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<HostEnv, HostError> {
+    /// The applying user's environment: `$HOME`, `id -u` (run by the executor), the CI
+    /// markers and `$ALEMBIC_SECRETS_FILE` (an absolute path), read through `var`.
+    pub(crate) fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<HostEnv, HostError> {
         let home = var("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
@@ -102,7 +97,7 @@ impl HostEnv {
     }
 
     /// The secrets file host apply writes for `t`'s project.
-    pub fn secrets_file(&self, t: &Topology) -> PathBuf {
+    pub(crate) fn secrets_file(&self, t: &Topology) -> PathBuf {
         self.secrets_file
             .clone()
             .unwrap_or_else(|| self.in_home(&secrets_file_in_home(t)))
@@ -111,7 +106,7 @@ impl HostEnv {
 
 /// `$ALEMBIC_SECRETS_FILE`: unset or empty is no override; a relative path is refused (it
 /// would land wherever apply happens to run, and the launcher would not find it).
-pub fn secrets_file_override(
+pub(crate) fn secrets_file_override(
     value: Option<std::ffi::OsString>,
 ) -> Result<Option<PathBuf>, HostError> {
     match value.filter(|v| !v.is_empty()) {
@@ -142,20 +137,9 @@ fn write_op(step: String, target: &Path, mode: u32, stdin: Stdin) -> Op {
     .with_stdin(stdin)
 }
 
-/// Secret names the host workloads declare, sorted and deduplicated.
-pub fn host_secret_names(t: &Topology) -> Vec<String> {
-    let mut names: Vec<String> = t
-        .on_plane(Plane::Host)
-        .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
 /// Host workload names with dependencies first (stable: file order otherwise), so an agent or
 /// unit is (re)started after the ones it `depends_on`.
-pub fn start_order(t: &Topology) -> Vec<String> {
+pub(crate) fn start_order(t: &Topology) -> Vec<String> {
     fn visit(t: &Topology, name: &str, seen: &mut Vec<String>, out: &mut Vec<String>) {
         if seen.iter().any(|s| s == name) {
             return;
@@ -220,7 +204,7 @@ fn read_agent(path: &str, bytes: &[u8]) -> Result<Agent, HostError> {
 /// One step of host apply: an op to run, the secrets merge (its report is read), or a listen
 /// check (its ops are polled) with the op that stops the daemon when it is exposed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     Run(Op),
     MergeSecrets { op: Op, file: PathBuf },
     Listen { check: ListenCheck, stop: Op },
@@ -228,7 +212,7 @@ pub enum Step {
 
 impl Step {
     /// The ops this step shows in a plan (a listen check: one round of its polling).
-    pub fn ops(&self) -> Vec<Op> {
+    pub(crate) fn ops(&self) -> Vec<Op> {
         match self {
             Step::Run(op) | Step::MergeSecrets { op, .. } => vec![op.clone()],
             Step::Listen { check, .. } => check.ops(),
@@ -238,12 +222,17 @@ impl Step {
 
 /// What host apply has to tell besides success: warnings that name secrets, never values.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HostReport {
+pub(crate) struct HostReport {
     pub warnings: Vec<String>,
 }
 
 /// Every op that installs and (re)loads the host plane, in order, as a plan shows them. Pure.
-pub fn install_ops(t: &Topology, set: &ArtifactSet, env: &HostEnv) -> Result<Vec<Op>, HostError> {
+#[cfg(test)]
+pub(crate) fn install_ops(
+    t: &Topology,
+    set: &ArtifactSet,
+    env: &HostEnv,
+) -> Result<Vec<Op>, HostError> {
     Ok(install_steps(t, set, env)?
         .iter()
         .flat_map(Step::ops)
@@ -251,14 +240,14 @@ pub fn install_ops(t: &Topology, set: &ArtifactSet, env: &HostEnv) -> Result<Vec
 }
 
 /// Every step of host apply, in order. Pure: builds steps only.
-pub fn install_steps(
+pub(crate) fn install_steps(
     t: &Topology,
     set: &ArtifactSet,
     env: &HostEnv,
 ) -> Result<Vec<Step>, HostError> {
     let mut ops = Vec::new();
     let launcher = set.get(LAUNCHER_ARTIFACT);
-    let secrets = host_secret_names(t);
+    let secrets = t.workload_secret_names(Plane::Host);
     let launcher_path = env.in_home(&launcher_in_home(t));
     let bin_dir = launcher_path
         .parent()
@@ -475,9 +464,9 @@ mod run;
 #[cfg(test)]
 mod tests;
 
-pub use error::HostError;
+pub(crate) use error::HostError;
 #[allow(unused_imports)]
 use error::*;
+pub(crate) use run::run_steps_into;
 #[allow(unused_imports)]
 use run::*;
-pub use run::{apply, run_steps, run_steps_into};

@@ -35,7 +35,7 @@ use crate::ops::Op;
 /// Where a pinned image comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Source {
+pub(crate) enum Source {
     /// Built here from this context (relative to alembic.toml); `id` is the image ID.
     Built { context: String, id: String },
     /// Named by the applying environment (`ALEMBIC_IMAGE_<NAME>`, set by CI's deploy job).
@@ -50,7 +50,7 @@ pub enum Source {
 
 /// One build workload's image for this release.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pin {
+pub(crate) struct Pin {
     pub workload: String,
     /// What compose runs: `sha256:<id>`, or `<registry>/<name>@sha256:<digest>`.
     pub reference: String,

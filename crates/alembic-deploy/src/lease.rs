@@ -30,16 +30,16 @@ use crate::ledger::rfc3339;
 use crate::ops::Op;
 use crate::ssh::SshTarget;
 
-pub const LEASE_TTL_ENV: &str = "ALEMBIC_LEASE_TTL";
-pub const DEFAULT_TTL_SECS: u64 = 900;
+pub(crate) const LEASE_TTL_ENV: &str = "ALEMBIC_LEASE_TTL";
+pub(crate) const DEFAULT_TTL_SECS: u64 = 900;
 /// Exit status of the acquire script when someone else holds the lease.
-pub const HELD: i32 = 17;
+pub(crate) const HELD: i32 = 17;
 /// Exit status of a fenced script (and of the renewal) when the lease is no longer ours.
-pub const LOST: i32 = 18;
+pub(crate) const LOST: i32 = 18;
 
 /// Take the lease. `$1` root, `$2` the holder fields as a JSON fragment, `$3` our id, `$4` TTL.
 /// Prints our record, then the expired record it replaced (if any); or the live one and 17.
-pub const ACQUIRE: &str = r#"r=$1
+pub(crate) const ACQUIRE: &str = r#"r=$1
 mkdir -p "$r" || exit 1
 exec 9>>"$r/.lease.lock" || exit 1
 if ! flock -w 30 9; then cat "$r/lease.json" 2>/dev/null; exit 17; fi
@@ -65,7 +65,7 @@ if [ -n "$old" ]; then printf '%s\n' "$old"; fi"#;
 /// The start of every fenced script: `$1` root, `$2` token, `$3` id, `$4` TTL; shifted away, so
 /// the step's own arguments are `$1..` again and the root is `$r`. Holds the lock until the
 /// script ends; `renew` pushes `expires` to the droplet's now + TTL.
-pub const FENCE: &str = r#"r=$1; tok=$2; id=$3; ttl=$4; shift 4
+pub(crate) const FENCE: &str = r#"r=$1; tok=$2; id=$3; ttl=$4; shift 4
 exec 9>>"$r/.lease.lock" || exit 1
 if ! flock -w 60 9; then echo "the lease lock $r/.lease.lock stayed busy for 60 s" >&2; exit 1; fi
 h=$(cat "$r/lease.json" 2>/dev/null || true)
@@ -89,12 +89,12 @@ case "$h" in
 esac"#;
 
 /// A fenced script: [`FENCE`], then `body`.
-pub fn fenced(body: &str) -> String {
+pub(crate) fn fenced(body: &str) -> String {
     format!("{FENCE}{body}")
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
+pub(crate) struct Lease {
     /// The fencing token: the droplet's `lease.gen` when this lease was taken (0: not taken).
     #[serde(default)]
     pub token: u64,
@@ -122,7 +122,7 @@ struct HolderFields<'a> {
 
 impl Lease {
     /// A lease for this process, not taken yet: the droplet fills in the token and times.
-    pub fn for_this_process() -> Lease {
+    pub(crate) fn for_this_process() -> Lease {
         let ttl = std::env::var(LEASE_TTL_ENV)
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
@@ -154,7 +154,7 @@ impl Lease {
         s[1..s.len() - 1].to_owned()
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{} (pid {}, token {}, since {}, expires {} by the droplet's clock)",
             self.holder,
@@ -166,7 +166,7 @@ impl Lease {
     }
 
     /// What fenced ops of this lease carry: token, id and TTL.
-    pub fn fence(&self) -> Fence {
+    pub(crate) fn fence(&self) -> Fence {
         Fence {
             token: (self.token > 0).then_some(self.token),
             id: self.id.clone(),
@@ -177,12 +177,12 @@ impl Lease {
 
 /// What a plan shows in place of the fencing token; apply binds it to the token the droplet
 /// hands out (see `Executor::bind`).
-pub const TOKEN_PLACEHOLDER: &str = "<token>";
+pub(crate) const TOKEN_PLACEHOLDER: &str = "<token>";
 
 /// Identifies our lease to the fenced scripts. `token` is None in a plan (the droplet hands it
 /// out when the lease is taken), shown as `<token>`; such ops are for display only.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fence {
+pub(crate) struct Fence {
     pub token: Option<u64>,
     pub id: String,
     pub ttl: u64,
@@ -190,7 +190,7 @@ pub struct Fence {
 
 impl Fence {
     /// `$1..$4` of a fenced script.
-    pub fn args(&self, root: &str) -> Vec<String> {
+    pub(crate) fn args(&self, root: &str) -> Vec<String> {
         vec![
             root.to_owned(),
             self.token
@@ -203,7 +203,7 @@ impl Fence {
 
 /// What the acquire attempt found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Found {
+pub(crate) enum Found {
     /// Ours now (with the token and times the droplet gave it); `took_over` is the expired
     /// lease it replaced.
     Acquired {
@@ -217,7 +217,7 @@ pub enum Found {
 }
 
 /// Interpret the acquire script's answer.
-pub fn interpret(status: i32, stdout: &str) -> Found {
+pub(crate) fn interpret(status: i32, stdout: &str) -> Found {
     let mut lines = stdout.lines().filter(|l| !l.trim().is_empty());
     let first = lines.next().unwrap_or("").trim().to_owned();
     let parsed = serde_json::from_str::<Lease>(&first);
@@ -234,7 +234,7 @@ pub fn interpret(status: i32, stdout: &str) -> Found {
 }
 
 /// Who holds the lease now, from the record a fenced script printed when it refused.
-pub fn now_held_by(stdout: &str) -> String {
+pub(crate) fn now_held_by(stdout: &str) -> String {
     let rec = stdout.trim();
     if rec.is_empty() {
         return "nobody (it was taken over, and that apply has released it since)".to_owned();
@@ -245,7 +245,12 @@ pub fn now_held_by(stdout: &str) -> String {
     }
 }
 
-pub fn acquire_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, lease: &Lease) -> Op {
+pub(crate) fn acquire_op(
+    ssh: &SshTarget,
+    plane: crate::stage::Stage,
+    root: &str,
+    lease: &Lease,
+) -> Op {
     ssh.script(
         plane,
         "take lease",
@@ -260,18 +265,28 @@ pub fn acquire_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, lease
 }
 
 /// Push `expires` to the droplet's now + TTL while the lease is ours (exit [`LOST`] if not).
-pub fn renew_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, fence: &Fence) -> Op {
+pub(crate) fn renew_op(
+    ssh: &SshTarget,
+    plane: crate::stage::Stage,
+    root: &str,
+    fence: &Fence,
+) -> Op {
     ssh.script(plane, "renew lease", &fenced("renew"), &fence.args(root))
 }
 
 /// Remove the lease if it still carries our token and id.
-pub fn release_op(ssh: &SshTarget, plane: crate::stage::Stage, root: &str, fence: &Fence) -> Op {
+pub(crate) fn release_op(
+    ssh: &SshTarget,
+    plane: crate::stage::Stage,
+    root: &str,
+    fence: &Fence,
+) -> Op {
     ssh.script(plane, "release lease", RELEASE, &fence.args(root))
 }
 
 /// A fenced step: `body` runs only while the lease carries `fence`'s token; `args` are its
 /// `$1..`.
-pub fn fenced_op(
+pub(crate) fn fenced_op(
     ssh: &SshTarget,
     plane: crate::stage::Stage,
     step: &str,
@@ -317,6 +332,10 @@ fn user_from_passwd() -> Option<String> {
         (f.len() > 2 && f[2] == uid).then(|| f[0].to_owned())
     })
 }
+
+// The lease and ledger scripts run by a real `sh`, as the droplet runs them.
+#[cfg(test)]
+mod script_tests;
 
 #[cfg(test)]
 mod tests {

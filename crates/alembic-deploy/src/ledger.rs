@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// What became of a release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Deployed, probed healthy, made `current`.
     Deployed,
     /// Failed to come up or failed its probe; the previous release was brought back.
@@ -19,7 +19,7 @@ pub enum Outcome {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Release {
+pub(crate) struct Release {
     pub number: u64,
     /// Artifact file name in the release dir -> sha256 (hex).
     pub artifacts: BTreeMap<String, String>,
@@ -46,7 +46,7 @@ pub struct Release {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     pub format_version: u32,
     /// The release `current` points at (the last healthy one), if any.
     pub current: Option<u64>,
@@ -56,7 +56,7 @@ pub struct Ledger {
 
 impl Ledger {
     /// Parse the remote file; an empty answer means no ledger yet.
-    pub fn parse(text: &str) -> Result<Ledger, String> {
+    pub(crate) fn parse(text: &str) -> Result<Ledger, String> {
         if text.trim().is_empty() {
             return Ok(Ledger {
                 format_version: 1,
@@ -66,27 +66,27 @@ impl Ledger {
         serde_json::from_str(text).map_err(|e| format!("ledger.json is not a valid ledger: {e}"))
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("ledger serialises");
         s.push('\n');
         s
     }
 
     /// The entry that made `current` what it is.
-    pub fn current_release(&self) -> Option<&Release> {
+    pub(crate) fn current_release(&self) -> Option<&Release> {
         let n = self.current?;
         self.releases.iter().rev().find(|r| r.number == n)
     }
 
     /// The number a new release gets: one past every number ever used (failed ones included),
     /// and past `highest_dir` (a release dir an interrupted apply left behind).
-    pub fn next_number(&self, highest_dir: Option<u64>) -> u64 {
+    pub(crate) fn next_number(&self, highest_dir: Option<u64>) -> u64 {
         let used = self.releases.iter().map(|r| r.number).max().unwrap_or(0);
         used.max(highest_dir.unwrap_or(0)) + 1
     }
 
     /// Healthy releases older than `current`, newest first: rollback candidates.
-    pub fn previous_healthy(&self) -> Vec<u64> {
+    pub(crate) fn previous_healthy(&self) -> Vec<u64> {
         let cur = self.current.unwrap_or(0);
         let mut v: Vec<u64> = self
             .releases
@@ -100,7 +100,7 @@ impl Ledger {
     }
 
     /// The latest entry for release `n` that was healthy.
-    pub fn healthy(&self, n: u64) -> Option<&Release> {
+    pub(crate) fn healthy(&self, n: u64) -> Option<&Release> {
         self.releases
             .iter()
             .rev()
@@ -109,7 +109,7 @@ impl Ledger {
 
     /// Release dirs to delete: every dir but `current` and the `keep - 1` newest healthy ones
     /// before it (so `keep` releases stay, counting current). Failed releases' dirs go too.
-    pub fn prune(&self, dirs: &[u64], keep: u32) -> Vec<u64> {
+    pub(crate) fn prune(&self, dirs: &[u64], keep: u32) -> Vec<u64> {
         let keep = keep.max(1) as usize;
         let mut kept: Vec<u64> = self.current.into_iter().collect();
         kept.extend(self.previous_healthy().into_iter().take(keep - 1));
@@ -118,10 +118,10 @@ impl Ledger {
 }
 
 /// The one sha256 helper of the workspace (the manifest's), under the name the ledger uses.
-pub use alembic_render::manifest::sha256_hex;
+pub(crate) use alembic_render::manifest::sha256_hex;
 
 /// Seconds since the Unix epoch.
-pub fn now_epoch() -> u64 {
+pub(crate) fn now_epoch() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -129,7 +129,7 @@ pub fn now_epoch() -> u64 {
 }
 
 /// RFC 3339 UTC for an epoch second (civil-from-days, no time crate needed).
-pub fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;

@@ -48,7 +48,9 @@ pub struct Op {
     pub plane: Stage,
     /// Short human label: "take lease", "upload compose.yaml", "docker compose up".
     pub step: String,
+    /// The program run (`ssh`, `terraform`, `launchctl`, ...), looked up on `PATH`.
     pub program: String,
+    /// Its arguments, each one argv word (never joined into a shell string).
     pub args: Vec<String>,
     /// Env var names the child needs from the applying environment (never values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -57,12 +59,14 @@ pub struct Op {
     /// `("DIGITALOCEAN_TOKEN", "DO_API_TOKEN")`. Names only, like `env`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_map: Vec<(String, String)>,
+    /// What the child reads on stdin (bytes, or secret values by name, never in the op).
     pub stdin: Stdin,
     /// True when the op changes state anywhere (a read-only probe is false).
     pub mutating: bool,
 }
 
 impl Op {
+    /// An op of `plane` labelled `step` running `program args`; mutating, no env, no stdin.
     pub fn new(
         plane: Stage,
         step: impl Into<String>,
@@ -81,11 +85,13 @@ impl Op {
         }
     }
 
+    /// Mark the op as read-only (a probe that changes nothing).
     pub fn read_only(mut self) -> Op {
         self.mutating = false;
         self
     }
 
+    /// Pass these env var names (values from the applying environment) to the child.
     pub fn with_env(mut self, names: impl IntoIterator<Item = String>) -> Op {
         self.env.extend(names);
         self
@@ -97,6 +103,7 @@ impl Op {
         self
     }
 
+    /// Feed the child `stdin`.
     pub fn with_stdin(mut self, stdin: Stdin) -> Op {
         self.stdin = stdin;
         self

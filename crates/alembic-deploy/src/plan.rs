@@ -11,15 +11,20 @@ use crate::ledger::sha256_hex;
 use crate::ops::Op;
 use crate::stage::Stage;
 
+/// What a plan does to one artifact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// A new file.
     Add,
+    /// A file whose bytes or mode change.
     Change,
+    /// A file that goes away.
     Remove,
 }
 
 impl Action {
+    /// The one-character mark a plan shows (`+`, `~`, `-`), as Terraform does.
     pub fn symbol(self) -> char {
         match self {
             Action::Add => '+',
@@ -45,6 +50,7 @@ pub struct ArtifactChange {
 /// One plane's part of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanePlan {
+    /// The stage this part belongs to.
     pub plane: Stage,
     /// The release the changes are measured against (droplet: the ledger's `current`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,7 +58,9 @@ pub struct PlanePlan {
     /// The release number apply would create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<u64>,
+    /// Files the stage adds, changes or removes.
     pub changes: Vec<ArtifactChange>,
+    /// The ops the stage runs, in order: exactly what apply walks.
     pub ops: Vec<Op>,
     /// Things the reader should know (a plane skipped, and why).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -63,6 +71,7 @@ pub struct PlanePlan {
 }
 
 impl PlanePlan {
+    /// An empty part for `plane`: no changes, no ops, no notes.
     pub fn new(plane: Stage) -> PlanePlan {
         PlanePlan {
             plane,
@@ -117,10 +126,12 @@ impl PlanePlan {
         line
     }
 
+    /// How many of its ops change something.
     pub fn mutating_ops(&self) -> usize {
         self.ops.iter().filter(|o| o.mutating).count()
     }
 
+    /// True when it changes a file or runs an op that changes something.
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty() || self.mutating_ops() > 0
     }
@@ -134,13 +145,17 @@ pub struct Counts {
     pub destroy: usize,
 }
 
+/// A plan as saved by `plan --out` and read by `apply FILE`: every stage's part, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The saved document's version (1); other versions are refused.
     pub format_version: u32,
+    /// Each stage's part, in the order apply runs them.
     pub planes: Vec<PlanePlan>,
 }
 
 impl Plan {
+    /// A plan of `planes` at the current format version.
     pub fn new(planes: Vec<PlanePlan>) -> Plan {
         Plan {
             format_version: 1,
@@ -148,6 +163,7 @@ impl Plan {
         }
     }
 
+    /// True when any stage has changes.
     pub fn has_changes(&self) -> bool {
         self.planes.iter().any(PlanePlan::has_changes)
     }
@@ -173,6 +189,7 @@ impl Plan {
         )
     }
 
+    /// The `plan --json` document: the plan plus `has_changes` and the summaries (per stage and whole).
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("plans serialise");
         v["has_changes"] = self.has_changes().into();
@@ -188,6 +205,7 @@ impl Plan {
         v
     }
 
+    /// Read a saved plan, refusing anything that is not one of this format version.
     pub fn parse(text: &str) -> Result<Plan, String> {
         let p: Plan =
             serde_json::from_str(text).map_err(|e| format!("not a saved alembic plan: {e}"))?;
@@ -239,7 +257,7 @@ fn opt(n: Option<u64>) -> String {
 
 /// What the last applied release held for one artifact.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OldArtifact {
+pub(crate) struct OldArtifact {
     pub sha256: String,
     /// The old text, when it could be read back.
     pub text: Option<String>,

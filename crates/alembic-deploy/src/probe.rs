@@ -10,7 +10,7 @@ use crate::ops::Op;
 
 /// Where a route is probed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProbeTarget {
+pub(crate) struct ProbeTarget {
     /// Workload behind the route (for its logs when the probe fails).
     pub workload: String,
     pub host: String,
@@ -19,7 +19,7 @@ pub struct ProbeTarget {
 }
 
 impl ProbeTarget {
-    pub fn url(&self, port: u16) -> String {
+    pub(crate) fn url(&self, port: u16) -> String {
         format!("https://{}:{}{}", self.host, port, self.path)
     }
 }

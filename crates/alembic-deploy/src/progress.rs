@@ -9,38 +9,52 @@ use serde::Serialize;
 
 use crate::ops::Op;
 
+/// What a view hears while a plan is applied: steps starting and ending, ops, warnings, notes.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A step began.
     Start {
+        /// The step's label.
         step: String,
     },
     /// A step ended.
     End {
+        /// The step's label.
         step: String,
+        /// Whether it succeeded.
         ok: bool,
+        /// How long it took, in milliseconds.
         elapsed_ms: u64,
+        /// Why it failed, or what it found (empty: nothing to add).
         #[serde(skip_serializing_if = "String::is_empty")]
         detail: String,
     },
     /// An operation is about to run (exactly what, and whether it changes anything).
     Op {
+        /// The stage the op belongs to.
         plane: crate::stage::Stage,
+        /// The op's label.
         step: String,
+        /// Its command line, quoted for a POSIX shell.
         command: String,
+        /// Whether it changes anything.
         mutating: bool,
     },
+    /// Something went wrong but the run goes on (a kept secret, a skipped stage).
     Warning {
+        /// What happened, names only.
         message: String,
     },
     /// Something the reader should know, shown as is (a stage's outcome, Terraform's summary).
     Info {
+        /// What to show.
         message: String,
     },
 }
 
 impl Event {
+    /// The [`Event::Op`] announcing `op`.
     pub fn op(op: &Op) -> Event {
         Event::Op {
             plane: op.plane,
@@ -51,31 +65,33 @@ impl Event {
     }
 }
 
+/// A view of a run: the human lines or the JSON events (`Human`, `Json`), or a recorder (`Record`).
 pub trait Progress {
+    /// Show (or keep) one event.
     fn event(&mut self, e: Event);
 }
 
 /// Times steps and reports them through a [`Progress`] view.
-pub struct Steps<'a> {
+pub(crate) struct Steps<'a> {
     view: &'a mut dyn Progress,
     current: Option<(String, Instant)>,
 }
 
 impl<'a> Steps<'a> {
-    pub fn new(view: &'a mut dyn Progress) -> Self {
+    pub(crate) fn new(view: &'a mut dyn Progress) -> Self {
         Steps {
             view,
             current: None,
         }
     }
 
-    pub fn start(&mut self, step: impl Into<String>) {
+    pub(crate) fn start(&mut self, step: impl Into<String>) {
         let step = step.into();
         self.view.event(Event::Start { step: step.clone() });
         self.current = Some((step, Instant::now()));
     }
 
-    pub fn end(&mut self, ok: bool, detail: impl Into<String>) {
+    pub(crate) fn end(&mut self, ok: bool, detail: impl Into<String>) {
         if let Some((step, t)) = self.current.take() {
             self.view.event(Event::End {
                 step,
@@ -86,11 +102,11 @@ impl<'a> Steps<'a> {
         }
     }
 
-    pub fn op(&mut self, op: &Op) {
+    pub(crate) fn op(&mut self, op: &Op) {
         self.view.event(Event::op(op));
     }
 
-    pub fn warn(&mut self, message: impl Into<String>) {
+    pub(crate) fn warn(&mut self, message: impl Into<String>) {
         self.view.event(Event::Warning {
             message: message.into(),
         });
@@ -106,6 +122,7 @@ pub struct Human {
 }
 
 impl Human {
+    /// A human view for stderr, showing starts only on a terminal and no ops.
     pub fn new() -> Human {
         Human {
             tty: std::io::stderr().is_terminal(),

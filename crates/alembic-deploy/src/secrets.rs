@@ -16,8 +16,11 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Context {
+    /// A CI job other than the deploy job: it holds no secrets.
     Ci,
+    /// The CI deploy job (`ALEMBIC_CONTEXT=deploy`): the infra and droplet stages' secrets.
     Deploy,
+    /// A person's machine: every stage's secrets but CI's.
     Local,
 }
 
@@ -40,6 +43,7 @@ impl Context {
         matches!(self, Context::Ci | Context::Deploy)
     }
 
+    /// The context's name as the JSON shows it (`ci`, `deploy`, `local`).
     pub fn as_str(self) -> &'static str {
         match self {
             Context::Ci => "ci",
@@ -71,11 +75,13 @@ pub struct Use {
 /// One secret name and what is known about it. Never its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SecretRow {
+    /// The env var name.
     pub name: String,
     /// Set and non-empty in this process's environment.
     pub set: bool,
     /// Needed in the current context (or by the selected plane).
     pub needed: bool,
+    /// Each consumer: its stage and who reads the value.
     pub uses: Vec<Use>,
     /// Where the value must be provided, one line per place.
     pub set_in: Vec<String>,

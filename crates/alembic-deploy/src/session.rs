@@ -1,13 +1,14 @@
 //! The day-two façade: what `status`, `logs`, `exec` and `bootstrap` need, without the binary
 //! building targets, terraform runners or executors by hand. A [`Session`] is the droplet
 //! reached over the deploy's ssh (its control dir ready); [`Bootstrap`] is the one bootstrap
-//! step for a server. Failures come back as [`Failed`]: a stable id, the message (names only,
+//! step for a server; [`wait_for_cloud_init`] is the wait a provisioned droplet gets before its
+//! first deploy. Failures come back as [`Failed`]: a stable id, the message (names only,
 //! never a secret's value) and the exit code.
 //!
 //! Doctor's checks and the secret inventory are pure report builders: re-exported here so the
 //! binary reaches them through this façade.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use alembic_config::{Plane, Topology};
 
@@ -92,10 +93,7 @@ impl Session {
                 exit::RUNTIME,
             )
         })?;
-        let names: Vec<String> = t
-            .on_plane(Plane::Droplet)
-            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
-            .collect();
+        let names = t.workload_secret_names(Plane::Droplet);
         Ok(Session {
             target,
             services: services(t),
@@ -270,4 +268,64 @@ impl Bootstrap {
         self.target.cleanup();
         result.map_err(|e| Failed::new("bootstrap_failed", e, exit::RUNTIME))
     }
+}
+
+/// A server reached over ssh with the deploy's options: `user@host:port`, an optional ssh
+/// config file (`-F`) and the directory the control master's socket lives in (the caller's:
+/// it is neither created elsewhere nor removed).
+#[derive(Clone, Debug)]
+pub struct SshLogin {
+    /// The user logged in as.
+    pub user: String,
+    /// The server's address or name.
+    pub host: String,
+    /// Its ssh port.
+    pub port: u16,
+    /// An ssh config file passed as `-F`, if any.
+    pub config: Option<PathBuf>,
+    /// The directory holding the control master's socket.
+    pub control_dir: PathBuf,
+}
+
+/// How the cloud-init wait ended: whether it succeeded (cloud-init done, disabled or absent)
+/// and what it printed (the status, or `cloud-init status --long` after an error).
+#[derive(Clone, Debug)]
+pub struct Waited {
+    /// The wait's script exited 0.
+    pub success: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// Wait, read-only, until cloud-init on `login`'s server has finished, at most `max_secs`: the
+/// same op `alembic apply` runs before a provisioned droplet's first deploy, run through the
+/// executor, its ssh control master closed afterwards. `Err` only when the wait could not run
+/// (the control dir, or ssh itself); a wait that ran and failed is `Ok` with
+/// [`Waited::success`] false.
+pub fn wait_for_cloud_init(login: &SshLogin, max_secs: u32) -> Result<Waited, Failed> {
+    let target = crate::ssh::SshTarget {
+        user: login.user.clone(),
+        host: login.host.clone(),
+        port: login.port,
+        config: login.config.clone(),
+        control_dir: login.control_dir.clone(),
+    };
+    target.prepare().map_err(|e| {
+        Failed::new(
+            "ssh_control_dir",
+            format!("cannot create the ssh control dir: {e}"),
+            exit::RUNTIME,
+        )
+    })?;
+    let wait = bootstrap::cloud_init_wait_op(&target, max_secs);
+    let out = crate::exec::run_op(&wait, &ProcessEnv);
+    let _ = crate::exec::run_op(&target.close_master(bootstrap::PLANE), &ProcessEnv);
+    let out = out.map_err(|e| Failed::new("cloud_init_wait_failed", e, exit::RUNTIME))?;
+    Ok(Waited {
+        success: out.success(),
+        stdout: out.stdout_text(),
+        stderr: out.stderr_text(),
+    })
 }

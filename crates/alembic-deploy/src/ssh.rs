@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::ops::Op;
 
 /// Env var naming an ssh_config file passed as `-F` (documented in `alembic apply --help` text).
-pub const SSH_CONFIG_ENV: &str = "ALEMBIC_SSH_CONFIG";
+pub(crate) const SSH_CONFIG_ENV: &str = "ALEMBIC_SSH_CONFIG";
 
 /// The ssh_config file `ALEMBIC_SSH_CONFIG` names, if any: every ssh alembic runs gets it as
 /// `-F` (the deploy's and `doctor --online`'s alike).
@@ -22,7 +22,7 @@ pub(crate) fn config_file() -> Option<PathBuf> {
 
 /// Where and how to reach the droplet.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SshTarget {
+pub(crate) struct SshTarget {
     pub user: String,
     pub host: String,
     pub port: u16,
@@ -34,7 +34,7 @@ pub struct SshTarget {
 
 impl SshTarget {
     /// A target with a ControlMaster socket dir private to this process.
-    pub fn new(user: &str, host: &str, port: u16) -> SshTarget {
+    pub(crate) fn new(user: &str, host: &str, port: u16) -> SshTarget {
         SshTarget {
             user: user.to_owned(),
             host: host.to_owned(),
@@ -49,7 +49,7 @@ impl SshTarget {
     }
 
     /// Options shared by every invocation (so all of them reuse the one master connection).
-    pub fn options(&self) -> Vec<String> {
+    pub(crate) fn options(&self) -> Vec<String> {
         let mut v = Vec::new();
         if let Some(cfg) = &self.config {
             v.push("-F".to_owned());
@@ -74,7 +74,12 @@ impl SshTarget {
 
     /// An op running `remote_argv` on the droplet. The remote shell receives one string, the
     /// argv joined and quoted by `shlex`, so every word arrives intact.
-    pub fn remote(&self, plane: crate::stage::Stage, step: &str, remote_argv: &[String]) -> Op {
+    pub(crate) fn remote(
+        &self,
+        plane: crate::stage::Stage,
+        step: &str,
+        remote_argv: &[String],
+    ) -> Op {
         let mut args = self.options();
         args.push("--".to_owned());
         args.push(self.destination());
@@ -84,7 +89,7 @@ impl SshTarget {
 
     /// A fixed POSIX shell script run remotely with `args` as `$1..$n`: the script text never
     /// contains data, so nothing has to be escaped into it.
-    pub fn script(
+    pub(crate) fn script(
         &self,
         plane: crate::stage::Stage,
         step: &str,
@@ -98,7 +103,7 @@ impl SshTarget {
     }
 
     /// `ssh -O exit`: close the master connection at the end of an apply.
-    pub fn close_master(&self, plane: crate::stage::Stage) -> Op {
+    pub(crate) fn close_master(&self, plane: crate::stage::Stage) -> Op {
         let mut args = self.options();
         args.extend(["-O".to_owned(), "exit".to_owned(), "--".to_owned()]);
         args.push(self.destination());
@@ -106,13 +111,13 @@ impl SshTarget {
     }
 
     /// Create the socket dir (0700) before the first connection.
-    pub fn prepare(&self) -> std::io::Result<()> {
+    pub(crate) fn prepare(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.control_dir)?;
         set_private(&self.control_dir)
     }
 
     /// Remove the socket dir after the master is closed.
-    pub fn cleanup(&self) {
+    pub(crate) fn cleanup(&self) {
         let _ = std::fs::remove_dir_all(&self.control_dir);
     }
 }
@@ -141,7 +146,7 @@ fn default_control_dir() -> PathBuf {
 
 /// Quote an argv for a POSIX shell with `shlex`. NUL bytes (the only failure) never reach
 /// here: every word comes from validated newtypes or fixed scripts.
-pub fn join(argv: &[String]) -> String {
+pub(crate) fn join(argv: &[String]) -> String {
     shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| String::from("false"))
 }
 

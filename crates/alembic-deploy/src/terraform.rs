@@ -43,26 +43,26 @@ use crate::exec::{ExecError, Executor, Goal, Output};
 use crate::ops::Op;
 
 /// Plane name used on every op of this stage.
-pub const PLANE: crate::stage::Stage = crate::stage::Stage::Infra;
+pub(crate) const PLANE: crate::stage::Stage = crate::stage::Stage::Infra;
 
 /// Where the DigitalOcean provider reads its API token from, in terraform's environment.
-pub const TOKEN_ENV: &str = alembic_render::terraform::PROVIDER_TOKEN_ENV;
+pub(crate) const TOKEN_ENV: &str = alembic_render::terraform::PROVIDER_TOKEN_ENV;
 
 /// Where the S3 backend reads the Spaces key pair from, in terraform's environment.
-pub const BACKEND_ACCESS_KEY_ENV: &str = alembic_render::terraform::BACKEND_ACCESS_KEY_ENV;
-pub const BACKEND_SECRET_KEY_ENV: &str = alembic_render::terraform::BACKEND_SECRET_KEY_ENV;
+pub(crate) const BACKEND_ACCESS_KEY_ENV: &str = alembic_render::terraform::BACKEND_ACCESS_KEY_ENV;
+pub(crate) const BACKEND_SECRET_KEY_ENV: &str = alembic_render::terraform::BACKEND_SECRET_KEY_ENV;
 
 /// The plan file's name inside its private directory.
-pub const PLAN_FILE: &str = "alembic.tfplan";
+pub(crate) const PLAN_FILE: &str = "alembic.tfplan";
 /// Prefix of the private plan directory; dry runs show it with `XXXXXX` for the random part.
 const PLAN_DIR_PREFIX: &str = "alembic-tfplan-";
 
 /// Resource types whose replacement destroys something users reach by address (the droplet and
 /// its public IP); replacing them needs `--allow-replace`.
-pub const PROTECTED_TYPES: &[&str] = &["digitalocean_droplet", "digitalocean_reserved_ip"];
+pub(crate) const PROTECTED_TYPES: &[&str] = &["digitalocean_droplet", "digitalocean_reserved_ip"];
 
 /// `terraform` or `tofu`, whichever is on PATH (terraform first: it is what the docs name).
-pub fn find_program() -> Option<PathBuf> {
+pub(crate) fn find_program() -> Option<PathBuf> {
     ["terraform", "tofu"]
         .into_iter()
         .find_map(crate::exec::which)
@@ -76,7 +76,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// How to run Terraform for one working directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Runner {
+pub(crate) struct Runner {
     /// `terraform`, `tofu`, or a full path to either.
     pub program: String,
     /// The configuration directory (`infra/terraform` under the output root), absolute.
@@ -103,7 +103,7 @@ impl Runner {
     /// expected to hold exactly `alembic_render::terraform::render(t)`, token from
     /// `droplet.token_env`, state credentials from the `state_*_key_env` names when the state
     /// is remote.
-    pub fn for_topology(program: &str, root: &Path, t: &alembic_config::Topology) -> Runner {
+    pub(crate) fn for_topology(program: &str, root: &Path, t: &alembic_config::Topology) -> Runner {
         let dir = absolute(&root.join("infra/terraform"));
         let backend_env = match t.droplet.remote_state() {
             Some(state) => vec![
@@ -138,7 +138,8 @@ impl Runner {
 
     /// Expect exactly the files of `dir` as they are now (tests that drive hand-written
     /// fixtures through the runner).
-    pub fn expecting_files_of(mut self, dir: &Path) -> std::io::Result<Runner> {
+    #[cfg(test)]
+    pub(crate) fn expecting_files_of(mut self, dir: &Path) -> std::io::Result<Runner> {
         self.expected = BTreeMap::new();
         for e in std::fs::read_dir(dir)? {
             let e = e?;
@@ -151,7 +152,7 @@ impl Runner {
     }
 
     /// The plan file dry runs show: the private directory's random part is `XXXXXX`.
-    pub fn shown_plan_file(&self) -> PathBuf {
+    pub(crate) fn shown_plan_file(&self) -> PathBuf {
         self.plan_parent
             .join(format!("{PLAN_DIR_PREFIX}XXXXXX"))
             .join(PLAN_FILE)
@@ -185,7 +186,7 @@ impl Runner {
 
     /// `init`: backend and (where reachable) providers. Changes only local working files (a
     /// remote backend is read, to find the state and its workspaces).
-    pub fn init_op(&self) -> Op {
+    pub(crate) fn init_op(&self) -> Op {
         self.op(
             "terraform init",
             &["init", "-input=false", "-no-color"],
@@ -197,7 +198,7 @@ impl Runner {
 
     /// `plan -out`: computes the changes (and refreshes state); changes no infrastructure.
     /// `-detailed-exitcode` makes 2 mean "changes present".
-    pub fn plan_op(&self, plan_file: &Path) -> Op {
+    pub(crate) fn plan_op(&self, plan_file: &Path) -> Op {
         let out = format!("-out={}", plan_file.display());
         self.op(
             "terraform plan",
@@ -216,7 +217,7 @@ impl Runner {
 
     /// `show -json <planfile>`: the machine-readable plan. Its stdout holds variable values, so
     /// it is parsed and dropped, never printed.
-    pub fn show_op(&self, plan_file: &Path) -> Op {
+    pub(crate) fn show_op(&self, plan_file: &Path) -> Op {
         let file = plan_file.display().to_string();
         self.op(
             "terraform show",
@@ -228,7 +229,7 @@ impl Runner {
     }
 
     /// `apply <planfile>`: exactly the reviewed plan, nothing recomputed.
-    pub fn apply_op(&self, plan_file: &Path) -> Op {
+    pub(crate) fn apply_op(&self, plan_file: &Path) -> Op {
         let file = plan_file.display().to_string();
         self.op(
             "terraform apply",
@@ -241,7 +242,7 @@ impl Runner {
     /// `output -json`: the applied state's outputs. Read-only and token-free (a remote state
     /// needs the backend's credentials to be read): the droplet plane and `doctor --online`
     /// learn the droplet's address from it ([`reserved_ip`]).
-    pub fn output_op(&self) -> Op {
+    pub(crate) fn output_op(&self) -> Op {
         self.op(
             "read the droplet address (terraform output)",
             &["output", "-json", "-no-color"],
@@ -252,7 +253,7 @@ impl Runner {
     }
 
     /// Every op of the stage, in order: what a dry run shows.
-    pub fn ops(&self) -> Vec<Op> {
+    pub(crate) fn ops(&self) -> Vec<Op> {
         let plan = self.shown_plan_file();
         vec![
             self.init_op(),
@@ -265,7 +266,7 @@ impl Runner {
     /// Compare the configuration files in `dir` with the fresh render: every file Terraform
     /// would load must be one alembic rendered, with the same bytes, and every rendered file
     /// must be there. Read-only.
-    pub fn verify_config(&self) -> Result<(), TfError> {
+    pub(crate) fn verify_config(&self) -> Result<(), TfError> {
         let mut drift = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         let entries = match std::fs::read_dir(&self.dir) {
@@ -370,7 +371,7 @@ fn file_diff(name: &str, rendered: &[u8], disk: &[u8]) -> String {
 
 /// One configuration file in the Terraform directory that is not the fresh render.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Drift {
+pub(crate) struct Drift {
     pub name: String,
     pub kind: DriftKind,
     /// Rendered -> on disk, unified; empty for a missing or unreadable file.
@@ -378,7 +379,7 @@ pub struct Drift {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DriftKind {
+pub(crate) enum DriftKind {
     /// Terraform would load it, alembic did not render it.
     Unknown,
     /// Rendered, but the bytes on disk differ.
@@ -408,23 +409,29 @@ fn require(step: &Op, out: Output, ok: &[i32], redact: &Redactor) -> Result<Outp
 /// A plan Terraform wrote and alembic summarised. Owns the private directory holding the plan
 /// file: dropping it (after apply, on any error, or unused) removes the directory.
 #[derive(Debug)]
-pub struct TfPlan {
+pub(crate) struct TfPlan {
     /// `None` in a dry run: nothing ran, so there is nothing to summarise.
     pub summary: Option<PlanSummary>,
+    // Read by the tests; apply names the plan file through `shown`.
+    #[cfg_attr(not(test), allow(dead_code))]
     plan_file: PathBuf,
     /// The plan file as ops name it (see `Executor::bind`).
     shown: PathBuf,
+    // Held for its `Drop` (removes the directory); read by the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
     dir: Option<tempfile::TempDir>,
 }
 
 impl TfPlan {
     /// The plan file `apply` runs.
-    pub fn plan_file(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn plan_file(&self) -> &Path {
         &self.plan_file
     }
 
     /// The private directory holding it (none in a dry run).
-    pub fn plan_dir(&self) -> Option<&Path> {
+    #[cfg(test)]
+    pub(crate) fn plan_dir(&self) -> Option<&Path> {
         self.dir.as_ref().map(|d| d.path())
     }
 }
@@ -465,7 +472,11 @@ fn make_private(file: &Path) -> Result<(), TfError> {
 /// again, and `show -json`: the summary of what apply would do. In a dry run the ops are only
 /// recorded (against the shown plan path) and no summary comes back. Any failure removes the
 /// plan directory before returning.
-pub fn plan(ex: &mut Executor<'_>, tf: &Runner, redact: &Redactor) -> Result<TfPlan, TfError> {
+pub(crate) fn plan(
+    ex: &mut Executor<'_>,
+    tf: &Runner,
+    redact: &Redactor,
+) -> Result<TfPlan, TfError> {
     tf.verify_config()?;
     let dir = match ex.goal {
         Goal::Apply => Some(private_plan_dir(&tf.plan_parent)?),
@@ -514,7 +525,7 @@ pub fn plan(ex: &mut Executor<'_>, tf: &Runner, redact: &Redactor) -> Result<TfP
 /// Apply the plan file [`plan`] wrote, after refusing protected replacements. A plan without
 /// changes applies nothing. The plan (and its private directory) is consumed: gone when this
 /// returns, whatever happened.
-pub fn apply(
+pub(crate) fn apply(
     ex: &mut Executor<'_>,
     tf: &Runner,
     plan: TfPlan,
@@ -539,12 +550,12 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
-pub use error::TfError;
+pub(crate) use error::TfError;
 #[allow(unused_imports)]
 use error::*;
 #[allow(unused_imports)]
 use show::*;
-pub use show::{parse_show_json, reserved_ip, RESERVED_IP_OUTPUT};
+pub(crate) use show::{parse_show_json, reserved_ip};
 #[allow(unused_imports)]
 use summary::*;
-pub use summary::{Action, PlanSummary, ResourceChange};
+pub(crate) use summary::{Action, PlanSummary, ResourceChange};

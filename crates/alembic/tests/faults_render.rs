@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alembic_deploy::artifacts::{self, Recovery, JOURNAL, PROBE, STAGING};
+use alembic_deploy::facade::{recover_artifacts, Recovery, JOURNAL, PROBE, STAGING};
 use sha2::{Digest, Sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_alembic");
@@ -249,7 +249,7 @@ fn render_killed_at_random_points_leaves_old_or_new_set_and_recovers() {
             // Past the commit point the new set is the truth: recovery must roll it forward.
             if i % 2 == 0 {
                 assert!(matches!(
-                    artifacts::recover(&root),
+                    recover_artifacts(&root),
                     Ok(Recovery::RolledForward(_))
                 ));
             } else {
@@ -261,7 +261,7 @@ fn render_killed_at_random_points_leaves_old_or_new_set_and_recovers() {
             // Before the commit point (or after the journal was removed) disk is one whole set.
             let state = classify(&root, &old, &new);
             assert!(state.is_ok(), "iteration {i} ({outcome}): {state:?}");
-            let _ = artifacts::recover(&root).expect("recover");
+            let _ = recover_artifacts(&root).expect("recover");
             assert_eq!(classify(&root, &old, &new), state, "iteration {i}");
         }
         assert!(!root.join(JOURNAL).exists() && !root.join(STAGING).exists());

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use alembic_deploy::artifacts;
+use alembic_deploy::facade::{prepare_artifacts, JOURNAL, STAGING};
 use assert_cmd::Command;
 
 fn alembic(dir: &Path) -> Command {
@@ -231,8 +231,8 @@ fn files_a_previous_render_wrote_but_the_new_set_lacks_are_removed() {
 }
 
 fn assert_no_leftovers(root: &Path) {
-    assert!(!root.join(artifacts::JOURNAL).exists());
-    assert!(!root.join(artifacts::STAGING).exists());
+    assert!(!root.join(JOURNAL).exists());
+    assert!(!root.join(STAGING).exists());
 }
 
 /// A directory where the new set needs a file: the render fails before its commit point and
@@ -296,13 +296,13 @@ fn a_journal_left_by_a_killed_render_is_rolled_forward() {
         .topology
         .unwrap();
     let new_set = alembic_render::render(&linux);
-    let committed = artifacts::prepare(dir.path(), &new_set)
+    let committed = prepare_artifacts(dir.path(), &new_set)
         .unwrap()
         .commit()
         .unwrap();
     // The kill: the committed render never runs its renames.
     drop(committed);
-    assert!(dir.path().join(artifacts::JOURNAL).is_file());
+    assert!(dir.path().join(JOURNAL).is_file());
     // --check only reads: it warns about the interrupted render.
     let out = alembic(dir.path())
         .args(["render", "--check"])
@@ -342,13 +342,9 @@ fn staging_without_a_complete_journal_is_discarded() {
     let before = snapshot(dir.path());
     let linux_text = alembic_config::DEFAULT_TOML.replace("os = \"macos\"", "os = \"linux\"");
     let linux = alembic_config::load_str("x", &linux_text).topology.unwrap();
-    let prepared = artifacts::prepare(dir.path(), &alembic_render::render(&linux)).unwrap();
+    let prepared = prepare_artifacts(dir.path(), &alembic_render::render(&linux)).unwrap();
     std::mem::forget(prepared);
-    std::fs::write(
-        dir.path().join(artifacts::JOURNAL),
-        "{\"format_version\":1,\"wri",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(JOURNAL), "{\"format_version\":1,\"wri").unwrap();
     let out = alembic(dir.path()).arg("render").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("discarded the staging"));
@@ -403,7 +399,7 @@ fn a_failure_during_the_renames_is_rolled_back() {
         .replace("os = \"macos\"", "os = \"linux\"")
         .replace("\"pnpm test\"]", "\"pnpm test\", \"pnpm lint\"]");
     let linux = alembic_config::load_str("x", &linux_text).topology.unwrap();
-    let committed = artifacts::prepare(dir.path(), &alembic_render::render(&linux))
+    let committed = prepare_artifacts(dir.path(), &alembic_render::render(&linux))
         .unwrap()
         .commit()
         .unwrap();

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use alembic_deploy::artifacts::{JOURNAL, STAGING};
+use alembic_deploy::facade::{JOURNAL, PROBE, STAGING};
 use assert_cmd::Command;
 
 fn alembic(dir: &Path) -> Command {
@@ -243,9 +243,7 @@ fn a_planted_probe_link_is_removed_not_followed() {
     let (dir, outside) = project_and_outside(false);
     link(
         &outside.path().join("victim"),
-        &dir.path()
-            .join("infra/caddy")
-            .join(alembic_deploy::artifacts::PROBE),
+        &dir.path().join("infra/caddy").join(PROBE),
     );
     let out = alembic(dir.path()).arg("render").output().unwrap();
     assert!(

@@ -686,29 +686,24 @@ fn cloud_init_journey() {
         "vm-a: deploy can log in {login:.0} s after qemu started"
     ));
     // The wait alembic itself uses (a read-only op over its ssh options).
-    let target = alembic_deploy::ssh::SshTarget {
+    let login = alembic_deploy::session::SshLogin {
         user: "deploy".into(),
         host: "127.0.0.1".into(),
         port: ssh_port,
         config: Some(cfg.clone()),
         control_dir: vm.dir.join("cm"),
     };
-    target.prepare().unwrap();
-    let wait = alembic_deploy::bootstrap::cloud_init_wait_op(&target, timeout().as_secs() as u32);
-    let waited = alembic_deploy::exec::run_op(&wait, &alembic_deploy::exec::ProcessEnv).unwrap();
-    let _ = alembic_deploy::exec::run_op(
-        &target.close_master(alembic_deploy::stage::Stage::Droplet),
-        &alembic_deploy::exec::ProcessEnv,
-    );
+    let waited =
+        alembic_deploy::session::wait_for_cloud_init(&login, timeout().as_secs() as u32).unwrap();
     let done = vm.elapsed();
     let o = vm.ssh(&cfg, "deploy", "cloud-init status --long");
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let log = vm.ssh(&cfg, "deploy", "sudo -n cat /var/log/cloud-init-output.log");
     assert!(
-        waited.success() && o.status.success() && out.contains("status: done"),
+        waited.success && o.status.success() && out.contains("status: done"),
         "cloud-init did not finish cleanly: {}{}\n{}\n--- cloud-init-output.log\n{}\n{}",
-        waited.stdout_text(),
-        waited.stderr_text(),
+        waited.stdout,
+        waited.stderr,
         text(&o),
         String::from_utf8_lossy(&log.stdout),
         vm.console_tail()

@@ -13,6 +13,8 @@ string_newtype!(
 );
 
 impl Version {
+    /// Parse a version, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 64, "version")?;
         let bad = || {
@@ -54,6 +56,8 @@ string_newtype!(
 );
 
 impl BuildContext {
+    /// Parse a build context, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 255, "build context")?;
         if s == "." {
@@ -89,6 +93,8 @@ string_newtype!(
 );
 
 impl ContainerPath {
+    /// Parse a container path, refusing anything the rules above do not allow (the error says
+    /// which rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 255, "container path")?;
         let Some(rest) = s.strip_prefix('/') else {
@@ -119,7 +125,9 @@ impl ContainerPath {
 /// mounted into the container (EXP008, a policy refusal).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VolumeError {
+    /// The entry is not `name:/path[:ro]` of valid parts (CFG004); says why.
     Malformed(String),
+    /// The entry mounts a host path or the docker socket (EXP008); names it.
     HostPath(String),
 }
 
@@ -130,7 +138,9 @@ pub enum VolumeError {
 pub struct VolumeMount {
     /// The volume's name in the compose file (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`).
     pub name: String,
+    /// Where it is mounted in the container.
     pub target: ContainerPath,
+    /// Mounted read-only (`:ro`).
     pub read_only: bool,
 }
 
@@ -139,6 +149,7 @@ impl VolumeMount {
     /// edge's TLS private keys.
     pub const RESERVED: &'static [&'static str] = &["caddy_data", "caddy_config"];
 
+    /// Parse `name:/path[:ro]`, telling a malformed entry from a host mount.
     pub fn parse(s: &str) -> Result<Self, VolumeError> {
         let bad = |why: String| Err(VolumeError::Malformed(why));
         if let Err(e) = check_len(s, 512, "volume") {
@@ -220,6 +231,8 @@ string_newtype!(
 );
 
 impl ContainerUser {
+    /// Parse a container user, refusing anything the rules above do not allow (the error says
+    /// which rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 65, "user")?;
         let part_ok = |p: &str| {
@@ -254,6 +267,8 @@ string_newtype!(
 );
 
 impl Registry {
+    /// Parse a registry, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 200, "registry")?;
         let bad = || {

@@ -10,6 +10,8 @@ string_newtype!(
 );
 
 impl ImageRef {
+    /// Parse an image reference, refusing anything the rules above do not allow (the error says
+    /// which rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 255, "image")?;
         if s.starts_with('-')
@@ -31,6 +33,7 @@ string_newtype!(
 );
 
 impl Slug {
+    /// Parse a slug, refusing anything the rules above do not allow (the error says which rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 64, "slug")?;
         if !s
@@ -52,6 +55,8 @@ string_newtype!(
 );
 
 impl UserName {
+    /// Parse a user name, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 32, "user name")?;
         let first = s.as_bytes()[0];
@@ -73,6 +78,8 @@ string_newtype!(
 );
 
 impl SshKeyRef {
+    /// Parse an SSH key reference, refusing anything the rules above do not allow (the error says
+    /// which rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         let is_id = !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
         let pairs: Vec<&str> = s.split(':').collect();
@@ -97,6 +104,8 @@ string_newtype!(
 );
 
 impl AuthorizedKey {
+    /// Parse one public key line, decoding the key blob with `ssh-key` and normalizing its
+    /// spacing.
     pub fn parse(s: &str) -> Result<Self, String> {
         // Never echo the value: a pasted private key (or anything else) is not repeated back.
         if s.contains("PRIVATE KEY") {
@@ -153,6 +162,8 @@ string_newtype!(
 );
 
 impl AbsPath {
+    /// Parse an absolute path, refusing anything the rules above do not allow (the error says
+    /// which rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 255, "path")?;
         if !s.starts_with('/')
@@ -180,6 +191,8 @@ string_newtype!(
 );
 
 impl BucketName {
+    /// Parse a bucket name, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok = (3..=63).contains(&s.len())
             && s.bytes()
@@ -204,6 +217,8 @@ string_newtype!(
 );
 
 impl ObjectKey {
+    /// Parse an object key, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 255, "object key")?;
         let ok = s
@@ -226,6 +241,8 @@ string_newtype!(
 );
 
 impl Repository {
+    /// Parse an `owner/name`, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 140, "repository")?;
         let ok = |p: &str| {
@@ -248,6 +265,8 @@ string_newtype!(
 );
 
 impl BranchName {
+    /// Parse a branch name, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 200, "branch")?;
         if s.starts_with('-')
@@ -272,6 +291,7 @@ string_newtype!(
 );
 
 impl Token {
+    /// Parse a token, refusing anything the rules above do not allow (the error says which rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 100, "value")?;
         if !s
@@ -290,6 +310,8 @@ string_newtype!(
 );
 
 impl Email {
+    /// Parse an e-mail address, refusing anything the rules above do not allow (the error says
+    /// which rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         check_len(s, 254, "email")?;
         match s.split_once('@') {
@@ -318,6 +340,8 @@ string_newtype!(
 );
 
 impl Text {
+    /// Parse free text, refusing anything the rules above do not allow (the error says which
+    /// rule).
     pub fn parse(s: &str) -> Result<Self, String> {
         if s.len() > MAX_STRING {
             return Err(format!(

@@ -7,20 +7,39 @@ use super::*;
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum Drift {
     /// The render has it, the disk does not.
-    Missing { path: String, diff: String },
+    Missing {
+        /// The artifact's path, relative to the output root.
+        path: String,
+        /// A unified diff from nothing to the rendered file.
+        diff: String,
+    },
     /// Different bytes (a hand edit or a stale render); the diff goes from disk to render.
-    Changed { path: String, diff: String },
+    Changed {
+        /// The artifact's path, relative to the output root.
+        path: String,
+        /// A unified diff from the disk's file to the rendered one.
+        diff: String,
+    },
     /// Same bytes, different permission bits.
     Mode {
+        /// The artifact's path, relative to the output root.
         path: String,
+        /// The file's mode on disk, in octal.
         disk: String,
+        /// The mode the render gives it, in octal.
         render: String,
     },
     /// A previous render wrote it, this one would remove it.
-    Extra { path: String, diff: String },
+    Extra {
+        /// The stale file's path, relative to the output root.
+        path: String,
+        /// A unified diff from the disk's file to nothing.
+        diff: String,
+    },
 }
 
 impl Drift {
+    /// The path the difference is about, relative to the output root.
     pub fn path(&self) -> &str {
         match self {
             Drift::Missing { path, .. }

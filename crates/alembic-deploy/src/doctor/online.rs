@@ -7,14 +7,14 @@ use super::*;
 
 /// Ports that must not answer from outside, besides SSH and the edge's: common databases,
 /// dev servers, docker's API, and every droplet workload's own port.
-pub const COMMON_PORTS: &[u16] = &[
+pub(crate) const COMMON_PORTS: &[u16] = &[
     21, 23, 25, 111, 2375, 2376, 3000, 3306, 5000, 5432, 6379, 8000, 8080, 8443, 9000, 9090, 9200,
     11211, 27017,
 ];
 
 /// The droplet's address: `droplet.address`, else the `reserved_ip` output of the applied
 /// Terraform state in `<root>/infra/terraform`, read with the infra stage's own op and reader
-/// ([`crate::terraform::Runner::output_op`], [`crate::terraform::reserved_ip`]), which the droplet
+/// (`terraform::Runner::output_op`, `terraform::reserved_ip`), which the droplet
 /// plane uses too.
 pub fn droplet_address(t: &Topology, root: &Path, probe: &dyn Probe) -> Option<IpAddr> {
     if let Some(a) = t.droplet.address {
@@ -28,12 +28,12 @@ pub fn droplet_address(t: &Topology, root: &Path, probe: &dyn Probe) -> Option<I
 }
 
 /// Whether a TCP connect to `addr:port` succeeds within `timeout` (through the executor).
-pub fn port_open(addr: IpAddr, port: u16, timeout: Duration) -> bool {
+pub(crate) fn port_open(addr: IpAddr, port: u16, timeout: Duration) -> bool {
     crate::exec::tcp_connects(addr, port, timeout)
 }
 
 /// Which of `ports` accept a connection (scanned in parallel, each bounded by `timeout`).
-pub fn open_ports(addr: IpAddr, ports: &[u16], timeout: Duration) -> Vec<u16> {
+pub(crate) fn open_ports(addr: IpAddr, ports: &[u16], timeout: Duration) -> Vec<u16> {
     let mut open: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = ports
             .iter()
@@ -52,17 +52,17 @@ pub fn open_ports(addr: IpAddr, ports: &[u16], timeout: Duration) -> Vec<u16> {
 
 /// What `openssl s_client` + `openssl x509 -checkend` said about a certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertFacts {
+pub(crate) struct CertFacts {
     /// `Verify return code: N (text)` from s_client.
-    pub verify: Option<(i64, String)>,
+    pub(crate) verify: Option<(i64, String)>,
     /// `notAfter=...` from x509 -enddate.
-    pub not_after: Option<String>,
+    pub(crate) not_after: Option<String>,
     /// x509 -checkend: still valid in 14 days.
-    pub valid_14_days: bool,
+    pub(crate) valid_14_days: bool,
 }
 
 /// Parse s_client's "Verify return code" line.
-pub fn parse_verify_code(s_client_out: &str) -> Option<(i64, String)> {
+pub(crate) fn parse_verify_code(s_client_out: &str) -> Option<(i64, String)> {
     let line = s_client_out
         .lines()
         .rev()
@@ -79,7 +79,7 @@ pub fn parse_verify_code(s_client_out: &str) -> Option<(i64, String)> {
 }
 
 /// The first PEM certificate block in s_client's output.
-pub fn first_pem(s_client_out: &str) -> Option<String> {
+pub(crate) fn first_pem(s_client_out: &str) -> Option<String> {
     let start = s_client_out.find("-----BEGIN CERTIFICATE-----")?;
     let end_marker = "-----END CERTIFICATE-----";
     let end = s_client_out[start..].find(end_marker)? + start + end_marker.len();
@@ -137,7 +137,7 @@ pub(crate) fn cert_facts(addr: IpAddr, port: u16, host: &str) -> Option<CertFact
 }
 
 /// Judge certificate facts for one route.
-pub fn tls_check(route: &str, facts: Option<&CertFacts>, internal_ca: bool) -> Check {
+pub(crate) fn tls_check(route: &str, facts: Option<&CertFacts>, internal_ca: bool) -> Check {
     let id = format!("online.tls.{route}");
     let Some(f) = facts else {
         return Check::new(

@@ -19,11 +19,11 @@ pub trait Probe {
     }
 }
 
-/// The real probe: the program from PATH, stdin closed, killed after [`PROBE_TIMEOUT`].
+/// The real probe: the program from PATH, stdin closed, killed after `PROBE_TIMEOUT` (20 s).
 pub struct SystemProbe;
 
 /// No probe may hang doctor: a silent server or a stuck tool is cut off after this long.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Probe for SystemProbe {
     fn run(&self, program: &str, args: &[&str]) -> Option<(i32, String, String)> {
@@ -51,7 +51,7 @@ pub(crate) fn text((status, out, err): (i32, Vec<u8>, Vec<u8>)) -> Option<(i32, 
 }
 
 /// `(major, minor, patch)` from the first `N.N[.N]` in `text` (leading `v` allowed).
-pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+pub(crate) fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {

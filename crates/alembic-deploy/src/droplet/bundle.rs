@@ -4,7 +4,7 @@ use super::*;
 
 /// The release bundle built from the rendered artifacts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bundle {
+pub(crate) struct Bundle {
     /// File name in the release dir -> bytes.
     pub files: BTreeMap<String, Vec<u8>>,
     /// Names of the `.env` variables (sorted, unique).
@@ -20,7 +20,7 @@ impl Bundle {
     /// Pin the images of `build` workloads: the release's compose file is rendered with each
     /// pinned reference in place of `${ALEMBIC_IMAGE_<NAME>:?...}`. The rendered artifact must
     /// be exactly what `compose::render` makes of `t` (it is the same topology), or this refuses.
-    pub fn pin(
+    pub(crate) fn pin(
         mut self,
         t: &Topology,
         set: &ArtifactSet,
@@ -47,7 +47,7 @@ impl Bundle {
         Ok(self)
     }
 
-    pub fn from_artifacts(t: &Topology, set: &ArtifactSet) -> Result<Bundle, DeployError> {
+    pub(crate) fn from_artifacts(t: &Topology, set: &ArtifactSet) -> Result<Bundle, DeployError> {
         let mut files = BTreeMap::new();
         for (path, name) in [
             (alembic_render::compose::PATH, COMPOSE),
@@ -64,12 +64,7 @@ impl Bundle {
                 }
             }
         }
-        let mut secrets: Vec<String> = t
-            .on_plane(Plane::Droplet)
-            .flat_map(|w| w.secrets.iter().map(|s| s.to_string()))
-            .collect();
-        secrets.sort();
-        secrets.dedup();
+        let secrets = t.workload_secret_names(Plane::Droplet);
         let mut images = vec![t.droplet.edge_image.to_string()];
         images.extend(
             t.on_plane(Plane::Droplet)

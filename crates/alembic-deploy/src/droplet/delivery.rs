@@ -18,7 +18,7 @@ docker image inspect --format '{{.Id}}' "$1""#;
 
 /// How one pinned image reaches the droplet.
 #[derive(Clone, Debug)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub pin: Pin,
     /// Read-only: the ID the droplet has under the pinned name (ssh delivery only).
     pub have: Option<Op>,
@@ -28,13 +28,13 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn ops(&self) -> Vec<Op> {
+    pub(crate) fn ops(&self) -> Vec<Op> {
         self.have.iter().chain(&self.send).cloned().collect()
     }
 }
 
 /// The delivery of each pin to `target`.
-pub fn deliveries(target: &Target, pins: &[Pin]) -> Vec<Delivery> {
+pub(crate) fn deliveries(target: &Target, pins: &[Pin]) -> Vec<Delivery> {
     pins.iter()
         .map(|p| {
             let w = &p.workload;

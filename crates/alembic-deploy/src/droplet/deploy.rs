@@ -6,10 +6,12 @@ use super::*;
 /// lease's token unknown (shown as `<token>`); the runner builds them again, with the token the
 /// droplet handed out and the ledger it read under the lease, before running any.
 #[derive(Clone, Debug)]
-pub struct DeployOps {
+pub(crate) struct DeployOps {
     pub number: u64,
     pub base: Option<u64>,
     pub lease: Lease,
+    // Nothing reads it yet: kept with the deploy it describes.
+    #[allow(dead_code)]
     pub bundle: Bundle,
     /// The entry this release appends to the ledger on success.
     pub entry: LedgerEntry,
@@ -28,7 +30,8 @@ pub struct DeployOps {
     pub prune: Option<Op>,
     pub release_lease: Op,
     pub close: Op,
-    /// The ledger as it will read after success.
+    /// The ledger as it will read after success (the tests read it).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub next_ledger: Ledger,
     /// The ledger the ops were built on (the one `ledger` is written over) and its sha256.
     pub base_ledger: Ledger,
@@ -94,7 +97,7 @@ impl DeployOps {
         }
     }
 
-    pub fn to_vec(&self) -> Vec<Op> {
+    pub(crate) fn to_vec(&self) -> Vec<Op> {
         let mut v = vec![self.take_lease.clone()];
         v.extend(self.images.iter().flat_map(|d| d.ops()));
         v.push(self.prepare.clone());
@@ -114,14 +117,16 @@ impl DeployOps {
 }
 
 /// A planned droplet deploy: the plan to show, and the ops to run (None: nothing to do).
-pub struct Planned {
+pub(crate) struct Planned {
     pub plane: PlanePlan,
     pub ops: Option<DeployOps>,
+    // Nothing reads it yet: the state the plan was made over.
+    #[allow(dead_code)]
     pub state: RemoteState,
 }
 
 /// Plan the deploy of `bundle` over `state`. Pure: no I/O.
-pub fn plan(
+pub(crate) fn plan(
     target: &Target,
     bundle: &Bundle,
     state: RemoteState,

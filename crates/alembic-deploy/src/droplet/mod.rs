@@ -40,25 +40,25 @@ use crate::settle::{self, Settle, Verdict};
 use crate::ssh::SshTarget;
 use crate::terraform;
 
-pub const PLANE: crate::stage::Stage = crate::stage::Stage::Droplet;
-pub const COMPOSE: &str = "compose.yaml";
-pub const CADDYFILE: &str = "Caddyfile";
+pub(crate) const PLANE: crate::stage::Stage = crate::stage::Stage::Droplet;
+pub(crate) const COMPOSE: &str = "compose.yaml";
+pub(crate) const CADDYFILE: &str = "Caddyfile";
 /// Pseudo-artifact standing for the release's `.env`: its "content" is the secret NAMES.
-pub const ENV_NAMES: &str = ".env (names)";
+pub(crate) const ENV_NAMES: &str = ".env (names)";
 /// Seconds the probes may take to turn healthy (default 60).
-pub const PROBE_TIMEOUT_ENV: &str = "ALEMBIC_PROBE_TIMEOUT";
+pub(crate) const PROBE_TIMEOUT_ENV: &str = "ALEMBIC_PROBE_TIMEOUT";
 /// Where Caddy keeps its local CA's root in the edge container (XDG_DATA_HOME=/data).
-pub const EDGE_CA_PATH: &str = "/data/caddy/pki/authorities/local/root.crt";
+pub(crate) const EDGE_CA_PATH: &str = "/data/caddy/pki/authorities/local/root.crt";
 pub(crate) use crate::error::LOG_LINES;
 /// Stands for the droplet's address in the ops of a plan made before the infra plane created
 /// it: ssh destinations and probe `--resolve` entries show this text until apply knows the IP.
-pub const UNKNOWN_ADDRESS: &str = "<reserved_ip: unknown until the infra plane is applied>";
+pub(crate) const UNKNOWN_ADDRESS: &str = "<reserved_ip: unknown until the infra plane is applied>";
 
 pub(crate) const STATE: &str = r#"if [ -f "$1/ledger.json" ]; then echo '@@alembic-ledger@@'; cat "$1/ledger.json"; fi
 echo '@@alembic-releases@@'
 if [ -d "$1/releases" ]; then ls -1 "$1/releases"; fi"#;
 /// Seconds a deploy waits for a provisioned droplet's cloud-init (default 900).
-pub const BOOTSTRAP_TIMEOUT_ENV: &str = "ALEMBIC_BOOTSTRAP_TIMEOUT";
+pub(crate) const BOOTSTRAP_TIMEOUT_ENV: &str = "ALEMBIC_BOOTSTRAP_TIMEOUT";
 pub(crate) const BOOTSTRAP_TIMEOUT_DEFAULT: u64 = 900;
 /// `$1`: seconds. cloud-init's own exit codes pass through: 0 done, 1 error, 2 done with
 /// recoverable errors (cloud-init 23.4 and later, "return codes" in its docs); `timeout` adds
@@ -152,7 +152,7 @@ docker cp "$c:$2" -"#;
 /// Where the droplet is: `droplet.address`, or for a provisioned droplet the `reserved_ip`
 /// output of the applied infra plane, read by a read-only `terraform output` op.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Address {
+pub(crate) struct Address {
     /// The IP, or why it is not known yet (infra not applied, no terraform, ...).
     pub ip: Result<IpAddr, String>,
     /// The `terraform output` op the IP comes from (None: `droplet.address` names it).
@@ -160,7 +160,7 @@ pub struct Address {
 }
 
 impl Address {
-    pub fn configured(ip: IpAddr) -> Address {
+    pub(crate) fn configured(ip: IpAddr) -> Address {
         Address {
             ip: Ok(ip),
             from: None,
@@ -171,7 +171,7 @@ impl Address {
 /// Find the droplet: `droplet.address` when set; otherwise run `tf`'s `terraform output` (a
 /// read-only query, run even in a dry run) and read its `reserved_ip`. `tf` is None when neither
 /// terraform nor tofu is installed.
-pub fn resolve_address(
+pub(crate) fn resolve_address(
     t: &Topology,
     tf: Option<&terraform::Runner>,
     ex: &mut Executor<'_>,
@@ -208,10 +208,10 @@ use bundle::names_text;
 use runner::{query, Renewer};
 use target::parse_state;
 
-pub use crate::error::{DeployError, Failure};
-pub use crate::exec::Redactor;
-pub use bundle::Bundle;
-pub use delivery::{deliveries, Delivery};
-pub use deploy::{plan, DeployOps, Planned};
-pub use runner::Runner;
-pub use target::{RemoteState, Target};
+pub(crate) use crate::error::{DeployError, Failure};
+pub(crate) use crate::exec::Redactor;
+pub(crate) use bundle::Bundle;
+pub(crate) use delivery::{deliveries, Delivery};
+pub(crate) use deploy::{plan, DeployOps, Planned};
+pub(crate) use runner::Runner;
+pub(crate) use target::{RemoteState, Target};

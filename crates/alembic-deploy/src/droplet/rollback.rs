@@ -218,7 +218,7 @@ impl Runner<'_, '_> {
     /// current again, whole: its compose file, Caddyfile and `.env`. `planned` is the lease to
     /// ask for and `time` the ledger entry's time, both fixed when the rollback was planned, so
     /// a dry run (the same walk, the executor recording) shows exactly the ops that run.
-    pub fn rollback(
+    pub(crate) fn rollback(
         &mut self,
         to: Option<u64>,
         planned: &Lease,

@@ -24,7 +24,7 @@ pub(crate) fn check_ssh(op: &Op, out: &Output) -> Result<(), DeployError> {
 }
 
 /// Runs a deploy's ops and reports progress.
-pub struct Runner<'a, 'b> {
+pub(crate) struct Runner<'a, 'b> {
     pub target: &'a Target,
     pub ex: &'a mut Executor<'b>,
     pub steps: Steps<'a>,
@@ -177,7 +177,7 @@ impl Runner<'_, '_> {
     /// the droplet hands it out. The lease is released whatever happens after it was taken. A
     /// dry run is the same walk through the same ops, with nothing run (the lease is taken
     /// as planned, every step succeeds).
-    pub fn deploy(&mut self, ops: &DeployOps) -> Result<u64, DeployError> {
+    pub(crate) fn deploy(&mut self, ops: &DeployOps) -> Result<u64, DeployError> {
         if !self.dry() {
             self.target.ip()?;
         }

@@ -5,7 +5,7 @@ use super::*;
 
 /// What is on the droplet now.
 #[derive(Clone, Debug, Default)]
-pub struct RemoteState {
+pub(crate) struct RemoteState {
     pub ledger: Ledger,
     /// sha256 of `ledger.json`'s bytes as read (None: there is none): the ledger write is
     /// refused unless the file is still exactly this.
@@ -18,7 +18,7 @@ pub struct RemoteState {
 
 /// The droplet as a deploy target.
 #[derive(Clone, Debug)]
-pub struct Target {
+pub(crate) struct Target {
     pub ssh: SshTarget,
     pub root: String,
     pub project: String,
@@ -46,7 +46,7 @@ pub struct Target {
 impl Target {
     /// The target at `address` (see [`resolve_address`]). An unknown address still gives a
     /// target, so a plan can show every op, with [`UNKNOWN_ADDRESS`] in the IP's place.
-    pub fn from_topology(t: &Topology, address: &Address) -> Target {
+    pub(crate) fn from_topology(t: &Topology, address: &Address) -> Target {
         let d = &t.droplet;
         let host = match &address.ip {
             Ok(ip) => ip.to_string(),
@@ -101,7 +101,7 @@ impl Target {
     }
 
     /// The droplet's IP, or the error apply and rollback stop with when it is not known.
-    pub fn ip(&self) -> Result<IpAddr, DeployError> {
+    pub(crate) fn ip(&self) -> Result<IpAddr, DeployError> {
         self.address.clone().map_err(DeployError::AddressUnknown)
     }
 
@@ -133,7 +133,7 @@ impl Target {
     /// Wait for the droplet's cloud-init to finish (`cloud-init status --wait`, bounded by
     /// `timeout` on the droplet), then print `cloud-init status --long`; exits with cloud-init's
     /// status (see [`WAIT_BOOTSTRAP`]). Read-only: it changes nothing on the droplet.
-    pub fn wait_bootstrap_op(&self, timeout: u64) -> Op {
+    pub(crate) fn wait_bootstrap_op(&self, timeout: u64) -> Op {
         self.script(
             "wait for bootstrap (cloud-init status --wait)",
             WAIT_BOOTSTRAP,
@@ -142,12 +142,12 @@ impl Target {
         .read_only()
     }
 
-    pub fn state_op(&self) -> Op {
+    pub(crate) fn state_op(&self) -> Op {
         self.script("read ledger", STATE, std::slice::from_ref(&self.root))
             .read_only()
     }
 
-    pub fn up_op(&self, fence: &Fence) -> Op {
+    pub(crate) fn up_op(&self, fence: &Fence) -> Op {
         self.compose(
             "docker compose up",
             fence,
@@ -162,7 +162,7 @@ impl Target {
         )
     }
 
-    pub fn link_op(&self, n: u64, name: &str, fence: &Fence) -> Op {
+    pub(crate) fn link_op(&self, n: u64, name: &str, fence: &Fence) -> Op {
         self.fenced(
             &format!("point {name} at release {n}"),
             fence,
@@ -173,7 +173,7 @@ impl Target {
 
     /// Write `l` over the ledger whose sha256 was `base_sha` (None: there was none), recording
     /// the new release `new` (None for a rollback entry). Refused by the droplet otherwise.
-    pub fn ledger_op(
+    pub(crate) fn ledger_op(
         &self,
         l: &Ledger,
         base_sha: Option<&str>,
@@ -212,7 +212,7 @@ impl Target {
         Some(self.fenced("prune old releases", fence, PRUNE, &args))
     }
 
-    pub fn prepare_op(&self, n: u64, fence: &Fence) -> Op {
+    pub(crate) fn prepare_op(&self, n: u64, fence: &Fence) -> Op {
         self.fenced(
             &format!("create release dir {n}"),
             fence,
@@ -277,7 +277,7 @@ impl Target {
 
     /// `docker compose down` of the active release: containers and networks go, named
     /// volumes stay (no `-v`), so data survives a failed first release.
-    pub fn down_op(&self, fence: &Fence) -> Op {
+    pub(crate) fn down_op(&self, fence: &Fence) -> Op {
         self.compose("docker compose down", fence, &["down", "--remove-orphans"])
     }
 
@@ -319,7 +319,7 @@ impl Target {
     }
 
     /// Read the ledger, the release dirs and the current release's files (read-only).
-    pub fn query_state(&self, ex: &mut Executor<'_>) -> Result<RemoteState, DeployError> {
+    pub(crate) fn query_state(&self, ex: &mut Executor<'_>) -> Result<RemoteState, DeployError> {
         self.ip()?;
         let out = query(ex, &self.state_op())?;
         if !out.success() {

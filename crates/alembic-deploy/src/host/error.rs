@@ -3,7 +3,7 @@
 use super::*;
 
 #[derive(Debug)]
-pub enum HostError {
+pub(crate) enum HostError {
     NoHome,
     NoUid(String),
     /// The host plane is the operator's machine; a CI runner is not it.
@@ -51,7 +51,7 @@ pub enum HostError {
 impl HostError {
     /// The exit code (DESIGN.md): 1 for what the user must fix in the environment or config
     /// (a missing secret, a refused file, a relative override); 3 for run-time failures.
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             HostError::RelativeSecretsFile(_)
             | HostError::SecretsMissing { .. }

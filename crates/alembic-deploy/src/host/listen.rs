@@ -26,18 +26,19 @@ use super::{HostError, PLANE};
 
 /// How the daemon's main process is found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PidSource {
+pub(crate) enum PidSource {
     /// `systemctl --user show -p MainPID --value UNIT`.
     SystemdUnit(String),
     /// `launchctl print gui/UID/LABEL` (its `pid = N` line).
     Launchd(String),
     /// A known process (tests, or a caller that started it).
+    #[cfg_attr(not(test), allow(dead_code))]
     Pid(u32),
 }
 
 /// Which tool lists listening sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SocketTool {
+pub(crate) enum SocketTool {
     /// `ss -Hltnp` (Linux, iproute2).
     Ss,
     /// `lsof -nP -iTCP -sTCP:LISTEN -F pn` (macOS; also on Linux).
@@ -46,7 +47,7 @@ pub enum SocketTool {
 
 /// One daemon's listen check.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListenCheck {
+pub(crate) struct ListenCheck {
     pub workload: String,
     pub bind: IpAddr,
     pub port: u16,
@@ -56,7 +57,7 @@ pub struct ListenCheck {
 
 /// A listening socket: its local address as the tool printed it, parsed, and its owners.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Listener {
+pub(crate) struct Listener {
     pub shown: String,
     pub addr: IpAddr,
     pub port: u16,
@@ -65,7 +66,7 @@ pub struct Listener {
 
 /// What one look at the process found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Ok,
     /// Not running yet, or not listening on the declared port yet; what it listens on so far.
     Pending(Vec<String>),
@@ -81,7 +82,7 @@ impl fmt::Display for ListenCheck {
 
 impl ListenCheck {
     /// The declared address, `127.0.0.1:8000` or `[::1]:8000`.
-    pub fn declared(&self) -> String {
+    pub(crate) fn declared(&self) -> String {
         show_addr(self.bind, self.port)
     }
 
@@ -90,7 +91,7 @@ impl ListenCheck {
     }
 
     /// The op that prints the main PID, when it has to be looked up.
-    pub fn pid_op(&self) -> Option<Op> {
+    pub(crate) fn pid_op(&self) -> Option<Op> {
         let op = match &self.pid {
             PidSource::SystemdUnit(u) => Op::new(
                 PLANE,
@@ -117,7 +118,7 @@ impl ListenCheck {
     }
 
     /// The op that prints every process with its parent.
-    pub fn ps_op(&self) -> Op {
+    pub(crate) fn ps_op(&self) -> Op {
         Op::new(
             PLANE,
             self.step("processes"),
@@ -128,7 +129,7 @@ impl ListenCheck {
     }
 
     /// The op that lists listening TCP sockets with their processes.
-    pub fn sockets_op(&self) -> Op {
+    pub(crate) fn sockets_op(&self) -> Op {
         let (program, args): (&str, &[&str]) = match self.tool {
             SocketTool::Ss => ("ss", &["-Hltnp"]),
             SocketTool::Lsof => ("lsof", &["-nP", "-iTCP", "-sTCP:LISTEN", "-F", "pn"]),
@@ -143,7 +144,7 @@ impl ListenCheck {
     }
 
     /// One round of the check's ops, in order (what a dry run records).
-    pub fn ops(&self) -> Vec<Op> {
+    pub(crate) fn ops(&self) -> Vec<Op> {
         self.pid_op()
             .into_iter()
             .chain([self.ps_op(), self.sockets_op()])
@@ -151,7 +152,7 @@ impl ListenCheck {
     }
 
     /// Judge the listeners of the process tree rooted at `main`.
-    pub fn judge(&self, main: Option<u32>, ps: &str, sockets: &[Listener]) -> Verdict {
+    pub(crate) fn judge(&self, main: Option<u32>, ps: &str, sockets: &[Listener]) -> Verdict {
         let Some(main) = main else {
             return Verdict::Pending(Vec::new());
         };
@@ -187,7 +188,7 @@ impl ListenCheck {
 
     /// Run the check until it passes, fails, or `timeout` passes (polling every 200 ms). A dry
     /// run records one round of ops and passes.
-    pub fn run(&self, ex: &mut Executor<'_>, timeout: Duration) -> Result<(), HostError> {
+    pub(crate) fn run(&self, ex: &mut Executor<'_>, timeout: Duration) -> Result<(), HostError> {
         if ex.goal == Goal::DryRun {
             for op in self.ops() {
                 ex.run(&op)?;
@@ -273,12 +274,12 @@ fn show_addr(ip: IpAddr, port: u16) -> String {
 }
 
 /// `systemctl show -p MainPID --value`: a number, `0` when the unit runs nothing.
-pub fn parse_main_pid(text: &str) -> Option<u32> {
+pub(crate) fn parse_main_pid(text: &str) -> Option<u32> {
     text.trim().parse().ok().filter(|p| *p != 0)
 }
 
 /// `launchctl print`: the service's `pid = N` line (absent when it is not running).
-pub fn parse_launchd_pid(text: &str) -> Option<u32> {
+pub(crate) fn parse_launchd_pid(text: &str) -> Option<u32> {
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("pid = "))
         .find_map(|p| p.trim().parse().ok())
@@ -286,7 +287,7 @@ pub fn parse_launchd_pid(text: &str) -> Option<u32> {
 }
 
 /// `main` and every process descending from it, from `ps -A -o pid=,ppid=`.
-pub fn descendants(main: u32, ps: &str) -> BTreeSet<u32> {
+pub(crate) fn descendants(main: u32, ps: &str) -> BTreeSet<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for line in ps.lines() {
         let mut it = line.split_whitespace().map(str::parse::<u32>);
@@ -308,7 +309,7 @@ pub fn descendants(main: u32, ps: &str) -> BTreeSet<u32> {
 
 /// A local address as `ss` or `lsof` prints it: `127.0.0.1:80`, `[::1]:80`, `*:80`,
 /// `[::ffff:127.0.0.1]:80`, `127.0.0.53%lo:53`. `*` is every address.
-pub fn parse_local(s: &str) -> Option<(IpAddr, u16)> {
+pub(crate) fn parse_local(s: &str) -> Option<(IpAddr, u16)> {
     let (host, port) = s.rsplit_once(':')?;
     let port = port.parse().ok()?;
     let host = host
@@ -325,7 +326,7 @@ pub fn parse_local(s: &str) -> Option<(IpAddr, u16)> {
 }
 
 /// `ss -Hltnp`: `LISTEN 0 5 127.0.0.1:8000 0.0.0.0:* users:(("python3",pid=42,fd=3))`.
-pub fn parse_ss(text: &str) -> Vec<Listener> {
+pub(crate) fn parse_ss(text: &str) -> Vec<Listener> {
     text.lines()
         .filter_map(|line| {
             let local = line.split_whitespace().nth(3)?;
@@ -351,7 +352,7 @@ pub fn parse_ss(text: &str) -> Vec<Listener> {
 }
 
 /// `lsof -F pn`: a `pPID` line, then one `nADDR:PORT` line per socket of that process.
-pub fn parse_lsof(text: &str) -> Vec<Listener> {
+pub(crate) fn parse_lsof(text: &str) -> Vec<Listener> {
     let mut out = Vec::new();
     let mut pid = None;
     for line in text.lines() {

@@ -15,7 +15,8 @@ pub(crate) fn tolerated(op: &Op, out: &Output) -> bool {
 
 /// Run host steps in order, stopping at the first failure (tolerating a "not loaded" bootout).
 /// Refuses to apply from CI; a dry run only records.
-pub fn run_steps(
+#[cfg(test)]
+pub(crate) fn run_steps(
     ex: &mut Executor<'_>,
     steps: &[Step],
     env: &HostEnv,
@@ -25,9 +26,10 @@ pub fn run_steps(
     Ok(report)
 }
 
-/// [`run_steps`], collecting warnings into `report` as they arise, so a later failure does not
-/// swallow them.
-pub fn run_steps_into(
+/// Run host steps in order, stopping at the first failure (tolerating a "not loaded" bootout),
+/// collecting warnings into `report` as they arise, so a later failure does not swallow them.
+/// Refuses to apply from CI; a dry run only records.
+pub(crate) fn run_steps_into(
     ex: &mut Executor<'_>,
     steps: &[Step],
     env: &HostEnv,
@@ -106,7 +108,8 @@ pub(crate) fn run_one(ex: &mut Executor<'_>, op: &Op) -> Result<(), HostError> {
 
 /// Build and run the host plane: what `alembic apply --plane host` does. Warnings gathered
 /// before a failure are in `report` too.
-pub fn apply(
+#[cfg(test)]
+pub(crate) fn apply(
     ex: &mut Executor<'_>,
     t: &Topology,
     set: &ArtifactSet,

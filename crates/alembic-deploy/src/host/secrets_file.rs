@@ -21,18 +21,15 @@ use std::path::Path;
 use crate::exec::Output;
 use crate::ops::{Op, Stdin};
 
-/// Exit status of [`MERGER`] when a managed secret is neither set nor in the file.
-pub const EXIT_MISSING: i32 = 65;
-/// Exit status of [`MERGER`] when the existing file (or its directory) is refused.
-pub const EXIT_REFUSED: i32 = 66;
-
 /// The merger's file name, installed in the project's `bin` directory next to the launcher.
-pub const MERGER_NAME: &str = "alembic-secrets-merge";
+pub(crate) const MERGER_NAME: &str = "alembic-secrets-merge";
 
 /// `$1` = the secrets file, `$2` = the managed names, comma-separated; `NAME=value` lines for
 /// the names the environment sets on stdin. The old file is refused when it is a symlink, not
 /// a regular file, or not owned by this uid with mode 0600 (as the launcher refuses it).
-pub const MERGER: &str = r#"#!/bin/sh
+/// It exits 65 when a managed secret is neither set nor in the file and 66 when the existing
+/// file (or its directory) is refused; [`parse_report`] reads its report lines, not the status.
+pub(crate) const MERGER: &str = r#"#!/bin/sh
 # alembic-secrets-merge: update one project's host secrets file by merge.
 # Installed by `alembic apply --plane host`, which runs it. Do not edit.
 # usage: alembic-secrets-merge FILE NAME[,NAME...] < NAME=value lines
@@ -132,7 +129,12 @@ mv -f "$tmp" "$f"
 
 /// The op that runs the installed merger at `merger` to merge the environment's values for
 /// `names` into `file`.
-pub fn merge_op(plane: crate::stage::Stage, merger: &Path, file: &Path, names: &[String]) -> Op {
+pub(crate) fn merge_op(
+    plane: crate::stage::Stage,
+    merger: &Path,
+    file: &Path,
+    names: &[String],
+) -> Op {
     Op::new(
         plane,
         "merge host secrets file",
@@ -148,11 +150,9 @@ pub fn merge_op(plane: crate::stage::Stage, merger: &Path, file: &Path, names: &
     })
 }
 
-pub use crate::exec::env_lines_if_set;
-
 /// What a merge run reported (names only: the script never prints a value).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MergeReport {
+pub(crate) struct MergeReport {
     /// Managed names the environment did not set, kept from the file.
     pub kept: Vec<String>,
     /// Managed names set nowhere (the file was left untouched).
@@ -162,7 +162,7 @@ pub struct MergeReport {
 }
 
 /// Read the merger's stderr protocol.
-pub fn parse_report(out: &Output) -> MergeReport {
+pub(crate) fn parse_report(out: &Output) -> MergeReport {
     let mut r = MergeReport::default();
     for line in out.stderr_text().lines() {
         if let Some(n) = line.strip_prefix("kept ") {

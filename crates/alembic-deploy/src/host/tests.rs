@@ -2,6 +2,13 @@
 
 use super::*;
 
+// The host plane run for real (files, listen checks, the secrets merge) and its exact
+// dry-run transcripts, each concern in its own file.
+mod install_real;
+mod listen_real;
+mod secrets_merge;
+mod transcripts;
+
 fn alice() -> HostEnv {
     HostEnv::for_home("/Users/alice", 501)
 }

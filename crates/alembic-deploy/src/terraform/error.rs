@@ -3,7 +3,7 @@
 use super::*;
 
 #[derive(Debug)]
-pub enum TfError {
+pub(crate) enum TfError {
     Exec(ExecError),
     /// A terraform step exited with an error; `stderr` is Terraform's own message, already
     /// passed through the apply's [`Redactor`] (its stdout when stderr was empty).
@@ -102,7 +102,7 @@ impl std::error::Error for TfError {}
 impl TfError {
     /// DESIGN.md exit codes: a refused replacement is a problem with what the config asks for
     /// (1); anything else failed at run time (3).
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             TfError::ReplaceRefused(_) | TfError::Drift { .. } => 1,
             _ => 3,

@@ -32,7 +32,7 @@ pub(crate) struct ShowChange {
 /// Parse `terraform show -json <planfile>` output into a summary. Counts follow Terraform's own
 /// "Plan:" line: a replacement counts once as an add and once as a destroy; data-source reads
 /// count as nothing.
-pub fn parse_show_json(json: &str) -> Result<PlanSummary, TfError> {
+pub(crate) fn parse_show_json(json: &str) -> Result<PlanSummary, TfError> {
     let plan: ShowPlan =
         serde_json::from_str(json).map_err(|e| TfError::BadShowJson(e.to_string()))?;
     if !plan.format_version.starts_with("1.") {
@@ -96,13 +96,13 @@ pub fn parse_show_json(json: &str) -> Result<PlanSummary, TfError> {
 }
 
 /// The output holding the droplet's public address in the rendered config.
-pub const RESERVED_IP_OUTPUT: &str = alembic_render::terraform::OUTPUT_RESERVED_IP;
+pub(crate) const RESERVED_IP_OUTPUT: &str = alembic_render::terraform::OUTPUT_RESERVED_IP;
 
 /// The droplet's address from what [`Runner::output_op`] printed (`status`, stdout, stderr):
 /// the `reserved_ip` output of the applied state. `Err` says why it is not known, in words a
 /// plan can show: most often the infra plane has not been applied yet (Terraform then prints
 /// `{}`). The one reader of that output: the droplet plane and `doctor --online` both use it.
-pub fn reserved_ip(status: i32, stdout: &str, stderr: &str) -> Result<IpAddr, String> {
+pub(crate) fn reserved_ip(status: i32, stdout: &str, stderr: &str) -> Result<IpAddr, String> {
     if status != 0 {
         let why = stderr
             .lines()

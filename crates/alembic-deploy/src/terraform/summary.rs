@@ -5,7 +5,7 @@ use super::*;
 /// What Terraform will do to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+pub(crate) enum Action {
     NoOp,
     Read,
     Create,
@@ -19,7 +19,7 @@ pub enum Action {
 
 impl Action {
     /// From `resource_changes[].change.actions`.
-    pub fn from_actions(actions: &[String]) -> Option<Action> {
+    pub(crate) fn from_actions(actions: &[String]) -> Option<Action> {
         let a: Vec<&str> = actions.iter().map(String::as_str).collect();
         Some(match a.as_slice() {
             ["no-op"] => Action::NoOp,
@@ -33,12 +33,12 @@ impl Action {
         })
     }
 
-    pub fn is_replace(self) -> bool {
+    pub(crate) fn is_replace(self) -> bool {
         matches!(self, Action::DeleteThenCreate | Action::CreateThenDelete)
     }
 
     /// Terraform's plan symbol.
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             Action::NoOp => " ",
             Action::Read => "<=",
@@ -65,7 +65,7 @@ impl Action {
 
 /// One resource in the plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResourceChange {
+pub(crate) struct ResourceChange {
     pub address: String,
     #[serde(rename = "type")]
     pub resource_type: String,
@@ -77,7 +77,7 @@ pub struct ResourceChange {
 
 /// The plan in numbers, with every changing resource. Holds no attribute values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanSummary {
+pub(crate) struct PlanSummary {
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
@@ -89,16 +89,16 @@ pub struct PlanSummary {
 }
 
 impl PlanSummary {
-    pub fn has_changes(&self) -> bool {
+    pub(crate) fn has_changes(&self) -> bool {
         !self.resources.is_empty() || !self.outputs_changed.is_empty()
     }
 
-    pub fn replacements(&self) -> impl Iterator<Item = &ResourceChange> {
+    pub(crate) fn replacements(&self) -> impl Iterator<Item = &ResourceChange> {
         self.resources.iter().filter(|r| r.action.is_replace())
     }
 
     /// Refuse a plan that replaces a protected resource unless replacement is allowed.
-    pub fn check_replacements(
+    pub(crate) fn check_replacements(
         &self,
         protected: &[&str],
         allow_replace: bool,

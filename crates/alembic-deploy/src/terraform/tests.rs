@@ -1,6 +1,12 @@
 //! Unit tests of `terraform`.
 
 use super::*;
+
+// The runner against the real `terraform` binary on the provider-free fixtures.
+mod address;
+mod e2e;
+mod relative;
+mod state;
 use alembic_config::default_topology;
 
 /// The runner for a project at `/srv/site`, plan directories under `/tmp`.

@@ -9,9 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+use crate::exec::{Executor, Goal, SecretSource};
+use crate::host::{self, HostEnv};
 use alembic_config::Topology;
-use alembic_deploy::exec::{Executor, Goal, SecretSource};
-use alembic_deploy::host::{self, HostEnv};
 
 const CANARY: &str = "sk-canary-host-real-51c7";
 

@@ -11,12 +11,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use alembic_deploy::droplet::{Address, Target};
-use alembic_deploy::exec::{shell_env_file, SecretSource};
-use alembic_deploy::lease::{self, Fence, Found, Lease};
-use alembic_deploy::ledger::{self, Ledger, Outcome, Release};
-use alembic_deploy::ops::{Op, Stdin};
-use alembic_deploy::ssh::SshTarget;
+use crate::droplet::{Address, Target};
+use crate::exec::{shell_env_file, SecretSource};
+use crate::lease::{self, Fence, Found, Lease};
+use crate::ledger::{self, Ledger, Outcome, Release};
+use crate::ops::{Op, Stdin};
+use crate::ssh::SshTarget;
 
 fn target() -> SshTarget {
     SshTarget {
@@ -94,7 +94,7 @@ fn lease_named(holder: &str, ttl: u64) -> Lease {
 
 fn acquire(root: &str, l: &Lease, clock: &Path, now: u64) -> Found {
     let (status, out, err) = run_with(
-        &lease::acquire_op(&target(), alembic_deploy::stage::Stage::Droplet, root, l),
+        &lease::acquire_op(&target(), crate::stage::Stage::Droplet, root, l),
         Some(clock),
         Some(now),
     );
@@ -138,7 +138,7 @@ fn exactly_one_of_many_concurrent_applies_takes_the_lease() {
     let threads: Vec<_> = leases
         .iter()
         .map(|l| {
-            let op = lease::acquire_op(&ssh, alembic_deploy::stage::Stage::Droplet, &root, l);
+            let op = lease::acquire_op(&ssh, crate::stage::Stage::Droplet, &root, l);
             std::thread::spawn(move || run_remote(&op))
         })
         .collect();
@@ -165,14 +165,14 @@ fn exactly_one_of_many_concurrent_applies_takes_the_lease() {
     loser_fence.token = Some(1);
     run_remote(&lease::release_op(
         &ssh,
-        alembic_deploy::stage::Stage::Droplet,
+        crate::stage::Stage::Droplet,
         &root,
         &loser_fence,
     ));
     assert!(Path::new(&root).join("lease.json").exists());
     run_remote(&lease::release_op(
         &ssh,
-        alembic_deploy::stage::Stage::Droplet,
+        crate::stage::Stage::Droplet,
         &root,
         &winner.fence(),
     ));
@@ -212,12 +212,7 @@ fn expiry_is_the_droplets_clock_and_a_stalled_holder_is_fenced_out() {
         other => panic!("A's lease is live at droplet time 1004: {other:?}"),
     }
     // A renews at 1003: its lease now runs to 1008, by the droplet's clock.
-    let renew_a = lease::renew_op(
-        &ssh,
-        alembic_deploy::stage::Stage::Droplet,
-        &root,
-        &a.fence(),
-    );
+    let renew_a = lease::renew_op(&ssh, crate::stage::Stage::Droplet, &root, &a.fence());
     assert_eq!(run_with(&renew_a, Some(&clock), Some(1003)).0, 0);
     assert!(matches!(
         acquire(&root, &b_req, &clock, 1007),
@@ -242,12 +237,7 @@ fn expiry_is_the_droplets_clock_and_a_stalled_holder_is_fenced_out() {
         t.down_op(&a.fence()),
         t.ledger_op(&ledger_before, None, Some(1), &a.fence()),
         t.prepare_op(2, &a.fence()),
-        lease::renew_op(
-            &ssh,
-            alembic_deploy::stage::Stage::Droplet,
-            &root,
-            &a.fence(),
-        ),
+        lease::renew_op(&ssh, crate::stage::Stage::Droplet, &root, &a.fence()),
     ] {
         let (status, out, _) = run_with(&op, Some(&clock), Some(1009));
         assert_eq!(status, lease::LOST, "{}: {out}", op.step);
@@ -263,7 +253,7 @@ fn expiry_is_the_droplets_clock_and_a_stalled_holder_is_fenced_out() {
     // A's release removes nothing: the lease is B's.
     run_remote(&lease::release_op(
         &ssh,
-        alembic_deploy::stage::Stage::Droplet,
+        crate::stage::Stage::Droplet,
         &root,
         &a.fence(),
     ));
@@ -281,12 +271,7 @@ fn expiry_is_the_droplets_clock_and_a_stalled_holder_is_fenced_out() {
         Path::new("releases/1")
     );
     // B's renewal pushes the expiry to the droplet's now + TTL, in place.
-    let renew_b = lease::renew_op(
-        &ssh,
-        alembic_deploy::stage::Stage::Droplet,
-        &root,
-        &b.fence(),
-    );
+    let renew_b = lease::renew_op(&ssh, crate::stage::Stage::Droplet, &root, &b.fence());
     assert_eq!(run_with(&renew_b, Some(&clock), Some(2000)).0, 0);
     let rec: Lease =
         serde_json::from_str(&std::fs::read_to_string(format!("{root}/lease.json")).unwrap())
@@ -295,7 +280,7 @@ fn expiry_is_the_droplets_clock_and_a_stalled_holder_is_fenced_out() {
     // After B releases, the next lease gets token 3: tokens never go back.
     run_remote(&lease::release_op(
         &ssh,
-        alembic_deploy::stage::Stage::Droplet,
+        crate::stage::Stage::Droplet,
         &root,
         &b.fence(),
     ));
@@ -312,12 +297,7 @@ fn fenced_scripts_are_exact() {
         id: "42-1700000000-5".into(),
         ttl: 30,
     };
-    let op = lease::renew_op(
-        &ssh,
-        alembic_deploy::stage::Stage::Droplet,
-        "/opt/al'embic",
-        &fence,
-    );
+    let op = lease::renew_op(&ssh, crate::stage::Stage::Droplet, "/opt/al'embic", &fence);
     let words = shlex::split(op.args.last().unwrap()).unwrap();
     let expected_script = r#"r=$1; tok=$2; id=$3; ttl=$4; shift 4
 exec 9>>"$r/.lease.lock" || exit 1

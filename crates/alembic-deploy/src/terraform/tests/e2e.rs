@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use alembic_deploy::droplet::Redactor;
-use alembic_deploy::exec::{ExecError, Executor, Goal, SecretSource};
-use alembic_deploy::terraform::{self, Action, Runner, TfError};
+use crate::droplet::Redactor;
+use crate::exec::{ExecError, Executor, Goal, SecretSource};
+use crate::terraform::{self, Action, Runner, TfError};
 
 const CANARY: &str = "dop_v1_canary_4f1e9b0c7d2a";
 const TOKEN_NAME: &str = "ALEMBIC_TEST_DO_TOKEN";
@@ -33,7 +33,7 @@ fn redactor(s: &Secrets) -> Redactor {
 }
 
 fn terraform_program() -> Option<std::path::PathBuf> {
-    if let Some(p) = alembic_deploy::terraform::find_program() {
+    if let Some(p) = crate::terraform::find_program() {
         return Some(p);
     }
     alembic_testkit::tool("terraform")

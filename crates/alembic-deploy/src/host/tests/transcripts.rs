@@ -1,11 +1,11 @@
 //! Host plane dry-run transcripts as exact strings (launchctl for macOS, systemctl --user for
 //! Linux), for a fixed home and uid, plus the proof that no secret value reaches a transcript.
 
+use crate::exec::{Executor, Goal, SecretSource};
+use crate::host::secrets_file::{MERGER, MERGER_NAME};
+use crate::host::{self, HostEnv};
+use crate::ops::Stdin;
 use alembic_config::Topology;
-use alembic_deploy::exec::{Executor, Goal, SecretSource};
-use alembic_deploy::host::secrets_file::{MERGER, MERGER_NAME};
-use alembic_deploy::host::{self, HostEnv};
-use alembic_deploy::ops::Stdin;
 
 const WRITER: &str =
     r#"'set -eu; umask 077; t="$1.alembic-tmp"; cat > "$t"; chmod "$2" "$t"; mv -f "$t" "$1"'"#;

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use alembic_deploy::droplet::{self, Bundle, RemoteState, Target, UNKNOWN_ADDRESS};
-use alembic_deploy::exec::{Executor, Goal, SecretSource};
-use alembic_deploy::lease::Lease;
-use alembic_deploy::terraform::{self, Runner};
+use crate::droplet::{self, Bundle, RemoteState, Target, UNKNOWN_ADDRESS};
+use crate::exec::{Executor, Goal, SecretSource};
+use crate::lease::Lease;
+use crate::terraform::{self, Runner};
 
 struct Secrets(HashMap<String, String>);
 
@@ -130,7 +130,7 @@ fn address_is_unknown_before_infra_and_the_reserved_ip_after() {
 
     // Apply the infra stage for real; now the same op gives the reserved IP.
     let mut ex = Executor::new(Goal::Apply, &secrets);
-    let redact = alembic_deploy::droplet::Redactor::new(&[], &secrets);
+    let redact = crate::droplet::Redactor::new(&[], &secrets);
     let p = terraform::plan(&mut ex, &tf, &redact).unwrap();
     let summary = p.summary.clone().unwrap();
     assert!(summary.outputs_changed.iter().any(|o| o == "reserved_ip"));
@@ -166,8 +166,7 @@ fn address_is_unknown_before_infra_and_the_reserved_ip_after() {
 
     // doctor --online reads the same output through its own bounded probe.
     if program.file_name().is_some_and(|n| n == "terraform") {
-        let ip =
-            alembic_deploy::doctor::droplet_address(&t, root, &alembic_deploy::doctor::SystemProbe);
+        let ip = crate::doctor::droplet_address(&t, root, &crate::doctor::SystemProbe);
         assert_eq!(ip, Some("192.0.2.44".parse().unwrap()));
     }
 }

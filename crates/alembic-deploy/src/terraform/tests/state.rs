@@ -10,9 +10,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use alembic_deploy::droplet::Redactor;
-use alembic_deploy::exec::{ExecError, Executor, Goal, SecretSource};
-use alembic_deploy::terraform::{self, Runner, TfError};
+use crate::droplet::Redactor;
+use crate::exec::{ExecError, Executor, Goal, SecretSource};
+use crate::terraform::{self, Runner, TfError};
 
 struct Secrets(HashMap<String, String>);
 

@@ -9,9 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::exec::{Executor, Goal, SecretSource};
+use crate::host::{self, secrets_file, HostEnv, HostError, HostReport, Step};
 use alembic_config::Topology;
-use alembic_deploy::exec::{Executor, Goal, SecretSource};
-use alembic_deploy::host::{self, secrets_file, HostEnv, HostError, HostReport, Step};
 
 const OPENAI: &str = "sk-canary-merge-new $HOME #x 'q' \"d\" \\b ${OTHER} ";
 const ANTHROPIC_OLD: &str = "sk-ant-canary-old-77a1";
@@ -307,8 +307,8 @@ fn the_warning_survives_a_later_failure() {
         0o600,
     );
     let mut steps = merge_steps(&t, &env);
-    steps.push(Step::Run(alembic_deploy::ops::Op::new(
-        alembic_deploy::stage::Stage::Host,
+    steps.push(Step::Run(crate::ops::Op::new(
+        crate::stage::Stage::Host,
         "fail",
         "false",
         vec![],

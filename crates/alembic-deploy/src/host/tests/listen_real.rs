@@ -7,10 +7,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use alembic_deploy::exec::{Executor, Goal, SecretSource};
-use alembic_deploy::host::listen::{ListenCheck, PidSource, SocketTool};
-use alembic_deploy::host::{self, HostEnv, HostError, Step};
-use alembic_deploy::ops::Op;
+use crate::exec::{Executor, Goal, SecretSource};
+use crate::host::listen::{ListenCheck, PidSource, SocketTool};
+use crate::host::{self, HostEnv, HostError, Step};
+use crate::ops::Op;
 
 struct NoSecrets;
 impl SecretSource for NoSecrets {
@@ -187,7 +187,7 @@ fn an_exposed_daemon_is_stopped() {
     let step = Step::Listen {
         check: check(pid, port, SocketTool::Ss),
         stop: Op::new(
-            alembic_deploy::stage::Stage::Host,
+            crate::stage::Stage::Host,
             "stop web",
             "kill",
             vec![pid.to_string()],

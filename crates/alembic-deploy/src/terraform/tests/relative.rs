@@ -3,15 +3,16 @@
 //! `terraform` through init, plan (the plan file written into its private directory) and apply
 //! of that plan on the provider-free fixture.
 //!
-//! This binary holds one test on purpose: it changes the process's working directory, which
-//! no other test may share.
+//! The working directory is process-wide and the other tests of this binary run alongside, so
+//! the test runs its body in a child process of this same test binary, started in the temporary
+//! project (the child changes nothing the other tests share).
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use alembic_deploy::droplet::Redactor;
-use alembic_deploy::exec::{Executor, Goal, SecretSource};
-use alembic_deploy::terraform::{self, Runner};
+use crate::droplet::Redactor;
+use crate::exec::{Executor, Goal, SecretSource};
+use crate::terraform::{self, Runner};
 
 struct Secrets(HashMap<String, String>);
 
@@ -21,10 +22,16 @@ impl SecretSource for Secrets {
     }
 }
 
+/// Set (to the `terraform` program) in the child process that runs the body.
+const CHILD_ENV: &str = "ALEMBIC_TEST_RELATIVE_ROOT_TERRAFORM";
+
 // With `-c ./alembic.toml` (the CI case) terraform got `-chdir=./infra/terraform` plus a
 // relative `-out` that resolved inside the chdir: "Failed to write plan file".
 #[test]
 fn a_relative_root_plans_and_applies_with_the_real_terraform() {
+    if let Some(program) = std::env::var_os(CHILD_ENV) {
+        return plan_and_apply_from_the_working_directory(Path::new(&program));
+    }
     let Some(program) = terraform::find_program().or_else(|| alembic_testkit::tool("terraform"))
     else {
         return;
@@ -37,8 +44,31 @@ fn a_relative_root_plans_and_applies_with_the_real_terraform() {
         dir.join("main.tf"),
     )
     .unwrap();
-    std::env::set_current_dir(tmp.path()).unwrap();
+    // This test again, alone, in the temporary project as its working directory.
+    let name = concat!(
+        module_path!(),
+        "::a_relative_root_plans_and_applies_with_the_real_terraform"
+    );
+    let name = name.split_once("::").map_or(name, |(_, rest)| rest);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .current_dir(tmp.path())
+        .env(CHILD_ENV, &program)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    // The child ran exactly this test (a filter matching nothing would pass vacuously).
+    assert!(text.contains("test result: ok. 1 passed"), "{text}");
+    assert!(dir.join("terraform.tfstate").is_file());
+}
 
+/// The body, run in the child whose working directory is the temporary project.
+fn plan_and_apply_from_the_working_directory(program: &Path) {
     let t = alembic_config::default_topology();
     let secrets = Secrets(HashMap::from([
         (
@@ -81,7 +111,4 @@ fn a_relative_root_plans_and_applies_with_the_real_terraform() {
             }
         }
     }
-    assert!(dir.join("terraform.tfstate").is_file());
-    // Leave the temp dir before it is removed.
-    std::env::set_current_dir("/").unwrap();
 }
