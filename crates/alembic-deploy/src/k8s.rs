@@ -93,7 +93,8 @@ fn manifests(set: &ArtifactSet) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Plan the apply of `t`'s rendered manifests. `kubeconfig`: the value of `KUBECONFIG`;
-/// `kubectl`: whether it is on PATH. Pure.
+/// `kubectl`: whether it is on PATH. Runs nothing; it only looks whether the kubeconfig files
+/// exist.
 pub fn plan(t: &Topology, set: &ArtifactSet, kubeconfig: Option<&str>, kubectl: bool) -> Planned {
     let ns = t.project.name.to_string();
     let mut plane = PlanePlan::new(Stage::Droplet);

@@ -328,6 +328,41 @@ fn secret_in_task(stack: &str, name: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// Nothing on the droplet: no lease, no release, no ledger.
+fn assert_untouched(w: &World) {
+    for f in ["lease.json", "releases", "ledger.json"] {
+        assert!(
+            !w.root().join(f).exists(),
+            "{f} exists after a refused apply"
+        );
+    }
+}
+
+/// Run `f` while the droplet's sessions find no `docker` (their PATH holds only the few tools
+/// a plan's read-only scripts use); sshd is restarted with its own config after.
+fn without_docker(w: &mut World, f: impl FnOnce(&mut World)) {
+    let bin = w.path("nodocker-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["sh", "cat", "ls"] {
+        let path = alembic_testkit::which(tool).unwrap_or_else(|| panic!("{tool} on PATH"));
+        std::os::unix::fs::symlink(path, bin.join(tool)).unwrap();
+    }
+    let config = std::fs::read_to_string(w.path("sshd_config")).unwrap();
+    let original = config
+        .lines()
+        .find_map(|l| l.split_whitespace().find(|x| x.starts_with("PATH=")))
+        .expect("the world's sshd sets PATH")
+        .to_owned();
+    let changed = config.replace(&original, &format!("PATH={}", bin.display()));
+    std::fs::write(w.path("sshd_config"), changed).unwrap();
+    w.kill_sshd();
+    w.start_sshd();
+    f(w);
+    std::fs::write(w.path("sshd_config"), config).unwrap();
+    w.kill_sshd();
+    w.start_sshd();
+}
+
 #[test]
 fn swarm_deploy_update_and_automatic_rollback() {
     let Some(mut w) = world("swarm_deploy_update_and_automatic_rollback", "e2eswarm") else {
@@ -345,6 +380,28 @@ fn swarm_deploy_update_and_automatic_rollback() {
         gwbridge_ours,
         images: vec![image.clone()],
     };
+    // 0. Refused before anything is touched (exit 1, naming the config key): a droplet whose
+    // Docker is not in swarm mode, and one without docker at all.
+    write(&w, &image, "api v1", 200);
+    let o = w.alembic_run(&["apply", "--plane", "droplet", "--yes"]);
+    assert_eq!(code(&o), 1, "not in swarm mode:\n{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        err.contains("droplet.engine = \"swarm\": the droplet's Docker is not in swarm mode"),
+        "{err}"
+    );
+    assert_untouched(&w);
+    without_docker(&mut w, |w| {
+        let o = w.alembic_run(&["apply", "--plane", "droplet", "--yes"]);
+        assert_eq!(code(&o), 1, "no docker:\n{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(
+            err.contains("droplet.engine = \"swarm\": docker is not installed on the droplet"),
+            "{err}"
+        );
+    });
+    assert_untouched(&w);
+
     let init = docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
     assert!(init.status.success(), "swarm init: {}", text(&init));
     let owner = format!("{OWNER_LABEL}={}:{}", std::process::id(), w.project);

@@ -48,8 +48,8 @@ pub const CONVERGE_SECS: u64 = 300;
 pub(crate) const ENGINE_CHECK: &str = r#"if ! command -v docker >/dev/null 2>&1; then echo 'docker missing'; exit 0; fi
 docker info --format 'swarm {{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null || echo 'docker unreachable'"#;
 
-/// Fenced: one `docker secret` per `(name, variable)` pair in `$2..`, for release `$1` of
-/// project `$p`... created from the values in stdin (the release `.env` format, sourced by
+/// Fenced: `$1` the release, `$2` the project, then one `(docker secret name, variable)` pair
+/// per secret: each secret is created from its value in stdin (the release `.env` format, sourced by
 /// `eval`; `printf` is the shell's builtin, so no value is ever in a process's argv). A
 /// secret left by an earlier attempt at the same release number is replaced.
 pub(crate) const SECRETS: &str = r#"set -e
