@@ -488,6 +488,11 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         }
     }
     if let Some(ep) = &plan.engine {
+        let fresh = match engines::after_infra(plan, ep, goal) {
+            Ok(f) => f,
+            Err(r) => return report.fail(r.message, r.code),
+        };
+        let ep = fresh.as_ref().unwrap_or(ep);
         if engines::apply_engine(plan, ep, goal, view, &mut report).is_err() {
             return report;
         }

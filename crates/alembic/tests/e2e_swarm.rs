@@ -6,10 +6,13 @@
 //! of this machine for the test's duration. The requests themselves stay on loopback.
 //!
 //! Proven, by what is served, exit codes and the droplet's ledger:
+//! - refused with exit 1 before anything is touched: a droplet whose Docker is not in swarm
+//!   mode, and one without docker;
 //! - a first `apply --yes` deploys the stack and the edge serves it over HTTPS (its local CA);
 //!   the secret reaches the task as a `docker secret` file byte for byte;
 //! - a health-gated update (`start-first`, the workload's `healthcheck`) while a bounded
-//!   request loop runs through the edge: 0 failed requests;
+//!   request loop runs through the edge: 0 failed requests; planned once through the façade,
+//!   its dry run recorded exactly the ops the real update then ran;
 //! - an update whose new version fails its health check: swarm rolls it back by itself,
 //!   alembic reads `UpdateStatus`, restores the previous release and exits 3 saying so; the
 //!   previous version keeps serving and the ledger records the failure;
@@ -30,6 +33,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use alembic_deploy::facade::{self, Env, Goal, Op, Record, Selection, Stage};
 use support::droplet::{code, curl_within, ok, run, text, world, World, CANARY, HOSTILE};
 
 /// The node label naming the process whose test put the engine in swarm mode.
@@ -328,6 +334,32 @@ fn secret_in_task(stack: &str, name: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// The applying environment for in-process applies: the world's ssh config and secrets.
+fn env(w: &World) -> Env {
+    let vars: BTreeMap<String, String> = [
+        (
+            "ALEMBIC_SSH_CONFIG",
+            w.path("ssh_config").display().to_string(),
+        ),
+        ("ALEMBIC_PROBE_TIMEOUT", "15".to_owned()),
+        ("E2E_CANARY_TOKEN", CANARY.to_owned()),
+        ("E2E_SECOND_SECRET", HOSTILE.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Env::with_vars(w.dir.path(), vars)
+}
+
+/// The droplet stage's ops as the report lists them (each once, in the order first run).
+fn droplet_ops(r: &facade::Report) -> Vec<Op> {
+    r.stages
+        .iter()
+        .find(|(s, _)| *s == Stage::Droplet)
+        .map(|(_, ops)| ops.clone())
+        .unwrap_or_default()
+}
+
 /// Nothing on the droplet: no lease, no release, no ledger.
 fn assert_untouched(w: &World) {
     for f in ["lease.json", "releases", "ledger.json"] {
@@ -426,18 +458,53 @@ fn swarm_deploy_update_and_automatic_rollback() {
         "E2E_SECOND_SECRET changed in transit"
     );
 
-    // 2. A health-gated update under a bounded request loop: no request fails.
+    // 2. A health-gated update under a bounded request loop: no request fails. Planned once
+    // through the façade and walked twice by the same driver: the ops the real update runs
+    // are exactly the ops its dry run recorded, and those are the plan's after its read-only
+    // look at the manager.
     write(&w, &image, "api v2", 200);
+    let text_now = std::fs::read_to_string(w.path("alembic.toml")).unwrap();
+    let t = alembic_config::load_str("alembic.toml", &text_now)
+        .topology
+        .expect("the config validates");
+    let set = alembic_render::render(&t);
+    let plan = facade::plan(&t, &set, Selection::Only(Stage::Droplet), env(&w)).expect("plan");
+    plan.close();
+    let opts = facade::Options {
+        allow_replace: false,
+        interrupt: None,
+    };
+    let dry = facade::apply(&plan, Goal::DryRun, &mut Record::default(), &opts);
+    assert!(dry.error.is_none(), "dry run: {:?}", dry.error);
     let stop = Arc::new(AtomicBool::new(false));
     let looping = request_loop(&w, stop.clone());
     std::thread::sleep(Duration::from_secs(1));
     let t0 = Instant::now();
-    let o = w.alembic_run(&["apply", "--plane", "droplet", "--yes"]);
+    let real = facade::apply(&plan, Goal::Apply, &mut Record::default(), &opts);
     let update = t0.elapsed();
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
     let (served, failed, errors) = looping.join().unwrap();
-    assert_eq!(code(&o), 0, "update:\n{}", text(&o));
+    assert!(real.error.is_none(), "update: {:?}", real.error);
+    let (dry_ops, real_ops) = (droplet_ops(&dry), droplet_ops(&real));
+    assert!(
+        dry_ops
+            .iter()
+            .any(|o| o.step == "docker stack deploy release 2"),
+        "{dry_ops:?}"
+    );
+    assert_eq!(
+        real_ops, dry_ops,
+        "the update ran other ops than its dry run"
+    );
+    let planned = &plan.document().planes[0].ops;
+    assert_eq!(planned[0].step, "check docker swarm on the manager");
+    assert_eq!(
+        planned[1..],
+        dry_ops[..],
+        "the dry run walked other steps than planned"
+    );
+    assert!(!format!("{:?}", real.ran).contains(CANARY));
     assert_eq!(
         curl_within("api.e2e.test", w.https_port, &w.ca(), 10).unwrap(),
         "api v2"
@@ -453,6 +520,8 @@ fn swarm_deploy_update_and_automatic_rollback() {
     let rollback = t0.elapsed();
     assert_eq!(code(&o), 3, "failing update:\n{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
+    let reported = err.lines().find(|l| l.contains("release 3 failed"));
+    println!("swarm: the failed update as alembic reports it: {reported:?}");
     assert!(
         err.contains("release 3 failed") && err.contains("rollback_completed"),
         "{err}"

@@ -40,6 +40,23 @@ pub(super) fn plan_engine(p: &Plan) -> Option<Result<EnginePlan, Refusal>> {
     }
 }
 
+/// The infra stage of this apply may just have created the droplets: a swarm is planned again
+/// against the manager's address as Terraform now reports it (Some: the new plan).
+pub(super) fn after_infra(
+    plan: &Plan,
+    ep: &EnginePlan,
+    goal: Goal,
+) -> Result<Option<EnginePlan>, Refusal> {
+    let EnginePlan::Swarm(b) = ep else {
+        return Ok(None);
+    };
+    if plan.infra.is_none() || goal != Goal::Apply {
+        return Ok(None);
+    }
+    close(&b.0.target, &plan.env);
+    plan_engine(plan).transpose()
+}
+
 /// The swarm manager: `droplet.address`, else the first of `droplet.addresses`, else what
 /// Terraform reports.
 pub(super) fn manager_address(

@@ -89,12 +89,18 @@ pub(crate) const FETCH_CA: &str = r#"c=$(docker ps -q --filter "label=com.docker
 docker cp "$c:$2" -"#;
 
 /// Fenced: remove the secrets project `$1` created for each release in `$2..` (pruned or
-/// failed releases). Best effort: a secret still in use stays.
+/// failed releases), and the edge's Caddyfile configs no task uses any more (a rollback's
+/// `docker stack deploy` creates its release's config again from its Caddyfile). Best effort:
+/// whatever is still in use stays.
 pub(crate) const PRUNE_SECRETS: &str = r#"p=$1; shift
 for n in "$@"; do
   ids=$(docker secret ls -q --filter "label=alembic.project=$p" --filter "label=alembic.release=$n")
   if [ -n "$ids" ]; then docker secret rm $ids >/dev/null 2>&1 || true; fi
-done"#;
+done
+for c in $(docker config ls --format '{{.Name}}' --filter "name=${p}_caddyfile_"); do
+  docker config rm "$c" >/dev/null 2>&1 || true
+done
+exit 0"#;
 
 /// Fenced: remove the stack (a failed first release; named volumes stay).
 pub(crate) const STACK_RM: &str = r#"docker stack rm "$1" 9>&-"#;
@@ -207,14 +213,16 @@ impl Swarm {
             .read_only()
     }
 
+    /// Remove the docker secrets of `releases` and the configs no task uses (see
+    /// [`PRUNE_SECRETS`]); None when no release goes.
     pub fn prune_secrets_op(&self, releases: &[u64], fence: &Fence) -> Option<Op> {
-        if releases.is_empty() || self.secrets.is_empty() {
+        if releases.is_empty() {
             return None;
         }
         let mut args = vec![self.stack.clone()];
         args.extend(releases.iter().map(u64::to_string));
         Some(self.fenced(
-            "remove old releases' docker secrets",
+            "remove old releases' docker secrets and unused configs",
             fence,
             PRUNE_SECRETS,
             &args,

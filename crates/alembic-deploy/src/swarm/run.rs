@@ -394,7 +394,7 @@ fn fail_and_restore(
             }),
     };
     let note = match &outcome {
-        Err(e @ DeployError::LeaseLost(_)) => return DeployError::LeaseLost(e.to_string()),
+        Err(DeployError::LeaseLost(who)) => return DeployError::LeaseLost(who.clone()),
         Ok(done) => format!("{}; {done}", failure.what),
         Err(e) => format!("{}; restoring failed: {e}", failure.what),
     };
