@@ -33,6 +33,7 @@ pub use crate::artifacts::{
 };
 pub use crate::fsio::{check_output_dir, write_output};
 
+mod engines;
 mod rollback;
 pub use rollback::{plan_rollback, rollback, run_rollback, Rollback, RollbackPlan};
 
@@ -157,6 +158,8 @@ pub struct Plan {
     set: ArtifactSet,
     env: Env,
     droplet: Option<(Target, Planned)>,
+    /// The droplet stage on swarm or Kubernetes (`droplet.engine`); `droplet` is then None.
+    engine: Option<engines::EnginePlan>,
     infra: Option<terraform::Runner>,
     address_tf: Option<terraform::Runner>,
     host: Option<(host::HostEnv, Vec<host::Step>)>,
@@ -172,6 +175,9 @@ impl Plan {
     pub fn close(&self) {
         if let Some((target, _)) = &self.droplet {
             close(target, &self.env);
+        }
+        if let Some(engines::EnginePlan::Swarm(b)) = &self.engine {
+            close(&b.0.target, &self.env);
         }
     }
 }
@@ -219,6 +225,7 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
         set: set.clone(),
         env,
         droplet: None,
+        engine: None,
         infra: None,
         address_tf,
         host: None,
@@ -227,6 +234,12 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
     for stage in stages {
         match stage {
             Stage::Droplet => {
+                if let Some(ep) = engines::plan_engine(&plan) {
+                    let ep = ep?;
+                    out.push(ep.plane().clone());
+                    plan.engine = Some(ep);
+                    continue;
+                }
                 let (target, mut planned) = plan_droplet(&plan)?;
                 if first_release(t, &planned) {
                     planned.plane.notes.push(format!(
@@ -474,6 +487,16 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         if let Err(e) = r {
             let code = e.exit_code();
             return report.fail(format!("infra: {e}"), code);
+        }
+    }
+    if let Some(ep) = &plan.engine {
+        let fresh = match engines::after_infra(plan, ep, goal) {
+            Ok(f) => f,
+            Err(r) => return report.fail(r.message, r.code),
+        };
+        let ep = fresh.as_ref().unwrap_or(ep);
+        if engines::apply_engine(plan, ep, goal, view, &mut report).is_err() {
+            return report;
         }
     }
     // The infra stage may just have created the droplet (or moved its reserved IP): plan the

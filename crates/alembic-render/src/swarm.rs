@@ -40,6 +40,9 @@ pub const PATH: &str = "infra/docker/stack.yaml";
 pub const MONITOR: &str = "30s";
 /// Where a secret is mounted in a task.
 pub const SECRETS_DIR: &str = "/run/secrets";
+/// The variable `docker stack deploy` reads a release's secret version from (see
+/// [`render_release`]).
+pub const SECRETS_VERSION_VAR: &str = "ALEMBIC_SECRETS_VERSION";
 
 #[derive(Serialize)]
 struct StackFile {
@@ -181,12 +184,32 @@ pub fn caddyfile_config_name(t: &Topology) -> String {
     format!("{}_caddyfile_{}", t.project.name, &hash[..12])
 }
 
+/// The swarm secret holding workload secret `name` for release `version`: swarm secrets are
+/// immutable, so every release creates its own (`<project>_<name>_<version>`) and an update
+/// rotates them.
+pub fn secret_name_for(t: &Topology, name: &str, version: u64) -> String {
+    format!("{}_{version}", secret_name(t, name))
+}
+
 /// The stack file of `t` and the configs it names.
 pub fn render(t: &Topology) -> Vec<Artifact> {
-    let file = stack_file(t);
+    to_artifact(&stack_file(t, None))
+}
+
+/// The stack file a release deploys: `build` workloads' images pinned (`pins`: workload name ->
+/// image, as `compose::render_pinned` takes them), and each secret named
+/// `<project>_<NAME>_${ALEMBIC_SECRETS_VERSION}`, the version `docker stack deploy` gets in its
+/// environment (the release number, see [`secret_name_for`]). The file is the same for two
+/// releases of the same config, so a plan still sees "nothing changed"; a rollback deploys
+/// the old release's file with the old release's number.
+pub fn render_release(t: &Topology, pins: &BTreeMap<String, String>) -> Vec<Artifact> {
+    to_artifact(&stack_file(t, Some(pins)))
+}
+
+fn to_artifact(file: &StackFile) -> Vec<Artifact> {
     // Plain structs with string keys: serializing cannot fail; an empty file would fail the
     // `docker stack config` test loudly if it ever did.
-    let yaml = yaml_serde::to_string(&file).unwrap_or_default();
+    let yaml = yaml_serde::to_string(file).unwrap_or_default();
     vec![Artifact::new(
         PATH,
         quote_ambiguous_scalars(&yaml),
@@ -195,16 +218,28 @@ pub fn render(t: &Topology) -> Vec<Artifact> {
     )]
 }
 
-fn stack_file(t: &Topology) -> StackFile {
+/// `release`: the pins of a release's file (see [`render_release`]); None for the artifact.
+fn stack_file(t: &Topology, release: Option<&BTreeMap<String, String>>) -> StackFile {
     let mut services = vec![(EDGE_SERVICE.to_owned(), edge(t))];
     let mut secrets = BTreeMap::new();
     for w in t.on_plane(Plane::Droplet) {
-        services.push((w.name.to_string(), workload(t, w)));
+        let mut service = workload(t, w);
+        if let Some(pin) = release.and_then(|p| p.get(w.name.as_str())) {
+            service.image = pin.clone();
+        }
+        services.push((w.name.to_string(), service));
         for s in &w.secrets {
+            let name = match release {
+                None => secret_name(t, s.as_str()),
+                Some(_) => format!(
+                    "{}_${{{SECRETS_VERSION_VAR}:?the release number, set by alembic apply}}",
+                    secret_name(t, s.as_str())
+                ),
+            };
             secrets.insert(
                 s.to_string(),
                 External {
-                    name: secret_name(t, s.as_str()),
+                    name,
                     external: Some(true),
                     file: None,
                 },

@@ -179,6 +179,15 @@ fn swarm_ports_are_open_only_between_the_tagged_droplets() {
     }
     // Nothing but 80/443 (from the balancer), SSH and the swarm ports.
     assert_eq!(rules.len(), 3 + terraform_scale::SWARM_PORTS.len());
+    // Compose on the same droplets opens none of them.
+    let body = main_tf(&fixture("scale-compose"));
+    let rules = inbound(resources(&body, "digitalocean_firewall")[0]);
+    for (protocol, port) in terraform_scale::SWARM_PORTS {
+        assert!(
+            !rules.iter().any(|r| r.0 == protocol && r.1 == port),
+            "compose opens {protocol}/{port}: {rules:?}"
+        );
+    }
 }
 
 #[test]

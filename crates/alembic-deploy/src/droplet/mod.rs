@@ -205,7 +205,7 @@ mod target;
 mod tests;
 
 use bundle::names_text;
-use runner::{query, Renewer};
+pub(crate) use runner::{query, Renewer};
 use target::parse_state;
 
 pub(crate) use crate::error::{DeployError, Failure};

@@ -18,6 +18,8 @@ pub struct RollbackPlan {
 /// same driver, so the dry run's ops are the ops a rollback runs.
 pub struct Rollback {
     target: Target,
+    /// `droplet.engine = "swarm"`: the stack the rollback redeploys.
+    swarm: Option<crate::swarm::Swarm>,
     env: Env,
     to: Option<u64>,
     lease: Lease,
@@ -27,12 +29,21 @@ pub struct Rollback {
 /// Plan `alembic rollback` of `t`'s droplet to release `to`.
 pub fn plan_rollback(t: &Topology, env: Env, to: Option<u64>) -> Result<Rollback, Refusal> {
     verify_terraform(t, &env.base_dir)?;
+    if let Some(refusal) = super::engines::rollback_refusal(t) {
+        return Err(refusal);
+    }
     let tf = (t.droplet.is_provisioned() && terraform::find_program().is_some())
         .then(|| tf_runner(t, &env.base_dir));
-    let address = droplet::resolve_address(t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env));
+    let swarm = t.droplet.scale.engine == alembic_config::scale::Engine::Swarm;
+    let address = if swarm {
+        super::engines::manager_address(t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env))
+    } else {
+        droplet::resolve_address(t, tf.as_ref(), &mut Executor::new(Goal::DryRun, &env))
+    };
     let target = env.target(t, &address);
     target.ip().map_err(|e| Refusal::new(&e, e.exit_code()))?;
     Ok(Rollback {
+        swarm: swarm.then(|| crate::swarm::Swarm::new(t, target.clone())),
         target,
         env,
         to,
@@ -56,7 +67,10 @@ pub fn run_rollback(
         steps: Steps::new(view),
         redact: Redactor::new(&[], &plan.env),
     };
-    let r = runner.rollback(plan.to, &plan.lease, &plan.time);
+    let r = match &plan.swarm {
+        Some(sw) => crate::swarm::rollback(&mut runner, sw, plan.to, &plan.lease, &plan.time),
+        None => runner.rollback(plan.to, &plan.lease, &plan.time),
+    };
     let mut ops: Vec<Op> = Vec::new();
     for op in ex.transcript {
         if !ops.contains(&op) {
