@@ -21,10 +21,11 @@
 //!   bootstrap --yes` installs everything, a second run (`--user deploy`) reports every step
 //!   unchanged, and root can no longer log in.
 //!
-//! A separate test binary, outside scripts/test.sh (`#[ignore]`; `bash scripts/test-vm.sh`,
-//! which `.ci/run` starts in the background alongside its other steps): booting and installing
-//! Docker under TCG takes minutes, and a guest with two vCPUs once stalled in its kernel (RCU
-//! stall on CPU 1) under TCG, so each VM gets one vCPU. KVM is tried first when /dev/kvm
+//! Part of the whole suite (`bash scripts/test.sh`, which starts this binary in the background
+//! once every test binary is built, since its VMs mostly wait on the guest, and runs the rest
+//! beside it; `bash scripts/test-vm.sh` runs it alone). Booting and installing Docker under TCG
+//! takes minutes, and a guest with two vCPUs once stalled in its kernel (RCU stall on CPU 1)
+//! under TCG, so each VM gets one vCPU. KVM is tried first when /dev/kvm
 //! opens, falling back to TCG when the guest cannot run under it ([`Accel`]). Skipped, printing
 //! why, when qemu, the image tools or ssh are missing, unless `ALEMBIC_REQUIRE_E2E=1`, which
 //! turns the skip into a failure. `ALEMBIC_VM_TIMEOUT` (seconds, default 2700) bounds every
@@ -612,7 +613,6 @@ fn assert_bootstrapped(vm: &Vm, cfg: &Path) {
 }
 
 #[test]
-#[ignore = "boots qemu VMs for minutes each: run with `bash scripts/test-vm.sh`"]
 fn cloud_init_journey() {
     let test = "vm_bootstrap::cloud_init_journey";
     let Some(image) = vm_image(test) else {
@@ -934,7 +934,6 @@ fn import_edge_image(root: &Path, caddy: &Path, tag: &str) {
 }
 
 #[test]
-#[ignore = "boots qemu VMs for minutes each: run with `bash scripts/test-vm.sh`"]
 fn bootstrap_command_on_an_existing_server() {
     let test = "vm_bootstrap::bootstrap_command_on_an_existing_server";
     let Some(image) = vm_image(test) else {
