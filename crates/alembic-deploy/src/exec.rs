@@ -311,6 +311,7 @@ pub fn env_lines_if_set(
 
 /// Scrubs secret values out of anything shown (remote stderr, logs), as a second line of
 /// defence: no code path prints a value on purpose.
+#[derive(Clone)]
 pub struct Redactor(Vec<(String, String)>);
 
 impl Redactor {

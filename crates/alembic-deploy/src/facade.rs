@@ -31,6 +31,7 @@ pub use crate::artifacts::{
 };
 pub use crate::fsio::{check_output_dir, write_output};
 
+mod fleet;
 mod rollback;
 pub use rollback::{plan_rollback, rollback, run_rollback, Rollback, RollbackPlan};
 
@@ -155,6 +156,8 @@ pub struct Plan {
     set: ArtifactSet,
     env: Env,
     droplet: Option<(Target, Planned)>,
+    /// Several droplets behind a balancer: their plans, rolled one at a time.
+    fleet: Option<droplet::Fleet>,
     infra: Option<terraform::Runner>,
     address_tf: Option<terraform::Runner>,
     host: Option<(host::HostEnv, Vec<host::Step>)>,
@@ -170,6 +173,9 @@ impl Plan {
     pub fn close(&self) {
         if let Some((target, _)) = &self.droplet {
             close(target, &self.env);
+        }
+        if let Some(f) = &self.fleet {
+            fleet::close_fleet(f, &self.env);
         }
     }
 }
@@ -217,6 +223,7 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
         set: set.clone(),
         env,
         droplet: None,
+        fleet: None,
         infra: None,
         address_tf,
         host: None,
@@ -224,7 +231,22 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
     let mut out = Vec::new();
     for stage in stages {
         match stage {
+            Stage::Droplet if fleet::driver(t) == fleet::Driver::Rolling => {
+                let f = fleet::plan_fleet(&plan)?;
+                out.extend(f.members.iter().map(|m| m.planned.plane.clone()));
+                plan.fleet = Some(f);
+            }
             Stage::Droplet => {
+                if let fleet::Driver::Unsupported(engine) = fleet::driver(t) {
+                    return Err(Refusal::new(
+                        format!(
+                            "alembic.toml: droplet.engine = \"{engine}\" with {} droplets is not \
+                             deployed by the droplet stage's compose drivers",
+                            t.droplet.droplet_count()
+                        ),
+                        crate::exit::PROBLEMS,
+                    ));
+                }
                 let (target, mut planned) = plan_droplet(&plan)?;
                 if first_release(t, &planned) {
                     planned.plane.notes.push(format!(
@@ -294,13 +316,25 @@ fn plan_droplet(p: &Plan) -> Result<(Target, Planned), Refusal> {
     let mut ex = Executor::new(Goal::DryRun, env);
     let address = droplet::resolve_address(t, p.address_tf.as_ref(), &mut ex);
     let target = env.target(t, &address);
+    plan_target(env, t, set, target, &mut ex)
+}
+
+/// Plan the deploy of `t`'s release (rendered as `set`) to `target`: its bundle (with the
+/// images of `build` workloads), and its state as read.
+fn plan_target(
+    env: &Env,
+    t: &Topology,
+    set: &ArtifactSet,
+    target: Target,
+    ex: &mut Executor<'_>,
+) -> Result<(Target, Planned), Refusal> {
     let mut bundle = Bundle::from_artifacts(t, set).map_err(|e| Refusal::new(&e, e.exit_code()))?;
     // `build` workloads: built here (or named by CI) and pinned into the release's compose file.
     if t.on_plane(alembic_config::Plane::Droplet)
         .any(|w| w.build.is_some())
     {
         let read = |name: &str| env.var(name);
-        let pins = images::resolve(t, &env.base_dir, &read, &mut ex)
+        let pins = images::resolve(t, &env.base_dir, &read, ex)
             .map_err(|e| Refusal::new(&e, e.exit_code()))?;
         bundle = bundle
             .pin(t, set, pins)
@@ -332,7 +366,7 @@ fn plan_droplet(p: &Plan) -> Result<(Target, Planned), Refusal> {
             crate::exit::RUNTIME,
         )
     })?;
-    let state = match target.query_state(&mut ex) {
+    let state = match target.query_state(ex) {
         Ok(s) => s,
         Err(e) => {
             close(&target, env);
@@ -472,6 +506,25 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         if let Err(e) = r {
             let code = e.exit_code();
             return report.fail(format!("infra: {e}"), code);
+        }
+    }
+    if let Some(f) = &plan.fleet {
+        // The infra stage may just have created the droplets: plan them again against the
+        // addresses Terraform now reports.
+        let replanned;
+        let f = if plan.infra.is_some() && goal == Goal::Apply {
+            fleet::close_fleet(f, env);
+            replanned = match fleet::plan_fleet(plan) {
+                Ok(x) => x,
+                Err(r) => return report.fail(r.message, r.code),
+            };
+            &replanned
+        } else {
+            f
+        };
+        if let Err(failure) = fleet::apply_fleet(plan, f, goal, view, &mut report) {
+            report.error = Some(failure);
+            return report;
         }
     }
     // The infra stage may just have created the droplet (or moved its reserved IP): plan the

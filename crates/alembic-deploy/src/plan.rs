@@ -46,6 +46,9 @@ pub struct ArtifactChange {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanePlan {
     pub plane: Stage,
+    /// Which droplet, when the plane has several (its address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// The release the changes are measured against (droplet: the ledger's `current`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_release: Option<u64>,
@@ -66,6 +69,7 @@ impl PlanePlan {
     pub fn new(plane: Stage) -> PlanePlan {
         PlanePlan {
             plane,
+            target: None,
             base_release: None,
             release: None,
             changes: Vec::new(),

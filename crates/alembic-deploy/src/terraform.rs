@@ -544,7 +544,7 @@ pub use error::TfError;
 use error::*;
 #[allow(unused_imports)]
 use show::*;
-pub use show::{parse_show_json, reserved_ip, RESERVED_IP_OUTPUT};
+pub use show::{droplet_ips, parse_show_json, reserved_ip, RESERVED_IP_OUTPUT};
 #[allow(unused_imports)]
 use summary::*;
 pub use summary::{Action, PlanSummary, ResourceChange};
