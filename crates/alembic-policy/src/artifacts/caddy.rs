@@ -283,7 +283,7 @@ fn cleartext_sites(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
                 let cleartext = match scheme {
                     // Behind a balancer that terminates TLS, a named host's HTTP site is what
                     // the balancer forwards to.
-                    Some("http") => !(doc.ctx.tls_at_balancer && !host.is_empty()),
+                    Some("http") => !doc.ctx.tls_at_balancer || host.is_empty(),
                     Some(_) => false,
                     None => {
                         port == Some("80")
