@@ -329,6 +329,15 @@ fn plan_target(
     ex: &mut Executor<'_>,
 ) -> Result<(Target, Planned), Refusal> {
     let mut bundle = Bundle::from_artifacts(t, set).map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    // Compose names volumes after the project it runs (`-p`): one droplet of several runs its own.
+    bundle.volumes = bundle
+        .volumes
+        .iter()
+        .map(|v| match v.strip_prefix(&format!("{}_", t.project.name)) {
+            Some(name) => format!("{}_{name}", target.project),
+            None => v.clone(),
+        })
+        .collect();
     // `build` workloads: built here (or named by CI) and pinned into the release's compose file.
     if t.on_plane(alembic_config::Plane::Droplet)
         .any(|w| w.build.is_some())

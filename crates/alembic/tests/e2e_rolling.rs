@@ -10,6 +10,8 @@
 //! interval and thresholds as `[droplet.lb]`, no retries) stands in for DigitalOcean's load
 //! balancer, which forwards plain HTTP to the edges (`tls = "terminate"`).
 //!
+//! - `plan` shows one header per droplet, each with its drain and undrain; `max_unavailable
+//!   = 2` is refused (exit 1) before anything reaches a droplet.
 //! - A bounded request loop through the balancer sees 0 failed requests while release 2 rolls
 //!   over the three droplets (served/failed counts and the rollout's wall time are printed).
 //! - Release 3 fails on the second droplet only (its api serves `/healthz` from a volume that
@@ -168,8 +170,12 @@ fn respond(body: &str) -> Vec<String> {
 }
 
 fn apply(w: &mut World) -> std::process::Output {
+    // Three droplets' containers on one shared machine answer slowly under load: the probes
+    // get more time than the single-droplet tests give them.
     let o = run_bounded(
-        w.alembic().args(["apply", "--yes"]),
+        w.alembic()
+            .args(["apply", "--yes"])
+            .env("ALEMBIC_PROBE_TIMEOUT", "30"),
         Duration::from_secs(600),
     );
     w.record(&o);
@@ -307,6 +313,38 @@ fn rolling_deploy_over_three_droplets_behind_a_balancer() {
     // Release 2 rolls over the three droplets under a bounded request loop.
     let v2 = respond("api v2");
     write_config(&w, &v2.iter().map(String::as_str).collect::<Vec<_>>());
+    // The plan: one header per droplet, each with its own drain and undrain.
+    let o = run_bounded(w.alembic().arg("plan"), Duration::from_secs(120));
+    w.record(&o);
+    assert_eq!(code(&o), 0, "plan:\n{}", text(&o));
+    let plan = String::from_utf8_lossy(&o.stdout).into_owned();
+    for a in DROPLETS {
+        assert!(
+            plan.contains(&format!(
+                "plane droplet {a}: release 2 (replacing release 1)"
+            )),
+            "{plan}"
+        );
+    }
+    assert_eq!(
+        plan.matches("take the droplet out of the balancer").count(),
+        3,
+        "{plan}"
+    );
+    // Rolling several droplets at once is refused before anything reaches a droplet.
+    let two = config(&w, &v2.iter().map(String::as_str).collect::<Vec<_>>())
+        .replace("max_unavailable = 1", "max_unavailable = 2");
+    std::fs::write(w.path("alembic.toml"), two).unwrap();
+    let o = run_bounded(w.alembic().arg("plan"), Duration::from_secs(120));
+    w.record(&o);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("droplet.rollout.max_unavailable = 2"),
+        "{}",
+        text(&o)
+    );
+    write_config(&w, &v2.iter().map(String::as_str).collect::<Vec<_>>());
+
     let stop = Arc::new(AtomicBool::new(false));
     let looper = {
         let stop = stop.clone();
@@ -345,6 +383,12 @@ fn rolling_deploy_over_three_droplets_behind_a_balancer() {
         assert_eq!(current_link(&w, a), 2, "{a}");
     }
     wait_serving(lb_port, "api v2");
+    // Each droplet's ledger names the volume its own compose project owns.
+    let vols = &ledger(&w, DROPLETS[0])["releases"][1]["volumes"];
+    assert_eq!(
+        vols,
+        &serde_json::json!([format!("{}_store", project_of(&w, DROPLETS[0]))])
+    );
 
     // Release 3 serves /healthz from the `store` volume: only the first and third droplets
     // have the file, so it fails on the second one.

@@ -173,3 +173,110 @@ impl Fleet {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology() -> Topology {
+        let mut t = alembic_config::default_topology();
+        t.droplet.address = None;
+        t.droplet.scale.addresses = vec![
+            "203.0.113.20".parse().unwrap(),
+            "2001:db8::7".parse().unwrap(),
+        ];
+        t.droplet.scale.lb = Some(LoadBalancer::default());
+        t
+    }
+
+    #[test]
+    fn each_droplet_has_its_own_root_project_and_edge_address() {
+        let mut t = topology();
+        t.droplet.edge_bind = "127.0.0.1".parse().unwrap();
+        let root = t.droplet.root.to_string();
+        let name = t.project.name.to_string();
+        let v4 = Address::configured("203.0.113.20".parse().unwrap());
+        let (m, project) = member_topology(&t, &v4, 0).unwrap();
+        assert_eq!(m.droplet.root.as_str(), format!("{root}/203.0.113.20"));
+        assert_eq!(project, format!("{name}-203-0-113-20"));
+        assert_eq!(m.droplet.edge_bind, v4.ip.clone().unwrap());
+        let v6 = Address::configured("2001:db8::7".parse().unwrap());
+        let (m, project) = member_topology(&t, &v6, 1).unwrap();
+        assert_eq!(m.droplet.root.as_str(), format!("{root}/2001-db8--7"));
+        assert_eq!(project, format!("{name}-2001-db8--7"));
+        // Not known yet: keyed by position; the edge keeps the configured bind.
+        let unknown = Address {
+            ip: Err("not applied".into()),
+            from: None,
+        };
+        let (m, project) = member_topology(&t, &unknown, 2).unwrap();
+        assert_eq!(m.droplet.root.as_str(), format!("{root}/droplet-3"));
+        assert_eq!(project, format!("{name}-droplet-3"));
+        assert_eq!(m.droplet.edge_bind, t.droplet.edge_bind);
+        // Bound to every address: stays so on each droplet.
+        t.droplet.edge_bind = "0.0.0.0".parse().unwrap();
+        let (m, _) = member_topology(&t, &v4, 0).unwrap();
+        assert!(m.droplet.edge_bind.is_unspecified());
+    }
+
+    #[test]
+    fn existing_servers_are_taken_in_order_and_terraform_lists_provisioned_ones() {
+        let t = topology();
+        let mut ex = Executor::new(crate::exec::Goal::DryRun, &super::super::runner::NoSecrets);
+        let a = resolve_addresses(&t, None, &mut ex);
+        assert_eq!(
+            a.iter().map(|a| a.ip.clone().unwrap()).collect::<Vec<_>>(),
+            t.droplet.scale.addresses
+        );
+        let out = r#"{"droplet_ips":{"sensitive":false,"type":["list","string"],"value":["203.0.113.5","203.0.113.6"]},
+                      "load_balancer_ip":{"value":"203.0.113.9"}}"#;
+        assert_eq!(
+            terraform::droplet_ips(0, out, ""),
+            Ok(vec![
+                "203.0.113.5".parse().unwrap(),
+                "203.0.113.6".parse().unwrap()
+            ])
+        );
+        assert!(terraform::droplet_ips(0, "{}", "")
+            .unwrap_err()
+            .contains("not been applied"));
+        assert!(terraform::droplet_ips(0, r#"{"droplet_ips":{"value":["soon"]}}"#, "").is_err());
+    }
+
+    #[test]
+    fn a_member_plan_drains_before_activate_and_undrains_before_the_switch() {
+        let t = topology();
+        let address = Address::configured(t.droplet.scale.addresses[0]);
+        let (m, project) = member_topology(&t, &address, 0).unwrap();
+        let mut target = Target::from_topology(&m, &address);
+        target.project = project;
+        let set = alembic_render::render(&m);
+        let bundle = Bundle::from_artifacts(&m, &set).unwrap();
+        let lease = Lease::for_this_process();
+        let by = lease.holder.clone();
+        let planned = plan(&target, &bundle, RemoteState::default(), lease, &by);
+        let member = Member::new("203.0.113.20".into(), target, planned);
+        let steps: Vec<&str> = member
+            .planned
+            .plane
+            .ops
+            .iter()
+            .map(|o| o.step.as_str())
+            .collect();
+        let at = |s: &str| steps.iter().position(|x| x.starts_with(s)).unwrap();
+        assert!(
+            at("take the droplet out") + 1 == at("point active"),
+            "{steps:?}"
+        );
+        assert!(
+            at("put the droplet back") + 1 == at("point current"),
+            "{steps:?}"
+        );
+        assert!(at("docker compose up") < at("put the droplet back"));
+        assert_eq!(member.planned.plane.target.as_deref(), Some("203.0.113.20"));
+        // The drain marker lives under this droplet's own root, named by the render's constants.
+        let drain = member.drain.args.last().unwrap();
+        assert!(drain.contains(alembic_render::caddy::DRAIN_FILE), "{drain}");
+        assert!(drain.contains("203.0.113.20"), "{drain}");
+    }
+}
