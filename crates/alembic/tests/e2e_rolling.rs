@@ -10,7 +10,8 @@
 //! interval and thresholds as `[droplet.lb]`, no retries) stands in for DigitalOcean's load
 //! balancer, which forwards plain HTTP to the edges (`tls = "terminate"`).
 //!
-//! - `plan` shows one header per droplet, each with its drain and undrain; `max_unavailable
+//! - `plan` shows one header per droplet, each with its drain and undrain; a dry run (`apply`
+//!   without `--yes`) walks the same rollout and changes nothing; `max_unavailable
 //!   = 2` is refused (exit 1) before anything reaches a droplet.
 //! - A bounded request loop through the balancer sees 0 failed requests while release 2 rolls
 //!   over the three droplets (served/failed counts and the rollout's wall time are printed).
@@ -331,6 +332,24 @@ fn rolling_deploy_over_three_droplets_behind_a_balancer() {
         3,
         "{plan}"
     );
+    // A dry run walks the same rollout and changes nothing on any droplet.
+    let before: Vec<Vec<u8>> = DROPLETS
+        .iter()
+        .map(|a| std::fs::read(root_of(&w, a).join("ledger.json")).unwrap())
+        .collect();
+    let o = run_bounded(w.alembic().arg("apply"), Duration::from_secs(120));
+    w.record(&o);
+    assert_eq!(code(&o), 0, "dry run:\n{}", text(&o));
+    for (a, b) in DROPLETS.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read(root_of(&w, a).join("ledger.json")).unwrap(),
+            b,
+            "{a}"
+        );
+        assert!(!root_of(&w, a).join("lease.json").exists(), "{a}");
+        assert!(!root_of(&w, a).join("releases/2").exists(), "{a}");
+        assert!(!root_of(&w, a).join("drain/drained").exists(), "{a}");
+    }
     // Rolling several droplets at once is refused before anything reaches a droplet.
     let two = config(&w, &v2.iter().map(String::as_str).collect::<Vec<_>>())
         .replace("max_unavailable = 1", "max_unavailable = 2");
