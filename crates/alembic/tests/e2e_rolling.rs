@@ -19,7 +19,8 @@
 //!   only the first and third droplets have the file in): with `on_failure = "rollback-all"`
 //!   apply exits 3 naming that droplet, and afterwards every droplet's ledger and `current`
 //!   say release 2 (the first was rolled back, the third never switched and its upload was
-//!   removed), and the balancer still serves release 2.
+//!   removed), and the balancer still serves release 2. With `rollback-host` only the
+//!   failing droplet goes back; with `pause` it stays as it failed, out of the balancer.
 //!
 //! Unique names (the world's tag and pid), owner labels and run records for the sweep, and a
 //! guard that removes the three compose projects and stops the balancer even on failure.
@@ -450,5 +451,44 @@ fn rolling_deploy_over_three_droplets_behind_a_balancer() {
         "the unused upload was removed from the third droplet"
     );
     wait_serving(lb_port, "api v2");
+
+    // The same release with `rollback-host`: the first droplet keeps it (release 4 there), the
+    // second is rolled back alone, the third is not reached.
+    let host = config(&w, &v3).replace("rollback-all", "rollback-host");
+    std::fs::write(w.path("alembic.toml"), &host).unwrap();
+    let o = apply(&mut w);
+    assert_eq!(code(&o), 3, "rollback-host:\n{}", text(&o));
+    assert_eq!(ledger(&w, DROPLETS[0])["current"], 4);
+    assert_eq!(current_link(&w, DROPLETS[0]), 4);
+    assert_eq!(ledger(&w, DROPLETS[1])["current"], 2);
+    let second = outcomes(&ledger(&w, DROPLETS[1]));
+    assert_eq!(second.last(), Some(&(4, "failed".to_owned())));
+    assert_eq!(ledger(&w, DROPLETS[2])["current"], 2);
+    assert!(!root_of(&w, DROPLETS[2]).join("releases/3").exists());
+
+    // And with `pause`: the first droplet has nothing to do, the second fails and stays as
+    // it is (the failed release active, out of the balancer), the third keeps its upload.
+    std::fs::write(
+        w.path("alembic.toml"),
+        host.replace("rollback-host", "pause"),
+    )
+    .unwrap();
+    let o = apply(&mut w);
+    assert_eq!(code(&o), 3, "pause:\n{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("droplet {} failed", DROPLETS[1])) && err.contains("pause"),
+        "{err}"
+    );
+    let paused = root_of(&w, DROPLETS[1]);
+    assert_eq!(ledger(&w, DROPLETS[1])["current"], 2);
+    let active = std::fs::read_link(paused.join("active")).unwrap();
+    assert_eq!(active, Path::new("releases/5"));
+    assert!(
+        paused.join("drain/drained").exists(),
+        "left out of the balancer"
+    );
+    assert_eq!(ledger(&w, DROPLETS[2])["current"], 2);
+    assert!(root_of(&w, DROPLETS[2]).join("releases/3").exists());
     w.assert_no_leaks();
 }
