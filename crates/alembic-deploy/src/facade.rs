@@ -316,37 +316,38 @@ fn plan_droplet(p: &Plan) -> Result<(Target, Planned), Refusal> {
     let mut ex = Executor::new(Goal::DryRun, env);
     let address = droplet::resolve_address(t, p.address_tf.as_ref(), &mut ex);
     let target = env.target(t, &address);
-    plan_target(env, t, set, target, &mut ex)
+    plan_target(env, t, set, target, &mut ex, &mut None)
 }
 
 /// Plan the deploy of `t`'s release (rendered as `set`) to `target`: its bundle (with the
-/// images of `build` workloads), and its state as read.
+/// images of `build` workloads, resolved once into `pins` and reused by the next droplet of
+/// several), and its state as read.
 fn plan_target(
     env: &Env,
     t: &Topology,
     set: &ArtifactSet,
     target: Target,
     ex: &mut Executor<'_>,
+    pins: &mut Option<Vec<images::Pin>>,
 ) -> Result<(Target, Planned), Refusal> {
-    let mut bundle = Bundle::from_artifacts(t, set).map_err(|e| Refusal::new(&e, e.exit_code()))?;
-    // Compose names volumes after the project it runs (`-p`): one droplet of several runs its own.
-    bundle.volumes = bundle
-        .volumes
-        .iter()
-        .map(|v| match v.strip_prefix(&format!("{}_", t.project.name)) {
-            Some(name) => format!("{}_{name}", target.project),
-            None => v.clone(),
-        })
-        .collect();
+    let mut bundle = Bundle::from_artifacts(t, set)
+        .map_err(|e| Refusal::new(&e, e.exit_code()))?
+        .in_project(t, &target.project);
     // `build` workloads: built here (or named by CI) and pinned into the release's compose file.
     if t.on_plane(alembic_config::Plane::Droplet)
         .any(|w| w.build.is_some())
     {
-        let read = |name: &str| env.var(name);
-        let pins = images::resolve(t, &env.base_dir, &read, ex)
-            .map_err(|e| Refusal::new(&e, e.exit_code()))?;
+        let resolved = match pins {
+            Some(p) => p.clone(),
+            None => {
+                let read = |name: &str| env.var(name);
+                let p = images::resolve(t, &env.base_dir, &read, ex)
+                    .map_err(|e| Refusal::new(&e, e.exit_code()))?;
+                pins.insert(p).clone()
+            }
+        };
         bundle = bundle
-            .pin(t, set, pins)
+            .pin(t, set, resolved)
             .map_err(|e| Refusal::new(&e, e.exit_code()))?;
     }
     let build_ops: Vec<Op> = bundle

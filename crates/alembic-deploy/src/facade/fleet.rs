@@ -53,6 +53,8 @@ pub(super) fn plan_fleet(p: &Plan) -> Result<Fleet, Refusal> {
     let mut ex = Executor::new(Goal::DryRun, env);
     let addresses = droplet::resolve_addresses(t, p.address_tf.as_ref(), &mut ex);
     let mut members: Vec<Member> = Vec::new();
+    // `build` workloads are built (or read from the environment) once for every droplet.
+    let mut pins = None;
     for (i, address) in addresses.iter().enumerate() {
         let planned = droplet::member_topology(t, address, i)
             .map_err(|e| Refusal::new(&e, e.exit_code()))
@@ -61,7 +63,7 @@ pub(super) fn plan_fleet(p: &Plan) -> Result<Fleet, Refusal> {
                 let mut target = env.target(&mt, address);
                 target.project = project;
                 target.ssh.control_dir = member_control_dir(&target, i);
-                plan_target(env, &mt, &set, target, &mut ex)
+                plan_target(env, &mt, &set, target, &mut ex, &mut pins)
             });
         match planned {
             Ok((target, planned)) => {
