@@ -17,7 +17,7 @@ pub mod types;
 pub use diag::{Code, Diagnostic, Severity, SourceFile, Summary};
 pub use model::*;
 pub use parse::{load_bytes, load_str, Loaded};
-pub use scale::{Engine, LbTls, LoadBalancer, OnFailure, Rollout, Scale};
+pub use scale::{Bounded, Engine, LbTls, LoadBalancer, OnFailure, Rollout, Scale};
 
 /// The embedded default topology (the Alembic topology), also what `alembic init` writes.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");

@@ -76,6 +76,14 @@ pub struct LoadBalancer {
     pub tls: LbTls,
     /// The path the balancer's health check asks every droplet's edge.
     pub health: HttpPath,
+    /// Seconds between two health checks of one droplet.
+    pub check_interval_seconds: u32,
+    /// Seconds a health check waits for its answer.
+    pub response_timeout_seconds: u32,
+    /// Failed checks in a row before a droplet leaves rotation.
+    pub unhealthy_threshold: u32,
+    /// Passed checks in a row before a droplet is back in rotation.
+    pub healthy_threshold: u32,
 }
 
 impl Default for LoadBalancer {
@@ -83,13 +91,81 @@ impl Default for LoadBalancer {
         LoadBalancer {
             tls: LbTls::Terminate,
             health: HttpPath::parse(LoadBalancer::DEFAULT_HEALTH).expect("a valid path"),
+            check_interval_seconds: LoadBalancer::CHECK_INTERVAL.default,
+            response_timeout_seconds: LoadBalancer::RESPONSE_TIMEOUT.default,
+            unhealthy_threshold: LoadBalancer::UNHEALTHY_THRESHOLD.default,
+            healthy_threshold: LoadBalancer::HEALTHY_THRESHOLD.default,
         }
     }
+}
+
+/// An integer setting's default and bounds (inclusive), as DigitalOcean's API states them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounded {
+    /// The key under `[droplet.lb]`.
+    pub key: &'static str,
+    /// The value when the key is not set.
+    pub default: u32,
+    /// The smallest value accepted.
+    pub min: u32,
+    /// The largest value accepted.
+    pub max: u32,
 }
 
 impl LoadBalancer {
     /// The health check path when `droplet.lb.health` is not set.
     pub const DEFAULT_HEALTH: &'static str = "/healthz";
+    /// DigitalOcean's health check settings (`digitalocean_loadbalancer.healthcheck`): seconds
+    /// between two checks.
+    pub const CHECK_INTERVAL: Bounded = Bounded {
+        key: "check_interval_seconds",
+        default: 10,
+        min: 3,
+        max: 300,
+    };
+    /// Seconds the balancer waits for a health answer.
+    pub const RESPONSE_TIMEOUT: Bounded = Bounded {
+        key: "response_timeout_seconds",
+        default: 5,
+        min: 3,
+        max: 300,
+    };
+    /// Failed checks in a row before a droplet leaves rotation.
+    pub const UNHEALTHY_THRESHOLD: Bounded = Bounded {
+        key: "unhealthy_threshold",
+        default: 3,
+        min: 2,
+        max: 10,
+    };
+    /// Passed checks in a row before a droplet is back in rotation.
+    pub const HEALTHY_THRESHOLD: Bounded = Bounded {
+        key: "healthy_threshold",
+        default: 5,
+        min: 2,
+        max: 10,
+    };
+
+    /// The edge serves plain HTTP behind the balancer (it terminates TLS).
+    pub fn terminates_tls(&self) -> bool {
+        self.tls == LbTls::Terminate
+    }
+
+    /// How long after a droplet's health path starts failing the balancer has surely taken it
+    /// out of rotation: `unhealthy_threshold` checks `check_interval_seconds` apart, the last
+    /// one allowed its whole `response_timeout_seconds`.
+    pub fn drain_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(
+            self.check_interval_seconds * self.unhealthy_threshold + self.response_timeout_seconds,
+        ))
+    }
+
+    /// How long after a droplet's health path answers again the balancer has surely put it
+    /// back: `healthy_threshold` checks, the same way.
+    pub fn restore_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(
+            self.check_interval_seconds * self.healthy_threshold + self.response_timeout_seconds,
+        ))
+    }
 }
 
 /// What a failed rolling deploy does (`droplet.rollout.on_failure`).

@@ -163,6 +163,19 @@ struct LoadBalancer {
     tls: Option<LbTls>,
     /// The path the balancer's health check asks each droplet's edge. Default: /healthz.
     health: Option<String>,
+    /// Seconds between two health checks of a droplet. Default: 10.
+    #[schemars(range(min = 3, max = 300))]
+    check_interval_seconds: Option<u32>,
+    /// Seconds a health check waits for its answer. Default: 5.
+    #[schemars(range(min = 3, max = 300))]
+    response_timeout_seconds: Option<u32>,
+    /// Failed checks in a row before a droplet leaves rotation (a rolling deploy waits this
+    /// out after draining one). Default: 3.
+    #[schemars(range(min = 2, max = 10))]
+    unhealthy_threshold: Option<u32>,
+    /// Passed checks in a row before a droplet is back in rotation. Default: 5.
+    #[schemars(range(min = 2, max = 10))]
+    healthy_threshold: Option<u32>,
 }
 
 #[derive(JsonSchema)]

@@ -267,3 +267,45 @@ fn kubernetes_on_existing_servers_is_refused() {
         "\"kubernetes\"",
     );
 }
+
+/// The balancer's health check timing: DigitalOcean's defaults, values inside its bounds
+/// kept (and what a rolling deploy waits from them), values outside refused at the key.
+#[test]
+fn balancer_timing_has_digitalocean_defaults_and_bounds() {
+    let lb = |tables: &str| {
+        load_ok(&config(&format!("{PROVISIONED}count = 2\n"), tables))
+            .droplet
+            .scale
+            .lb
+            .unwrap()
+    };
+    let d = lb("\n[droplet.lb]\n");
+    assert_eq!(
+        (
+            d.check_interval_seconds,
+            d.response_timeout_seconds,
+            d.unhealthy_threshold,
+            d.healthy_threshold
+        ),
+        (10, 5, 3, 5)
+    );
+    let short = lb("\n[droplet.lb]\ncheck_interval_seconds = 3\nresponse_timeout_seconds = 3\nunhealthy_threshold = 2\nhealthy_threshold = 4\n");
+    assert_eq!(short.drain_wait().as_secs(), 3 * 2 + 3);
+    assert_eq!(short.restore_wait().as_secs(), 3 * 4 + 3);
+    for (key, bad) in [
+        ("check_interval_seconds", "2"),
+        ("response_timeout_seconds", "301"),
+        ("unhealthy_threshold", "1"),
+        ("healthy_threshold", "11"),
+    ] {
+        let d = refused(
+            &config(
+                &format!("{PROVISIONED}count = 2\n"),
+                &format!("\n[droplet.lb]\n{key} = {bad}\n"),
+            ),
+            Code::Cfg004,
+            bad,
+        );
+        assert!(d.message.contains(key), "{}", d.message);
+    }
+}

@@ -41,6 +41,13 @@ pub(crate) enum DeployError {
         stopped: Result<(), String>,
         failure: Failure,
     },
+    /// A rolling deploy across several droplets failed on one of them (exit 3): which one,
+    /// why, and what `droplet.rollout.on_failure` did about it.
+    Rollout {
+        droplet: String,
+        error: Box<DeployError>,
+        outcome: String,
+    },
     Exec(ExecError),
 }
 
@@ -112,6 +119,11 @@ impl std::fmt::Display for DeployError {
                  release), so there is nothing to roll back to, and stopping the failed release \
                  failed too ({e}): it may still be running\nwhy: {failure}"
             ),
+            DeployError::Rollout {
+                droplet,
+                error,
+                outcome,
+            } => write!(f, "droplet {droplet} failed: {error}\n{outcome}"),
             DeployError::Exec(e) => e.fmt(f),
         }
     }
@@ -127,6 +139,7 @@ impl DeployError {
             DeployError::Exec(ExecError::SecretUnset { .. } | ExecError::SecretUnusable { .. }) => {
                 crate::exit::PROBLEMS
             }
+            DeployError::Rollout { error, .. } => error.exit_code(),
             _ => crate::exit::RUNTIME,
         }
     }

@@ -314,6 +314,7 @@ pub(crate) fn env_lines_if_set(
 
 /// Scrubs secret values out of anything shown (remote stderr, logs), as a second line of
 /// defence: no code path prints a value on purpose.
+#[derive(Clone)]
 pub(crate) struct Redactor(Vec<(String, String)>);
 
 impl Redactor {

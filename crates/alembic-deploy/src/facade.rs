@@ -34,6 +34,7 @@ pub use crate::artifacts::{
 pub use crate::fsio::{check_output_dir, write_output};
 
 mod engines;
+mod fleet;
 mod rollback;
 pub use rollback::{plan_rollback, rollback, run_rollback, Rollback, RollbackPlan};
 
@@ -160,6 +161,8 @@ pub struct Plan {
     droplet: Option<(Target, Planned)>,
     /// The droplet stage on swarm or Kubernetes (`droplet.engine`); `droplet` is then None.
     engine: Option<engines::EnginePlan>,
+    /// Several droplets behind a balancer: their plans, rolled one at a time.
+    fleet: Option<droplet::Fleet>,
     infra: Option<terraform::Runner>,
     address_tf: Option<terraform::Runner>,
     host: Option<(host::HostEnv, Vec<host::Step>)>,
@@ -178,6 +181,9 @@ impl Plan {
         }
         if let Some(engines::EnginePlan::Swarm(b)) = &self.engine {
             close(&b.0.target, &self.env);
+        }
+        if let Some(f) = &self.fleet {
+            fleet::close_fleet(f, &self.env);
         }
     }
 }
@@ -226,6 +232,7 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
         env,
         droplet: None,
         engine: None,
+        fleet: None,
         infra: None,
         address_tf,
         host: None,
@@ -233,6 +240,11 @@ pub fn plan(t: &Topology, set: &ArtifactSet, sel: Selection, env: Env) -> Result
     let mut out = Vec::new();
     for stage in stages {
         match stage {
+            Stage::Droplet if fleet::driver(t) == fleet::Driver::Rolling => {
+                let f = fleet::plan_fleet(&plan)?;
+                out.extend(f.members.iter().map(|m| m.planned.plane.clone()));
+                plan.fleet = Some(f);
+            }
             Stage::Droplet => {
                 if let Some(ep) = engines::plan_engine(&plan) {
                     let ep = ep?;
@@ -309,16 +321,38 @@ fn plan_droplet(p: &Plan) -> Result<(Target, Planned), Refusal> {
     let mut ex = Executor::new(Goal::DryRun, env);
     let address = droplet::resolve_address(t, p.address_tf.as_ref(), &mut ex);
     let target = env.target(t, &address);
-    let mut bundle = Bundle::from_artifacts(t, set).map_err(|e| Refusal::new(&e, e.exit_code()))?;
+    plan_target(env, t, set, target, &mut ex, &mut None)
+}
+
+/// Plan the deploy of `t`'s release (rendered as `set`) to `target`: its bundle (with the
+/// images of `build` workloads, resolved once into `pins` and reused by the next droplet of
+/// several), and its state as read.
+fn plan_target(
+    env: &Env,
+    t: &Topology,
+    set: &ArtifactSet,
+    target: Target,
+    ex: &mut Executor<'_>,
+    pins: &mut Option<Vec<images::Pin>>,
+) -> Result<(Target, Planned), Refusal> {
+    let mut bundle = Bundle::from_artifacts(t, set)
+        .map_err(|e| Refusal::new(&e, e.exit_code()))?
+        .in_project(t, &target.project);
     // `build` workloads: built here (or named by CI) and pinned into the release's compose file.
     if t.on_plane(alembic_config::Plane::Droplet)
         .any(|w| w.build.is_some())
     {
-        let read = |name: &str| env.var(name);
-        let pins = images::resolve(t, &env.base_dir, &read, &mut ex)
-            .map_err(|e| Refusal::new(&e, e.exit_code()))?;
+        let resolved = match pins {
+            Some(p) => p.clone(),
+            None => {
+                let read = |name: &str| env.var(name);
+                let p = images::resolve(t, &env.base_dir, &read, ex)
+                    .map_err(|e| Refusal::new(&e, e.exit_code()))?;
+                pins.insert(p).clone()
+            }
+        };
         bundle = bundle
-            .pin(t, set, pins)
+            .pin(t, set, resolved)
             .map_err(|e| Refusal::new(&e, e.exit_code()))?;
     }
     let build_ops: Vec<Op> = bundle
@@ -347,7 +381,7 @@ fn plan_droplet(p: &Plan) -> Result<(Target, Planned), Refusal> {
             crate::exit::RUNTIME,
         )
     })?;
-    let state = match target.query_state(&mut ex) {
+    let state = match target.query_state(ex) {
         Ok(s) => s,
         Err(e) => {
             close(&target, env);
@@ -496,6 +530,25 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
         };
         let ep = fresh.as_ref().unwrap_or(ep);
         if engines::apply_engine(plan, ep, goal, view, &mut report).is_err() {
+            return report;
+        }
+    }
+    if let Some(f) = &plan.fleet {
+        // The infra stage may just have created the droplets: plan them again against the
+        // addresses Terraform now reports.
+        let replanned;
+        let f = if plan.infra.is_some() && goal == Goal::Apply {
+            fleet::close_fleet(f, env);
+            replanned = match fleet::plan_fleet(plan) {
+                Ok(x) => x,
+                Err(r) => return report.fail(r.message, r.code),
+            };
+            &replanned
+        } else {
+            f
+        };
+        if let Err(failure) = fleet::apply_fleet(plan, f, goal, view, &mut report) {
+            report.error = Some(failure);
             return report;
         }
     }

@@ -52,6 +52,9 @@ pub struct ArtifactChange {
 pub struct PlanePlan {
     /// The stage this part belongs to.
     pub plane: Stage,
+    /// Which droplet, when the plane has several (its address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// The release the changes are measured against (droplet: the ledger's `current`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_release: Option<u64>,
@@ -75,6 +78,7 @@ impl PlanePlan {
     pub fn new(plane: Stage) -> PlanePlan {
         PlanePlan {
             plane,
+            target: None,
             base_release: None,
             release: None,
             changes: Vec::new(),

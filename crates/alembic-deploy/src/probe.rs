@@ -19,17 +19,19 @@ pub(crate) struct ProbeTarget {
 }
 
 impl ProbeTarget {
-    pub(crate) fn url(&self, port: u16) -> String {
-        format!("https://{}:{}{}", self.host, port, self.path)
+    /// The URL over `scheme` (`http` behind a balancer that terminates TLS).
+    pub(crate) fn url_with(&self, scheme: &str, port: u16) -> String {
+        format!("{scheme}://{}:{}{}", self.host, port, self.path)
     }
 }
 
-/// The curl op for one probe. `ca` is the private CA's root cert (`tls = "internal"`).
+/// The curl op for one probe. `ca` is the private CA's root cert (`tls = "internal"`);
+/// `scheme` is `https`, or `http` where a balancer terminates TLS in front of the edge.
 pub(crate) fn curl_op(
     plane: crate::stage::Stage,
     t: &ProbeTarget,
     address: IpAddr,
-    port: u16,
+    (scheme, port): (&str, u16),
     ca: Option<&Path>,
     max_time_secs: u32,
 ) -> Op {
@@ -37,7 +39,7 @@ pub(crate) fn curl_op(
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),
     };
-    curl_op_to(plane, t, &addr, port, ca, max_time_secs)
+    curl_op_to(plane, t, &addr, (scheme, port), ca, max_time_secs)
 }
 
 /// [`curl_op`] with the `--resolve` address given as text: a plan made before the droplet's
@@ -46,7 +48,7 @@ pub(crate) fn curl_op_to(
     plane: crate::stage::Stage,
     t: &ProbeTarget,
     addr: &str,
-    port: u16,
+    (scheme, port): (&str, u16),
     ca: Option<&Path>,
     max_time_secs: u32,
 ) -> Op {
@@ -66,7 +68,7 @@ pub(crate) fn curl_op_to(
         args.push("--cacert".to_owned());
         args.push(ca.display().to_string());
     }
-    args.push(t.url(port));
+    args.push(t.url_with(scheme, port));
     Op::new(plane, format!("probe {}{}", t.host, t.path), "curl", args).read_only()
 }
 
@@ -156,7 +158,7 @@ mod tests {
             crate::stage::Stage::Droplet,
             &t,
             "127.0.0.1".parse().unwrap(),
-            8443,
+            ("https", 8443),
             Some(Path::new("/tmp/ca.crt")),
             5,
         );
@@ -170,11 +172,24 @@ mod tests {
             crate::stage::Stage::Droplet,
             &t,
             "::1".parse().unwrap(),
-            443,
+            ("https", 443),
             None,
             5,
         );
         assert!(v6.args.contains(&"api.example.com:443:[::1]".to_owned()));
+        // Behind a balancer that terminates TLS the edge serves plain HTTP on its http port.
+        let plain = curl_op(
+            crate::stage::Stage::Droplet,
+            &t,
+            "127.0.0.2".parse().unwrap(),
+            ("http", 8080),
+            None,
+            5,
+        );
+        assert_eq!(
+            plain.args.last().map(String::as_str),
+            Some("http://api.example.com:8080/healthz")
+        );
     }
 
     #[test]

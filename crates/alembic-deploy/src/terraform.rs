@@ -555,7 +555,7 @@ pub(crate) use error::TfError;
 use error::*;
 #[allow(unused_imports)]
 use show::*;
-pub(crate) use show::{parse_show_json, reserved_ip};
+pub(crate) use show::{droplet_ips, parse_show_json, reserved_ip};
 #[allow(unused_imports)]
 use summary::*;
 pub(crate) use summary::{Action, PlanSummary, ResourceChange};

@@ -477,6 +477,42 @@ fn messages_never_carry_a_token() {
     }
 }
 
+// Behind a balancer that terminates TLS the edge's route sites are `http://<host>`: clear
+// text only when the config has no such balancer. A site answering only fixed responses (the
+// balancer's health path) serves no route.
+#[test]
+fn http_route_sites_are_cleartext_unless_a_balancer_terminates_tls() {
+    let caddy = "http://api.example.com {\n\treverse_proxy api:8080\n}\n\nhttp:// {\n\t@drained file {\n\t\troot /srv/alembic/drain\n\t\ttry_files drained\n\t}\n\thandle /healthz {\n\t\trespond @drained 503\n\t\trespond 200\n\t}\n\thandle {\n\t\trespond 404\n\t}\n}\n";
+    assert_eq!(
+        found(&scan_text("Caddyfile", caddy, None)),
+        [("EXP004", E, 1, 1)]
+    );
+    let ctx = alembic_policy::ScanContext {
+        tls_at_balancer: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        found(&alembic_policy::scan_text_with(
+            "Caddyfile",
+            caddy,
+            None,
+            &ctx
+        )),
+        []
+    );
+    // A catch-all plain HTTP site that proxies is clear text, balancer or not.
+    let proxy_all = "http:// {\n\treverse_proxy api:8080\n}\n";
+    assert_eq!(
+        found(&alembic_policy::scan_text_with(
+            "Caddyfile",
+            proxy_all,
+            None,
+            &ctx
+        )),
+        [("EXP004", E, 1, 1)]
+    );
+}
+
 // ---- EXP009: a load balancer's droplets reachable around it --------------------------------
 
 const LB_MODULE: &str = "\

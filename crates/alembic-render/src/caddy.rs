@@ -14,6 +14,12 @@
 //! - each route proxies to `<service>:<port>` on the compose network, with active health
 //!   checks on the workload's `health` path and `lb_try_duration`/`lb_try_interval`, so while
 //!   an upstream restarts during a deploy, requests wait for it instead of failing;
+//! - with a load balancer (`[droplet.lb]`), a catch-all `http://` site answers the balancer's
+//!   health path itself: 200, or 503 while the drain marker [`DRAIN_FILE`] exists in the
+//!   droplet's `<root>/drain` (mounted read-only at [`DRAIN_DIR`]), which is how a rolling
+//!   deploy takes a droplet out of rotation; with `tls = "terminate"` the balancer holds the
+//!   certificate and forwards plain HTTP, so the route sites are `http://<host>` (no redirect
+//!   to HTTPS, which would loop through the balancer);
 //! - a route with a path prefix (`host/v1`) becomes a `handle` on `/v1` and `/v1/*`, longest
 //!   prefix first; the prefix is kept (not stripped) so the upstream sees the public URL.
 
@@ -35,6 +41,13 @@ pub const LB_TRY_INTERVAL: &str = "250ms";
 pub const HEALTH_INTERVAL: &str = "5s";
 /// How long a health probe may take.
 pub const HEALTH_TIMEOUT: &str = "2s";
+/// Where the edge container sees the droplet's `<root>/drain` (read-only), with a balancer.
+pub const DRAIN_DIR: &str = "/srv/alembic/drain";
+/// The drain marker: while `<root>/drain/<DRAIN_FILE>` exists, the balancer's health path
+/// answers 503 and the balancer takes the droplet out of rotation.
+pub const DRAIN_FILE: &str = "drained";
+/// The host directory holding the drain marker, under `droplet.root`.
+pub const DRAIN_HOST_DIR: &str = "drain";
 /// Response headers every site sets, in order.
 pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     (
@@ -198,15 +211,49 @@ pub fn caddyfile(t: &Topology) -> Caddyfile {
                 let len = |p: Option<&str>| p.map_or(0, str::len);
                 len(b.1).cmp(&len(a.1)).then(a.1.cmp(&b.1))
             });
-            (vec![host.to_owned()], site(t, routes))
+            let address = if behind_terminating_lb(t) {
+                format!("http://{host}")
+            } else {
+                host.to_owned()
+            };
+            (vec![address], site(t, routes))
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut sites = sites;
+    if let Some(lb) = &d.scale.lb {
+        sites.push((vec!["http://".to_owned()], health_site(lb.health.as_str())));
+    }
     Caddyfile { global, sites }
+}
+
+/// The balancer terminates TLS and forwards plain HTTP to the edge.
+fn behind_terminating_lb(t: &Topology) -> bool {
+    t.droplet
+        .scale
+        .lb
+        .as_ref()
+        .is_some_and(|lb| lb.terminates_tls())
+}
+
+/// The balancer's health path, answered by the edge itself on any host: 503 while the drain
+/// marker exists, else 200; any other path on this catch-all site is a 404.
+fn health_site(path: &str) -> Vec<Directive> {
+    vec![
+        Directive::new(["@drained", "file"]).with_block(vec![
+            Directive::new(["root", DRAIN_DIR]),
+            Directive::new(["try_files", DRAIN_FILE]),
+        ]),
+        Directive::new(["handle", path]).with_block(vec![
+            Directive::new(["respond", "@drained", "503"]),
+            Directive::new(["respond", "200"]),
+        ]),
+        Directive::new(["handle"]).with_block(vec![Directive::new(["respond", "404"])]),
+    ]
 }
 
 fn site(t: &Topology, routes: Vec<(&Workload, Option<&str>)>) -> Vec<Directive> {
     let mut body = Vec::new();
-    if t.droplet.tls == Tls::Internal {
+    if t.droplet.tls == Tls::Internal && !behind_terminating_lb(t) {
         body.push(Directive::new(["tls", "internal"]));
     }
     let mut headers: Vec<Directive> = SECURITY_HEADERS

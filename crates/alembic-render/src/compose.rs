@@ -354,6 +354,25 @@ pub(crate) fn workload_tmpfs(w: &Workload) -> Vec<String> {
     v
 }
 
+/// With a load balancer: the droplet's drain directory, read-only, where the edge looks for
+/// the drain marker (see `caddy.rs`). An absolute path, not under the release: the edge is
+/// not recreated by a release, and a path through the `active` link would stay on the release
+/// it was created with.
+fn drain_mount(t: &Topology) -> Option<Mount> {
+    let d = &t.droplet;
+    d.scale.lb.as_ref()?;
+    Some(Mount {
+        kind: "bind",
+        source: format!(
+            "{}/{}",
+            d.root.as_str().trim_end_matches('/'),
+            crate::caddy::DRAIN_HOST_DIR
+        ),
+        target: crate::caddy::DRAIN_DIR.to_owned(),
+        read_only: true,
+    })
+}
+
 fn edge(t: &Topology) -> Service {
     let d = &t.droplet;
     let publish = |host: u16, target: u16| PublishedPort {
@@ -405,7 +424,10 @@ fn edge(t: &Topology) -> Service {
                 target: "/config".to_owned(),
                 read_only: false,
             },
-        ],
+        ]
+        .into_iter()
+        .chain(drain_mount(t))
+        .collect(),
         networks: vec![INTERNAL_NETWORK, PUBLIC_NETWORK],
         read_only: true,
         tmpfs: vec!["/tmp".to_owned()],

@@ -29,16 +29,6 @@ use crate::terraform::{
 
 /// The Kubernetes minor release DOKS runs and `infra/k8s/` is written against.
 pub const KUBERNETES_MINOR: &str = "1.35";
-/// The load balancer's health check (also what a rolling deploy waits out: a droplet whose
-/// edge answers 503 leaves rotation after `UNHEALTHY_THRESHOLD` checks, and is back after
-/// `HEALTHY_THRESHOLD`).
-pub const CHECK_INTERVAL_SECONDS: u32 = 5;
-/// Seconds the balancer waits for a health answer.
-pub const RESPONSE_TIMEOUT_SECONDS: u32 = 3;
-/// Failed checks before a droplet leaves rotation.
-pub const UNHEALTHY_THRESHOLD: u32 = 2;
-/// Passed checks before a droplet is back in rotation.
-pub const HEALTHY_THRESHOLD: u32 = 2;
 /// Docker Swarm's ports between nodes: cluster management, node gossip, the overlay network.
 pub const SWARM_PORTS: [(&str, &str); 4] = [
     ("tcp", "2377"),
@@ -200,10 +190,12 @@ pub fn main(t: &Topology) -> Body {
                 .add_attribute(("protocol", "http"))
                 .add_attribute(("port", 80))
                 .add_attribute(("path", lb.health.as_str()))
-                .add_attribute(("check_interval_seconds", CHECK_INTERVAL_SECONDS))
-                .add_attribute(("response_timeout_seconds", RESPONSE_TIMEOUT_SECONDS))
-                .add_attribute(("unhealthy_threshold", UNHEALTHY_THRESHOLD))
-                .add_attribute(("healthy_threshold", HEALTHY_THRESHOLD))
+                // `[droplet.lb]`'s timing: also what a rolling deploy waits out after draining
+                // a droplet (its edge answers 503) and after putting it back.
+                .add_attribute(("check_interval_seconds", lb.check_interval_seconds))
+                .add_attribute(("response_timeout_seconds", lb.response_timeout_seconds))
+                .add_attribute(("unhealthy_threshold", lb.unhealthy_threshold))
+                .add_attribute(("healthy_threshold", lb.healthy_threshold))
                 .build(),
         )
         .build();

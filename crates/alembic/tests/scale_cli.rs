@@ -44,7 +44,9 @@ fn topology_shows_droplets_balancer_and_engine() {
     assert_eq!(
         v["droplets"],
         serde_json::json!({"count": 3, "provisioned": true, "addresses": [], "engine": "swarm",
-            "load_balancer": {"tls": "terminate", "health": "/healthz"}})
+            "load_balancer": {"tls": "terminate", "health": "/healthz",
+                "check_interval_seconds": 10, "response_timeout_seconds": 5,
+                "unhealthy_threshold": 3, "healthy_threshold": 5}})
     );
     let (code, dot, err) = run(dir.path(), &["topology", "--format", "dot", "-c", cfg]);
     assert_eq!(code, Some(0), "{err}");

@@ -4,9 +4,16 @@
 //! `addresses`, passthrough TLS on several edges). Every problem is reported at its key.
 
 use super::*;
-use crate::scale::{Engine, LbTls, LoadBalancer, OnFailure, Rollout, Scale};
+use crate::scale::{Bounded, Engine, LbTls, LoadBalancer, OnFailure, Rollout, Scale};
 
-pub(super) const LB_KEYS: &[&str] = &["tls", "health"];
+pub(super) const LB_KEYS: &[&str] = &[
+    "tls",
+    "health",
+    "check_interval_seconds",
+    "response_timeout_seconds",
+    "unhealthy_threshold",
+    "healthy_threshold",
+];
 pub(super) const ROLLOUT_KEYS: &[&str] = &["max_unavailable", "on_failure"];
 
 fn ip(s: &str) -> Result<IpAddr, String> {
@@ -109,8 +116,44 @@ impl Cx<'_> {
                     Some(_) => self.string(&lt, "health", None, Code::Cfg004, HttpPath::parse),
                     None => HttpPath::parse(LoadBalancer::DEFAULT_HEALTH).ok(),
                 };
-                match (tls, health) {
-                    (Some(tls), Some(health)) => Some(LoadBalancer { tls, health }),
+                let mut bounded = |b: Bounded| match self.integer(&lt, b.key) {
+                    Some((n, _)) if (i64::from(b.min)..=i64::from(b.max)).contains(&n) => {
+                        Some(n as u32)
+                    }
+                    Some((n, sp)) => {
+                        self.err(
+                            Code::Cfg004,
+                            sp,
+                            format!(
+                                "`droplet.lb.{}` = {n} must be from {} to {} (DigitalOcean's bounds)",
+                                b.key, b.min, b.max
+                            ),
+                            Some(format!("DigitalOcean's default is {}", b.default)),
+                        );
+                        None
+                    }
+                    None if lt.t.get(b.key).is_some() => None,
+                    None => Some(b.default),
+                };
+                let timing = (
+                    bounded(LoadBalancer::CHECK_INTERVAL),
+                    bounded(LoadBalancer::RESPONSE_TIMEOUT),
+                    bounded(LoadBalancer::UNHEALTHY_THRESHOLD),
+                    bounded(LoadBalancer::HEALTHY_THRESHOLD),
+                );
+                match (tls, health, timing) {
+                    (
+                        Some(tls),
+                        Some(health),
+                        (Some(interval), Some(timeout), Some(unhealthy), Some(healthy)),
+                    ) => Some(LoadBalancer {
+                        tls,
+                        health,
+                        check_interval_seconds: interval,
+                        response_timeout_seconds: timeout,
+                        unhealthy_threshold: unhealthy,
+                        healthy_threshold: healthy,
+                    }),
                     _ => {
                         ok = false;
                         None

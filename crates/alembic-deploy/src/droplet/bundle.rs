@@ -79,6 +79,18 @@ impl Bundle {
         })
     }
 
+    /// The volumes' Docker names under the compose project `project` (`-p`), which names
+    /// them: one droplet of several runs its own project.
+    pub(crate) fn in_project(mut self, t: &Topology, project: &str) -> Bundle {
+        let prefix = format!("{}_", t.project.name);
+        for v in &mut self.volumes {
+            if let Some(name) = v.strip_prefix(&prefix) {
+                *v = format!("{project}_{name}");
+            }
+        }
+        self
+    }
+
     /// Artifacts as the plan compares them (files plus the `.env` names).
     pub(crate) fn comparable(&self) -> BTreeMap<String, Vec<u8>> {
         let mut m = self.files.clone();

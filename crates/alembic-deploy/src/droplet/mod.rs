@@ -94,6 +94,11 @@ if [ -n "$2" ] && [ -e "$l" ] && grep -q "\"number\": $2," "$l"; then echo "rele
 umask 022
 cat > "$r/.ledger.json.tmp"
 mv "$r/.ledger.json.tmp" "$l""#;
+/// Take the droplet out of the balancer: the edge answers the balancer's health path 503
+/// while the marker exists (`$1` the drain dir under the root, `$2` the marker's name).
+pub(crate) const DRAIN: &str = r#"set -e; umask 022; mkdir -p "$r/$1"; : > "$r/$1/$2""#;
+/// Put it back: the health path answers 200 again.
+pub(crate) const UNDRAIN: &str = r#"rm -f "$r/$1/$2""#;
 /// Remove an upload that did not complete (`$1` is the new release, which nothing points at).
 pub(crate) const DISCARD: &str = r#"rm -rf "$r/releases/$1""#;
 pub(crate) const PRUNE: &str = r#"for n in "$@"; do rm -rf "$r/releases/$n"; done"#;
@@ -198,7 +203,9 @@ pub(crate) fn resolve_address(
 mod bundle;
 mod delivery;
 mod deploy;
+mod fleet;
 mod rollback;
+mod rolling;
 mod runner;
 mod target;
 #[cfg(test)]
@@ -213,5 +220,8 @@ pub(crate) use crate::exec::Redactor;
 pub(crate) use bundle::Bundle;
 pub(crate) use delivery::{deliveries, Delivery};
 pub(crate) use deploy::{plan, DeployOps, Planned};
+pub(crate) use fleet::label;
+pub(crate) use fleet::{member_topology, resolve_addresses, Fleet, Member};
+pub(crate) use rolling::Rolling;
 pub(crate) use runner::Runner;
 pub(crate) use target::{RemoteState, Target};

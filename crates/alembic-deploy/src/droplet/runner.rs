@@ -23,6 +23,14 @@ pub(crate) fn check_ssh(op: &Op, out: &Output) -> Result<(), DeployError> {
     Ok(())
 }
 
+/// Why a release did not go live (see [`Runner::go_live`]).
+pub(crate) enum Live {
+    /// The release itself failed: what, and the services whose logs tell why.
+    Broken { what: String, services: Vec<String> },
+    /// The apply cannot go on (ssh, lease lost, ...): nothing more is tried on the droplet.
+    Stopped(DeployError),
+}
+
 /// Runs a deploy's ops and reports progress.
 pub(crate) struct Runner<'a, 'b> {
     pub target: &'a Target,
@@ -214,9 +222,26 @@ impl Runner<'_, '_> {
         renewer: &Renewer,
     ) -> Result<u64, DeployError> {
         let n = ops.number;
-        // Under the lease, the droplet must be exactly as planned (ledger bytes and release
-        // dirs): then every planned op is still the right one, and none is rebuilt.
-        // A read of the plan's own input, like the plan's: a query, not a step of the plan.
+        self.check_unmoved(ops)?;
+        renewer.check()?;
+        self.upload(ops, renewer)?;
+        renewer.check()?;
+        match self.go_live(ops) {
+            Ok(()) => {}
+            Err(Live::Broken { what, services }) => {
+                return Err(self.fail_and_roll_back(ops, what, &services))
+            }
+            Err(Live::Stopped(e)) => return Err(e),
+        }
+        renewer.check()?;
+        self.record(ops)?;
+        Ok(n)
+    }
+
+    /// Under the lease, the droplet must be exactly as planned (ledger bytes and release
+    /// dirs): then every planned op is still the right one, and none is rebuilt. A read of the
+    /// plan's own input, like the plan's: a query, not a step of the plan.
+    pub(crate) fn check_unmoved(&mut self, ops: &DeployOps) -> Result<(), DeployError> {
         self.step("check the droplet has not moved", |s| {
             if s.dry() {
                 return Ok(());
@@ -239,8 +264,13 @@ impl Runner<'_, '_> {
                 )));
             }
             Ok(())
-        })?;
-        renewer.check()?;
+        })
+    }
+
+    /// Ship the release's images and files (the new release dir and its `.env`); nothing is
+    /// switched. A failed upload removes its half-written dir.
+    pub(crate) fn upload(&mut self, ops: &DeployOps, renewer: &Renewer) -> Result<(), DeployError> {
+        let n = ops.number;
         for d in &ops.images {
             self.deliver_image(d)?;
         }
@@ -253,13 +283,18 @@ impl Runner<'_, '_> {
             s.run_ok(&ops.env)?;
             Ok(())
         });
-        if let Err(e) = uploaded {
-            return Err(self.discard_upload(ops, e));
-        }
-        renewer.check()?;
+        uploaded.map_err(|e| self.discard_upload(ops, e))
+    }
+
+    /// Make the uploaded release the active one, `up` it and probe every route. A release
+    /// that fails here (its `up`, its probe, the edge's CA) is [`Live::Broken`]: the caller
+    /// decides whether it is rolled back.
+    pub(crate) fn go_live(&mut self, ops: &DeployOps) -> Result<(), Live> {
+        let n = ops.number;
         self.step(&format!("activate release {n}"), |s| {
             s.run_ok(&ops.activate).map(drop)
-        })?;
+        })
+        .map_err(Live::Stopped)?;
         // A failed `up` is a failed step (so progress says so), then handled like a failed
         // probe: previous release back, or this one down.
         let up = self.step("docker compose up --wait", |s| {
@@ -279,11 +314,12 @@ impl Runner<'_, '_> {
         match up {
             Ok(()) => {}
             Err(DeployError::Step { step, detail }) => {
-                let what = format!("{step} {detail}");
-                let services = self.target.services.clone();
-                return Err(self.fail_and_roll_back(ops, what, &services));
+                return Err(Live::Broken {
+                    what: format!("{step} {detail}"),
+                    services: self.target.services.clone(),
+                })
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(Live::Stopped(e)),
         }
         let probed = match self.step("probe public routes", |s| {
             s.probe_all(ops.fetch_ca.as_ref(), &ops.probes)
@@ -292,13 +328,12 @@ impl Runner<'_, '_> {
             // The edge never produced its local CA: the release is as broken as a failed
             // probe, and is handled the same way (previous release back, or this one down).
             Err(e @ DeployError::Step { .. }) => {
-                return Err(self.fail_and_roll_back(
-                    ops,
-                    e.to_string(),
-                    &[alembic_render::compose::EDGE_SERVICE.to_owned()],
-                ))
+                return Err(Live::Broken {
+                    what: e.to_string(),
+                    services: vec![alembic_render::compose::EDGE_SERVICE.to_owned()],
+                })
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(Live::Stopped(e)),
         };
         if let Some((p, result)) = probed {
             let verb = if matches!(result, ProbeResult::Settled(_)) {
@@ -307,15 +342,24 @@ impl Runner<'_, '_> {
                 " got"
             };
             let what = format!(
-                "probe of https://{}{} (through the edge at {}){verb} {}",
+                "probe of {}://{}{} (through the edge at {}){verb} {}",
+                self.target.probe_scheme(),
                 p.host,
                 p.path,
                 self.target.edge_text(),
                 result
             );
-            return Err(self.fail_and_roll_back(ops, what, std::slice::from_ref(&p.workload)));
+            return Err(Live::Broken {
+                what,
+                services: vec![p.workload],
+            });
         }
-        renewer.check()?;
+        Ok(())
+    }
+
+    /// The release passed: point `current` at it, append it to the ledger, prune.
+    pub(crate) fn record(&mut self, ops: &DeployOps) -> Result<(), DeployError> {
+        let n = ops.number;
         self.step(&format!("switch current to release {n}"), |s| {
             s.run_ok(&ops.switch)?;
             s.run_ok(&ops.ledger)?;
@@ -323,8 +367,7 @@ impl Runner<'_, '_> {
                 s.run_ok(p)?;
             }
             Ok(())
-        })?;
-        Ok(n)
+        })
     }
 
     /// An upload failed (disk full, connection cut, ...) before anything was switched: remove

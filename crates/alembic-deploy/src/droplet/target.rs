@@ -27,6 +27,10 @@ pub(crate) struct Target {
     /// The read-only `terraform output` op the address comes from, shown first in plans.
     pub address_op: Option<Op>,
     pub https_port: u16,
+    /// The port the edge serves plain HTTP on (`droplet.http_port`).
+    pub http_port: u16,
+    /// A balancer terminates TLS in front of the edge: routes are probed over plain HTTP.
+    pub edge_http: bool,
     pub tls_internal: bool,
     pub keep: u32,
     pub probes: Vec<ProbeTarget>,
@@ -75,6 +79,8 @@ impl Target {
             address: address.ip.clone(),
             address_op: address.from.clone(),
             https_port: d.https_port.get(),
+            http_port: d.http_port.get(),
+            edge_http: d.scale.lb.as_ref().is_some_and(|lb| lb.terminates_tls()),
             tls_internal: d.tls == Tls::Internal,
             keep: d.keep_releases,
             probes,
@@ -105,12 +111,31 @@ impl Target {
         self.address.clone().map_err(DeployError::AddressUnknown)
     }
 
+    /// How routes are probed: `https` on the https port, or `http` on the http port behind
+    /// a balancer that terminates TLS.
+    pub(crate) fn probe_scheme(&self) -> &'static str {
+        if self.edge_http {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    fn probe_port(&self) -> u16 {
+        if self.edge_http {
+            self.http_port
+        } else {
+            self.https_port
+        }
+    }
+
     /// The address as `host:port` for messages (the placeholder when unknown).
     pub(crate) fn edge_text(&self) -> String {
+        let port = self.probe_port();
         match &self.address {
-            Ok(IpAddr::V6(a)) => format!("[{a}]:{}", self.https_port),
-            Ok(a) => format!("{a}:{}", self.https_port),
-            Err(_) => format!("{UNKNOWN_ADDRESS}:{}", self.https_port),
+            Ok(IpAddr::V6(a)) => format!("[{a}]:{port}"),
+            Ok(a) => format!("{a}:{port}"),
+            Err(_) => format!("{UNKNOWN_ADDRESS}:{port}"),
         }
     }
 
@@ -194,6 +219,26 @@ impl Target {
         })
     }
 
+    /// Take the droplet out of the balancer (see [`DRAIN`]).
+    pub(crate) fn drain_op(&self, fence: &Fence) -> Op {
+        self.fenced(
+            "take the droplet out of the balancer (health answers 503)",
+            fence,
+            DRAIN,
+            &drain_args(),
+        )
+    }
+
+    /// Put the droplet back in the balancer (see [`UNDRAIN`]).
+    pub(crate) fn undrain_op(&self, fence: &Fence) -> Op {
+        self.fenced(
+            "put the droplet back in the balancer (health answers 200)",
+            fence,
+            UNDRAIN,
+            &drain_args(),
+        )
+    }
+
     /// Remove release `n`'s dir after its upload failed.
     pub(crate) fn discard_op(&self, n: u64, fence: &Fence) -> Op {
         self.fenced(
@@ -249,17 +294,21 @@ impl Target {
         .read_only()
     }
 
+    /// The edge serves TLS from its own local CA (not behind a terminating balancer).
+    fn edge_tls_internal(&self) -> bool {
+        self.tls_internal && !self.edge_http
+    }
+
     pub(crate) fn ca_file(&self) -> PathBuf {
         self.ssh.control_dir.join("edge-ca.crt")
     }
 
     pub(crate) fn probe_op(&self, p: &ProbeTarget) -> Op {
-        let ca = self.tls_internal.then(|| self.ca_file());
+        let ca = self.edge_tls_internal().then(|| self.ca_file());
+        let at = (self.probe_scheme(), self.probe_port());
         match self.address {
-            Ok(ip) => probe::curl_op(PLANE, p, ip, self.https_port, ca.as_deref(), 5),
-            Err(_) => {
-                probe::curl_op_to(PLANE, p, UNKNOWN_ADDRESS, self.https_port, ca.as_deref(), 5)
-            }
+            Ok(ip) => probe::curl_op(PLANE, p, ip, at, ca.as_deref(), 5),
+            Err(_) => probe::curl_op_to(PLANE, p, UNKNOWN_ADDRESS, at, ca.as_deref(), 5),
         }
     }
 
@@ -267,7 +316,7 @@ impl Target {
     /// rollback run after `up`.
     pub(crate) fn probe_ops(&self) -> (Option<Op>, Vec<(ProbeTarget, Op)>) {
         (
-            self.tls_internal.then(|| self.fetch_ca_op()),
+            self.edge_tls_internal().then(|| self.fetch_ca_op()),
             self.probes
                 .iter()
                 .map(|p| (p.clone(), self.probe_op(p)))
@@ -370,6 +419,13 @@ impl Target {
             old,
         })
     }
+}
+
+fn drain_args() -> [String; 2] {
+    [
+        alembic_render::caddy::DRAIN_HOST_DIR.to_owned(),
+        alembic_render::caddy::DRAIN_FILE.to_owned(),
+    ]
 }
 
 /// The ledger (its bytes' sha256) and release dirs, as the state script printed them.

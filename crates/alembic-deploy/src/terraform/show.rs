@@ -132,3 +132,31 @@ pub(crate) fn reserved_ip(status: i32, stdout: &str, stderr: &str) -> Result<IpA
         format!("the `{RESERVED_IP_OUTPUT}` output is not an IP address (is it known yet?)")
     })
 }
+
+/// The droplets' addresses from `terraform output -json` (the scaled-out layout's
+/// `droplet_ips`), in Terraform's order (the droplets' `count.index`).
+pub(crate) fn droplet_ips(status: i32, stdout: &str, stderr: &str) -> Result<Vec<IpAddr>, String> {
+    const OUTPUT: &str = alembic_render::terraform_scale::OUTPUT_DROPLET_IPS;
+    if status != 0 {
+        // The same failure text as for the single droplet's output.
+        return reserved_ip(status, stdout, stderr).map(|ip| vec![ip]);
+    }
+    let v: serde_json::Value = serde_json::from_str(stdout)
+        .map_err(|e| format!("`terraform output -json` did not print JSON: {e}"))?;
+    let Some(list) = v
+        .get(OUTPUT)
+        .and_then(|o| o.get("value"))
+        .and_then(|v| v.as_array())
+    else {
+        return Err(format!(
+            "the Terraform state has no `{OUTPUT}` output: the infra plane has not been applied yet"
+        ));
+    };
+    list.iter()
+        .map(|ip| {
+            ip.as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("the `{OUTPUT}` output holds {ip}, not an IP address"))
+        })
+        .collect()
+}

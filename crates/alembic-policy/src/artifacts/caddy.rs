@@ -267,14 +267,23 @@ fn cleartext_sites(r: &Rule, doc: &Doc<'_>) -> Vec<Diagnostic> {
                 && c.tokens[1..].iter().all(|t| !public_host(&t.0))
                 && c.tokens.len() > 1
         });
-        if redirect_only || private_bind {
+        // Fixed answers only (a balancer's health path): no route is served there.
+        let fixed_only = !site.children.is_empty()
+            && site.children.iter().all(|c| {
+                c.name().starts_with('@')
+                    || c.name() == "respond"
+                    || (c.name() == "handle" && c.children.iter().all(|h| h.name() == "respond"))
+            });
+        if redirect_only || private_bind || fixed_only {
             continue;
         }
         for (addr, span) in &site.tokens {
             for a in addr.split(',').filter(|a| !a.is_empty()) {
                 let (scheme, host, port) = split_address(a);
                 let cleartext = match scheme {
-                    Some("http") => true,
+                    // Behind a balancer that terminates TLS, a named host's HTTP site is what
+                    // the balancer forwards to.
+                    Some("http") => !doc.ctx.tls_at_balancer || host.is_empty(),
                     Some(_) => false,
                     None => {
                         port == Some("80")

@@ -45,6 +45,10 @@ pub struct ScanContext {
     /// `droplet.admin_cidrs` when the config's EXP005 already reports them as the whole
     /// internet: the rendered firewall's SSH rule built from them is the same problem.
     pub config_ssh_world: Vec<alembic_config::types::Cidr>,
+    /// A load balancer terminates TLS in front of the edge (`droplet.lb.tls = "terminate"`):
+    /// the edge's `http://<host>` sites are what the balancer forwards to, not clear text on
+    /// the internet (the firewall admits 80 only from the balancer, EXP009).
+    pub tls_at_balancer: bool,
 }
 
 impl Default for ScanContext {
@@ -55,6 +59,7 @@ impl Default for ScanContext {
             config_secrets: Vec::new(),
             config_host_binds: Vec::new(),
             config_ssh_world: Vec::new(),
+            tls_at_balancer: false,
         }
     }
 }
@@ -99,6 +104,12 @@ impl ScanContext {
             config_secrets,
             config_host_binds,
             config_ssh_world,
+            tls_at_balancer: t
+                .droplet
+                .scale
+                .lb
+                .as_ref()
+                .is_some_and(|lb| lb.terminates_tls()),
         }
     }
 }

@@ -92,10 +92,14 @@ fn compact(op: &alembic_deploy::facade::Op) -> String {
 pub(crate) fn plan_text(plan: &Document, detail: Detail) -> String {
     let mut out = String::new();
     for p in &plan.planes {
+        let plane = match &p.target {
+            Some(t) => format!("{} {t}", p.plane),
+            None => p.plane.to_string(),
+        };
         let head = match (p.release, p.base_release) {
-            (Some(n), Some(b)) => format!("plane {}: release {n} (replacing release {b})", p.plane),
-            (Some(n), None) => format!("plane {}: release {n} (first release)", p.plane),
-            _ => format!("plane {}", p.plane),
+            (Some(n), Some(b)) => format!("plane {plane}: release {n} (replacing release {b})"),
+            (Some(n), None) => format!("plane {plane}: release {n} (first release)"),
+            _ => format!("plane {plane}"),
         };
         out.push_str(&head);
         out.push('\n');
