@@ -72,6 +72,26 @@ impl Ledger {
         s
     }
 
+    /// This ledger after `alembic rollback` restored release `to` (recorded as `entry`, the
+    /// release's own entry): `current` points at it, and a `rolled_back` entry repeats its
+    /// number by design, saying from which release it was restored.
+    pub(crate) fn restored(&self, to: u64, entry: Release, time: &str, by: &str) -> Ledger {
+        let mut ledger = self.clone();
+        let from = ledger.current;
+        ledger.current = Some(to);
+        ledger.releases.push(Release {
+            time: time.to_owned(),
+            outcome: Outcome::RolledBack,
+            by: by.to_owned(),
+            note: Some(match from {
+                Some(f) => format!("restored by `alembic rollback` from release {f}"),
+                None => "restored by `alembic rollback`".to_owned(),
+            }),
+            ..entry
+        });
+        ledger
+    }
+
     /// The entry that made `current` what it is.
     pub(crate) fn current_release(&self) -> Option<&Release> {
         let n = self.current?;

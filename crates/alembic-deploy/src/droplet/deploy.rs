@@ -125,6 +125,52 @@ pub(crate) struct Planned {
     pub state: RemoteState,
 }
 
+/// The release `bundle` makes over `state`, for a plane's plan: its base, artifact and image
+/// changes are filled in. `None` when it changes nothing over a current release (the plane then
+/// says so and closes the connection); else the next release's number and its ledger entry.
+pub(crate) fn next_release(
+    plane: &mut PlanePlan,
+    target: &Target,
+    bundle: &Bundle,
+    state: &RemoteState,
+    by: &str,
+) -> Option<(u64, LedgerEntry)> {
+    let base = state.ledger.current;
+    plane.base_release = base;
+    plane.changes = diff_artifacts(&state.old, &bundle.comparable());
+    let current_pins = state
+        .ledger
+        .current_release()
+        .map(|r| r.pins.clone())
+        .unwrap_or_default();
+    plane.images = crate::images::changes(&bundle.pins, &current_pins);
+    if plane.changes.is_empty() && base.is_some() {
+        plane.notes.push(format!(
+            "release {} is already current: nothing to do",
+            base.unwrap_or(0)
+        ));
+        plane.ops.push(target.ssh.close_master(PLANE));
+        return None;
+    }
+    let n = state.ledger.next_number(state.dirs.last().copied());
+    plane.release = Some(n);
+    Some((
+        n,
+        LedgerEntry {
+            number: n,
+            artifacts: bundle.hashes(),
+            images: bundle.images.clone(),
+            pins: crate::images::pin_map(&bundle.pins),
+            secrets: bundle.secrets.clone(),
+            time: ledger::rfc3339(ledger::now_epoch()),
+            outcome: Outcome::Deployed,
+            by: by.to_owned(),
+            note: None,
+            volumes: bundle.volumes.clone(),
+        },
+    ))
+}
+
 /// Plan the deploy of `bundle` over `state`. Pure: no I/O.
 pub(crate) fn plan(
     target: &Target,
@@ -153,39 +199,12 @@ pub(crate) fn plan(
         ));
     }
     let base = state.ledger.current;
-    plane.base_release = base;
-    plane.changes = diff_artifacts(&state.old, &bundle.comparable());
-    let current_pins = state
-        .ledger
-        .current_release()
-        .map(|r| r.pins.clone())
-        .unwrap_or_default();
-    plane.images = crate::images::changes(&bundle.pins, &current_pins);
-    if plane.changes.is_empty() && base.is_some() {
-        plane.notes.push(format!(
-            "release {} is already current: nothing to do",
-            base.unwrap_or(0)
-        ));
-        plane.ops.push(target.ssh.close_master(PLANE));
+    let Some((n, entry)) = next_release(&mut plane, target, bundle, &state, by) else {
         return Planned {
             plane,
             ops: None,
             state,
         };
-    }
-    let n = state.ledger.next_number(state.dirs.last().copied());
-    plane.release = Some(n);
-    let entry = LedgerEntry {
-        number: n,
-        artifacts: bundle.hashes(),
-        images: bundle.images.clone(),
-        pins: crate::images::pin_map(&bundle.pins),
-        secrets: bundle.secrets.clone(),
-        time: ledger::rfc3339(ledger::now_epoch()),
-        outcome: Outcome::Deployed,
-        by: by.to_owned(),
-        note: None,
-        volumes: bundle.volumes.clone(),
     };
     let ops = DeployOps::build(
         target,

@@ -219,7 +219,7 @@ pub(crate) use crate::error::{DeployError, Failure};
 pub(crate) use crate::exec::Redactor;
 pub(crate) use bundle::Bundle;
 pub(crate) use delivery::{deliveries, Delivery};
-pub(crate) use deploy::{plan, DeployOps, Planned};
+pub(crate) use deploy::{next_release, plan, DeployOps, Planned};
 pub(crate) use fleet::label;
 pub(crate) use fleet::{member_topology, resolve_addresses, Fleet, Member};
 pub(crate) use rolling::Rolling;

@@ -296,19 +296,7 @@ impl Runner<'_, '_> {
                 detail: format!("https://{}{} got {result}", p.host, p.path),
             });
         }
-        let mut ledger = state.ledger.clone();
-        let from = ledger.current;
-        ledger.current = Some(to);
-        ledger.releases.push(LedgerEntry {
-            time: time.to_owned(),
-            outcome: Outcome::RolledBack,
-            by: by.to_owned(),
-            note: Some(match from {
-                Some(f) => format!("restored by `alembic rollback` from release {f}"),
-                None => "restored by `alembic rollback`".to_owned(),
-            }),
-            ..entry
-        });
+        let ledger = state.ledger.restored(to, entry, time, by);
         // A rollback entry repeats a recorded number by design: only the ledger's sha is held.
         let ledger_op = self
             .target

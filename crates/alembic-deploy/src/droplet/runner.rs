@@ -254,16 +254,7 @@ impl Runner<'_, '_> {
                 });
             }
             let now = parse_state(&out.stdout_text())?;
-            if now.ledger.current != ops.base
-                || now.ledger_sha != ops.base_sha
-                || now.dirs != ops.base_dirs
-            {
-                return Err(DeployError::Stale(format!(
-                    "the droplet changed since this plan was made (current release {:?}, planned from {:?}); plan again",
-                    now.ledger.current, ops.base
-                )));
-            }
-            Ok(())
+            now.unchanged_since(ops.base, &ops.base_sha, &ops.base_dirs)
         })
     }
 

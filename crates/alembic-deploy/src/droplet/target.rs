@@ -16,6 +16,36 @@ pub(crate) struct RemoteState {
     pub old: BTreeMap<String, OldArtifact>,
 }
 
+impl RemoteState {
+    /// Refuses (stale plan) unless the droplet is still as the plan saw it: the same current
+    /// release, the same ledger bytes, the same release dirs.
+    pub(crate) fn unchanged_since(
+        &self,
+        base: Option<u64>,
+        base_sha: &Option<String>,
+        base_dirs: &[u64],
+    ) -> Result<(), DeployError> {
+        unchanged(
+            (self.ledger.current, &self.ledger_sha, &self.dirs),
+            (base, base_sha, base_dirs),
+        )
+    }
+}
+
+/// A droplet's (current release, ledger sha, release dirs) now and as planned: equal, or a
+/// stale plan.
+type Seen<'a> = (Option<u64>, &'a Option<String>, &'a [u64]);
+
+fn unchanged(now: Seen<'_>, planned: Seen<'_>) -> Result<(), DeployError> {
+    if now != planned {
+        return Err(DeployError::Stale(format!(
+            "the droplet changed since this plan was made (current release {:?}, planned from {:?}); plan again",
+            now.0, planned.0
+        )));
+    }
+    Ok(())
+}
+
 /// The droplet as a deploy target.
 #[derive(Clone, Debug)]
 pub(crate) struct Target {
@@ -433,6 +463,21 @@ pub(crate) struct Snapshot {
     pub(crate) ledger: Ledger,
     pub(crate) ledger_sha: Option<String>,
     pub(crate) dirs: Vec<u64>,
+}
+
+impl Snapshot {
+    /// As [`RemoteState::unchanged_since`].
+    pub(crate) fn unchanged_since(
+        &self,
+        base: Option<u64>,
+        base_sha: &Option<String>,
+        base_dirs: &[u64],
+    ) -> Result<(), DeployError> {
+        unchanged(
+            (self.ledger.current, &self.ledger_sha, &self.dirs),
+            (base, base_sha, base_dirs),
+        )
+    }
 }
 
 pub(crate) fn parse_state(text: &str) -> Result<Snapshot, DeployError> {

@@ -23,12 +23,14 @@ use std::collections::BTreeMap;
 use alembic_config::{Plane, Topology};
 use alembic_render::ArtifactSet;
 
-use crate::droplet::{deliveries, Bundle, Delivery, RemoteState, Target, CADDYFILE, PLANE};
+use crate::droplet::{
+    deliveries, next_release, Bundle, Delivery, RemoteState, Target, CADDYFILE, PLANE,
+};
 use crate::exec::Executor;
 use crate::lease::{self, Fence, Lease};
-use crate::ledger::{self, Ledger, Outcome, Release as LedgerEntry};
+use crate::ledger::{Ledger, Outcome, Release as LedgerEntry};
 use crate::ops::{Op, Stdin};
-use crate::plan::{diff_artifacts, PlanePlan};
+use crate::plan::PlanePlan;
 use crate::probe::ProbeTarget;
 
 mod run;
@@ -397,40 +399,12 @@ pub(crate) fn plan(
     }
     plane.ops.extend(target.address_op.iter().cloned());
     plane.ops.push(sw.engine_check_op());
-    let base = state.ledger.current;
-    plane.base_release = base;
-    plane.changes = diff_artifacts(&state.old, &bundle.comparable());
-    let current_pins = state
-        .ledger
-        .current_release()
-        .map(|r| r.pins.clone())
-        .unwrap_or_default();
-    plane.images = crate::images::changes(&bundle.pins, &current_pins);
-    if plane.changes.is_empty() && base.is_some() {
-        plane.notes.push(format!(
-            "release {} is already current: nothing to do",
-            base.unwrap_or(0)
-        ));
-        plane.ops.push(target.ssh.close_master(PLANE));
+    let Some((n, entry)) = next_release(&mut plane, target, bundle, &state, by) else {
         return Planned {
             plane,
             ops: None,
             ready,
         };
-    }
-    let n = state.ledger.next_number(state.dirs.last().copied());
-    plane.release = Some(n);
-    let entry = LedgerEntry {
-        number: n,
-        artifacts: bundle.hashes(),
-        images: bundle.images.clone(),
-        pins: crate::images::pin_map(&bundle.pins),
-        secrets: bundle.secrets.clone(),
-        time: ledger::rfc3339(ledger::now_epoch()),
-        outcome: Outcome::Deployed,
-        by: by.to_owned(),
-        note: None,
-        volumes: bundle.volumes.clone(),
     };
     let ops = build(sw, bundle, &state, n, entry, &lease);
     plane.ops.extend(ops.to_vec());

@@ -165,16 +165,7 @@ fn leased(
             return Ok(());
         }
         let now = s.target.query_state(s.ex)?;
-        if now.ledger.current != ops.base
-            || now.ledger_sha != ops.base_sha
-            || now.dirs != ops.base_dirs
-        {
-            return Err(DeployError::Stale(format!(
-                "the droplet changed since this plan was made (current release {:?}, planned from {:?}); plan again",
-                now.ledger.current, ops.base
-            )));
-        }
-        Ok(())
+        now.unchanged_since(ops.base, &ops.base_sha, &ops.base_dirs)
     })?;
     renewer.check()?;
     for d in &ops.images {
@@ -526,19 +517,7 @@ fn rollback_leased(
             detail: format!("https://{}{} got {result}", p.host, p.path),
         });
     }
-    let mut ledger = state.ledger.clone();
-    let from = ledger.current;
-    ledger.current = Some(to);
-    ledger.releases.push(LedgerEntry {
-        time: time.to_owned(),
-        outcome: Outcome::RolledBack,
-        by: by.to_owned(),
-        note: Some(match from {
-            Some(f) => format!("restored by `alembic rollback` from release {f}"),
-            None => "restored by `alembic rollback`".to_owned(),
-        }),
-        ..entry
-    });
+    let ledger = state.ledger.restored(to, entry, time, by);
     let ledger_op = r
         .target
         .ledger_op(&ledger, state.ledger_sha.as_deref(), None, fence);
