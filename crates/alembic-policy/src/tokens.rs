@@ -1,7 +1,8 @@
 //! Secret shapes: known credential formats found anywhere in a text (whatever the key, or no
 //! key at all), and high-entropy values under secret-like keys. Hand-written matchers instead
-//! of a regex engine: each shape is a fixed prefix plus a character class and a length, which
-//! `str::match_indices` finds quickly even in multi-megabyte files.
+//! of a regex engine: each shape is a fixed prefix plus a character class and a length, found
+//! in one pass over the bytes (a table of the prefixes' first bytes), and key/value pairs are
+//! read only around `=`/`:` separators (`memchr`), so multi-megabyte files stay fast.
 //!
 //! A finding carries only the shape's public prefix (`dop_v1_`), never the matched value, so
 //! nothing built from it can leak the secret.
@@ -154,19 +155,33 @@ const BY_FIRST_BYTE: [u64; 256] = {
     t
 };
 
+/// `[A-Za-z0-9_-]` as a table: the byte before a token's prefix must not be one of these.
+const WORD_DASH: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
+    }
+    t
+};
+
 /// Every known credential shape in `text`, in order of position. One pass over the text: at
 /// each position that starts a word with a prefix's first byte, the shapes are tried in order
 /// (most specific first, the first that matches claims the position).
 pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     let bytes = text.as_bytes();
     let mut hits: Vec<TokenHit> = Vec::new();
-    for start in 0..bytes.len() {
-        let mut candidates = BY_FIRST_BYTE[bytes[start] as usize];
-        if candidates == 0 {
-            continue;
-        }
+    // Whether the previous byte continues a word, carried along instead of re-read: this loop
+    // runs once per byte of every scanned text (and of every text the views redact).
+    let mut after_word = false;
+    for (start, &byte) in bytes.iter().enumerate() {
+        let mut candidates = BY_FIRST_BYTE[byte as usize];
         // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
-        if start > 0 && Class::WordDash.has(bytes[start - 1]) {
+        let starts_word = !after_word;
+        after_word = WORD_DASH[byte as usize];
+        if candidates == 0 || !starts_word {
             continue;
         }
         while candidates != 0 {
@@ -209,7 +224,7 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
             break;
         }
     }
-    for (start, _) in text.match_indices("-----BEGIN ") {
+    for start in memchr::memmem::find_iter(bytes, b"-----BEGIN ") {
         // Searches are bounded so a hostile file full of markers stays linear.
         let header = window(text, start, 128);
         let line_end = start + header.find('\n').unwrap_or(header.len());
@@ -432,11 +447,17 @@ fn is_uuid(v: &str) -> bool {
 /// and whose value looks random. Works line by line on any text format.
 pub fn find_entropy_secrets(text: &str) -> Vec<EntropyHit> {
     let mut out = Vec::new();
-    let mut offset = 0;
-    for raw in text.split_inclusive('\n') {
-        let line = raw.trim_end_matches(['\n', '\r']);
-        scan_line(line, offset, &mut out);
-        offset += raw.len();
+    let bytes = text.as_bytes();
+    // Only lines with a separator can hold a pair: jump from separator to separator and read
+    // the line around each one once (most lines of prose, scripts and PEM bodies have none).
+    let mut next = 0;
+    while let Some(rel) = memchr::memchr2(b'=', b':', &bytes[next..]) {
+        let at = next + rel;
+        let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+        let line = text[start..end].trim_end_matches('\r');
+        scan_line(line, start, &mut out);
+        next = end;
     }
     out
 }
@@ -450,8 +471,8 @@ fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
     // Separators inside a value already read are part of that value; skipping them keeps the
     // scan linear on lines like `token:a` repeated a million times.
     let mut resume = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if i < resume || (c != b'=' && c != b':') {
+    for i in memchr::memchr2_iter(b'=', b':', b) {
+        if i < resume {
             continue;
         }
         // `==`, `:=`, `=>`, `://` are not key/value separators.

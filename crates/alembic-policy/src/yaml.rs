@@ -57,7 +57,7 @@ struct Open {
     /// Map only: the key read, waiting for its value.
     key: Option<Node>,
     /// Map only: the keys seen, for duplicate detection.
-    seen: HashSet<String>,
+    seen: HashSet<String, foldhash::fast::RandomState>,
 }
 
 /// Byte offsets for the parser's character offsets.
@@ -153,7 +153,7 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
                     start: at.start,
                     anchor,
                     key: None,
-                    seen: HashSet::new(),
+                    seen: HashSet::default(),
                 });
                 continue;
             }
@@ -346,9 +346,19 @@ fn resolve_scalar(v: &str, plain: bool, core_tag: Option<&str>) -> Value {
     }
 }
 
-/// Identity of a key for duplicate detection: its value, typed.
+/// Identity of a key for duplicate detection: its value, typed. String keys (nearly all) are
+/// their text behind a NUL, which no other value's debug form starts with; the rest are their
+/// debug form (formatting every key cost more than parsing it).
 fn key_id(key: &Node) -> String {
-    format!("{:?}", to_value(key.clone()))
+    match &key.kind {
+        Kind::Scalar(Value::String(s)) => {
+            let mut id = String::with_capacity(s.len() + 1);
+            id.push('\0');
+            id.push_str(s);
+            id
+        }
+        _ => format!("{:?}", to_value(key.clone())),
+    }
 }
 
 fn to_value(node: Node) -> Value {

@@ -171,7 +171,7 @@ pub(super) fn read_text(p: &Path) -> Option<String> {
     }
     let mut bytes = Vec::new();
     f.take(MAX_SCAN_BYTES + 1).read_to_end(&mut bytes).ok()?;
-    if bytes.len() as u64 > MAX_SCAN_BYTES || bytes.contains(&0) {
+    if bytes.len() as u64 > MAX_SCAN_BYTES || memchr::memchr(0, &bytes).is_some() {
         return None;
     }
     String::from_utf8(bytes).ok()
