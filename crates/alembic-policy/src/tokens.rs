@@ -155,6 +155,20 @@ const BY_FIRST_BYTE: [u64; 256] = {
     t
 };
 
+/// For each byte, the shapes whose prefix has it second (every prefix has two bytes or more):
+/// with [`BY_FIRST_BYTE`], a word start is tried only against the shapes its first two bytes
+/// fit.
+const BY_SECOND_BYTE: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut k = 0;
+    while k < SHAPES.len() {
+        assert!(SHAPES[k].prefix.len() >= 2);
+        t[SHAPES[k].prefix.as_bytes()[1] as usize] |= 1 << k;
+        k += 1;
+    }
+    t
+};
+
 /// `[A-Za-z0-9_-]` as a table: the byte before a token's prefix must not be one of these.
 const WORD_DASH: [bool; 256] = {
     let mut t = [false; 256];
@@ -173,56 +187,17 @@ const WORD_DASH: [bool; 256] = {
 pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     let bytes = text.as_bytes();
     let mut hits: Vec<TokenHit> = Vec::new();
-    // Whether the previous byte continues a word, carried along instead of re-read: this loop
-    // runs once per byte of every scanned text (and of every text the views redact).
+    // This loop runs once per byte of every scanned text (and of every text the views redact):
+    // it only finds word starts with a prefix's first byte; the shapes are tried out of line.
     let mut after_word = false;
     for (start, &byte) in bytes.iter().enumerate() {
-        let mut candidates = BY_FIRST_BYTE[byte as usize];
         // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
-        let starts_word = !after_word;
+        if !after_word && BY_FIRST_BYTE[byte as usize] != 0 {
+            if let Some(hit) = shape_at(text, start) {
+                hits.push(hit);
+            }
+        }
         after_word = WORD_DASH[byte as usize];
-        if candidates == 0 || !starts_word {
-            continue;
-        }
-        while candidates != 0 {
-            let k = candidates.trailing_zeros() as usize;
-            candidates &= candidates - 1;
-            let s = &SHAPES[k];
-            // Compared byte by byte: prefixes are a few bytes, a library call costs more.
-            let p = s.prefix.as_bytes();
-            if bytes.len() - start < p.len() || p.iter().zip(&bytes[start..]).any(|(a, b)| a != b) {
-                continue;
-            }
-            let body_start = start + s.prefix.len();
-            let body_len = bytes[body_start..]
-                .iter()
-                .take_while(|b| s.class.has(**b))
-                .count();
-            let ok = match s.exact {
-                Some(n) => body_len == n,
-                None => body_len >= s.min,
-            };
-            if !ok {
-                continue;
-            }
-            let span = start..body_start + body_len;
-            if let Some(m) = s.contains {
-                if !text[span.clone()].contains(m) {
-                    continue;
-                }
-            }
-            let after = bytes.get(body_start + body_len).copied();
-            if is_placeholder(&text[body_start..span.end], after) {
-                // The position is claimed: a placeholder is not re-read as a shorter shape.
-                break;
-            }
-            hits.push(TokenHit {
-                what: s.what,
-                prefix: s.prefix,
-                span,
-            });
-            break;
-        }
     }
     for start in memchr::memmem::find_iter(bytes, b"-----BEGIN ") {
         // Searches are bounded so a hostile file full of markers stays linear.
@@ -261,6 +236,56 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     }
     hits.sort_by_key(|h| h.span.start);
     hits
+}
+
+/// The first shape (most specific first) whose prefix starts at `start`, where a word starts
+/// with one of the prefixes' first bytes. A placeholder claims the position and gives `None`.
+#[inline(never)]
+fn shape_at(text: &str, start: usize) -> Option<TokenHit> {
+    let bytes = text.as_bytes();
+    let second = bytes
+        .get(start + 1)
+        .map_or(0, |b| BY_SECOND_BYTE[*b as usize]);
+    let mut candidates = BY_FIRST_BYTE[bytes[start] as usize] & second;
+    while candidates != 0 {
+        let k = candidates.trailing_zeros() as usize;
+        candidates &= candidates - 1;
+        let s = &SHAPES[k];
+        // Compared byte by byte: prefixes are a few bytes, a library call costs more.
+        let p = s.prefix.as_bytes();
+        if bytes.len() - start < p.len() || p.iter().zip(&bytes[start..]).any(|(a, b)| a != b) {
+            continue;
+        }
+        let body_start = start + s.prefix.len();
+        let body_len = bytes[body_start..]
+            .iter()
+            .take_while(|b| s.class.has(**b))
+            .count();
+        let ok = match s.exact {
+            Some(n) => body_len == n,
+            None => body_len >= s.min,
+        };
+        if !ok {
+            continue;
+        }
+        let span = start..body_start + body_len;
+        if let Some(m) = s.contains {
+            if !text[span.clone()].contains(m) {
+                continue;
+            }
+        }
+        let after = bytes.get(body_start + body_len).copied();
+        if is_placeholder(&text[body_start..span.end], after) {
+            // The position is claimed: a placeholder is not re-read as a shorter shape.
+            return None;
+        }
+        return Some(TokenHit {
+            what: s.what,
+            prefix: s.prefix,
+            span,
+        });
+    }
+    None
 }
 
 /// Documentation and template values in a token's shape: `AKIAXXXXXXXXXXXXXXXX`,

@@ -200,7 +200,7 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
                     .as_ref()
                     .filter(|t| t.is_yaml_core_schema())
                     .map(|t| t.suffix.as_str());
-                let value = resolve_scalar(&v, style == ScalarStyle::Plain, core_tag);
+                let value = resolve_scalar(v, style == ScalarStyle::Plain, core_tag);
                 // A block scalar's span runs to the next token: keep only its text.
                 let end = at.start + text.get(at.clone()).map_or(0, |t| t.trim_end().len());
                 let node = Node {
@@ -277,8 +277,13 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
 /// are strings; a plain one is null, a bool, an int (decimal, `0o`, `0x`), a float (`.inf`,
 /// `.nan` included) or else a string. A core tag (`!!str`, `!!int`, ...) decides the type; a
 /// value that does not fit its tag stays a string. Other tags resolve as if untagged.
-fn resolve_scalar(v: &str, plain: bool, core_tag: Option<&str>) -> Value {
-    let string = || Value::String(v.to_owned());
+fn resolve_scalar<'a>(
+    scalar: impl Into<Cow<'a, str>>,
+    plain: bool,
+    core_tag: Option<&str>,
+) -> Value {
+    let scalar = scalar.into();
+    let v: &str = &scalar;
     let null = || matches!(v, "" | "~" | "null" | "Null" | "NULL").then_some(Value::Null);
     let boolean = || match v {
         "true" | "True" | "TRUE" => Some(Value::Bool(true)),
@@ -331,19 +336,26 @@ fn resolve_scalar(v: &str, plain: bool, core_tag: Option<&str>) -> Value {
         };
         special.or_else(number).map(|f| Value::Number(f.into()))
     };
-    match core_tag {
-        Some("str") => string(),
-        Some("null") => null().unwrap_or_else(string),
-        Some("bool") => boolean().unwrap_or_else(string),
-        Some("int") => int().unwrap_or_else(string),
-        Some("float") => float().or_else(int).unwrap_or_else(string),
-        _ if !plain => string(),
-        _ => null()
-            .or_else(boolean)
-            .or_else(int)
-            .or_else(float)
-            .unwrap_or_else(string),
-    }
+    let typed = match core_tag {
+        Some("str") => None,
+        Some("null") => null(),
+        Some("bool") => boolean(),
+        Some("int") => int(),
+        Some("float") => float().or_else(int),
+        _ if !plain => None,
+        // No null, bool or number starts with another letter: most plain scalars (names,
+        // images, commands) are settled here without trying each type.
+        _ if v
+            .as_bytes()
+            .first()
+            .is_some_and(|b| b.is_ascii_alphabetic() && !b"nNtTfF".contains(b)) =>
+        {
+            None
+        }
+        _ => null().or_else(boolean).or_else(int).or_else(float),
+    };
+    // The parser's own string is kept when it has one (no copy).
+    typed.unwrap_or_else(|| Value::String(scalar.into_owned()))
 }
 
 /// Identity of a key for duplicate detection: its value, typed. String keys (nearly all) are
