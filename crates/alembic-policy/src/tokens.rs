@@ -353,7 +353,6 @@ pub fn is_secret_like_key(key: &str) -> bool {
         owned = key.to_ascii_lowercase();
         owned.as_bytes()
     };
-    let has = |p: &[u8]| k.len() >= p.len() && k.windows(p.len()).any(|w| w == p);
     let ends = |p: &[u8]| k.ends_with(p);
     // Keys that hold a *name* or a location of a secret, not the secret.
     if [
@@ -372,36 +371,64 @@ pub fn is_secret_like_key(key: &str) -> bool {
         || key.ends_with("ID")
         || ends(b"-id")
         || ends(b"uuid")
-        || has(b"public")
-        || has(b"pubkey")
     {
         return false;
     }
-    const PARTS: &[&[u8]] = &[
-        b"token",
-        b"secret",
-        b"passw",
-        b"pwd",
-        b"apikey",
-        b"api_key",
-        b"api-key",
-        b"credential",
-        b"private_key",
-        b"privatekey",
-        b"access_key",
-        b"accesskey",
-        b"auth_key",
-        b"signing_key",
-        b"client_key",
-    ];
-    PARTS.iter().any(|p| has(p))
-        || ends(b"auth")
-        || has(b"authorization")
-        || k == b"key"
-        || ends(b"_key")
-        || ends(b"-key")
-        || key.ends_with("Key")
+    // One pass over the key for every part (only where a part's first byte is), instead of one
+    // pass per part.
+    let (mut public, mut secret) = (false, false);
+    for (i, b) in k.iter().enumerate() {
+        if !PART_FIRST_BYTES[*b as usize] {
+            continue;
+        }
+        let rest = &k[i..];
+        public |= PUBLIC_PARTS.iter().any(|p| rest.starts_with(p));
+        secret |= SECRET_PARTS.iter().any(|p| rest.starts_with(p));
+    }
+    if public {
+        return false;
+    }
+    secret || ends(b"auth") || k == b"key" || ends(b"_key") || ends(b"-key") || key.ends_with("Key")
 }
+
+/// Parts of a (lower-cased) key that make it name something public: never a secret.
+const PUBLIC_PARTS: &[&[u8]] = &[b"public", b"pubkey"];
+
+/// Parts of a (lower-cased) key that make it secret-like.
+const SECRET_PARTS: &[&[u8]] = &[
+    b"token",
+    b"secret",
+    b"passw",
+    b"pwd",
+    b"apikey",
+    b"api_key",
+    b"api-key",
+    b"credential",
+    b"private_key",
+    b"privatekey",
+    b"access_key",
+    b"accesskey",
+    b"auth_key",
+    b"signing_key",
+    b"client_key",
+    b"authorization",
+];
+
+/// The first bytes of [`PUBLIC_PARTS`] and [`SECRET_PARTS`].
+const PART_FIRST_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < PUBLIC_PARTS.len() {
+        t[PUBLIC_PARTS[i][0] as usize] = true;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < SECRET_PARTS.len() {
+        t[SECRET_PARTS[i][0] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// Shannon entropy in bits per character.
 pub fn shannon_entropy(s: &str) -> f64 {

@@ -264,7 +264,9 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
         height: 0,
         size: 1,
     });
-    let mut index = YamlIndex::default();
+    // About one entry per key/value pair or item: about half the nodes (sized once instead of
+    // growing and rehashing; capped, since aliases count their expansion).
+    let mut index = YamlIndex::with_capacity((root.size / 2).min(16_384));
     let mut path = PathBuf {
         joined: String::new(),
         depth: 0,

@@ -40,6 +40,13 @@ fn join<S: AsRef<str>>(segs: &[S]) -> String {
 }
 
 impl YamlIndex {
+    /// An empty index with room for `n` nodes.
+    pub(crate) fn with_capacity(n: usize) -> YamlIndex {
+        YamlIndex {
+            nodes: HashMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default()),
+        }
+    }
+
     /// Record `pos` at an already joined path (the first position recorded for a path wins).
     pub(crate) fn insert_joined(&mut self, joined: &str, pos: YamlPos) {
         if !self.nodes.contains_key(joined) {
