@@ -149,7 +149,10 @@ const BY_FIRST_BYTE: [u64; 256] = {
     let mut t = [0u64; 256];
     let mut k = 0;
     while k < SHAPES.len() {
-        t[SHAPES[k].prefix.as_bytes()[0] as usize] |= 1 << k;
+        let first = SHAPES[k].prefix.as_bytes()[0];
+        // `find_tokens` relies on it: a prefix starts with a word byte.
+        assert!(WORD_DASH[first as usize]);
+        t[first as usize] |= 1 << k;
         k += 1;
     }
     t
@@ -187,17 +190,24 @@ const WORD_DASH: [bool; 256] = {
 pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     let bytes = text.as_bytes();
     let mut hits: Vec<TokenHit> = Vec::new();
-    // This loop runs once per byte of every scanned text (and of every text the views redact):
-    // it only finds word starts with a prefix's first byte; the shapes are tried out of line.
-    let mut after_word = false;
-    for (start, &byte) in bytes.iter().enumerate() {
-        // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
-        if !after_word && BY_FIRST_BYTE[byte as usize] != 0 {
-            if let Some(hit) = shape_at(text, start) {
+    // This loop runs over every byte of every scanned text (and of every text the views
+    // redact): it only finds word starts with a prefix's first byte, skipping the rest of each
+    // word in a tight loop; the shapes are tried out of line. The prefix must start a word
+    // (`xdop_v1_` or `task-` are not tokens); the bytes after a word are looked at too, but
+    // no prefix starts with a byte outside words (asserted where `BY_FIRST_BYTE` is built).
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        if BY_FIRST_BYTE[byte as usize] != 0 {
+            if let Some(hit) = shape_at(text, i) {
                 hits.push(hit);
             }
         }
-        after_word = WORD_DASH[byte as usize];
+        i += 1;
+        if WORD_DASH[byte as usize] {
+            while bytes.get(i).is_some_and(|b| WORD_DASH[*b as usize]) {
+                i += 1;
+            }
+        }
     }
     for start in memchr::memmem::find_iter(bytes, b"-----BEGIN ") {
         // Searches are bounded so a hostile file full of markers stays linear.
