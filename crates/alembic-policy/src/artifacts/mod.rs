@@ -431,3 +431,23 @@ pub fn redact(text: &str) -> String {
     // covered part of a multi-byte character, which token and value spans never do.
     String::from_utf8(bytes).unwrap_or_else(|_| "*".repeat(text.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Kind detection reads every line start once for all its keys: each key must still count
+    // only at the start of a line and followed by `:`.
+    #[test]
+    fn kinds_from_top_level_keys() {
+        let k = |t: &str| detect_kind("x.yaml", t);
+        assert_eq!(k("on: push\r\njobs:\r\n  a: {}\r\n"), FileKind::Workflow);
+        assert_eq!(k("\"on\": push\njobs: {}\n"), FileKind::Workflow);
+        assert_eq!(k("'on': push\njobs: {}\n"), FileKind::Workflow);
+        assert_eq!(k("jobs: {}\n  on: push\n"), FileKind::Text);
+        assert_eq!(k("kind: Pod\napiVersion: v1\n"), FileKind::Kubernetes);
+        assert_eq!(k("services:\n  a: {}\n"), FileKind::Compose);
+        assert_eq!(k("servicesx: 1\njobsx: 1\n"), FileKind::Text);
+        assert_eq!(k("x: 1\nservices: {}"), FileKind::Compose);
+    }
+}
