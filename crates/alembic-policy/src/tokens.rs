@@ -1,12 +1,17 @@
 //! Secret shapes: known credential formats found anywhere in a text (whatever the key, or no
 //! key at all), and high-entropy values under secret-like keys. Hand-written matchers instead
-//! of a regex engine: each shape is a fixed prefix plus a character class and a length, which
-//! `str::match_indices` finds quickly even in multi-megabyte files.
+//! of a regex engine: each shape is a fixed prefix plus a character class and a length, found
+//! in one pass over the bytes (a table of the prefixes' first bytes), and key/value pairs are
+//! read only around `=`/`:` separators (`memchr`), so multi-megabyte files stay fast.
 //!
 //! A finding carries only the shape's public prefix (`dop_v1_`), never the matched value, so
 //! nothing built from it can leak the secret.
 
 use std::ops::Range;
+
+mod entropy;
+
+pub use entropy::*;
 
 /// A credential shape found in a text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,8 +153,37 @@ const BY_FIRST_BYTE: [u64; 256] = {
     let mut t = [0u64; 256];
     let mut k = 0;
     while k < SHAPES.len() {
-        t[SHAPES[k].prefix.as_bytes()[0] as usize] |= 1 << k;
+        let first = SHAPES[k].prefix.as_bytes()[0];
+        // `find_tokens` relies on it: a prefix starts with a word byte.
+        assert!(WORD_DASH[first as usize]);
+        t[first as usize] |= 1 << k;
         k += 1;
+    }
+    t
+};
+
+/// For each byte, the shapes whose prefix has it second (every prefix has two bytes or more):
+/// with [`BY_FIRST_BYTE`], a word start is tried only against the shapes its first two bytes
+/// fit.
+const BY_SECOND_BYTE: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut k = 0;
+    while k < SHAPES.len() {
+        assert!(SHAPES[k].prefix.len() >= 2);
+        t[SHAPES[k].prefix.as_bytes()[1] as usize] |= 1 << k;
+        k += 1;
+    }
+    t
+};
+
+/// `[A-Za-z0-9_-]` as a table: the byte before a token's prefix must not be one of these.
+const WORD_DASH: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
     }
     t
 };
@@ -160,56 +194,26 @@ const BY_FIRST_BYTE: [u64; 256] = {
 pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     let bytes = text.as_bytes();
     let mut hits: Vec<TokenHit> = Vec::new();
-    for start in 0..bytes.len() {
-        let mut candidates = BY_FIRST_BYTE[bytes[start] as usize];
-        if candidates == 0 {
-            continue;
+    // This loop runs over every byte of every scanned text (and of every text the views
+    // redact): it only finds word starts with a prefix's first byte, skipping the rest of each
+    // word in a tight loop; the shapes are tried out of line. The prefix must start a word
+    // (`xdop_v1_` or `task-` are not tokens); the bytes after a word are looked at too, but
+    // no prefix starts with a byte outside words (asserted where `BY_FIRST_BYTE` is built).
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        if BY_FIRST_BYTE[byte as usize] != 0 {
+            if let Some(hit) = shape_at(text, i) {
+                hits.push(hit);
+            }
         }
-        // The prefix must start a word: `xdop_v1_` or `task-` are not tokens.
-        if start > 0 && Class::WordDash.has(bytes[start - 1]) {
-            continue;
-        }
-        while candidates != 0 {
-            let k = candidates.trailing_zeros() as usize;
-            candidates &= candidates - 1;
-            let s = &SHAPES[k];
-            // Compared byte by byte: prefixes are a few bytes, a library call costs more.
-            let p = s.prefix.as_bytes();
-            if bytes.len() - start < p.len() || p.iter().zip(&bytes[start..]).any(|(a, b)| a != b) {
-                continue;
+        i += 1;
+        if WORD_DASH[byte as usize] {
+            while bytes.get(i).is_some_and(|b| WORD_DASH[*b as usize]) {
+                i += 1;
             }
-            let body_start = start + s.prefix.len();
-            let body_len = bytes[body_start..]
-                .iter()
-                .take_while(|b| s.class.has(**b))
-                .count();
-            let ok = match s.exact {
-                Some(n) => body_len == n,
-                None => body_len >= s.min,
-            };
-            if !ok {
-                continue;
-            }
-            let span = start..body_start + body_len;
-            if let Some(m) = s.contains {
-                if !text[span.clone()].contains(m) {
-                    continue;
-                }
-            }
-            let after = bytes.get(body_start + body_len).copied();
-            if is_placeholder(&text[body_start..span.end], after) {
-                // The position is claimed: a placeholder is not re-read as a shorter shape.
-                break;
-            }
-            hits.push(TokenHit {
-                what: s.what,
-                prefix: s.prefix,
-                span,
-            });
-            break;
         }
     }
-    for (start, _) in text.match_indices("-----BEGIN ") {
+    for start in memchr::memmem::find_iter(bytes, b"-----BEGIN ") {
         // Searches are bounded so a hostile file full of markers stays linear.
         let header = window(text, start, 128);
         let line_end = start + header.find('\n').unwrap_or(header.len());
@@ -248,6 +252,56 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     hits
 }
 
+/// The first shape (most specific first) whose prefix starts at `start`, where a word starts
+/// with one of the prefixes' first bytes. A placeholder claims the position and gives `None`.
+#[inline(never)]
+fn shape_at(text: &str, start: usize) -> Option<TokenHit> {
+    let bytes = text.as_bytes();
+    let second = bytes
+        .get(start + 1)
+        .map_or(0, |b| BY_SECOND_BYTE[*b as usize]);
+    let mut candidates = BY_FIRST_BYTE[bytes[start] as usize] & second;
+    while candidates != 0 {
+        let k = candidates.trailing_zeros() as usize;
+        candidates &= candidates - 1;
+        let s = &SHAPES[k];
+        // Compared byte by byte: prefixes are a few bytes, a library call costs more.
+        let p = s.prefix.as_bytes();
+        if bytes.len() - start < p.len() || p.iter().zip(&bytes[start..]).any(|(a, b)| a != b) {
+            continue;
+        }
+        let body_start = start + s.prefix.len();
+        let body_len = bytes[body_start..]
+            .iter()
+            .take_while(|b| s.class.has(**b))
+            .count();
+        let ok = match s.exact {
+            Some(n) => body_len == n,
+            None => body_len >= s.min,
+        };
+        if !ok {
+            continue;
+        }
+        let span = start..body_start + body_len;
+        if let Some(m) = s.contains {
+            if !text[span.clone()].contains(m) {
+                continue;
+            }
+        }
+        let after = bytes.get(body_start + body_len).copied();
+        if is_placeholder(&text[body_start..span.end], after) {
+            // The position is claimed: a placeholder is not re-read as a shorter shape.
+            return None;
+        }
+        return Some(TokenHit {
+            what: s.what,
+            prefix: s.prefix,
+            span,
+        });
+    }
+    None
+}
+
 /// Documentation and template values in a token's shape: `AKIAXXXXXXXXXXXXXXXX`,
 /// `AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx...`, `xoxb-xxxxxxxxx-...`, `sk_live_YourKeyHere`, a body
 /// cut short by `####` or `<...>`. Such a value is not a secret and is not reported (a value
@@ -282,275 +336,6 @@ fn window(text: &str, start: usize, n: usize) -> &str {
         end -= 1;
     }
     &text[start..end]
-}
-
-/// Longest value the entropy check looks at (longer ones are data, not credentials).
-const MAX_VALUE: usize = 4096;
-
-/// A value under a secret-like key that looks random enough to be a real secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EntropyHit {
-    /// The key, as written.
-    pub key: String,
-    /// Where the key is in the text.
-    pub key_span: Range<usize>,
-    /// Where the value is in the text.
-    pub value_span: Range<usize>,
-}
-
-/// Does this key name suggest it holds a secret value?
-pub fn is_secret_like_key(key: &str) -> bool {
-    // This runs for every key/value pair with a long value: the key is lower-cased into a
-    // stack buffer and searched byte-wise (`str::contains` sets up a two-way searcher per call).
-    let mut buf = [0u8; 128];
-    let owned;
-    let k: &[u8] = if key.len() <= buf.len() {
-        let b = &mut buf[..key.len()];
-        b.copy_from_slice(key.as_bytes());
-        b.make_ascii_lowercase();
-        b
-    } else {
-        owned = key.to_ascii_lowercase();
-        owned.as_bytes()
-    };
-    let has = |p: &[u8]| k.len() >= p.len() && k.windows(p.len()).any(|w| w == p);
-    let ends = |p: &[u8]| k.ends_with(p);
-    // Keys that hold a *name* or a location of a secret, not the secret.
-    if [
-        &b"_env"[..],
-        b"_name",
-        b"_file",
-        b"_path",
-        b"_names",
-        b"_id",
-        b"_url",
-        b"_ref",
-    ]
-    .iter()
-    .any(|s| ends(s))
-        || key.ends_with("Id")
-        || key.ends_with("ID")
-        || ends(b"-id")
-        || ends(b"uuid")
-        || has(b"public")
-        || has(b"pubkey")
-    {
-        return false;
-    }
-    const PARTS: &[&[u8]] = &[
-        b"token",
-        b"secret",
-        b"passw",
-        b"pwd",
-        b"apikey",
-        b"api_key",
-        b"api-key",
-        b"credential",
-        b"private_key",
-        b"privatekey",
-        b"access_key",
-        b"accesskey",
-        b"auth_key",
-        b"signing_key",
-        b"client_key",
-    ];
-    PARTS.iter().any(|p| has(p))
-        || ends(b"auth")
-        || has(b"authorization")
-        || k == b"key"
-        || ends(b"_key")
-        || ends(b"-key")
-        || key.ends_with("Key")
-}
-
-/// Shannon entropy in bits per character.
-pub fn shannon_entropy(s: &str) -> f64 {
-    let mut counts = [0usize; 256];
-    for b in s.bytes() {
-        counts[b as usize] += 1;
-    }
-    let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|c| **c > 0)
-        .map(|c| {
-            let p = *c as f64 / n;
-            -p * p.log2()
-        })
-        .sum()
-}
-
-/// Would this value be a plausible secret (long, random, not a reference to one)?
-pub fn looks_random(v: &str) -> bool {
-    if v.len() < 16 || v.len() > MAX_VALUE {
-        return false;
-    }
-    if v.bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    {
-        return false;
-    }
-    // References and placeholders: env var names, interpolations, paths, URLs.
-    let env_name = v
-        .bytes()
-        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-    if env_name
-        || v.contains("${")
-        || v.contains("$(")
-        || v.contains("{{")
-        || v.contains("://")
-        || v.starts_with('/')
-        || v.starts_with('.')
-        || v.starts_with('<')
-    {
-        return false;
-    }
-    // A UUID names something (a credentials id, a tenant); an SSH public key blob is public.
-    if is_uuid(v)
-        || ["AAAAC3NzaC1", "AAAAB3NzaC1", "AAAAE2VjZHNh"]
-            .iter()
-            .any(|p| v.starts_with(p))
-    {
-        return false;
-    }
-    let letters = v.bytes().any(|b| b.is_ascii_alphabetic());
-    let digits = v.bytes().any(|b| b.is_ascii_digit());
-    letters && digits && shannon_entropy(v) >= 3.5
-}
-
-/// `8-4-4-4-12` hex digits.
-fn is_uuid(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// `key = "value"`, `key: value`, `KEY=value`, `"key": "value"` pairs whose key is secret-like
-/// and whose value looks random. Works line by line on any text format.
-pub fn find_entropy_secrets(text: &str) -> Vec<EntropyHit> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    for raw in text.split_inclusive('\n') {
-        let line = raw.trim_end_matches(['\n', '\r']);
-        scan_line(line, offset, &mut out);
-        offset += raw.len();
-    }
-    out
-}
-
-fn is_key_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'
-}
-
-fn scan_line(line: &str, offset: usize, out: &mut Vec<EntropyHit>) {
-    let b = line.as_bytes();
-    // Separators inside a value already read are part of that value; skipping them keeps the
-    // scan linear on lines like `token:a` repeated a million times.
-    let mut resume = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if i < resume || (c != b'=' && c != b':') {
-            continue;
-        }
-        // `==`, `:=`, `=>`, `://` are not key/value separators.
-        if b.get(i + 1)
-            .is_some_and(|n| matches!(n, b'=' | b'>' | b'/'))
-            || (i > 0 && matches!(b[i - 1], b'=' | b'!' | b'<' | b'>' | b':'))
-        {
-            continue;
-        }
-        // Key: identifier right before the separator (skipping spaces and a closing quote).
-        let mut k_end = i;
-        while k_end > 0 && b[k_end - 1] == b' ' {
-            k_end -= 1;
-        }
-        if k_end > 0 && matches!(b[k_end - 1], b'"' | b'\'') {
-            k_end -= 1;
-        }
-        let mut k_start = k_end;
-        while k_start > 0 && k_end - k_start < 256 && is_key_byte(b[k_start - 1]) {
-            k_start -= 1;
-        }
-        if k_start == k_end {
-            continue;
-        }
-        // Most values are short: a value that cannot be a secret (under 16 bytes, not a list)
-        // settles the separator before the key is judged, the costlier test.
-        let mut peek = i + 1;
-        while peek < b.len() && b[peek] == b' ' {
-            peek += 1;
-        }
-        let short = match b.get(peek) {
-            None => true,
-            Some(b'[') => false,
-            Some(q @ (b'"' | b'\'')) => !b[peek + 1..].iter().take(16).all(|c| c != q),
-            Some(_) => {
-                b[peek..]
-                    .iter()
-                    .take(16)
-                    .any(|c| matches!(c, b' ' | b',' | b'}' | b']' | b'#'))
-                    || b.len() - peek < 16
-            }
-        };
-        if short {
-            continue;
-        }
-        let key = &line[k_start..k_end];
-        // Dotted YAML/TOML keys: judge the last segment (`db.password`).
-        let last = key.rsplit('.').next().unwrap_or(key);
-        if !is_secret_like_key(last) {
-            continue;
-        }
-        // Value: a quoted string, a bare run up to a space, comma or brace, or a flow list of
-        // those (each element judged alone: `secrets = ["BACKUP_S3_KEY"]` lists names).
-        let mut v_start = i + 1;
-        while v_start < b.len() && b[v_start] == b' ' {
-            v_start += 1;
-        }
-        let list = b.get(v_start) == Some(&b'[');
-        if list {
-            v_start += 1;
-        }
-        loop {
-            while v_start < b.len() && matches!(b[v_start], b' ' | b',') {
-                v_start += 1;
-            }
-            let (vs, ve, next) = match b.get(v_start) {
-                Some(q @ (b'"' | b'\'')) => {
-                    let Some(close) = window(line, v_start + 1, MAX_VALUE + 1).find(*q as char)
-                    else {
-                        break;
-                    };
-                    let ve = v_start + 1 + close;
-                    (v_start + 1, ve, ve + 1)
-                }
-                Some(b']') if list => break,
-                Some(_) => {
-                    let len = b[v_start..]
-                        .iter()
-                        .take(MAX_VALUE + 1)
-                        .take_while(|c| !matches!(c, b' ' | b',' | b'}' | b']' | b'#'))
-                        .count();
-                    (v_start, v_start + len, v_start + len)
-                }
-                None => break,
-            };
-            resume = ve;
-            if looks_random(&line[vs..ve]) && !is_placeholder(&line[vs..ve], b.get(ve).copied()) {
-                out.push(EntropyHit {
-                    key: key.to_owned(),
-                    key_span: offset + k_start..offset + k_end,
-                    value_span: offset + vs..offset + ve,
-                });
-            }
-            if !list || next <= v_start {
-                break;
-            }
-            v_start = next;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -657,5 +442,34 @@ mod tests {
         let h = find_entropy_secrets(&t);
         assert_eq!(h.len(), 1);
         assert_eq!(&t[h[0].value_span.clone()], random);
+    }
+
+    // The pair search jumps from separator to separator: spans must still be those of the
+    // line around each one (CRLF endings, a last line without a newline, lines without any).
+    #[test]
+    fn pairs_are_located_around_their_separators() {
+        let random = "q8Zr2LmX0vTw9KpB4sYd7Hn";
+        let t = format!("# no pair here\r\napi_token: {random}\r\nplain text\nAPP_SECRET={random}");
+        let h = find_entropy_secrets(&t);
+        let keys: Vec<&str> = h.iter().map(|h| &t[h.key_span.clone()]).collect();
+        assert_eq!(keys, ["api_token", "APP_SECRET"]);
+        assert!(h.iter().all(|h| &t[h.value_span.clone()] == random));
+    }
+
+    // Only word starts are tried: a prefix inside a word is not a token, one after a
+    // separator or at the start of the text is.
+    #[test]
+    fn tokens_start_words() {
+        let body = "aB3dE5fG7h".repeat(4);
+        let tok = format!("ghp_{}", &body[..36]);
+        for (t, n) in [
+            (tok.clone(), 1),
+            (format!("x{tok}"), 0),
+            (format!("x-{tok}"), 0),
+            (format!("x.{tok}"), 1),
+            (format!("a: \"{tok}\" {tok}"), 2),
+        ] {
+            assert_eq!(find_tokens(&t).len(), n, "{t}");
+        }
     }
 }

@@ -57,7 +57,7 @@ struct Open {
     /// Map only: the key read, waiting for its value.
     key: Option<Node>,
     /// Map only: the keys seen, for duplicate detection.
-    seen: HashSet<String>,
+    seen: HashSet<String, foldhash::fast::RandomState>,
 }
 
 /// Byte offsets for the parser's character offsets.
@@ -153,7 +153,7 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
                     start: at.start,
                     anchor,
                     key: None,
-                    seen: HashSet::new(),
+                    seen: HashSet::default(),
                 });
                 continue;
             }
@@ -200,7 +200,7 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
                     .as_ref()
                     .filter(|t| t.is_yaml_core_schema())
                     .map(|t| t.suffix.as_str());
-                let value = resolve_scalar(&v, style == ScalarStyle::Plain, core_tag);
+                let value = resolve_scalar(v, style == ScalarStyle::Plain, core_tag);
                 // A block scalar's span runs to the next token: keep only its text.
                 let end = at.start + text.get(at.clone()).map_or(0, |t| t.trim_end().len());
                 let node = Node {
@@ -264,7 +264,9 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
         height: 0,
         size: 1,
     });
-    let mut index = YamlIndex::default();
+    // About one entry per key/value pair or item: about half the nodes (sized once instead of
+    // growing and rehashing; capped, since aliases count their expansion).
+    let mut index = YamlIndex::with_capacity((root.size / 2).min(16_384));
     let mut path = PathBuf {
         joined: String::new(),
         depth: 0,
@@ -277,8 +279,13 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
 /// are strings; a plain one is null, a bool, an int (decimal, `0o`, `0x`), a float (`.inf`,
 /// `.nan` included) or else a string. A core tag (`!!str`, `!!int`, ...) decides the type; a
 /// value that does not fit its tag stays a string. Other tags resolve as if untagged.
-fn resolve_scalar(v: &str, plain: bool, core_tag: Option<&str>) -> Value {
-    let string = || Value::String(v.to_owned());
+fn resolve_scalar<'a>(
+    scalar: impl Into<Cow<'a, str>>,
+    plain: bool,
+    core_tag: Option<&str>,
+) -> Value {
+    let scalar = scalar.into();
+    let v: &str = &scalar;
     let null = || matches!(v, "" | "~" | "null" | "Null" | "NULL").then_some(Value::Null);
     let boolean = || match v {
         "true" | "True" | "TRUE" => Some(Value::Bool(true)),
@@ -331,24 +338,41 @@ fn resolve_scalar(v: &str, plain: bool, core_tag: Option<&str>) -> Value {
         };
         special.or_else(number).map(|f| Value::Number(f.into()))
     };
-    match core_tag {
-        Some("str") => string(),
-        Some("null") => null().unwrap_or_else(string),
-        Some("bool") => boolean().unwrap_or_else(string),
-        Some("int") => int().unwrap_or_else(string),
-        Some("float") => float().or_else(int).unwrap_or_else(string),
-        _ if !plain => string(),
-        _ => null()
-            .or_else(boolean)
-            .or_else(int)
-            .or_else(float)
-            .unwrap_or_else(string),
-    }
+    let typed = match core_tag {
+        Some("str") => None,
+        Some("null") => null(),
+        Some("bool") => boolean(),
+        Some("int") => int(),
+        Some("float") => float().or_else(int),
+        _ if !plain => None,
+        // No null, bool or number starts with another letter: most plain scalars (names,
+        // images, commands) are settled here without trying each type.
+        _ if v
+            .as_bytes()
+            .first()
+            .is_some_and(|b| b.is_ascii_alphabetic() && !b"nNtTfF".contains(b)) =>
+        {
+            None
+        }
+        _ => null().or_else(boolean).or_else(int).or_else(float),
+    };
+    // The parser's own string is kept when it has one (no copy).
+    typed.unwrap_or_else(|| Value::String(scalar.into_owned()))
 }
 
-/// Identity of a key for duplicate detection: its value, typed.
+/// Identity of a key for duplicate detection: its value, typed. String keys (nearly all) are
+/// their text behind a NUL, which no other value's debug form starts with; the rest are their
+/// debug form (formatting every key cost more than parsing it).
 fn key_id(key: &Node) -> String {
-    format!("{:?}", to_value(key.clone()))
+    match &key.kind {
+        Kind::Scalar(Value::String(s)) => {
+            let mut id = String::with_capacity(s.len() + 1);
+            id.push('\0');
+            id.push_str(s);
+            id
+        }
+        _ => format!("{:?}", to_value(key.clone())),
+    }
 }
 
 fn to_value(node: Node) -> Value {

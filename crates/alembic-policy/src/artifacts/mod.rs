@@ -83,19 +83,59 @@ pub fn detect_kind(path: &str, text: &str) -> FileKind {
     if name.contains("compose") {
         return FileKind::Compose;
     }
-    let top = |k: &str| {
-        text.lines()
-            .any(|l| l.strip_prefix(k).is_some_and(|r| r.starts_with(':')))
-    };
-    if top("jobs") && (top("on") || top("\"on\"") || top("'on'")) {
+    let top = top_level_keys(text);
+    let top = |k: TopKey| top & (1 << k as u8) != 0;
+    if top(TopKey::Jobs) && top(TopKey::On) {
         FileKind::Workflow
-    } else if top("apiVersion") && top("kind") {
+    } else if top(TopKey::ApiVersion) && top(TopKey::Kind) {
         FileKind::Kubernetes
-    } else if top("services") {
+    } else if top(TopKey::Services) {
         FileKind::Compose
     } else {
         FileKind::Text
     }
+}
+
+/// The top-level keys [`detect_kind`] looks for.
+#[derive(Clone, Copy)]
+enum TopKey {
+    Jobs,
+    On,
+    ApiVersion,
+    Kind,
+    Services,
+}
+
+/// Which [`TopKey`]s start a line of `text` followed by `:` (bit `k as u8`), found in one pass
+/// over the line starts instead of one pass per key.
+fn top_level_keys(text: &str) -> u8 {
+    const KEYS: &[(&[u8], TopKey)] = &[
+        (b"jobs:", TopKey::Jobs),
+        (b"on:", TopKey::On),
+        (b"\"on\":", TopKey::On),
+        (b"'on':", TopKey::On),
+        (b"apiVersion:", TopKey::ApiVersion),
+        (b"kind:", TopKey::Kind),
+        (b"services:", TopKey::Services),
+    ];
+    let bytes = text.as_bytes();
+    let mut found = 0u8;
+    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1));
+    for start in starts {
+        let line = &bytes[start..];
+        if !matches!(
+            line.first(),
+            Some(b'j' | b'o' | b'"' | b'\'' | b'a' | b'k' | b's')
+        ) {
+            continue;
+        }
+        for (key, k) in KEYS {
+            if line.starts_with(key) {
+                found |= 1 << *k as u8;
+            }
+        }
+    }
+    found
 }
 
 /// Scan one file's text with the default context (SSH on 22, the edge on 80/443).
@@ -179,7 +219,11 @@ fn parse_yaml(
     what: &str,
     out: &mut Vec<Diagnostic>,
 ) -> Option<(crate::yaml::Value, YamlIndex)> {
-    let depth = unparsed::yaml_nesting_depth(&src.text);
+    let depth = if openers_at_most(&src.text, unparsed::MAX_NESTING) {
+        0
+    } else {
+        unparsed::yaml_nesting_depth(&src.text)
+    };
     if depth > unparsed::MAX_NESTING {
         out.push(unparsed::parse_failure(
             src,
@@ -198,10 +242,24 @@ fn parse_yaml(
     }
 }
 
+/// Whether `text` has at most `n` opening brackets (`[`, `{`, `(`): each nesting level needs
+/// one, so such a text cannot nest deeper than `n` and the byte-by-byte depth walk is skipped
+/// (counting is a SIMD search; most files have a few dozen brackets).
+fn openers_at_most(text: &str, n: usize) -> bool {
+    memchr::memchr3_iter(b'[', b'{', b'(', text.as_bytes())
+        .take(n + 1)
+        .count()
+        <= n
+}
+
 /// The HCL body, or a CFG001 finding; the Terraform rules then fall back to their text scan.
 fn parse_hcl(src: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<hcl_edit::structure::Body> {
     // The HCL parser recurses per nesting level: hostile nesting goes to the text scan.
-    let depth = nesting_depth(&src.text);
+    let depth = if openers_at_most(&src.text, unparsed::MAX_NESTING) {
+        0
+    } else {
+        nesting_depth(&src.text)
+    };
     if depth > unparsed::MAX_NESTING {
         out.push(unparsed::parse_failure(
             src,
@@ -350,13 +408,17 @@ pub fn secret_spans(text: &str) -> Vec<std::ops::Range<usize>> {
 /// `text` with every secret value SEC001 finds replaced by `*` (same length, so line and column
 /// positions still hold), keeping each known shape's public prefix.
 pub fn redact(text: &str) -> String {
-    let mut bytes = text.as_bytes().to_vec();
     let hits = tokens::find_tokens(text);
-    let spans = hits.iter().map(|h| (h.span.clone(), h.prefix.len())).chain(
-        tokens::find_entropy_secrets(text)
-            .into_iter()
-            .map(|e| (e.value_span, 0)),
-    );
+    let entropy = tokens::find_entropy_secrets(text);
+    // The views redact every text they print, and almost none holds a secret.
+    if hits.is_empty() && entropy.is_empty() {
+        return text.to_owned();
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    let spans = hits
+        .iter()
+        .map(|h| (h.span.clone(), h.prefix.len()))
+        .chain(entropy.into_iter().map(|e| (e.value_span, 0)));
     for (span, keep) in spans {
         for (i, b) in bytes[span].iter_mut().enumerate() {
             // Newlines stay so a redacted PEM body keeps its line structure.
@@ -368,4 +430,24 @@ pub fn redact(text: &str) -> String {
     // Only ASCII bytes inside spans were replaced, by ASCII: still valid UTF-8... unless a span
     // covered part of a multi-byte character, which token and value spans never do.
     String::from_utf8(bytes).unwrap_or_else(|_| "*".repeat(text.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Kind detection reads every line start once for all its keys: each key must still count
+    // only at the start of a line and followed by `:`.
+    #[test]
+    fn kinds_from_top_level_keys() {
+        let k = |t: &str| detect_kind("x.yaml", t);
+        assert_eq!(k("on: push\r\njobs:\r\n  a: {}\r\n"), FileKind::Workflow);
+        assert_eq!(k("\"on\": push\njobs: {}\n"), FileKind::Workflow);
+        assert_eq!(k("'on': push\njobs: {}\n"), FileKind::Workflow);
+        assert_eq!(k("jobs: {}\n  on: push\n"), FileKind::Text);
+        assert_eq!(k("kind: Pod\napiVersion: v1\n"), FileKind::Kubernetes);
+        assert_eq!(k("services:\n  a: {}\n"), FileKind::Compose);
+        assert_eq!(k("servicesx: 1\njobsx: 1\n"), FileKind::Text);
+        assert_eq!(k("x: 1\nservices: {}"), FileKind::Compose);
+    }
 }

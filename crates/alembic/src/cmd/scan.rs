@@ -166,12 +166,15 @@ fn collect(root: &Path, p: &Path, out: &mut Vec<PathBuf>, notes: &mut Vec<String
 pub(super) fn read_text(p: &Path) -> Option<String> {
     use std::io::Read;
     let f = std::fs::File::open(p).ok()?;
-    if f.metadata().ok()?.len() > MAX_SCAN_BYTES {
+    let len = f.metadata().ok()?.len();
+    if len > MAX_SCAN_BYTES {
         return None;
     }
-    let mut bytes = Vec::new();
+    // Sized from the metadata (`take` hides the file's size from `read_to_end`, which would
+    // grow the buffer by doubling); one byte more so reaching the end needs no reallocation.
+    let mut bytes = Vec::with_capacity(len as usize + 1);
     f.take(MAX_SCAN_BYTES + 1).read_to_end(&mut bytes).ok()?;
-    if bytes.len() as u64 > MAX_SCAN_BYTES || bytes.contains(&0) {
+    if bytes.len() as u64 > MAX_SCAN_BYTES || memchr::memchr(0, &bytes).is_some() {
         return None;
     }
     String::from_utf8(bytes).ok()
