@@ -47,6 +47,19 @@ impl Failed {
     }
 }
 
+/// Why `alembic <command>` refuses `t`: it acts on one droplet, and `t` has several compose
+/// droplets (each with its own root and project; a swarm's manager or a cluster is one target).
+pub(crate) fn several_droplets(t: &Topology, command: &str) -> Option<String> {
+    let n = t.droplet.droplet_count();
+    (n > 1 && t.droplet.scale.engine == alembic_config::Engine::Compose).then(|| {
+        format!(
+            "alembic.toml: [droplet]: `alembic {command}` works on one droplet, and this config \
+             has {n} (droplet.count / droplet.addresses); it is not available for several \
+             droplets yet (plan and apply are)"
+        )
+    })
+}
+
 /// The droplet's address: `droplet.address`, or the provisioned droplet's reserved IP from
 /// `terraform output` (read-only).
 fn address(t: &Topology, base_dir: &Path) -> droplet::Address {
@@ -82,6 +95,9 @@ pub struct Session {
 impl Session {
     /// Resolve the droplet's address and prepare the ssh control dir (no connection yet).
     pub fn open(t: &Topology, base_dir: &Path) -> Result<Session, Failed> {
+        if let Some(why) = several_droplets(t, "status|logs|exec") {
+            return Err(Failed::new("several_droplets", why, exit::PROBLEMS));
+        }
         let target = Target::from_topology(t, &address(t, base_dir));
         if let Err(e) = target.ip() {
             return Err(Failed::new("droplet_address_unknown", &e, e.exit_code()));
@@ -218,6 +234,9 @@ pub struct Bootstrap {
 impl Bootstrap {
     /// The bootstrap for `t`'s server, logging in as `user` (default root).
     pub fn plan(t: &Topology, user: Option<&str>, base_dir: &Path) -> Result<Bootstrap, Failed> {
+        if let Some(why) = several_droplets(t, "bootstrap") {
+            return Err(Failed::new("several_droplets", why, exit::PROBLEMS));
+        }
         let host = match address(t, base_dir).ip {
             Ok(ip) => ip.to_string(),
             Err(e) => {

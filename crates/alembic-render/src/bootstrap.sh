@@ -315,8 +315,8 @@ APT::Periodic::Unattended-Upgrade "1";'
 
 main() {
   [ "$(id -u)" = 0 ] || fail start "must run as root (connect as root, or a sudo user with --user)"
-  # The host's own name, then the user and its keys: it can log in (and `cloud-init status --wait`) while the
-  # packages install.
+  # The host's own name, then the user and its keys: it can log in (and `cloud-init status
+  # --wait`) while the packages install.
   step_hostname
   step_user
   step_authorized_keys

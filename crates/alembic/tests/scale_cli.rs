@@ -2,9 +2,12 @@
 //! balancer and the engine (text, JSON, DOT); `check` finds nothing on any engine's rendered
 //! artifacts (only the edge is public); `render` writes each engine's files.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use support::shims;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -100,4 +103,49 @@ fn check_and_render_on_every_engine() {
         let (code, _, err) = run(dir.path(), &["render", "--check"]);
         assert_eq!(code, Some(0), "{name}: {err}");
     }
+}
+
+/// The day-two commands act on one droplet: with several compose droplets they are refused
+/// (exit 1, saying so) before any ssh or terraform runs, while `plan` and `apply` roll out.
+#[test]
+fn one_droplet_commands_refuse_several_droplets_before_any_step() {
+    let dir = tempfile::tempdir().unwrap();
+    // The fixture with its placeholders (CFG007 errors for a deploy command) replaced.
+    let text = std::fs::read_to_string(fixture("scale-compose"))
+        .unwrap()
+        .replace("fleet.example.com", "fleet-e2e.dev")
+        .replace("203.0.113.10/32", "100.64.10.10/32")
+        .replace(
+            "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa",
+            "5e:2a:90:11:c4:7d:3f:a8:06:b2:e9:51:7c:48:d0:1f",
+        )
+        .replace(
+            "count       = 3",
+            "count       = 3\nauthorized_keys = [\"ssh-ed25519 \
+             AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f deploy@laptop\"]",
+        );
+    std::fs::write(dir.path().join("alembic.toml"), text).unwrap();
+    let bin = shims::install(dir.path(), &["ssh", "terraform", "tofu", "docker"]);
+    for args in [
+        &["status"][..],
+        &["logs", "api"],
+        &["exec", "api", "--", "true"],
+        &["rollback", "--yes"],
+        &["bootstrap", "--yes"],
+    ] {
+        let out = alembic(dir.path())
+            .env("PATH", shims::path_with(&bin))
+            .env("HOME", dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("works on one droplet, and this config has 3")
+                && err.contains("not available for several droplets yet"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(shims::calls(dir.path()), "", "nothing ran");
 }

@@ -28,10 +28,10 @@ pub struct Rollback {
 
 /// Plan `alembic rollback` of `t`'s droplet to release `to`.
 pub fn plan_rollback(t: &Topology, env: Env, to: Option<u64>) -> Result<Rollback, Refusal> {
-    verify_terraform(t, &env.base_dir)?;
     if let Some(refusal) = super::engines::rollback_refusal(t) {
         return Err(refusal);
     }
+    verify_terraform(t, &env.base_dir)?;
     let tf = (t.droplet.is_provisioned() && terraform::find_program().is_some())
         .then(|| tf_runner(t, &env.base_dir));
     let swarm = t.droplet.scale.engine == alembic_config::scale::Engine::Swarm;
