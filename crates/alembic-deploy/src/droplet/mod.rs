@@ -224,4 +224,4 @@ pub(crate) use fleet::label;
 pub(crate) use fleet::{member_topology, resolve_addresses, Fleet, Member};
 pub(crate) use rolling::Rolling;
 pub(crate) use runner::Runner;
-pub(crate) use target::{RemoteState, Target};
+pub(crate) use target::{unchanged, RemoteState, Target};

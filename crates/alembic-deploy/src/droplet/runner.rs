@@ -254,7 +254,7 @@ impl Runner<'_, '_> {
                 });
             }
             let now = parse_state(&out.stdout_text())?;
-            now.unchanged_since(ops.base, &ops.base_sha, &ops.base_dirs)
+            crate::droplet::unchanged(now.seen(), (ops.base, &ops.base_sha, &ops.base_dirs))
         })
     }
 

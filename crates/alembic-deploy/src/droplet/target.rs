@@ -17,26 +17,18 @@ pub(crate) struct RemoteState {
 }
 
 impl RemoteState {
-    /// Refuses (stale plan) unless the droplet is still as the plan saw it: the same current
-    /// release, the same ledger bytes, the same release dirs.
-    pub(crate) fn unchanged_since(
-        &self,
-        base: Option<u64>,
-        base_sha: &Option<String>,
-        base_dirs: &[u64],
-    ) -> Result<(), DeployError> {
-        unchanged(
-            (self.ledger.current, &self.ledger_sha, &self.dirs),
-            (base, base_sha, base_dirs),
-        )
+    /// What a stale-plan check compares (see [`unchanged`]).
+    pub(crate) fn seen(&self) -> Seen<'_> {
+        (self.ledger.current, &self.ledger_sha, &self.dirs)
     }
 }
 
-/// A droplet's (current release, ledger sha, release dirs) now and as planned: equal, or a
-/// stale plan.
-type Seen<'a> = (Option<u64>, &'a Option<String>, &'a [u64]);
+/// A droplet's current release, ledger sha and release dirs.
+pub(crate) type Seen<'a> = (Option<u64>, &'a Option<String>, &'a [u64]);
 
-fn unchanged(now: Seen<'_>, planned: Seen<'_>) -> Result<(), DeployError> {
+/// Refuses (stale plan) unless the droplet is still as the plan saw it: the same current
+/// release, the same ledger bytes, the same release dirs.
+pub(crate) fn unchanged(now: Seen<'_>, planned: Seen<'_>) -> Result<(), DeployError> {
     if now != planned {
         return Err(DeployError::Stale(format!(
             "the droplet changed since this plan was made (current release {:?}, planned from {:?}); plan again",
@@ -466,17 +458,9 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    /// As [`RemoteState::unchanged_since`].
-    pub(crate) fn unchanged_since(
-        &self,
-        base: Option<u64>,
-        base_sha: &Option<String>,
-        base_dirs: &[u64],
-    ) -> Result<(), DeployError> {
-        unchanged(
-            (self.ledger.current, &self.ledger_sha, &self.dirs),
-            (base, base_sha, base_dirs),
-        )
+    /// What a stale-plan check compares (see [`unchanged`]).
+    pub(crate) fn seen(&self) -> Seen<'_> {
+        (self.ledger.current, &self.ledger_sha, &self.dirs)
     }
 }
 

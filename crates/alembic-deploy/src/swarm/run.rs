@@ -165,7 +165,7 @@ fn leased(
             return Ok(());
         }
         let now = s.target.query_state(s.ex)?;
-        now.unchanged_since(ops.base, &ops.base_sha, &ops.base_dirs)
+        crate::droplet::unchanged(now.seen(), (ops.base, &ops.base_sha, &ops.base_dirs))
     })?;
     renewer.check()?;
     for d in &ops.images {
