@@ -39,7 +39,8 @@ vm_pid=$!
 skips=()
 for t in "${vm_tests[@]}"; do skips+=(--skip "$t"); done
 status=0
-cargo test --workspace --locked -- --exact "${skips[@]}" || status=$?
+# --no-fail-fast: every test binary runs, and every failure is reported, not only the first.
+cargo test --workspace --locked --no-fail-fast -- --exact "${skips[@]}" || status=$?
 echo "test.sh: the rest of the suite ended after $((SECONDS - t0)) s (exit $status); waiting for the VM tests"
 vm_status=0
 wait "$vm_pid" || vm_status=$?

@@ -186,8 +186,11 @@ fn to_toml(g: &Gen) -> String {
         s.push_str(&format!("[[workload]]\nname = {}\n", quote(&name)));
         let env: Vec<String> = {
             let mut seen = std::collections::BTreeSet::new();
+            // A name both in env and in secrets is refused (CFG005): the generated env leaves
+            // the workload's secret out.
             w.env
                 .iter()
+                .filter(|(k, _)| w.secret.as_deref() != Some(k.as_str()))
                 .filter(|(k, _)| seen.insert(k.clone()))
                 .map(|(k, v)| format!("{k} = {}", quote(v)))
                 .collect()
@@ -301,7 +304,7 @@ fn check_with_tools(
             for w in t.on_plane(alembic_config::Plane::Droplet) {
                 let service = &model["services"][w.name.as_str()]["environment"];
                 // Secrets reach the container from the environment of `apply` (the canary here);
-                // a secret also named in `env` wins, by the renderer's design.
+                // a name both in `env` and in secrets is refused before rendering (CFG005).
                 for s in &w.secrets {
                     assert_eq!(
                         service[s.as_str()].as_str(),
