@@ -124,6 +124,21 @@ impl Plan {
     }
 }
 
+/// The droplet stage when its release is already current: the plan's read-only ops ran (or were
+/// shown); the connection's control dir goes and the stage says so.
+fn already_current(target: &Target, base: Option<u64>, view: &mut dyn Progress) {
+    target.ssh.cleanup();
+    let mut steps = Steps::new(view);
+    steps.start("droplet");
+    steps.end(
+        true,
+        format!(
+            "release {} is already current; nothing to do",
+            base.unwrap_or(0)
+        ),
+    );
+}
+
 fn close(target: &Target, env: &Env) {
     if target.address.is_err() {
         return;
@@ -539,16 +554,7 @@ pub fn apply(plan: &Plan, goal: Goal, view: &mut dyn Progress, opts: &Options<'_
                         ex.run(op)
                     };
                 }
-                target.ssh.cleanup();
-                let mut steps = Steps::new(view);
-                steps.start("droplet");
-                steps.end(
-                    true,
-                    format!(
-                        "release {} is already current; nothing to do",
-                        planned.plane.base_release.unwrap_or(0)
-                    ),
-                );
+                already_current(target, planned.plane.base_release, view);
                 Ok(None)
             }
             Some(ops) => {

@@ -182,16 +182,7 @@ pub(super) fn apply_engine(
                             ex.run(op)
                         };
                     }
-                    sw.target.ssh.cleanup();
-                    let mut steps = Steps::new(view);
-                    steps.start("droplet");
-                    steps.end(
-                        true,
-                        format!(
-                            "release {} is already current; nothing to do",
-                            planned.plane.base_release.unwrap_or(0)
-                        ),
-                    );
+                    super::already_current(&sw.target, planned.plane.base_release, view);
                     Ok(None)
                 }
                 Some(ops) => {
