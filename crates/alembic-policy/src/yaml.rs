@@ -14,12 +14,12 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-use crate::yamlpos::{YamlIndex, YamlPos};
+use crate::yamlpos::{Children, KeyText, Located, YamlIndex, YamlPos};
 
 mod value;
 
@@ -31,33 +31,76 @@ pub const MAX_DEPTH: usize = 64;
 /// Nodes that alias expansion may produce in one document ("billion laughs" bound).
 pub const ALIAS_BUDGET: usize = 100_000;
 
-/// A parsed node with its byte span, kept until the value and the index are built.
+/// A parsed node: its value, its byte span and the positions of its children.
 #[derive(Clone, Debug)]
 struct Node {
-    kind: Kind,
+    value: Value,
     span: Range<usize>,
+    children: Children,
     /// Nesting levels of collections inside (0 for a scalar).
     height: usize,
     /// Nodes in this subtree (for the alias budget).
     size: usize,
 }
 
-#[derive(Clone, Debug)]
-enum Kind {
-    Scalar(Value),
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
-}
-
 /// A collection being built.
 struct Open {
-    kind: Kind,
+    /// A mapping (else a sequence).
+    map: bool,
+    /// Sequence items.
+    items: Vec<Value>,
+    /// Mapping entries.
+    entries: Vec<(Value, Value)>,
+    /// Where each item or entry is.
+    located: Vec<Located>,
     start: usize,
     anchor: usize,
     /// Map only: the key read, waiting for its value.
     key: Option<Node>,
-    /// Map only: the keys seen, for duplicate detection.
-    seen: HashSet<String, foldhash::fast::RandomState>,
+    /// Map only, past [`LINEAR_KEYS`] entries: hashes of the keys seen.
+    seen: Option<HashSet<u64, foldhash::fast::FixedState>>,
+    height: usize,
+    size: usize,
+}
+
+/// Up to this many entries a duplicate key is looked for by comparing the keys; beyond it,
+/// by their hashes first (most mappings are small, and need no set at all).
+const LINEAR_KEYS: usize = 16;
+
+impl Open {
+    fn new(map: bool, start: usize, anchor: usize) -> Open {
+        Open {
+            map,
+            items: Vec::new(),
+            entries: Vec::new(),
+            located: Vec::new(),
+            start,
+            anchor,
+            key: None,
+            seen: None,
+            height: 1,
+            size: 1,
+        }
+    }
+
+    fn count(&mut self, n: &Node) {
+        self.height = self.height.max(n.height + 1);
+        self.size += n.size;
+    }
+
+    /// Whether `key` is already a key of this mapping (keys equal as typed values).
+    fn has_key(&mut self, key: &Value) -> bool {
+        if self.entries.len() < LINEAR_KEYS {
+            return self.entries.iter().any(|(k, _)| same_key(k, key));
+        }
+        let seen = self.seen.get_or_insert_with(|| {
+            let mut set = HashSet::with_capacity_and_hasher(64, Default::default());
+            set.extend(self.entries.iter().map(|(k, _)| key_hash(k)));
+            set
+        });
+        // A hash seen before is confirmed against the keys (a collision is not a duplicate).
+        !seen.insert(key_hash(key)) && self.entries.iter().any(|(k, _)| same_key(k, key))
+    }
 }
 
 /// Byte offsets for the parser's character offsets.
@@ -133,7 +176,6 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
         let (ev, span) =
             ev.map_err(|e| ParseError::new(Some(offsets.byte(e.marker().index())), e.info()))?;
         let at = offsets.span(&span);
-        let at_start = at.start;
         let node = match ev {
             Event::Nothing | Event::StreamStart | Event::DocumentStart(_) => continue,
             Event::DocumentEnd | Event::StreamEnd => break,
@@ -144,17 +186,8 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
                         format!("nested more than {MAX_DEPTH} levels deep"),
                     ));
                 }
-                let kind = match ev {
-                    Event::SequenceStart(..) => Kind::Seq(Vec::new()),
-                    _ => Kind::Map(Vec::new()),
-                };
-                stack.push(Open {
-                    kind,
-                    start: at.start,
-                    anchor,
-                    key: None,
-                    seen: HashSet::default(),
-                });
+                let map = matches!(ev, Event::MappingStart(..));
+                stack.push(Open::new(map, at.start, anchor));
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -164,31 +197,27 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
                 if open.key.is_some() {
                     return Err(ParseError::new(Some(at.start), "a key without a value"));
                 }
-                let (height, size) = match &open.kind {
-                    Kind::Seq(items) => items
-                        .iter()
-                        .fold((1, 1), |(h, s), n| (h.max(n.height + 1), s + n.size)),
-                    Kind::Map(entries) => entries.iter().fold((1, 1), |(h, s), (k, v)| {
-                        (h.max(k.height + 1).max(v.height + 1), s + k.size + v.size)
-                    }),
-                    Kind::Scalar(_) => (0, 1),
-                };
                 // A block collection's end event sits where the next token starts: end the span
                 // at its last child instead, so it never covers the following lines.
-                let end = match &open.kind {
-                    Kind::Seq(items) => items.last().map(|n| n.span.end),
-                    Kind::Map(entries) => entries.last().map(|(_, v)| v.span.end),
-                    Kind::Scalar(_) => None,
-                };
                 let flow = text
                     .get(open.start..)
                     .is_some_and(|t| t.starts_with(['[', '{']));
-                let end = if flow { at.end } else { end.unwrap_or(at.end) };
+                let last = open.located.last().map(|l| l.pos.value.end);
+                let end = if flow { at.end } else { last.unwrap_or(at.end) };
+                let (value, children) = if open.map {
+                    let value = Value::Mapping(Mapping {
+                        entries: open.entries,
+                    });
+                    (value, Children::Map(open.located))
+                } else {
+                    (Value::Sequence(open.items), Children::Seq(open.located))
+                };
                 let node = Node {
-                    kind: open.kind,
+                    value,
                     span: open.start..end.max(open.start),
-                    height,
-                    size,
+                    children,
+                    height: open.height,
+                    size: open.size,
                 };
                 if open.anchor > 0 {
                     anchors.insert(open.anchor, node.clone());
@@ -204,8 +233,9 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
                 // A block scalar's span runs to the next token: keep only its text.
                 let end = at.start + text.get(at.clone()).map_or(0, |t| t.trim_end().len());
                 let node = Node {
-                    kind: Kind::Scalar(value),
+                    value,
                     span: at.start..end,
+                    children: Children::Leaf,
                     height: 0,
                     size: 1,
                 };
@@ -230,27 +260,41 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
                 node
             }
         };
-        match stack.last_mut() {
-            None => {
-                root = Some(node);
-            }
-            Some(open) => match &mut open.kind {
-                Kind::Seq(items) => items.push(node),
-                Kind::Map(entries) => match open.key.take() {
-                    None => open.key = Some(node),
-                    Some(key) => {
-                        let k = key_id(&key);
-                        if !open.seen.insert(k) {
-                            return Err(ParseError::new(Some(key.span.start), "duplicate key"));
-                        }
-                        entries.push((key, node));
-                    }
+        let Some(open) = stack.last_mut() else {
+            root = Some(node);
+            continue;
+        };
+        if !open.map {
+            open.count(&node);
+            open.located.push(Located {
+                key: KeyText::None,
+                pos: YamlPos {
+                    key: dash_span(text, &node.span),
+                    value: node.span,
                 },
-                Kind::Scalar(_) => {
-                    return Err(ParseError::new(Some(at_start), "a value inside a scalar"))
-                }
-            },
+                children: node.children,
+            });
+            open.items.push(node.value);
+            continue;
         }
+        let Some(key) = open.key.take() else {
+            open.key = Some(node);
+            continue;
+        };
+        if open.has_key(&key.value) {
+            return Err(ParseError::new(Some(key.span.start), "duplicate key"));
+        }
+        open.count(&key);
+        open.count(&node);
+        open.located.push(Located {
+            key: key_text(text, &key),
+            pos: YamlPos {
+                key: key.span,
+                value: node.span,
+            },
+            children: node.children,
+        });
+        open.entries.push((key.value, node.value));
     }
     if !stack.is_empty() {
         return Err(ParseError::new(
@@ -259,20 +303,13 @@ pub fn parse_located(text: &str) -> Result<(Value, YamlIndex), ParseError> {
         ));
     }
     let root = root.unwrap_or(Node {
-        kind: Kind::Scalar(Value::Null),
+        value: Value::Null,
         span: 0..0,
+        children: Children::Leaf,
         height: 0,
         size: 1,
     });
-    // About one entry per key/value pair or item: about half the nodes (sized once instead of
-    // growing and rehashing; capped, since aliases count their expansion).
-    let mut index = YamlIndex::with_capacity((root.size / 2).min(16_384));
-    let mut path = PathBuf {
-        joined: String::new(),
-        depth: 0,
-    };
-    index_node(text, &root, &mut path, &mut index);
-    Ok((to_value(root), index))
+    Ok((root.value, YamlIndex::from_tree(text, root.children)))
 }
 
 /// The YAML 1.2 core schema's resolution of a scalar (spec 10.3.2): quoted and block scalars
@@ -360,42 +397,56 @@ fn resolve_scalar<'a>(
     typed.unwrap_or_else(|| Value::String(scalar.into_owned()))
 }
 
-/// Identity of a key for duplicate detection: its value, typed. String keys (nearly all) are
-/// their text behind a NUL, which no other value's debug form starts with; the rest are their
-/// debug form (formatting every key cost more than parsing it).
-fn key_id(key: &Node) -> String {
-    match &key.kind {
-        Kind::Scalar(Value::String(s)) => {
-            let mut id = String::with_capacity(s.len() + 1);
-            id.push('\0');
-            id.push_str(s);
-            id
+/// Keys are the same key when their typed values are: strings (nearly all keys) by their
+/// text, other values by their debug form (a string key never equals a non-string one).
+fn same_key(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::String(_), _) | (_, Value::String(_)) => false,
+        _ => format!("{a:?}") == format!("{b:?}"),
+    }
+}
+
+/// A hash consistent with [`same_key`].
+fn key_hash(k: &Value) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    match k {
+        Value::String(s) => {
+            0u8.hash(&mut h);
+            s.hash(&mut h);
         }
-        _ => format!("{:?}", to_value(key.clone())),
+        other => {
+            1u8.hash(&mut h);
+            format!("{other:?}").hash(&mut h);
+        }
     }
+    h.finish()
 }
 
-fn to_value(node: Node) -> Value {
-    match node.kind {
-        Kind::Scalar(v) => v,
-        Kind::Seq(items) => Value::Sequence(items.into_iter().map(to_value).collect()),
-        Kind::Map(entries) => Value::Mapping(Mapping {
-            entries: entries
-                .into_iter()
-                .map(|(k, v)| (to_value(k), to_value(v)))
-                .collect(),
-        }),
-    }
-}
-
-/// The path segment of a mapping key: scalar keys as their text; collection keys have none.
-fn key_text(key: &Node) -> Option<Cow<'_, str>> {
-    match &key.kind {
-        Kind::Scalar(Value::String(s)) => Some(Cow::Borrowed(s)),
-        Kind::Scalar(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
-        Kind::Scalar(Value::Bool(b)) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        Kind::Scalar(Value::Null) => Some(Cow::Borrowed("null")),
-        _ => None,
+/// The path segment of a mapping key: scalar keys as their text (a range of `text` when it
+/// spells the key, plain or simply quoted, so most keys cost no copy); collection keys have
+/// none.
+fn key_text(text: &str, key: &Node) -> KeyText {
+    match &key.value {
+        Value::String(s) => {
+            let written = text.get(key.span.clone()).unwrap_or_default();
+            let quoted = written.len() >= 2
+                && (written.starts_with('"') && written.ends_with('"')
+                    || written.starts_with('\'') && written.ends_with('\''));
+            let inner = match quoted {
+                true => key.span.start + 1..key.span.end - 1,
+                false => key.span.clone(),
+            };
+            match text.get(inner.clone()) == Some(s.as_str()) {
+                true => KeyText::Text(inner),
+                false => KeyText::Owned(s.as_str().into()),
+            }
+        }
+        Value::Number(n) => KeyText::Owned(n.to_string().into()),
+        Value::Bool(b) => KeyText::Owned(if *b { "true" } else { "false" }.into()),
+        Value::Null => KeyText::Owned("null".into()),
+        Value::Sequence(_) | Value::Mapping(_) => KeyText::None,
     }
 }
 
@@ -408,113 +459,6 @@ fn dash_span(text: &str, item: &Range<usize>) -> Range<usize> {
     } else {
         item.start..item.end.max(item.start + 1).min(text.len().max(item.start))
     }
-}
-
-/// The joined path of a node being indexed: one buffer for the whole walk (segments are pushed
-/// and truncated), so indexing allocates one key per node instead of a path of strings.
-struct PathBuf {
-    joined: String,
-    depth: usize,
-}
-
-impl PathBuf {
-    /// Push `seg`, returning the length to truncate back to.
-    fn push(&mut self, seg: &str) -> usize {
-        let len = self.joined.len();
-        if self.depth > 0 {
-            self.joined.push(crate::yamlpos::SEP);
-        }
-        self.joined.push_str(seg);
-        self.depth += 1;
-        len
-    }
-
-    fn pop(&mut self, len: usize) {
-        self.joined.truncate(len);
-        self.depth -= 1;
-    }
-}
-
-/// Record `node` and everything under it at `path`. Depth is bounded by [`MAX_DEPTH`].
-fn index_node(text: &str, node: &Node, path: &mut PathBuf, index: &mut YamlIndex) {
-    match &node.kind {
-        Kind::Scalar(_) => {}
-        Kind::Seq(items) => {
-            let mut digits = String::new();
-            for (i, item) in items.iter().enumerate() {
-                digits.clear();
-                let _ = write!(digits, "{i}");
-                let len = path.push(&digits);
-                index.insert_joined(
-                    &path.joined,
-                    YamlPos {
-                        key: dash_span(text, &item.span),
-                        value: item.span.clone(),
-                    },
-                );
-                index_node(text, item, path, index);
-                path.pop(len);
-            }
-        }
-        Kind::Map(entries) => {
-            let merge = entries
-                .iter()
-                .find(|(k, _)| matches!(&k.kind, Kind::Scalar(Value::String(s)) if s == "<<"));
-            let Some((_, merge)) = merge else {
-                for (k, v) in entries {
-                    let Some(seg) = key_text(k) else { continue };
-                    index_entry(text, &seg, k, v, path, index);
-                }
-                return;
-            };
-            let mut written: HashSet<Cow<'_, str>> = HashSet::new();
-            for (k, v) in entries {
-                let Some(seg) = key_text(k) else { continue };
-                index_entry(text, &seg, k, v, path, index);
-                written.insert(seg);
-            }
-            // Merge keys: a merged key is located where its source wrote it, under this path,
-            // unless the mapping writes it itself (apply_merge's precedence).
-            let sources: Vec<&Node> = match &merge.kind {
-                Kind::Map(_) => vec![merge],
-                Kind::Seq(items) => items.iter().collect(),
-                Kind::Scalar(_) => Vec::new(),
-            };
-            for src in sources {
-                let Kind::Map(src_entries) = &src.kind else {
-                    continue;
-                };
-                for (k, v) in src_entries {
-                    let Some(seg) = key_text(k) else { continue };
-                    if seg == "<<" || written.contains(&seg) {
-                        continue;
-                    }
-                    index_entry(text, &seg, k, v, path, index);
-                    written.insert(seg);
-                }
-            }
-        }
-    }
-}
-
-fn index_entry(
-    text: &str,
-    seg: &str,
-    k: &Node,
-    v: &Node,
-    path: &mut PathBuf,
-    index: &mut YamlIndex,
-) {
-    let len = path.push(seg);
-    index.insert_joined(
-        &path.joined,
-        YamlPos {
-            key: k.span.clone(),
-            value: v.span.clone(),
-        },
-    );
-    index_node(text, v, path, index);
-    path.pop(len);
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! Rules evaluate the parsed value, then ask this index where the offending node is, so a
 //! finding carries an exact line and column.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 /// Where one node is: the key (or the `-` of a sequence item) and its value text.
@@ -17,46 +16,102 @@ pub struct YamlPos {
     pub value: Range<usize>,
 }
 
-/// Path -> position for every node of the first document.
+/// The positions of every node of the first document, as a tree shaped like the document:
+/// built from the parser's spans in the same pass as the value, and looked up by path only
+/// when a rule reports a finding (most files have none, so no path is ever joined or hashed).
 #[derive(Debug, Default)]
 pub struct YamlIndex {
-    /// Hashed with foldhash: a joined path is hashed twice per node while indexing, and
-    /// SipHash's flooding resistance is not needed for a map bounded by the file's own size.
-    nodes: HashMap<String, YamlPos, foldhash::fast::RandomState>,
+    /// The document's text: plain keys are kept as ranges into it instead of copies.
+    text: Box<str>,
+    root: Children,
 }
 
-/// Separates the segments of a joined path.
-pub(crate) const SEP: char = '\u{1f}';
+/// The positions of a node's children.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Children {
+    /// A scalar (or an empty document).
+    #[default]
+    Leaf,
+    /// A sequence's items, in order.
+    Seq(Vec<Located>),
+    /// A mapping's entries, in file order (merge keys unresolved: see [`YamlIndex::get`]).
+    Map(Vec<Located>),
+}
 
-fn join<S: AsRef<str>>(segs: &[S]) -> String {
-    let mut out = String::new();
-    for (i, s) in segs.iter().enumerate() {
-        if i > 0 {
-            out.push(SEP);
-        }
-        out.push_str(s.as_ref());
-    }
-    out
+/// One child: its path segment (mapping entries), where it is, and its own children.
+#[derive(Clone, Debug)]
+pub(crate) struct Located {
+    pub(crate) key: KeyText,
+    pub(crate) pos: YamlPos,
+    pub(crate) children: Children,
+}
+
+/// A mapping key as a path segment.
+#[derive(Clone, Debug)]
+pub(crate) enum KeyText {
+    /// No segment: a sequence item, or a collection used as a key.
+    None,
+    /// The key is this range of the text, as written (plain and simply quoted keys).
+    Text(Range<usize>),
+    /// The key's segment when the text does not spell it (escapes, numbers, booleans, null).
+    Owned(Box<str>),
 }
 
 impl YamlIndex {
-    /// An empty index with room for `n` nodes.
-    pub(crate) fn with_capacity(n: usize) -> YamlIndex {
+    /// The index of a document whose root's children are `root`.
+    pub(crate) fn from_tree(text: &str, root: Children) -> YamlIndex {
         YamlIndex {
-            nodes: HashMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default()),
+            text: text.into(),
+            root,
         }
     }
 
-    /// Record `pos` at an already joined path (the first position recorded for a path wins).
-    pub(crate) fn insert_joined(&mut self, joined: &str, pos: YamlPos) {
-        if !self.nodes.contains_key(joined) {
-            self.nodes.insert(joined.to_owned(), pos);
+    fn is(&self, key: &KeyText, seg: &str) -> bool {
+        match key {
+            KeyText::None => false,
+            KeyText::Text(r) => self.text.get(r.clone()) == Some(seg),
+            KeyText::Owned(s) => &**s == seg,
         }
     }
 
-    /// The position of the node at `path`.
+    /// The child of `node` named `seg`: a sequence item by its decimal index; a mapping's own
+    /// key first (the first entry spelled `seg`), else a key merged in by `<<`, located where
+    /// its source wrote it (the first source that has it, as `apply_merge` resolves it).
+    fn child<'a>(&'a self, node: &'a Children, seg: &str) -> Option<&'a Located> {
+        match node {
+            Children::Leaf => None,
+            Children::Seq(items) => items.get(item_index(seg)?),
+            Children::Map(entries) => {
+                if let Some(e) = entries.iter().find(|e| self.is(&e.key, seg)) {
+                    return Some(e);
+                }
+                let merge = entries.iter().find(|e| self.is(&e.key, "<<"))?;
+                let in_source = |src: &'a Children| match src {
+                    Children::Map(src) => src.iter().find(|e| self.is(&e.key, seg)),
+                    _ => None,
+                };
+                match &merge.children {
+                    Children::Seq(sources) => sources.iter().find_map(|s| in_source(&s.children)),
+                    map => in_source(map),
+                }
+            }
+        }
+    }
+
+    /// The position of the node at `path` (the empty path names a top-level key `""`, as a
+    /// joined path would).
     pub fn get<S: AsRef<str>>(&self, path: &[S]) -> Option<&YamlPos> {
-        self.nodes.get(&join(path))
+        if path.is_empty() {
+            return self.child(&self.root, "").map(|e| &e.pos);
+        }
+        let mut node = &self.root;
+        let mut pos = None;
+        for seg in path {
+            let e = self.child(node, seg.as_ref())?;
+            pos = Some(&e.pos);
+            node = &e.children;
+        }
+        pos
     }
 
     /// The span to report for `path`: the node's key, else its nearest indexed ancestor's key,
@@ -114,6 +169,14 @@ impl YamlIndex {
         hay.find(needle)
             .map(|i| v.start + i..v.start + i + needle.len())
     }
+}
+
+/// A sequence index written as a path segment: decimal, without leading zeros.
+fn item_index(seg: &str) -> Option<usize> {
+    let canonical = !seg.is_empty()
+        && seg.bytes().all(|b| b.is_ascii_digit())
+        && (seg.len() == 1 || !seg.starts_with('0'));
+    canonical.then(|| seg.parse().ok()).flatten()
 }
 
 #[cfg(test)]

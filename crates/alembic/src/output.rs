@@ -15,6 +15,10 @@ pub struct Diagnostics {
     pub diags: Vec<Diagnostic>,
     /// Raw source texts: only those a diagnostic points into are read, redacted first.
     pub sources: Vec<SourceFile>,
+    /// Every text in `sources` is already the output of [`alembic_policy::redact`] (`scan`
+    /// redacts them on its worker threads, beside the scan): they are not redacted again.
+    /// The printed text is still redacted as a whole by [`crate::view`].
+    pub sources_redacted: bool,
     /// In human mode, SARIF on stdout instead of text on stderr.
     pub sarif: bool,
     /// Talk before the diagnostics (human text only).
@@ -52,7 +56,11 @@ impl View for Diagnostics {
         for b in &self.before {
             h.say(b);
         }
-        h.err.push_str(&human_text(&self.diags, &self.sources));
+        h.err.push_str(&human_text(
+            &self.diags,
+            &self.sources,
+            self.sources_redacted,
+        ));
         for a in &self.after {
             h.say(a);
         }
@@ -64,17 +72,23 @@ impl View for Diagnostics {
 }
 
 /// Diagnostics as text: each with its source line (redacted) and caret, then the counts.
-fn human_text(diags: &[Diagnostic], sources: &[SourceFile]) -> String {
+fn human_text(diags: &[Diagnostic], sources: &[SourceFile], pre_redacted: bool) -> String {
     // A token on a line with an unrelated error must not reach the terminal or a CI log: the
     // shown sources are redacted (same length, so columns hold) with the whole file as context.
-    let redacted: Vec<SourceFile> = sources
+    let redacted: Vec<std::borrow::Cow<'_, SourceFile>> = sources
         .iter()
         .filter(|s| diags.iter().any(|d| d.file == s.name))
-        .map(|s| SourceFile::new(s.name.clone(), alembic_policy::redact(&s.text)))
+        .map(|s| match pre_redacted {
+            true => std::borrow::Cow::Borrowed(s),
+            false => std::borrow::Cow::Owned(SourceFile::new(
+                s.name.clone(),
+                alembic_policy::redact(&s.text),
+            )),
+        })
         .collect();
     let mut out = String::new();
     for d in diags {
-        let src = redacted.iter().find(|s| s.name == d.file);
+        let src = redacted.iter().find(|s| s.name == d.file).map(|s| &**s);
         out.push_str(&render_human(d, src));
         out.push('\n');
     }

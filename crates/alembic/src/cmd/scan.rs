@@ -39,34 +39,44 @@ pub fn run(paths: &[PathBuf], format: DiagFormat) -> CmdResult {
     }
     let mut diags = Vec::new();
     let mut sources = Vec::new();
-    for (name, text, found) in scan_files(&files).into_iter().flatten() {
-        // Only the human view prints source lines, so only it needs them.
-        if !found.is_empty() && format == DiagFormat::Human {
+    // Only the human view prints source lines, so only it needs them (redacted by the workers).
+    let human = format == DiagFormat::Human;
+    for (name, text, found) in scan_files(&files, human).into_iter().flatten() {
+        if !found.is_empty() && human {
             sources.push(SourceFile::new(name, text));
         }
         diags.extend(found);
     }
     let mut view = super::check::view_of(diags, sources, format);
+    view.sources_redacted = true;
     view.before.push(format!("scanned {} file(s)", files.len()));
     let mut outcome = Outcome::new(view.code(), view);
     outcome.notes = notes;
     Ok(outcome)
 }
 
-/// One file read and scanned: its display name, its text and the findings.
+/// One file read and scanned: its display name, its text (redacted when it is to be shown)
+/// and the findings.
 type Scanned = (String, String, Vec<Diagnostic>);
 
-fn scan_one(f: &Path) -> Option<Scanned> {
+/// Read and scan `f`. When `shown` and something was found, the text comes back redacted
+/// ([`alembic_policy::redact`], same length): the human view prints its lines, and redacting
+/// here runs on the worker threads instead of after them.
+fn scan_one(f: &Path, shown: bool) -> Option<Scanned> {
     let text = read_text(f)?;
     let name = display_name(f);
     let found = alembic_policy::scan_text(&name, &text, None);
+    let text = match shown && !found.is_empty() {
+        true => alembic_policy::redact(&text),
+        false => text,
+    };
     Some((name, text, found))
 }
 
 /// Every file read and scanned, in the order given. Files are independent, so they are spread
 /// over the cores (each thread takes the next unscanned file, which balances one large file
 /// against many small ones); a few files are not worth a thread.
-fn scan_files(files: &[PathBuf]) -> Vec<Option<Scanned>> {
+fn scan_files(files: &[PathBuf], shown: bool) -> Vec<Option<Scanned>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     const FILES_PER_THREAD: usize = 16;
     let threads = std::thread::available_parallelism()
@@ -74,7 +84,7 @@ fn scan_files(files: &[PathBuf]) -> Vec<Option<Scanned>> {
         .min(files.len().div_ceil(FILES_PER_THREAD))
         .min(8);
     if threads <= 1 {
-        return files.iter().map(|f| scan_one(f)).collect();
+        return files.iter().map(|f| scan_one(f, shown)).collect();
     }
     let next = AtomicUsize::new(0);
     let mut out: Vec<Option<Scanned>> = (0..files.len()).map(|_| None).collect();
@@ -86,7 +96,7 @@ fn scan_files(files: &[PathBuf]) -> Vec<Option<Scanned>> {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(f) = files.get(i) else { break };
-                        done.push((i, scan_one(f)));
+                        done.push((i, scan_one(f, shown)));
                     }
                     done
                 })
@@ -147,17 +157,27 @@ fn collect(root: &Path, p: &Path, out: &mut Vec<PathBuf>, notes: &mut Vec<String
         notes.push(format!("warning: cannot read directory {}", p.display()));
         return;
     };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for e in entries {
-        let skip = e
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| SKIP_DIRS.contains(&n));
-        if skip && e.is_dir() {
-            continue;
+    // Sorted by name (entries of one directory differ only in their last component, so this
+    // is the path order); the entry's own type comes with the listing, so a file costs no
+    // extra stat before it is read.
+    let mut entries: Vec<(std::ffi::OsString, std::fs::DirEntry)> = rd
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name(), e))
+        .collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, e) in entries {
+        let path = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_file() => out.push(path),
+            Ok(t) if t.is_dir() => {
+                let skip = name.to_str().is_some_and(|n| SKIP_DIRS.contains(&n));
+                if !skip {
+                    collect(root, &path, out, notes);
+                }
+            }
+            // Symlinks (checked against the root) and types the listing did not give.
+            _ => collect(root, &path, out, notes),
         }
-        collect(root, &e, out, notes);
     }
 }
 
