@@ -40,6 +40,10 @@ for i in $(seq 1 100); do
 done
 rm -f "$work"/sets/cfg-*.toml
 nfiles=$(find "$work/sets" -type f | wc -l)
+# A few hundred rendered files: the sets of 1..18 workloads.
+mkdir -p "$work/sets18"
+for i in $(seq 1 18); do cp -r "$work/sets/set-$i" "$work/sets18/"; done
+nfiles18=$(find "$work/sets18" -type f | wc -l)
 
 # The scan fixture set, laid out so every tool recognises each kind (workflows under
 # .github/workflows), once and as five copies (a few hundred files).
@@ -60,10 +64,11 @@ json="$work/hf.json"
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$root" rev-parse --short HEAD)"
   echo "- machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/{print $2}') GiB RAM"
-  echo "- scan corpus: 100 artifact sets, $nfiles files; fixture set $nfx files (x5: $nfx5)"
+  echo "- scan corpus: 100 artifact sets, $nfiles files (sets 1-18: $nfiles18); fixture set $nfx files (x5: $nfx5)"
+  echo "- load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
-  echo "| case | mean | stddev | min | peak RSS |"
-  echo "|---|---|---|---|---|"
+  echo "| case | mean | median | stddev | min | user+sys | peak RSS |"
+  echo "|---|---|---|---|---|---|---|"
 } > "$out"
 
 # bench <label> <dir> <command...>: hyperfine mean/stddev/min, and peak RSS from time -v.
@@ -79,7 +84,8 @@ bench() {
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 ms = lambda s: f"{s*1000:.1f} ms" if s < 10 else f"{s:.2f} s"
-print(f"| {sys.argv[2]} | {ms(r['mean'])} | {ms(r['stddev'] or 0)} | {ms(r['min'])} | {int(sys.argv[3])/1024:.1f} MB |")
+cpu = (r.get("user") or 0) + (r.get("system") or 0)
+print(f"| {sys.argv[2]} | {ms(r['mean'])} | {ms(r['median'])} | {ms(r['stddev'] or 0)} | {ms(r['min'])} | {ms(cpu)} | {int(sys.argv[3])/1024:.1f} MB |")
 PY
   tail -1 "$out" >&2
 }
@@ -91,6 +97,7 @@ bench "alembic validate (10k workloads)" "$work" "$bin" -c "$work/g10000.toml" v
 bench "alembic render --out (default)" "$work/empty" "$bin" render --out "$work/r-default"
 bench "alembic render --out (1k workloads)" "$work" "$bin" -c "$work/g1000.toml" render --out "$work/r-1k"
 bench "alembic scan (100 artifact sets)" "$work" "$bin" scan "$work/sets"
+bench "alembic scan (rendered sets 1-18, $nfiles18 files)" "$work" "$bin" scan "$work/sets18"
 bench "alembic scan (fixture set, $nfx files)" "$work" "$bin" scan "$work/fx"
 bench "alembic scan (fixture set x5, $nfx5 files)" "$work" "$bin" scan "$work/fx5"
 if command -v zizmor >/dev/null; then
@@ -111,7 +118,7 @@ if [ -n "$checkov" ]; then
   bench "checkov -d (fixture set)" "$work" "$checkov" -d "$work/fx" --quiet --compact --skip-download
   runs=$runs_saved; warmup=$warmup_saved
 else
-  echo "| checkov | not installed (pip install checkov into .tools/venv, or CHECKOV=...) | | | |" >> "$out"
+  echo "| checkov | not installed (pip install checkov into .tools/venv, or CHECKOV=...) | | | | | |" >> "$out"
 fi
 
 # Found / false positives per category over the fixture set: each tool's findings as

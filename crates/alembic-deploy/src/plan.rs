@@ -112,7 +112,10 @@ impl PlanePlan {
                 "droplet: release {n}: {} to add, {} to change, {} to remove",
                 c.add, c.change, c.destroy
             ),
-            (Stage::Droplet, None) => "droplet: no new release".to_owned(),
+            // A cluster's apply (Kubernetes) has ops but no numbered release of its own.
+            (Stage::Droplet, None) if self.mutating_ops() == 0 => {
+                "droplet: no new release".to_owned()
+            }
             (Stage::Infra, _) if self.ops.is_empty() => "infra: nothing to run".to_owned(),
             (Stage::Infra, _) => {
                 "infra: Terraform's plan (its resource counts are shown when apply runs it)"

@@ -62,6 +62,17 @@ fn plan_shows_the_exact_kubectl_commands() {
     assert_eq!(code, Some(0), "{err}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let ops = v["planes"][0]["ops"].as_array().unwrap();
+    // The summary counts the cluster's operations (there is no numbered release to name).
+    let line = v["planes"][0]["summary"]["line"].as_str().unwrap();
+    let mutating = ops.iter().filter(|o| o["mutating"] == true).count();
+    assert_eq!(
+        line,
+        format!(
+            "droplet: {} operation(s), {mutating} change state",
+            ops.len()
+        )
+    );
+    assert!(mutating > 0, "{line}");
     let argv: Vec<Vec<String>> = ops
         .iter()
         .map(|o| {
