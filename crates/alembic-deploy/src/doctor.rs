@@ -5,7 +5,7 @@
 //! the judgement functions stay pure and are tested with canned answers; the real probe runs
 //! the programs. Online checks only ever target the configured droplet address.
 
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 

@@ -225,6 +225,16 @@ pub(crate) fn tcp_connects(addr: IpAddr, port: u16, timeout: Duration) -> bool {
     TcpStream::connect_timeout(&SocketAddr::new(addr, port), timeout).is_ok()
 }
 
+/// The addresses the system resolver gives for `host` (doctor's DNS check; empty when it
+/// does not resolve).
+pub(crate) fn resolve(host: &str) -> Vec<IpAddr> {
+    use std::net::ToSocketAddrs;
+    (host, 443)
+        .to_socket_addrs()
+        .map(|it| it.map(|s| s.ip()).collect())
+        .unwrap_or_default()
+}
+
 /// Run `op` (found on PATH; `Stdin::Bytes` fed to it, any other stdin closed), killing it
 /// after `timeout` (status -1 then): doctor's probes, which must never hang. Env vars the op
 /// names are passed from the process environment when set; an unset one is simply not passed

@@ -295,6 +295,50 @@ mod online {
         false
     }
 
+    /// A loopback DNS server for the test (hand-written: a few lines of RFC 1035 instead of a
+    /// DNS server crate): it answers an A query for `name` with 127.0.0.1 and every other query
+    /// with no records, until the test ends. Returns its port.
+    fn dns_server(name: &'static str) -> u16 {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = sock.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            // Bounded: doctor asks A and AAAA for each route, once.
+            for _ in 0..64 {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    return;
+                };
+                let q = &buf[..n];
+                // The question: labels from byte 12 to the root label, then type and class.
+                let mut i = 12;
+                let mut labels = Vec::new();
+                while i < n && q[i] != 0 {
+                    let len = q[i] as usize;
+                    labels.push(
+                        String::from_utf8_lossy(&q[i + 1..(i + 1 + len).min(n)]).into_owned(),
+                    );
+                    i += 1 + len;
+                }
+                let end = (i + 5).min(n);
+                let qtype = q
+                    .get(i + 1..i + 3)
+                    .map(|t| u16::from_be_bytes([t[0], t[1]]));
+                let answer = labels.join(".") == name && qtype == Some(1);
+                let mut r = Vec::with_capacity(64);
+                r.extend_from_slice(&q[..2]); // id
+                r.extend_from_slice(&[0x81, 0x80]); // response, recursion desired and available
+                r.extend_from_slice(&[0, 1, 0, u8::from(answer), 0, 0, 0, 0]);
+                r.extend_from_slice(&q[12..end]); // the question, as asked
+                if answer {
+                    // A pointer to the question's name, type A, class IN, TTL 60, 127.0.0.1.
+                    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+                }
+                let _ = sock.send_to(&r, from);
+            }
+        });
+        port
+    }
+
     fn config(dir: &Path, http: u16, https: u16, ssh: u16, gateway: u16) {
         let src = alembic_config::DEFAULT_TOML
             .replace(
@@ -345,12 +389,16 @@ mod online {
         assert!(wait_open(https), "caddy did not listen on {https}");
         assert!(wait_open(http), "caddy did not listen on {http}");
 
+        // Records come from a DNS server on loopback: one route points at the droplet, the
+        // other has no record.
+        let dns = dns_server("api.alembic.example.com");
         let mut c = Command::cargo_bin("alembic").unwrap();
         c.current_dir(dir.path())
             .env_remove("ALEMBIC_CONFIG")
             .env_remove("CI")
             .env_remove("ALEMBIC_CONTEXT")
             .env_remove("GITHUB_ACTIONS")
+            .env("ALEMBIC_DNS_SERVER", format!("127.0.0.1:{dns}"))
             .args(["doctor", "--online", "--json"])
             .timeout(Duration::from_secs(120));
         let out = c.output().unwrap();
@@ -390,6 +438,18 @@ mod online {
                 "{tls}"
             );
         }
+        let api = get("online.dns.api.alembic.example.com");
+        assert_eq!(api["status"], "pass", "{api}");
+        assert_eq!(
+            api["message"],
+            "api.alembic.example.com resolves to 127.0.0.1"
+        );
+        let gw = get("online.dns.gateway.alembic.example.com");
+        assert_eq!(gw["status"], "fail", "{gw}");
+        assert_eq!(
+            gw["message"],
+            "gateway.alembic.example.com resolves to [], not the droplet 127.0.0.1"
+        );
         let closed = get("online.ports.closed");
         assert_eq!(closed["status"], "fail", "{closed}");
         assert!(

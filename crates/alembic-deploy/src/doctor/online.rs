@@ -186,6 +186,33 @@ pub(crate) fn tls_check(route: &str, facts: Option<&CertFacts>, internal_ca: boo
     }
 }
 
+/// The addresses `host` resolves to: asked with `dig` (A and AAAA, bounded like apply's
+/// nameserver lookup) of the server `ALEMBIC_DNS_SERVER` names (`host:port`) when it is set,
+/// else the system resolver's answer.
+fn resolve(host: &str, probe: &dyn Probe) -> Vec<IpAddr> {
+    let server = std::env::var(crate::terraform::nameservers::DNS_SERVER_ENV)
+        .ok()
+        .filter(|v| !v.is_empty());
+    let Some(server) = server else {
+        return crate::exec::resolve(host);
+    };
+    let (at, port) = server.rsplit_once(':').unwrap_or((&server, "53"));
+    let at = format!("@{at}");
+    let mut out = Vec::new();
+    for rr in ["A", "AAAA"] {
+        let args = [&at, "-p", port, "+short", "+time=2", "+tries=1", rr, host];
+        if let Some((0, stdout, _)) = probe.run("dig", &args) {
+            // `+short` prints a CNAME chain's names before the addresses: only addresses count.
+            out.extend(
+                stdout
+                    .lines()
+                    .filter_map(|l| l.trim().parse::<IpAddr>().ok()),
+            );
+        }
+    }
+    out
+}
+
 /// The `--online` checks, all against `addr` (the configured droplet) only.
 pub fn online_checks(t: &Topology, addr: Option<IpAddr>, probe: &dyn Probe) -> Vec<Check> {
     let Some(addr) = addr else {
@@ -230,10 +257,7 @@ pub fn online_checks(t: &Topology, addr: Option<IpAddr>, probe: &dyn Probe) -> V
     });
     for (_, route) in t.routes() {
         let host = route.host.to_string();
-        let resolved: Vec<IpAddr> = (host.as_str(), 443)
-            .to_socket_addrs()
-            .map(|it| it.map(|s| s.ip()).collect())
-            .unwrap_or_default();
+        let resolved = resolve(&host, probe);
         out.push(if resolved.contains(&addr) {
             Check::new(
                 format!("online.dns.{host}"),

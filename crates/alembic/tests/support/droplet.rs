@@ -390,6 +390,12 @@ secrets  = ["E2E_SECOND_SECRET"]
             .env_remove("CI")
             .env_remove("GITHUB_ACTIONS")
             .env_remove("ALEMBIC_CONTEXT")
+            // DNS answers (doctor's record checks) come from a loopback port where nothing
+            // listens, never the machine's resolver: no lookup leaves loopback.
+            .env(
+                "ALEMBIC_DNS_SERVER",
+                format!("127.0.0.1:{}", unused_udp_port()),
+            )
             .stdin(Stdio::null());
         c
     }
@@ -752,4 +758,12 @@ pub fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// A loopback UDP port nothing listens on (bound, read, released).
+pub fn unused_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(9)
 }
