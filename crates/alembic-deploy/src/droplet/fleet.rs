@@ -144,6 +144,51 @@ pub(crate) fn member_topology(
     Ok((m, project))
 }
 
+/// Droplet `index` at `address` as a target of its own: [`member_topology`]'s root and
+/// project, and an ssh control dir of its own (its master socket, its edge CA). `target` makes
+/// the target from the member's topology (the deploy's environment, or the process's).
+pub(crate) fn member_target(
+    t: &Topology,
+    address: &Address,
+    index: usize,
+    target: impl FnOnce(&Topology, &Address) -> Target,
+) -> Result<(Topology, Target), DeployError> {
+    let (mt, project) = member_topology(t, address, index)?;
+    let mut target = target(&mt, address);
+    target.project = project;
+    let dir = &target.ssh.control_dir;
+    let name = dir
+        .file_name()
+        .map(|n| format!("{}-{}", n.to_string_lossy(), index + 1))
+        .unwrap_or_else(|| format!("alembic-ssh-{}", index + 1));
+    target.ssh.control_dir = dir.with_file_name(name);
+    Ok((mt, target))
+}
+
+/// The droplet `--droplet` names among `addresses` (their index), or why none is: the
+/// message names every known address. Unknown addresses (infra not applied) match nothing.
+pub(crate) fn select(addresses: &[Address], wanted: IpAddr) -> Result<usize, String> {
+    addresses
+        .iter()
+        .position(|a| a.ip.as_ref().is_ok_and(|ip| *ip == wanted))
+        .ok_or_else(|| {
+            format!(
+                "--droplet {wanted}: this config has no droplet at that address (droplets: {})",
+                known(addresses)
+            )
+        })
+}
+
+/// The droplets' addresses for a message, in the configured order.
+pub(crate) fn known(addresses: &[Address]) -> String {
+    addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| label(a, i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The label of a droplet in plans and messages.
 pub(crate) fn label(address: &Address, index: usize) -> String {
     match &address.ip {
