@@ -120,17 +120,18 @@ fn outcome(status: Status, unread: &[(String, Failed)]) -> Outcome {
     let json = serde_json::to_value(&status).unwrap_or_default();
     if let Some((_, first)) = unread.first() {
         let which: Vec<&str> = unread.iter().map(|(l, _)| l.as_str()).collect();
-        let f = failure(
-            first.id,
+        let total = status.droplets.as_ref().map_or(0, Vec::len);
+        let message = if total == 1 {
+            format!("droplet {}: {}", which[0], first.message)
+        } else {
             format!(
-                "{} of {} droplets could not be read ({}): {}",
+                "{} of {total} droplets could not be read ({}): {}",
                 unread.len(),
-                status.droplets.as_ref().map_or(0, Vec::len),
                 which.join(", "),
                 first.message
-            ),
-            exit::RUNTIME,
-        );
+            )
+        };
+        let f = failure(first.id, message, exit::RUNTIME);
         return Outcome::new(exit::RUNTIME, f.with_data(text, json));
     }
     let talk = if status.drift {
