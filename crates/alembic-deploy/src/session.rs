@@ -206,15 +206,19 @@ impl Session {
         let fleet = is_fleet(t);
         let names = t.workload_secret_names(Plane::Droplet);
         let redact = Redactor::new(&names, &ProcessEnv);
-        let mut out = Vec::new();
+        let mut out: Vec<Session> = Vec::new();
         for (label, target) in reach(t, base_dir, droplet, verb, all)? {
-            target.ssh.prepare().map_err(|e| {
-                Failed::new(
+            if let Err(e) = target.ssh.prepare() {
+                // No connection was opened yet: only the control dirs made so far go.
+                for s in &out {
+                    s.target.ssh.cleanup();
+                }
+                return Err(Failed::new(
                     "ssh_control_dir",
                     format!("cannot create the ssh control dir: {e}"),
                     exit::RUNTIME,
-                )
-            })?;
+                ));
+            }
             out.push(Session {
                 target,
                 services: services(t),

@@ -9,7 +9,8 @@
 //!   ID), the secret's value withheld; `logs --droplet` reads that droplet's container;
 //! - a container stopped on one droplet is drift there only, and `status` exits 1;
 //! - `rollback --droplet 127.0.0.2 --to 1` rolls that droplet alone back, drained and put
-//!   back; the fleet's `rollback --to 1` (a dry run first, which changes nothing) then rolls
+//!   back; `rollback --to 7` (a release no droplet has) is refused with exit 1 before any
+//!   change; the fleet's `rollback --to 1` (a dry run first, which changes nothing) then rolls
 //!   the two others back one at a time and leaves the first alone; the stopped container runs
 //!   again and `status` says release 1 everywhere, no drift;
 //! - no secret value appears in anything alembic printed or wrote outside the `.env` files.
@@ -173,11 +174,32 @@ fn status_logs_exec_and_rollback_on_a_fleet() {
         assert_eq!(current_link(&w, a), 2, "{a} is left alone");
     }
 
-    // The fleet to release 1: a dry run says where each droplet goes and changes nothing.
+    // A release one droplet does not have refuses the fleet's rollback before any change.
     let before: Vec<Vec<u8>> = DROPLETS
         .iter()
         .map(|a| std::fs::read(root_of(&w, a).join("ledger.json")).unwrap())
         .collect();
+    let unchanged = |w: &support::droplet::World| {
+        for (a, b) in DROPLETS.iter().zip(&before) {
+            assert_eq!(
+                &std::fs::read(root_of(w, a).join("ledger.json")).unwrap(),
+                b,
+                "{a}"
+            );
+            assert!(!root_of(w, a).join("lease.json").exists(), "{a}");
+            assert!(!root_of(w, a).join("drain/drained").exists(), "{a}");
+        }
+    };
+    let o = run(&mut w, &["rollback", "--to", "7", "--yes"]);
+    assert_eq!(code(&o), 1, "rollback to a missing release:\n{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nothing was changed on any droplet"),
+        "{}",
+        text(&o)
+    );
+    unchanged(&w);
+
+    // The fleet to release 1: a dry run says where each droplet goes and changes nothing.
     let o = run(&mut w, &["rollback", "--to", "1", "--json"]);
     assert_eq!(code(&o), 0, "rollback dry run:\n{}", text(&o));
     let v = json(&o);
@@ -195,14 +217,7 @@ fn status_logs_exec_and_rollback_on_a_fleet() {
         })
         .collect();
     assert_eq!(to, DROPLETS.map(|a| (a.to_owned(), 1)), "{v}");
-    for (a, b) in DROPLETS.iter().zip(&before) {
-        assert_eq!(
-            &std::fs::read(root_of(&w, a).join("ledger.json")).unwrap(),
-            b,
-            "{a}"
-        );
-        assert!(!root_of(&w, a).join("lease.json").exists(), "{a}");
-    }
+    unchanged(&w);
     let o = run(&mut w, &["rollback", "--to", "1", "--yes"]);
     assert_eq!(code(&o), 0, "rollback of the fleet:\n{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr).into_owned();

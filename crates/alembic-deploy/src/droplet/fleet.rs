@@ -264,6 +264,40 @@ mod tests {
         assert!(m.droplet.edge_bind.is_unspecified());
     }
 
+    /// `--droplet` picks a droplet by address (IPv6 compared as addresses, not text); any
+    /// other address is refused naming every droplet. Each one gets its own ssh control dir.
+    #[test]
+    fn droplet_is_picked_by_address_and_gets_its_own_target() {
+        let t = topology();
+        let addresses: Vec<Address> = t
+            .droplet
+            .scale
+            .addresses
+            .iter()
+            .map(|ip| Address::configured(*ip))
+            .collect();
+        assert_eq!(select(&addresses, "203.0.113.20".parse().unwrap()), Ok(0));
+        assert_eq!(select(&addresses, "2001:db8:0::7".parse().unwrap()), Ok(1));
+        assert_eq!(
+            select(&addresses, "203.0.113.99".parse().unwrap()).unwrap_err(),
+            "--droplet 203.0.113.99: this config has no droplet at that address \
+             (droplets: 203.0.113.20, 2001:db8::7)"
+        );
+        let unknown = [Address {
+            ip: Err("not applied".into()),
+            from: None,
+        }];
+        assert!(select(&unknown, "203.0.113.20".parse().unwrap())
+            .unwrap_err()
+            .contains("droplet 1 (address unknown)"));
+        let (_, a) = member_target(&t, &addresses[0], 0, Target::from_topology).unwrap();
+        let (_, b) = member_target(&t, &addresses[1], 1, Target::from_topology).unwrap();
+        assert_ne!(a.ssh.control_dir, b.ssh.control_dir);
+        assert_eq!(a.project, format!("{}-203-0-113-20", t.project.name));
+        assert_eq!(b.root, format!("{}/2001-db8--7", t.droplet.root));
+        assert_eq!(a.ssh.host, "203.0.113.20");
+    }
+
     #[test]
     fn existing_servers_are_taken_in_order_and_terraform_lists_provisioned_ones() {
         let t = topology();
