@@ -172,8 +172,14 @@ pub(crate) fn select(addresses: &[Address], wanted: IpAddr) -> Result<usize, Str
         .iter()
         .position(|a| a.ip.as_ref().is_ok_and(|ip| *ip == wanted))
         .ok_or_else(|| {
+            let why = addresses
+                .iter()
+                .find_map(|a| a.ip.as_ref().err())
+                .map(|why| format!("; the addresses are not known yet: {why}"))
+                .unwrap_or_default();
             format!(
-                "--droplet {wanted}: this config has no droplet at that address (droplets: {})",
+                "--droplet {wanted}: this config has no droplet at that address (droplets: \
+                 {}){why}",
                 known(addresses)
             )
         })
@@ -289,7 +295,7 @@ mod tests {
         }];
         assert!(select(&unknown, "203.0.113.20".parse().unwrap())
             .unwrap_err()
-            .contains("droplet 1 (address unknown)"));
+            .ends_with("(droplets: droplet 1 (address unknown)); the addresses are not known yet: not applied"));
         let (_, a) = member_target(&t, &addresses[0], 0, Target::from_topology).unwrap();
         let (_, b) = member_target(&t, &addresses[1], 1, Target::from_topology).unwrap();
         assert_ne!(a.ssh.control_dir, b.ssh.control_dir);
