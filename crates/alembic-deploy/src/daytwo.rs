@@ -46,6 +46,9 @@ pub struct WorkloadStatus {
     pub started_at: Option<String>,
     /// Every way what runs differs from what the ledger says should (empty: none).
     pub drift: Vec<String>,
+    /// The droplet it runs on, when the config has several (its address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub droplet: Option<String>,
 }
 
 /// `alembic status`: the droplet's current release and how each workload runs it.
@@ -59,6 +62,70 @@ pub struct Status {
     pub workloads: Vec<WorkloadStatus>,
     /// True when any workload drifted (the command then exits 1).
     pub drift: bool,
+    /// Several droplets: each one's status, in the configured order (absent for one droplet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub droplets: Option<Vec<DropletStatus>>,
+}
+
+/// One droplet of several, as `alembic status` read it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DropletStatus {
+    /// The droplet's address.
+    pub address: String,
+    /// Its ledger's current release (None: nothing deployed there yet, or not read).
+    pub release: Option<u64>,
+    /// Its workloads, the edge first (empty when it could not be read).
+    pub workloads: Vec<WorkloadStatus>,
+    /// True when any of its workloads drifted.
+    pub drift: bool,
+    /// Why it could not be read (ssh unreachable, ...); the command then exits 3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Status {
+    /// The status of several droplets, each read on its own (`Err`: why it could not be).
+    /// `release` is the release every droplet has current (None when they differ or one was
+    /// not read), `workloads` every droplet's workloads tagged with its address, `drift` true
+    /// when any droplet drifted; `droplets` holds each one's status.
+    pub fn of_droplets(read: Vec<(String, Result<Status, String>)>) -> Status {
+        let mut droplets = Vec::new();
+        let mut workloads = Vec::new();
+        for (address, r) in read {
+            let d = match r {
+                Ok(s) => DropletStatus {
+                    address,
+                    release: s.release,
+                    workloads: s.workloads,
+                    drift: s.drift,
+                    error: None,
+                },
+                Err(e) => DropletStatus {
+                    address,
+                    release: None,
+                    workloads: Vec::new(),
+                    drift: false,
+                    error: Some(e),
+                },
+            };
+            workloads.extend(d.workloads.iter().cloned().map(|mut w| {
+                w.droplet = Some(d.address.clone());
+                w
+            }));
+            droplets.push(d);
+        }
+        let first = droplets.first().and_then(|d| d.release);
+        let same = droplets
+            .iter()
+            .all(|d| d.error.is_none() && d.release == first);
+        Status {
+            format_version: 1,
+            release: if same { first } else { None },
+            drift: droplets.iter().any(|d| d.drift),
+            workloads,
+            droplets: Some(droplets),
+        }
+    }
 }
 
 pub(crate) fn status_op(target: &Target) -> Op {
@@ -145,6 +212,7 @@ pub(crate) fn interpret_status(text: &str, workloads: &[String]) -> Result<Statu
                 pinned,
                 started_at: None,
                 drift,
+                droplet: None,
             });
             continue;
         };
@@ -178,6 +246,7 @@ pub(crate) fn interpret_status(text: &str, workloads: &[String]) -> Result<Statu
             pinned,
             started_at: s(&c["State"]["StartedAt"]),
             drift,
+            droplet: None,
         });
     }
     let drift = out.iter().any(|w| !w.drift.is_empty());
@@ -186,6 +255,7 @@ pub(crate) fn interpret_status(text: &str, workloads: &[String]) -> Result<Statu
         release,
         workloads: out,
         drift,
+        droplets: None,
     })
 }
 
@@ -229,5 +299,64 @@ mod tests {
         // Nothing deployed yet, nothing running: no drift.
         let empty = interpret_status("@@alembic-containers@@\n[]\n", &names).unwrap();
         assert!(!empty.drift);
+    }
+
+    /// Several droplets: drift on any one is the fleet's; `release` only when all agree; a
+    /// droplet that could not be read keeps its place with the reason.
+    #[test]
+    fn a_fleet_status_keeps_each_droplet_and_tags_its_workloads() {
+        let names: Vec<String> = ["edge", "api"].map(String::from).to_vec();
+        let ledger = |n: u64| {
+            format!(
+                r#"@@alembic-ledger@@
+{{"format_version":1,"current":{n},"releases":[{{"number":{n},"artifacts":{{}},"images":[],
+"pins":{{}},"secrets":[],"time":"t","outcome":"deployed"}}]}}
+@@alembic-containers@@
+[{{"Created":"1","Image":"sha256:e","Config":{{"Labels":{{"com.docker.compose.service":"edge"}}}},
+  "State":{{"Status":"running"}}}},
+ {{"Created":"1","Image":"sha256:a","Config":{{"Labels":{{"com.docker.compose.service":"api"}}}},
+  "State":{{"Status":"running"}}}}]
+"#
+            )
+        };
+        let healthy = interpret_status(&ledger(2), &names).unwrap();
+        let both = Status::of_droplets(vec![
+            ("10.0.0.1".into(), Ok(healthy.clone())),
+            ("10.0.0.2".into(), Ok(healthy.clone())),
+        ]);
+        assert_eq!(both.release, Some(2));
+        assert!(!both.drift);
+        assert_eq!(both.workloads.len(), 4);
+        assert_eq!(both.workloads[2].droplet.as_deref(), Some("10.0.0.2"));
+        let v = serde_json::to_value(&both).unwrap();
+        assert_eq!(v["droplets"][1]["address"], "10.0.0.2");
+        assert!(v["droplets"][1]["workloads"][0].get("droplet").is_none());
+        // One droplet behind, one stopped container, one unreadable.
+        let mut stopped = interpret_status(&ledger(1), &names).unwrap();
+        stopped.workloads[1]
+            .drift
+            .push("container is exited".into());
+        stopped.drift = true;
+        let mixed = Status::of_droplets(vec![
+            ("10.0.0.1".into(), Ok(healthy)),
+            ("10.0.0.2".into(), Ok(stopped)),
+            (
+                "10.0.0.3".into(),
+                Err("cannot reach the droplet over ssh".into()),
+            ),
+        ]);
+        assert_eq!(mixed.release, None);
+        assert!(mixed.drift);
+        let d = mixed.droplets.unwrap();
+        assert_eq!(d[1].release, Some(1));
+        assert_eq!(
+            d[2].error.as_deref(),
+            Some("cannot reach the droplet over ssh")
+        );
+        assert!(d[2].workloads.is_empty());
+        // One droplet: the document as before, no `droplets`, no `droplet` per workload.
+        let one = serde_json::to_value(interpret_status(&ledger(2), &names).unwrap()).unwrap();
+        assert!(one.get("droplets").is_none());
+        assert!(one["workloads"][0].get("droplet").is_none());
     }
 }

@@ -36,7 +36,9 @@ mod env;
 mod fleet;
 mod rollback;
 pub use env::Env;
-pub use rollback::{plan_rollback, rollback, run_rollback, Rollback, RollbackPlan};
+pub use rollback::{
+    plan_rollback, plan_rollback_on, rollback, run_rollback, Rollback, RollbackPlan,
+};
 
 /// Which stages a plan covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

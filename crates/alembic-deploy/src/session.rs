@@ -8,6 +8,7 @@
 //! Doctor's checks and the secret inventory are pure report builders: re-exported here so the
 //! binary reaches them through this façade.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use alembic_config::{Plane, Topology};
@@ -18,7 +19,7 @@ use crate::ops::Op;
 use crate::{bootstrap, exit, terraform};
 
 pub use crate::bootstrap::{Outcome as BootstrapOutcome, Report as BootstrapReport};
-pub use crate::daytwo::{Status, WorkloadStatus};
+pub use crate::daytwo::{DropletStatus, Status, WorkloadStatus};
 pub use crate::doctor::{
     config_checks, config_unreadable, drift_check, droplet_address, online_checks, policy_check,
     secret_checks, tool_checks, Report as DoctorReport, SystemProbe,
@@ -47,33 +48,109 @@ impl Failed {
     }
 }
 
-/// Why `alembic <command>` refuses `t`: it acts on one droplet, and `t` has several compose
-/// droplets (each with its own root and project; a swarm's manager or a cluster is one target).
-pub(crate) fn several_droplets(t: &Topology, command: &str) -> Option<String> {
-    let n = t.droplet.droplet_count();
-    (n > 1 && t.droplet.scale.engine == alembic_config::Engine::Compose).then(|| {
-        format!(
-            "alembic.toml: [droplet]: `alembic {command}` works on one droplet, and this config \
-             has {n} (droplet.count / droplet.addresses); it is not available for several \
-             droplets yet (plan and apply are)"
-        )
-    })
+/// Whether `t` has several compose droplets (each with its own root and project): day-two
+/// commands then act on each droplet, or on the one `--droplet` names. A swarm's manager or a
+/// cluster is one target, whatever the number of droplets.
+fn is_fleet(t: &Topology) -> bool {
+    t.droplet.droplet_count() > 1 && t.droplet.scale.engine == alembic_config::Engine::Compose
 }
 
-/// The droplet's address: `droplet.address`, or the provisioned droplet's reserved IP from
-/// `terraform output` (read-only).
-fn address(t: &Topology, base_dir: &Path) -> droplet::Address {
-    let tf = t
-        .droplet
+/// Refuse `alembic <verb>` without `--droplet` on a fleet, before any step: the message names
+/// the droplets (the configured addresses, or where Terraform lists the provisioned ones).
+fn droplet_required(t: &Topology, verb: &str) -> Failed {
+    let n = t.droplet.droplet_count();
+    let existing = t.droplet.existing_addresses();
+    let (which, example) = if existing.is_empty() {
+        (
+            "the provisioned droplets' addresses are Terraform's `droplet_ips` output \
+             (`terraform -chdir=infra/terraform output droplet_ips`)"
+                .to_owned(),
+            "ADDRESS".to_owned(),
+        )
+    } else {
+        let list: Vec<String> = existing.iter().map(|a| a.to_string()).collect();
+        (format!("droplets: {}", list.join(", ")), list[0].clone())
+    };
+    Failed::new(
+        "droplet_required",
+        format!(
+            "alembic.toml: [droplet]: `alembic {verb}` acts on one droplet, and this config has \
+             {n} ({which})\nhint: name one with --droplet, e.g. `alembic {verb} --droplet \
+             {example} ...`"
+        ),
+        exit::PROBLEMS,
+    )
+}
+
+/// The droplets a day-two command reaches, each as its own target (label = its address): on a
+/// fleet every droplet (`all`) or the one `droplet` names; on one droplet that droplet, which
+/// `droplet` must name if given. Read-only (a provisioned droplet's address comes from
+/// `terraform output`).
+fn reach(
+    t: &Topology,
+    base_dir: &Path,
+    droplet: Option<IpAddr>,
+    verb: &str,
+    all: bool,
+) -> Result<Vec<(String, Target)>, Failed> {
+    if !is_fleet(t) {
+        let address = address(t, base_dir);
+        let target = Target::from_topology(t, &address);
+        let ip = target
+            .ip()
+            .map_err(|e| Failed::new("droplet_address_unknown", &e, e.exit_code()))?;
+        if let Some(wanted) = droplet.filter(|w| *w != ip) {
+            return Err(Failed::new(
+                "unknown_droplet",
+                format!("--droplet {wanted}: this config has one droplet, at {ip}"),
+                exit::PROBLEMS,
+            ));
+        }
+        return Ok(vec![(ip.to_string(), target)]);
+    }
+    if droplet.is_none() && !all {
+        return Err(droplet_required(t, verb));
+    }
+    let addresses = droplet::resolve_addresses(
+        t,
+        tf_runner(t, base_dir).as_ref(),
+        &mut Executor::new(Goal::DryRun, &ProcessEnv),
+    );
+    let chosen: Vec<usize> = match droplet {
+        Some(ip) => vec![droplet::select(&addresses, ip)
+            .map_err(|m| Failed::new("unknown_droplet", m, exit::PROBLEMS))?],
+        None => (0..addresses.len()).collect(),
+    };
+    let mut out = Vec::new();
+    for i in chosen {
+        let (_, target) = droplet::member_target(t, &addresses[i], i, Target::from_topology)
+            .map_err(|e| Failed::new("droplet_root_unusable", &e, e.exit_code()))?;
+        target
+            .ip()
+            .map_err(|e| Failed::new("droplet_address_unknown", &e, e.exit_code()))?;
+        out.push((droplet::label(&addresses[i], i), target));
+    }
+    Ok(out)
+}
+
+/// The terraform runner that reads a provisioned droplet's address (None: not provisioned,
+/// or no terraform/tofu on PATH).
+fn tf_runner(t: &Topology, base_dir: &Path) -> Option<terraform::Runner> {
+    t.droplet
         .is_provisioned()
         .then(|| {
             terraform::find_program()
                 .map(|p| terraform::Runner::for_topology(&p.display().to_string(), base_dir, t))
         })
-        .flatten();
+        .flatten()
+}
+
+/// The droplet's address: `droplet.address`, or the provisioned droplet's reserved IP from
+/// `terraform output` (read-only).
+fn address(t: &Topology, base_dir: &Path) -> droplet::Address {
     droplet::resolve_address(
         t,
-        tf.as_ref(),
+        tf_runner(t, base_dir).as_ref(),
         &mut Executor::new(Goal::DryRun, &ProcessEnv),
     )
 }
@@ -85,36 +162,76 @@ pub fn services(t: &Topology) -> Vec<String> {
         .collect()
 }
 
-/// The droplet over the deploy's ssh. [`Session::close`] ends the ssh master it opened.
+/// One droplet over the deploy's ssh. [`Session::close`] ends the ssh master it opened.
 pub struct Session {
     target: Target,
     services: Vec<String>,
     redact: Redactor,
+    /// The droplet's address when it is one of several (None: the config's only droplet).
+    member: Option<String>,
 }
 
 impl Session {
-    /// Resolve the droplet's address and prepare the ssh control dir (no connection yet).
-    pub fn open(t: &Topology, base_dir: &Path) -> Result<Session, Failed> {
-        if let Some(why) = several_droplets(t, "status|logs|exec") {
-            return Err(Failed::new("several_droplets", why, exit::PROBLEMS));
-        }
-        let target = Target::from_topology(t, &address(t, base_dir));
-        if let Err(e) = target.ip() {
-            return Err(Failed::new("droplet_address_unknown", &e, e.exit_code()));
-        }
-        target.ssh.prepare().map_err(|e| {
-            Failed::new(
-                "ssh_control_dir",
-                format!("cannot create the ssh control dir: {e}"),
-                exit::RUNTIME,
-            )
-        })?;
+    /// The droplet `alembic <verb>` acts on: the config's only one, or on a fleet the one
+    /// `droplet` (`--droplet`) names (refused without it, before any step). Resolves the
+    /// address and prepares the ssh control dir (no connection yet).
+    pub fn open(
+        t: &Topology,
+        base_dir: &Path,
+        droplet: Option<IpAddr>,
+        verb: &str,
+    ) -> Result<Session, Failed> {
+        let mut v = Session::open_each(t, base_dir, droplet, verb, false)?;
+        Ok(v.remove(0))
+    }
+
+    /// Every droplet `alembic <verb>` acts on: on a fleet all of them in the configured order
+    /// (or the one `droplet` names); else the only one.
+    pub fn open_all(
+        t: &Topology,
+        base_dir: &Path,
+        droplet: Option<IpAddr>,
+        verb: &str,
+    ) -> Result<Vec<Session>, Failed> {
+        Session::open_each(t, base_dir, droplet, verb, true)
+    }
+
+    fn open_each(
+        t: &Topology,
+        base_dir: &Path,
+        droplet: Option<IpAddr>,
+        verb: &str,
+        all: bool,
+    ) -> Result<Vec<Session>, Failed> {
+        let fleet = is_fleet(t);
         let names = t.workload_secret_names(Plane::Droplet);
-        Ok(Session {
-            target,
-            services: services(t),
-            redact: Redactor::new(&names, &ProcessEnv),
-        })
+        let redact = Redactor::new(&names, &ProcessEnv);
+        let mut out: Vec<Session> = Vec::new();
+        for (label, target) in reach(t, base_dir, droplet, verb, all)? {
+            if let Err(e) = target.ssh.prepare() {
+                // No connection was opened yet: only the control dirs made so far go.
+                for s in &out {
+                    s.target.ssh.cleanup();
+                }
+                return Err(Failed::new(
+                    "ssh_control_dir",
+                    format!("cannot create the ssh control dir: {e}"),
+                    exit::RUNTIME,
+                ));
+            }
+            out.push(Session {
+                target,
+                services: services(t),
+                redact: redact.clone(),
+                member: fleet.then_some(label),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The droplet's address when the config has several (None: its only droplet).
+    pub fn droplet(&self) -> Option<&str> {
+        self.member.as_deref()
     }
 
     /// Refuse a workload that is not a droplet workload (or the edge).
@@ -233,18 +350,36 @@ pub struct Bootstrap {
 
 impl Bootstrap {
     /// The bootstrap for `t`'s server, logging in as `user` (default root).
-    pub fn plan(t: &Topology, user: Option<&str>, base_dir: &Path) -> Result<Bootstrap, Failed> {
-        if let Some(why) = several_droplets(t, "bootstrap") {
-            return Err(Failed::new("several_droplets", why, exit::PROBLEMS));
-        }
-        let host = match address(t, base_dir).ip {
-            Ok(ip) => ip.to_string(),
-            Err(e) => {
-                return Err(Failed::new(
-                    "droplet_address_unknown",
-                    format!("cannot tell which server to bootstrap: {e}\nhint: set droplet.address, or apply the infra plane first"),
-                    exit::RUNTIME,
-                ))
+    /// On several compose droplets, `droplet` (`--droplet`) names the one to bootstrap
+    /// (refused without it, before any step); on one droplet it must be absent or its address.
+    pub fn plan(
+        t: &Topology,
+        user: Option<&str>,
+        droplet: Option<IpAddr>,
+        base_dir: &Path,
+    ) -> Result<Bootstrap, Failed> {
+        let host = if is_fleet(t) {
+            reach(t, base_dir, droplet, "bootstrap", false)?.remove(0).0
+        } else {
+            match address(t, base_dir).ip {
+                Ok(ip) if droplet.is_some_and(|w| w != ip) => {
+                    return Err(Failed::new(
+                        "unknown_droplet",
+                        format!(
+                            "--droplet {}: this config has one droplet, at {ip}",
+                            droplet.unwrap_or(ip)
+                        ),
+                        exit::PROBLEMS,
+                    ))
+                }
+                Ok(ip) => ip.to_string(),
+                Err(e) => {
+                    return Err(Failed::new(
+                        "droplet_address_unknown",
+                        format!("cannot tell which server to bootstrap: {e}\nhint: set droplet.address, or apply the infra plane first"),
+                        exit::RUNTIME,
+                    ))
+                }
             }
         };
         let login = bootstrap::Login::from_flag(user);

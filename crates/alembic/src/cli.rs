@@ -178,6 +178,7 @@ pub enum Command {
         ("alembic rollback", "show how the release before current would be restored"),
         ("alembic rollback --yes", "restore it"),
         ("alembic rollback --to 3 --yes", "restore release 3"),
+        ("alembic rollback --droplet 203.0.113.21 --yes", "one droplet of several"),
     ])]
     Rollback {
         /// Only the droplet keeps releases to roll back to
@@ -186,6 +187,9 @@ pub enum Command {
         /// Release number to restore (default: the one before current)
         #[arg(long, value_name = "RELEASE")]
         to: Option<u64>,
+        /// On several droplets: only this one (default: every droplet, one at a time)
+        #[arg(long, value_name = "ADDRESS")]
+        droplet: Option<std::net::IpAddr>,
         /// Execute (without it, print the operations and run nothing)
         #[arg(long)]
         yes: bool,
@@ -225,11 +229,15 @@ pub enum Command {
         ("alembic bootstrap", "a dry run: the script, nothing executed"),
         ("alembic bootstrap --yes", "prepare the server as root"),
         ("alembic bootstrap --user admin --yes", "as a sudo user"),
+        ("alembic bootstrap --droplet 203.0.113.21 --yes", "one droplet of several"),
     ])]
     Bootstrap {
         /// Log in as this sudo user (the script runs under `sudo -n`) instead of root
         #[arg(long, value_name = "USER")]
         user: Option<String>,
+        /// On several droplets: the one to act on, by its address (see `droplet.addresses`)
+        #[arg(long, value_name = "ADDRESS")]
+        droplet: Option<std::net::IpAddr>,
         /// Execute (without it, print the operation and run nothing)
         #[arg(long)]
         yes: bool,
@@ -267,15 +275,24 @@ pub enum Command {
     #[command(after_help = examples![
         ("alembic status", "release, state, health and image per workload"),
         ("alembic status --json", "the same as JSON"),
+        ("alembic status --droplet 203.0.113.21", "one droplet of several (default: all)"),
     ])]
-    Status,
+    Status {
+        /// On several droplets: only this one (default: every droplet)
+        #[arg(long, value_name = "ADDRESS")]
+        droplet: Option<std::net::IpAddr>,
+    },
     /// A droplet workload's logs, over ssh
     #[command(after_help = examples![
         ("alembic logs council-api --tail 100", "the last 100 lines"),
         ("alembic logs council-api -f --since 10m", "follow, from ten minutes ago"),
+        ("alembic logs council-api --droplet 203.0.113.21", "on one droplet of several"),
     ])]
     Logs {
         workload: String,
+        /// On several droplets: the one to act on, by its address (see `droplet.addresses`)
+        #[arg(long, value_name = "ADDRESS")]
+        droplet: Option<std::net::IpAddr>,
         /// Keep streaming new lines
         #[arg(long, short = 'f')]
         follow: bool,
@@ -290,9 +307,13 @@ pub enum Command {
     #[command(after_help = examples![
         ("alembic exec council-api -- env", "the container's environment (secrets redacted)"),
         ("alembic exec db -- psql -U app -c 'select 1'", "a command with arguments"),
+        ("alembic exec council-api --droplet 203.0.113.21 -- env", "on one droplet of several"),
     ])]
     Exec {
         workload: String,
+        /// On several droplets: the one to act on, by its address (see `droplet.addresses`)
+        #[arg(long, value_name = "ADDRESS")]
+        droplet: Option<std::net::IpAddr>,
         #[arg(last = true, required = true, value_name = "CMD")]
         cmd: Vec<String>,
     },

@@ -23,7 +23,8 @@
 //!   failing droplet goes back; with `pause` it stays as it failed, out of the balancer.
 //!
 //! Unique names (the world's tag and pid), owner labels and run records for the sweep, and a
-//! guard that removes the three compose projects and stops the balancer even on failure.
+//! guard that removes the three compose projects and stops the balancer even on failure. The
+//! three droplets' setup is `support/fleet.rs` (shared with `e2e_fleet_daytwo.rs`).
 
 mod support;
 
@@ -35,154 +36,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::droplet::{code, free_port, ok, run_bounded, text, world, World};
-
-const DROPLETS: [&str; 3] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
-
-/// Stops the stand-in balancer and removes the droplets' compose projects (containers,
-/// networks, volumes), even when an assertion failed. Dropped before the world.
-struct Guard {
-    projects: Vec<String>,
-    lb: Option<Child>,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.lb.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for p in &self.projects {
-            alembic_testkit::sweep::remove_compose_project(p);
-        }
-    }
-}
-
-fn project_of(w: &World, ip: &str) -> String {
-    format!("{}-{}", w.project, ip.replace('.', "-"))
-}
-
-fn root_of(w: &World, ip: &str) -> std::path::PathBuf {
-    w.root().join(ip)
-}
-
-fn ledger(w: &World, ip: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(root_of(w, ip).join("ledger.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn current_link(w: &World, ip: &str) -> u64 {
-    let link = std::fs::read_link(root_of(w, ip).join("current")).unwrap();
-    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
-}
-
-fn outcomes(l: &serde_json::Value) -> Vec<(u64, String)> {
-    l["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["number"].as_u64().unwrap(),
-                r["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// One sshd on the three addresses instead of the world's 127.0.0.1, with the client config
-/// and known_hosts to match.
-fn listen_on_droplets(w: &mut World) {
-    w.kill_sshd();
-    let cfg = std::fs::read_to_string(w.path("sshd_config")).unwrap();
-    let listen: String = DROPLETS
-        .iter()
-        .map(|a| format!("ListenAddress {a}\n"))
-        .collect();
-    let cfg = cfg.replace("ListenAddress 127.0.0.1\n", &listen);
-    std::fs::write(w.path("sshd_config"), cfg).unwrap();
-    let host_pub = std::fs::read_to_string(w.path("host_key.pub")).unwrap();
-    let key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
-    let known: String = DROPLETS
-        .iter()
-        .map(|a| format!("[{a}]:{} {} {}\n", w.sshd_port, key[0], key[1]))
-        .collect();
-    std::fs::write(w.path("known_hosts"), known).unwrap();
-    std::fs::write(
-        w.path("ssh_config"),
-        format!(
-            "Host {}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  \
-             StrictHostKeyChecking yes\n",
-            DROPLETS.join(" "),
-            w.path("client_key").display(),
-            w.path("known_hosts").display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new("/usr/sbin/sshd")
-        .args(["-D", "-e", "-f"])
-        .arg(w.path("sshd_config"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sshd");
-    if let Some(start) = alembic_testkit::sweep::process_start(child.id()) {
-        w.record.add("process", &format!("{}:{start}", child.id()));
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for a in DROPLETS {
-        while TcpStream::connect((a, w.sshd_port)).is_err() {
-            if let Ok(Some(s)) = child.try_wait() {
-                panic!("sshd exited at start: {s}");
-            }
-            assert!(Instant::now() < deadline, "sshd did not listen on {a}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    w.sshd = Some(child);
-}
-
-/// The config: the world's, on three existing servers behind a balancer with short (but
-/// DigitalOcean-valid) health check timing. `api_cmd` is what `api` runs; it mounts `store`.
-fn config(w: &World, api_cmd: &[&str]) -> String {
-    let text = w.config_with(&w.image, api_cmd, "");
-    let addresses: Vec<String> = DROPLETS.iter().map(|a| format!("{a:?}")).collect();
-    let text = text.replace(
-        "address     = \"127.0.0.1\"\n",
-        &format!("addresses   = [{}]\n", addresses.join(", ")),
-    );
-    let text = text.replace(
-        "secrets  = [\"E2E_CANARY_TOKEN\"]\n",
-        "secrets  = [\"E2E_CANARY_TOKEN\"]\nvolumes  = [\"store:/srv/store\"]\n",
-    );
-    format!(
-        "{text}\n[droplet.lb]\ntls = \"terminate\"\nhealth = \"/healthz\"\n\
-         check_interval_seconds = 3\nresponse_timeout_seconds = 3\nunhealthy_threshold = 2\n\
-         healthy_threshold = 2\n\n[droplet.rollout]\nmax_unavailable = 1\n\
-         on_failure = \"rollback-all\"\n"
-    )
-}
-
-fn write_config(w: &World, api_cmd: &[&str]) {
-    std::fs::write(w.path("alembic.toml"), config(w, api_cmd)).unwrap();
-}
-
-fn respond(body: &str) -> Vec<String> {
-    World::api_cmd(body, 200)
-}
-
-fn apply(w: &mut World) -> std::process::Output {
-    // Three droplets' containers on one shared machine answer slowly under load: the probes
-    // get more time than the single-droplet tests give them.
-    let o = run_bounded(
-        w.alembic()
-            .args(["apply", "--yes"])
-            .env("ALEMBIC_PROBE_TIMEOUT", "30"),
-        Duration::from_secs(600),
-    );
-    w.record(&o);
-    o
-}
+use support::droplet::{code, free_port, ok, run_bounded, text, World};
+use support::fleet::{
+    apply, config, current_link, fleet_world, ledger, outcomes, project_of, respond, root_of,
+    write_config, DROPLETS,
+};
 
 /// The stand-in balancer: Caddy on 127.0.0.1 proxying plain HTTP to the three edges, with
 /// active health checks as `[droplet.lb]` configures them and no retries, so a request sent
@@ -283,20 +141,12 @@ fn seed_health_file(w: &World, ip: &str) {
 
 #[test]
 fn rolling_deploy_over_three_droplets_behind_a_balancer() {
-    let Some(mut w) = world(
+    let Some((mut w, mut guard)) = fleet_world(
         "rolling_deploy_over_three_droplets_behind_a_balancer",
         "roll",
     ) else {
         return;
     };
-    let mut guard = Guard {
-        projects: DROPLETS.iter().map(|a| project_of(&w, a)).collect(),
-        lb: None,
-    };
-    for p in &guard.projects {
-        w.record.add("project", p);
-    }
-    listen_on_droplets(&mut w);
 
     // Release 1 everywhere (a first release: nothing served before it).
     let v1 = respond("api v1");

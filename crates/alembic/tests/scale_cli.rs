@@ -105,12 +105,9 @@ fn check_and_render_on_every_engine() {
     }
 }
 
-/// The day-two commands act on one droplet: with several compose droplets they are refused
-/// (exit 1, saying so) before any ssh or terraform runs, while `plan` and `apply` roll out.
-#[test]
-fn one_droplet_commands_refuse_several_droplets_before_any_step() {
-    let dir = tempfile::tempdir().unwrap();
-    // The fixture with its placeholders (CFG007 errors for a deploy command) replaced.
+/// The fixture as a deploy command accepts it (its placeholders, CFG007 errors there,
+/// replaced), with keys for bootstrap; `droplets` replaces `count = 3` when given.
+fn deployable(droplets: Option<&str>) -> String {
     let text = std::fs::read_to_string(fixture("scale-compose"))
         .unwrap()
         .replace("fleet.example.com", "fleet-e2e.dev")
@@ -118,32 +115,142 @@ fn one_droplet_commands_refuse_several_droplets_before_any_step() {
         .replace(
             "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa",
             "5e:2a:90:11:c4:7d:3f:a8:06:b2:e9:51:7c:48:d0:1f",
-        )
-        .replace(
-            "count       = 3",
-            "count       = 3\nauthorized_keys = [\"ssh-ed25519 \
-             AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f deploy@laptop\"]",
         );
-    std::fs::write(dir.path().join("alembic.toml"), text).unwrap();
+    let droplets = droplets.unwrap_or("count       = 3");
+    text.replace(
+        "count       = 3",
+        &format!(
+            "{droplets}\nauthorized_keys = [\"ssh-ed25519 \
+             AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f deploy@laptop\"]"
+        ),
+    )
+}
+
+/// Runs `args` in `dir` with recording shims for every program a deploy runs: (exit code,
+/// stderr).
+fn run_shimmed(dir: &Path, bin: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = alembic(dir)
+        .env("PATH", shims::path_with(bin))
+        .env("HOME", dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const FLEET: [&str; 3] = ["10.20.0.11", "10.20.0.12", "10.20.0.13"];
+
+/// `logs`, `exec` and `bootstrap` act on one droplet: on several compose droplets without
+/// `--droplet` they are refused (exit 1, naming the option and the droplets) before any ssh
+/// or terraform runs. Provisioned droplets' addresses are Terraform's: the refusal says where
+/// to read them instead of running terraform.
+#[test]
+fn one_droplet_commands_on_a_fleet_need_droplet_before_any_step() {
+    for (droplets, names) in [
+        (None, vec!["droplet_ips"]),
+        (
+            Some(format!(
+                "addresses   = [{}]",
+                FLEET.map(|a| format!("{a:?}")).join(", ")
+            )),
+            FLEET.to_vec(),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("alembic.toml"),
+            deployable(droplets.as_deref()),
+        )
+        .unwrap();
+        let bin = shims::install(dir.path(), &["ssh", "terraform", "tofu", "docker"]);
+        for args in [
+            &["logs", "api"][..],
+            &["exec", "api", "--", "true"],
+            &["bootstrap", "--yes"],
+        ] {
+            let (code, _, err) = run_shimmed(dir.path(), &bin, args);
+            assert_eq!(code, Some(1), "{args:?}: {err}");
+            assert!(
+                err.contains("acts on one droplet, and this config has 3")
+                    && err.contains(&format!(
+                        "hint: name one with --droplet, e.g. `alembic {}",
+                        args[0]
+                    )),
+                "{args:?}: {err}"
+            );
+            for n in &names {
+                assert!(err.contains(n), "{args:?} names {n}: {err}");
+            }
+        }
+        // The refusal in JSON: the error envelope, its hint apart.
+        let (code, out, _) = run_shimmed(dir.path(), &bin, &["logs", "api", "--json"]);
+        assert_eq!(code, Some(1));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["error"]["code"], "droplet_required", "{out}");
+        assert!(v["error"]["hint"].as_str().unwrap().contains("--droplet"));
+        assert_eq!(shims::calls(dir.path()), "", "nothing ran");
+    }
+}
+
+/// `--droplet` must name one of the config's droplets: any other address is refused (exit 1,
+/// naming the known ones) by every day-two command before any ssh runs, on several droplets
+/// and on one; what is not an address at all is a usage error (exit 2).
+#[test]
+fn droplet_outside_the_config_is_refused_before_any_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let addresses = format!(
+        "addresses   = [{}]",
+        FLEET.map(|a| format!("{a:?}")).join(", ")
+    );
+    std::fs::write(
+        dir.path().join("alembic.toml"),
+        deployable(Some(&addresses)),
+    )
+    .unwrap();
     let bin = shims::install(dir.path(), &["ssh", "terraform", "tofu", "docker"]);
-    for args in [
-        &["status"][..],
+    let commands: [&[&str]; 5] = [
+        &["status"],
         &["logs", "api"],
-        &["exec", "api", "--", "true"],
+        &["exec", "api"],
         &["rollback", "--yes"],
         &["bootstrap", "--yes"],
-    ] {
-        let out = alembic(dir.path())
-            .env("PATH", shims::path_with(&bin))
-            .env("HOME", dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    ];
+    for cmd in commands {
+        let mut args = cmd.to_vec();
+        args.extend(["--droplet", "10.20.0.99"]);
+        if cmd[0] == "exec" {
+            args.extend(["--", "true"]);
+        }
+        let (code, _, err) = run_shimmed(dir.path(), &bin, &args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
         assert!(
-            err.contains("works on one droplet, and this config has 3")
-                && err.contains("not available for several droplets yet"),
+            err.contains("--droplet 10.20.0.99: this config has no droplet at that address")
+                && err.contains(&format!("droplets: {}", FLEET.join(", "))),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, _, err) = run_shimmed(dir.path(), &bin, &["status", "--droplet", "api-1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--droplet"), "{err}");
+
+    // One droplet: `--droplet` may only name it.
+    let one = deployable(Some("address     = \"10.20.0.11\""));
+    std::fs::write(dir.path().join("alembic.toml"), one).unwrap();
+    for cmd in commands {
+        let mut args = cmd.to_vec();
+        args.extend(["--droplet", "10.20.0.12"]);
+        if cmd[0] == "exec" {
+            args.extend(["--", "true"]);
+        }
+        let (code, _, err) = run_shimmed(dir.path(), &bin, &args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("--droplet 10.20.0.12: this config")
+                && err.contains("one droplet, at 10.20.0.11"),
             "{args:?}: {err}"
         );
     }

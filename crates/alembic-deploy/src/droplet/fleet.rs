@@ -144,6 +144,57 @@ pub(crate) fn member_topology(
     Ok((m, project))
 }
 
+/// Droplet `index` at `address` as a target of its own: [`member_topology`]'s root and
+/// project, and an ssh control dir of its own (its master socket, its edge CA). `target` makes
+/// the target from the member's topology (the deploy's environment, or the process's).
+pub(crate) fn member_target(
+    t: &Topology,
+    address: &Address,
+    index: usize,
+    target: impl FnOnce(&Topology, &Address) -> Target,
+) -> Result<(Topology, Target), DeployError> {
+    let (mt, project) = member_topology(t, address, index)?;
+    let mut target = target(&mt, address);
+    target.project = project;
+    let dir = &target.ssh.control_dir;
+    let name = dir
+        .file_name()
+        .map(|n| format!("{}-{}", n.to_string_lossy(), index + 1))
+        .unwrap_or_else(|| format!("alembic-ssh-{}", index + 1));
+    target.ssh.control_dir = dir.with_file_name(name);
+    Ok((mt, target))
+}
+
+/// The droplet `--droplet` names among `addresses` (their index), or why none is: the
+/// message names every known address. Unknown addresses (infra not applied) match nothing.
+pub(crate) fn select(addresses: &[Address], wanted: IpAddr) -> Result<usize, String> {
+    addresses
+        .iter()
+        .position(|a| a.ip.as_ref().is_ok_and(|ip| *ip == wanted))
+        .ok_or_else(|| {
+            let why = addresses
+                .iter()
+                .find_map(|a| a.ip.as_ref().err())
+                .map(|why| format!("; the addresses are not known yet: {why}"))
+                .unwrap_or_default();
+            format!(
+                "--droplet {wanted}: this config has no droplet at that address (droplets: \
+                 {}){why}",
+                known(addresses)
+            )
+        })
+}
+
+/// The droplets' addresses for a message, in the configured order.
+pub(crate) fn known(addresses: &[Address]) -> String {
+    addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| label(a, i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The label of a droplet in plans and messages.
 pub(crate) fn label(address: &Address, index: usize) -> String {
     match &address.ip {
@@ -217,6 +268,40 @@ mod tests {
         t.droplet.edge_bind = "0.0.0.0".parse().unwrap();
         let (m, _) = member_topology(&t, &v4, 0).unwrap();
         assert!(m.droplet.edge_bind.is_unspecified());
+    }
+
+    /// `--droplet` picks a droplet by address (IPv6 compared as addresses, not text); any
+    /// other address is refused naming every droplet. Each one gets its own ssh control dir.
+    #[test]
+    fn droplet_is_picked_by_address_and_gets_its_own_target() {
+        let t = topology();
+        let addresses: Vec<Address> = t
+            .droplet
+            .scale
+            .addresses
+            .iter()
+            .map(|ip| Address::configured(*ip))
+            .collect();
+        assert_eq!(select(&addresses, "203.0.113.20".parse().unwrap()), Ok(0));
+        assert_eq!(select(&addresses, "2001:db8:0::7".parse().unwrap()), Ok(1));
+        assert_eq!(
+            select(&addresses, "203.0.113.99".parse().unwrap()).unwrap_err(),
+            "--droplet 203.0.113.99: this config has no droplet at that address \
+             (droplets: 203.0.113.20, 2001:db8::7)"
+        );
+        let unknown = [Address {
+            ip: Err("not applied".into()),
+            from: None,
+        }];
+        assert!(select(&unknown, "203.0.113.20".parse().unwrap())
+            .unwrap_err()
+            .ends_with("(droplets: droplet 1 (address unknown)); the addresses are not known yet: not applied"));
+        let (_, a) = member_target(&t, &addresses[0], 0, Target::from_topology).unwrap();
+        let (_, b) = member_target(&t, &addresses[1], 1, Target::from_topology).unwrap();
+        assert_ne!(a.ssh.control_dir, b.ssh.control_dir);
+        assert_eq!(a.project, format!("{}-203-0-113-20", t.project.name));
+        assert_eq!(b.root, format!("{}/2001-db8--7", t.droplet.root));
+        assert_eq!(a.ssh.host, "203.0.113.20");
     }
 
     #[test]

@@ -261,6 +261,15 @@ impl Runner<'_, '_> {
         fence: &Fence,
         renewer: &Renewer,
     ) -> Result<u64, DeployError> {
+        let back = self.rollback_target(to)?;
+        self.restore(&back, fence)?;
+        self.switch_back(back, (by, time), fence, renewer)
+    }
+
+    /// Read the droplet's state (under the lease) and find the release a rollback makes
+    /// current: `to`, or the newest healthy one before current; refused unless it is a
+    /// healthy release whose directory is still on the droplet.
+    pub(crate) fn rollback_target(&mut self, to: Option<u64>) -> Result<Restore, DeployError> {
         let state = self.target.query_state(self.ex)?;
         let to = match to.or_else(|| state.ledger.previous_healthy().first().copied()) {
             Some(n) => n,
@@ -281,6 +290,13 @@ impl Runner<'_, '_> {
                     state.dirs
                 ))
             })?;
+        Ok(Restore { to, entry, state })
+    }
+
+    /// Bring release `back.to` up (`active`, compose `up`) and probe every route through the
+    /// edge; `current` and the ledger are not touched yet.
+    pub(crate) fn restore(&mut self, back: &Restore, fence: &Fence) -> Result<(), DeployError> {
+        let to = back.to;
         self.step(&format!("restore release {to}"), |s| {
             s.run_ok(&s.target.link_op(to, "active", fence))?;
             s.run_ok(&s.target.up_op(fence))?;
@@ -296,6 +312,19 @@ impl Runner<'_, '_> {
                 detail: format!("https://{}{} got {result}", p.host, p.path),
             });
         }
+        Ok(())
+    }
+
+    /// Make the restored release `current` and record the rollback in the ledger (refused if
+    /// the ledger changed since it was read, or the lease was lost).
+    pub(crate) fn switch_back(
+        &mut self,
+        back: Restore,
+        (by, time): (&str, &str),
+        fence: &Fence,
+        renewer: &Renewer,
+    ) -> Result<u64, DeployError> {
+        let Restore { to, entry, state } = back;
         let ledger = state.ledger.restored(to, entry, time, by);
         // A rollback entry repeats a recorded number by design: only the ledger's sha is held.
         let ledger_op = self
@@ -308,4 +337,12 @@ impl Runner<'_, '_> {
         })?;
         Ok(to)
     }
+}
+
+/// Where a rollback goes on one droplet: the release, its ledger entry, and the state it was
+/// found in (read under the lease).
+pub(crate) struct Restore {
+    pub to: u64,
+    entry: LedgerEntry,
+    pub state: RemoteState,
 }

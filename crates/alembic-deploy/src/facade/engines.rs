@@ -256,9 +256,6 @@ pub(super) fn apply_engine(
 /// `alembic rollback` on an engine other than compose: swarm deploys the older release's stack
 /// file; Kubernetes is refused (kubectl keeps each Deployment's revisions itself).
 pub(super) fn rollback_refusal(t: &Topology) -> Option<Refusal> {
-    if let Some(why) = crate::session::several_droplets(t, "rollback") {
-        return Some(Refusal::new(why, crate::exit::PROBLEMS));
-    }
     (t.droplet.scale.engine == Engine::Kubernetes).then(|| {
         Refusal::new(
             format!(

@@ -56,13 +56,10 @@ pub(super) fn plan_fleet(p: &Plan) -> Result<Fleet, Refusal> {
     // `build` workloads are built (or read from the environment) once for every droplet.
     let mut pins = None;
     for (i, address) in addresses.iter().enumerate() {
-        let planned = droplet::member_topology(t, address, i)
+        let planned = droplet::member_target(t, address, i, |mt, a| env.target(mt, a))
             .map_err(|e| Refusal::new(&e, e.exit_code()))
-            .and_then(|(mt, project)| {
+            .and_then(|(mt, target)| {
                 let set = alembic_render::render(&mt);
-                let mut target = env.target(&mt, address);
-                target.project = project;
-                target.ssh.control_dir = member_control_dir(&target, i);
                 plan_target(env, &mt, &set, target, &mut ex, &mut pins)
             });
         match planned {
@@ -87,16 +84,6 @@ pub(super) fn plan_fleet(p: &Plan) -> Result<Fleet, Refusal> {
         first.planned.plane.notes.insert(0, note);
     }
     Ok(fleet)
-}
-
-/// Each droplet's own ssh control dir (its master socket, its edge CA).
-fn member_control_dir(target: &droplet::Target, i: usize) -> std::path::PathBuf {
-    let dir = &target.ssh.control_dir;
-    let name = dir
-        .file_name()
-        .map(|n| format!("{}-{}", n.to_string_lossy(), i + 1))
-        .unwrap_or_else(|| format!("alembic-ssh-{}", i + 1));
-    dir.with_file_name(name)
 }
 
 /// Close every droplet's ssh master.

@@ -1,7 +1,11 @@
 //! `alembic bootstrap [--user U] [--yes]`: prepare a server once (Docker + compose, the deploy
 //! user and its keys, sshd hardening, the release root, log rotation, security upgrades) with
 //! the same script a provisioned droplet's cloud-init runs. Without `--yes`, shows the
-//! operation and runs nothing. Exit 3 when ssh fails or a step fails.
+//! operation and runs nothing. Exit 3 when ssh fails or a step fails. On several droplets
+//! `--droplet` names the one to bootstrap (refused without it, before any step: each server
+//! is bootstrapped on its own, its root login checked by the one running it).
+
+use std::net::IpAddr;
 
 use alembic_config::types::UserName;
 use alembic_deploy::session::{Bootstrap, BootstrapOutcome as Finished};
@@ -14,7 +18,7 @@ use crate::view::{CmdResult, Failure, Outcome, Rendered};
 
 use super::failure;
 
-pub fn run(g: &Global, user: Option<&str>, yes: bool) -> CmdResult {
+pub fn run(g: &Global, user: Option<&str>, droplet: Option<IpAddr>, yes: bool) -> CmdResult {
     if let Some(u) = user {
         UserName::parse(u).map_err(|e| Failure::usage("bad_user", format!("--user: {e}")))?;
     }
@@ -39,7 +43,8 @@ pub fn run(g: &Global, user: Option<&str>, yes: bool) -> CmdResult {
         .into());
     }
     // `droplet.address`, or the provisioned droplet's reserved IP from `terraform output`.
-    let boot = Bootstrap::plan(&t, user, &origin.base_dir()).map_err(super::status::failed)?;
+    let boot =
+        Bootstrap::plan(&t, user, droplet, &origin.base_dir()).map_err(super::status::failed)?;
     let (host, login_user, op) = (boot.host().to_owned(), boot.user().to_owned(), boot.op());
 
     if !yes {

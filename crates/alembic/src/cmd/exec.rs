@@ -1,7 +1,10 @@
 //! `alembic exec WORKLOAD -- CMD...`: run a command in the workload's container over the
 //! deploy's ssh (`docker exec`, argv as given, no shell), its output streamed with the droplet's
 //! secret values redacted (with `--json`, one JSON line per output line, then its exit code).
-//! Exits with the command's own status (3 when ssh itself failed).
+//! Exits with the command's own status (3 when ssh itself failed). On several droplets
+//! `--droplet` names the one to run in (refused without it, before any step).
+
+use std::net::IpAddr;
 
 use crate::cli::Global;
 use crate::view::{CmdResult, Failure, Outcome};
@@ -9,7 +12,7 @@ use crate::view::{CmdResult, Failure, Outcome};
 use super::logs::{channel, streamed};
 use super::status::{connect, failed};
 
-pub fn run(g: &Global, workload: &str, cmd: &[String]) -> CmdResult {
+pub fn run(g: &Global, workload: &str, droplet: Option<IpAddr>, cmd: &[String]) -> CmdResult {
     if cmd.is_empty() {
         return Err(Failure::usage(
             "no_command",
@@ -17,7 +20,7 @@ pub fn run(g: &Global, workload: &str, cmd: &[String]) -> CmdResult {
         )
         .into());
     }
-    let (_t, session) = connect(g, "exec")?;
+    let (_t, session) = connect(g, "exec", droplet)?;
     let mut out = streamed(g);
     let result = session
         .check_workload(workload)

@@ -1,6 +1,10 @@
-//! `alembic logs WORKLOAD [--follow] [--since D] [--tail N]`: the container's logs over the
-//! deploy's ssh, streamed line by line, with the droplet's secret values redacted from what is
-//! printed; with `--json`, one JSON line per log line (`crate::view::Streamed`).
+//! `alembic logs WORKLOAD [--droplet ADDRESS] [--follow] [--since D] [--tail N]`: the
+//! container's logs over the deploy's ssh, streamed line by line, with the droplet's secret
+//! values redacted from what is printed; with `--json`, one JSON line per log line
+//! (`crate::view::Streamed`). On several droplets `--droplet` names the one to read (refused
+//! without it, before any step).
+
+use std::net::IpAddr;
 
 use alembic_deploy::session::Stream;
 
@@ -23,17 +27,18 @@ pub(crate) fn channel(which: Stream) -> Channel {
     }
 }
 
-pub fn run(
-    g: &Global,
-    workload: &str,
-    follow: bool,
-    since: Option<&str>,
-    tail: Option<u64>,
-) -> CmdResult {
-    let (_t, session) = connect(g, "logs")?;
+/// Which lines: `--follow`, `--since`, `--tail`.
+pub struct Filter<'a> {
+    pub follow: bool,
+    pub since: Option<&'a str>,
+    pub tail: Option<u64>,
+}
+
+pub fn run(g: &Global, workload: &str, droplet: Option<IpAddr>, f: Filter<'_>) -> CmdResult {
+    let (_t, session) = connect(g, "logs", droplet)?;
     let mut out = streamed(g);
     let result = session.check_workload(workload).and_then(|()| {
-        session.logs(workload, follow, since, tail, &mut |w, text| {
+        session.logs(workload, f.follow, f.since, f.tail, &mut |w, text| {
             out.chunk(channel(w), text)
         })
     });

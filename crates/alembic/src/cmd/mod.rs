@@ -79,26 +79,47 @@ pub fn dispatch(cli: Cli) -> i32 {
             json,
             apply::run(g, plan_file.as_deref(), *plane, *yes, *allow_replace),
         ),
-        Command::Rollback { plane, to, yes } => (json, rollback::run(g, *plane, *to, *yes)),
+        Command::Rollback {
+            plane,
+            to,
+            droplet,
+            yes,
+        } => (json, rollback::run(g, *plane, *to, *droplet, *yes)),
         Command::Doctor { online } => (json, doctor::run(g, *online)),
         Command::Secrets { check, plane } => (json, secrets::run(g, *check, *plane)),
         Command::Schema => (json, schema::run()),
-        Command::Bootstrap { user, yes } => (json, bootstrap::run(g, user.as_deref(), *yes)),
+        Command::Bootstrap { user, droplet, yes } => {
+            (json, bootstrap::run(g, user.as_deref(), *droplet, *yes))
+        }
         Command::Man => (json, man::run()),
         Command::Explain { code } => (json, explain::run(code)),
         Command::Completions { shell } => (json, completions::run(*shell)),
         Command::GenerateDocs { out } => (json, crate::docs::generate(out)),
-        Command::Status => (json, status::run(g)),
+        Command::Status { droplet } => (json, status::run(g, *droplet)),
         Command::Logs {
             workload,
+            droplet,
             follow,
             since,
             tail,
         } => (
             json,
-            logs::run(g, workload, *follow, since.as_deref(), *tail),
+            logs::run(
+                g,
+                workload,
+                *droplet,
+                logs::Filter {
+                    follow: *follow,
+                    since: since.as_deref(),
+                    tail: *tail,
+                },
+            ),
         ),
-        Command::Exec { workload, cmd } => (json, exec::run(g, workload, cmd)),
+        Command::Exec {
+            workload,
+            droplet,
+            cmd,
+        } => (json, exec::run(g, workload, *droplet, cmd)),
     };
     view::show(mode, result.unwrap_or_else(|o| o))
 }

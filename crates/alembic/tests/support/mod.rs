@@ -6,5 +6,6 @@
 
 pub mod cli;
 pub mod droplet;
+pub mod fleet;
 pub mod shims;
 pub mod template;
