@@ -38,6 +38,8 @@ enum Class {
     AlnumDash,
     /// `[A-Za-z0-9_.-]`
     WordDashDot,
+    /// `[A-Za-z0-9/]`
+    AlnumSlash,
 }
 
 impl Class {
@@ -50,6 +52,7 @@ impl Class {
             Class::UpperDigit => b.is_ascii_uppercase() || b.is_ascii_digit(),
             Class::AlnumDash => b.is_ascii_alphanumeric() || b == b'-',
             Class::WordDashDot => b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.',
+            Class::AlnumSlash => b.is_ascii_alphanumeric() || b == b'/',
         }
     }
 }
@@ -144,6 +147,24 @@ const SHAPES: &[Shape] = &[
     shape("xoxa-", Class::AlnumDash, 10, "Slack app token"),
     shape("xoxr-", Class::AlnumDash, 10, "Slack refresh token"),
     shape("xoxs-", Class::AlnumDash, 10, "Slack session token"),
+    // Whoever holds the URL can post to the channel: `T…/B…/` and a 24-character secret.
+    Shape {
+        prefix: "hooks.slack.com/services/",
+        class: Class::AlnumSlash,
+        min: 40,
+        exact: None,
+        contains: Some("/B"),
+        what: "Slack incoming webhook URL",
+    },
+    // A JSON Web Token: `{"` base64url-encoded twice (header and claims), then the signature.
+    Shape {
+        prefix: "eyJ",
+        class: Class::WordDashDot,
+        min: 30,
+        exact: None,
+        contains: Some(".eyJ"),
+        what: "JSON Web Token",
+    },
 ];
 
 /// For each byte, the shapes (bit `k` = `SHAPES[k]`) whose prefix starts with it: a position
@@ -216,7 +237,15 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
     for start in memchr::memmem::find_iter(bytes, b"-----BEGIN ") {
         // Searches are bounded so a hostile file full of markers stays linear.
         let header = window(text, start, 128);
-        let line_end = start + header.find('\n').unwrap_or(header.len());
+        // The header line ends at a newline, or at an escaped one (`\n` in JSON, YAML and
+        // TOML strings) or the string's closing quote.
+        let line_end = start
+            + header
+                .find(['\n', '"'])
+                .into_iter()
+                .chain(header.find("\\n"))
+                .min()
+                .unwrap_or(header.len());
         let line = &text[start..line_end];
         // A header with no key body (documentation, a template) is not a key. Counting stops
         // at the next `-` (the END marker) or after 64 key characters: linear on hostile text.
@@ -248,8 +277,105 @@ pub fn find_tokens(text: &str) -> Vec<TokenHit> {
             });
         }
     }
+    url_passwords(text, &mut hits);
     hits.sort_by_key(|h| h.span.start);
     hits
+}
+
+/// Connection URLs whose schemes take a password, with what a finding calls it.
+const URL_SCHEMES: &[(&str, &str)] = &[
+    ("postgres://", "password in a PostgreSQL URL"),
+    ("postgresql://", "password in a PostgreSQL URL"),
+    ("mysql://", "password in a MySQL URL"),
+    ("mariadb://", "password in a MariaDB URL"),
+    ("mongodb://", "password in a MongoDB URL"),
+    ("mongodb+srv://", "password in a MongoDB URL"),
+    ("redis://", "password in a Redis URL"),
+    ("rediss://", "password in a Redis URL"),
+    ("amqp://", "password in an AMQP URL"),
+    ("amqps://", "password in an AMQP URL"),
+    ("https://", "password in a URL"),
+    ("http://", "password in a URL"),
+    ("ftp://", "password in an FTP URL"),
+    ("smtp://", "password in an SMTP URL"),
+    ("smtps://", "password in an SMTP URL"),
+];
+
+/// Passwords written into URLs (`postgres://app:s3cret@db/app`): the span runs from the scheme
+/// to the end of the password (the scheme is the printed prefix; the user and the password are
+/// redacted). A password that is a reference (`${DB_PASSWORD}`, `$PASS`, `{{ … }}`, `%(…)s`),
+/// a placeholder (`<password>`, `****`, `xxxx`, `password`, `changeme`) or empty is not one.
+/// Bounded: the userinfo is read at most 256 bytes past `://`, so hostile text stays linear.
+fn url_passwords(text: &str, hits: &mut Vec<TokenHit>) {
+    let bytes = text.as_bytes();
+    for sep in memchr::memmem::find_iter(bytes, b"://") {
+        // The scheme: the letters right before `://`, starting a word.
+        let mut start = sep;
+        while start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'+') {
+            start -= 1;
+            if sep - start > 16 {
+                break;
+            }
+        }
+        if start > 0 && WORD_DASH[bytes[start - 1] as usize] {
+            continue;
+        }
+        let scheme = &text[start..sep + 3];
+        let Some((prefix, what)) = URL_SCHEMES
+            .iter()
+            .find(|(p, _)| p.eq_ignore_ascii_case(scheme))
+        else {
+            continue;
+        };
+        // The userinfo ends at `@`, before any `/`, `?`, `#`, whitespace or quote.
+        let rest = window(text, sep + 3, 256).as_bytes();
+        let Some(at) = rest.iter().position(|b| {
+            matches!(
+                b,
+                b'@' | b'/' | b'?' | b'#' | b'"' | b'\'' | b'`' | b'<' | b'>'
+            ) || b.is_ascii_whitespace()
+        }) else {
+            continue;
+        };
+        if rest[at] != b'@' {
+            continue;
+        }
+        let Some(colon) = rest[..at].iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let password = &text[sep + 3 + colon + 1..sep + 3 + at];
+        if !is_literal_password(password) {
+            continue;
+        }
+        let span = start..sep + 3 + at;
+        if hits
+            .iter()
+            .any(|h| h.span.start < span.end && span.start < h.span.end)
+        {
+            continue;
+        }
+        hits.push(TokenHit { what, prefix, span });
+    }
+}
+
+/// A password as written, not a reference to one or a documentation stand-in.
+fn is_literal_password(p: &str) -> bool {
+    const STAND_INS: &[&str] = &[
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "secret",
+        "changeme",
+        "change_me",
+        "redacted",
+        "example",
+        "placeholder",
+    ];
+    !p.is_empty()
+        && !p.starts_with(['$', '{', '<', '%', '*', '['])
+        && !STAND_INS.iter().any(|s| p.eq_ignore_ascii_case(s))
+        && !is_placeholder(p, None)
 }
 
 /// The first shape (most specific first) whose prefix starts at `start`, where a word starts
@@ -458,6 +584,49 @@ mod tests {
 
     // Only word starts are tried: a prefix inside a word is not a token, one after a
     // separator or at the start of the text is.
+    #[test]
+    fn webhooks_jwts_and_url_passwords() {
+        let what =
+            |t: &str| -> Vec<&'static str> { find_tokens(t).iter().map(|h| h.what).collect() };
+        let hook = format!(
+            "url: https://hooks.slack.com/services/T0{}/B0{}/{}",
+            "A1B2C3D4", "E5F6G7H8", "x7Kq2LmN9pR4sT6vW8yZ1bC3"
+        );
+        assert_eq!(what(&hook), ["Slack incoming webhook URL"]);
+        let jwt = "token: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhcGkifQ.Zm9vYmFyYmF6cXV4cXV1eA";
+        assert_eq!(what(jwt), ["JSON Web Token"]);
+        // Only a header, no claims: not a token.
+        assert!(what("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9").is_empty());
+        let url = "DATABASE_URL=postgres://app:Zq8vN2kLw5Rt@db:5432/app";
+        let hits = find_tokens(url);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].what, "password in a PostgreSQL URL");
+        assert_eq!(&url[hits[0].span.clone()], "postgres://app:Zq8vN2kLw5Rt");
+        assert_eq!(hits[0].prefix, "postgres://");
+        for clean in [
+            "postgres://app:${DB_PASSWORD}@db/app",
+            "redis://:$REDIS_PASS@cache:6379",
+            "mysql://root:<password>@localhost/db",
+            "postgres://user:password@localhost/db",
+            "postgres://app@db/app",
+            "https://example.com/a:b@c",
+            "amqp://guest:****@mq",
+            "mongodb://u:{{ mongo_password }}@m",
+        ] {
+            assert!(what(clean).is_empty(), "{clean}: {:?}", what(clean));
+        }
+        assert_eq!(
+            what("redis://:s3cr3tR3dis@cache:6379"),
+            ["password in a Redis URL"]
+        );
+        // A PEM key inside a JSON string (escaped newlines) is still a key.
+        let body = "MIIEowIBAAKCAQEAuAxmaT3Yg1QWcB9Ryzmp2k6FJnEj0W0pLtJUVsWo+V5wTr3yeNeq3dW8aqK7";
+        let json = format!(
+            r#"{{"private_key": "-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----\n"}}"#
+        );
+        assert_eq!(what(&json), ["PEM private key"]);
+    }
+
     #[test]
     fn tokens_start_words() {
         let body = "aB3dE5fG7h".repeat(4);
