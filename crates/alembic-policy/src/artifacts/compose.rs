@@ -331,7 +331,12 @@ fn host_root(path: &str) -> bool {
     } else {
         p
     };
-    ROOTS.contains(&trimmed) || UNDER.iter().any(|u| p.starts_with(u))
+    // Credential directories, wherever they are (`~/.ssh`, `$HOME/.aws`, `/root/.kube/config`):
+    // the container gets the host user's keys.
+    const CREDENTIALS: &[&str] = &[".ssh", ".aws", ".docker", ".kube", ".gnupg", ".azure"];
+    let credentials =
+        p.split('/').any(|c| CREDENTIALS.contains(&c)) || p.contains("/.config/gcloud");
+    ROOTS.contains(&trimmed) || UNDER.iter().any(|u| p.starts_with(u)) || credentials
 }
 
 /// Capabilities Docker grants by default: adding them back after `cap_drop: [ALL]` is least
@@ -513,6 +518,10 @@ mod tests {
         assert!(host_root("/sys/fs/cgroup"));
         assert!(host_root("/var/run/"));
         assert!(!host_root("/etc/localtime"));
+        assert!(host_root("~/.ssh"));
+        assert!(host_root("${HOME}/.aws/credentials"));
+        assert!(host_root("/root/.kube/config"));
+        assert!(!host_root("./ssh-config"));
         assert!(!host_root("./data"));
         assert!(unconfined("seccomp=unconfined"));
         assert!(unconfined("apparmor:unconfined"));
