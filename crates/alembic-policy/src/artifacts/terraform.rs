@@ -6,7 +6,9 @@
 //!
 //! Understands DigitalOcean `inbound_rule` blocks, AWS-style `ingress` blocks and
 //! `aws_security_group_rule` / `aws_vpc_security_group_ingress_rule` resources, including
-//! `dynamic` blocks' `content`. Parsed with `hcl-edit` (spans kept); when the file does not
+//! `dynamic` blocks' `content`, Google Cloud `google_compute_firewall` (`source_ranges` and each
+//! `allow` block's `ports`) and Azure `azurerm_network_security_rule` / `security_rule` blocks
+//! (inbound `Allow` rules; `*`, `Internet` and `Any` are every address). Parsed with `hcl-edit` (spans kept); when the file does not
 //! parse, a brace-matching text scan finds the same blocks so a broken file is still judged.
 
 use std::ops::Range;
@@ -25,9 +27,11 @@ use crate::coverage;
 use crate::rule::Rule;
 
 mod balancer;
+mod clouds;
 mod text;
 
 use balancer::load_balancer_bypass;
+use clouds::{azure_rule, gcp_firewall};
 use text::walk_text;
 
 /// EXP005: SSH reachable from the whole internet.
@@ -87,7 +91,7 @@ impl Ports {
 
 /// One source of a rule: a CIDR when it evaluates to one, else `None` (a variable, another
 /// resource's attribute, a function call): something that cannot be proven.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Source {
     text: String,
     cidr: Option<Cidr>,
@@ -490,11 +494,19 @@ fn walk(body: &Body, env: &Env<'_>, owner: &str, out: &mut Vec<Inbound>) {
                 let standalone = ty == "aws_vpc_security_group_ingress_rule"
                     || (ty == "aws_security_group_rule"
                         && attr(&b.body, "type").and_then(str_lit) == Some("ingress"));
-                if standalone {
+                if ty == "google_compute_firewall" {
+                    gcp_firewall(&b.body, env, span, &name, out);
+                } else if ty == "azurerm_network_security_rule" {
+                    out.extend(azure_rule(&b.body, env, span, &name, 1));
+                } else if standalone {
                     out.push(inbound_from(Fields::Body(&b.body), env, span, &name, 1));
                 } else {
                     walk(&b.body, env, &name, out);
                 }
+            }
+            "security_rule" if owner.starts_with("azurerm_network_security_group.") => {
+                ordinal += 1;
+                out.extend(azure_rule(&b.body, env, span, owner, ordinal));
             }
             _ => walk(&b.body, env, owner, out),
         }
