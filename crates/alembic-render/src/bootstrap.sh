@@ -53,13 +53,19 @@ step_packages() {
   # os-release is a shell fragment by specification; read it in a subshell.
   # shellcheck disable=SC1091 # the target's file, not part of this script
   os=$(. /etc/os-release && printf '%s %s' "${ID:-unknown}" "${VERSION_ID:-unknown}")
-  # curl: the deploy reads each workload's own health answer on the droplet (a minimal image
-  # may lack it; without it a failing release is only caught by the probe timeout).
+  # Installed without their Recommends (git, perl, criu, buildx, needrestart, ...: nothing the
+  # deploy uses, and minutes of unpacking on a small droplet); what Docker needs of them is
+  # named instead: apparmor (on an AppArmor kernel, Docker cannot start containers without
+  # apparmor_parser), ca-certificates (registry pulls over TLS) and, on Debian, docker-cli
+  # (the `docker` command is only a Recommends of docker.io there). curl: the deploy reads each
+  # workload's own health answer on the droplet (a minimal image may lack it; without it a
+  # failing release is only caught by the probe timeout).
   case "$os" in
-    "ubuntu 24.04") pkgs="docker.io docker-compose-v2 unattended-upgrades sudo curl" ;;
-    "debian 13") pkgs="docker.io docker-compose unattended-upgrades sudo curl" ;;
+    "ubuntu 24.04") pkgs="docker.io docker-compose-v2" ;;
+    "debian 13") pkgs="docker.io docker-cli docker-compose" ;;
     *) fail packages "unsupported distribution '$os' (supported: Ubuntu 24.04, Debian 13)" ;;
   esac
+  pkgs="$pkgs apparmor ca-certificates unattended-upgrades sudo curl"
   missing=""
   for p in $pkgs; do
     is_installed "$p" || missing="$missing $p"
@@ -75,7 +81,7 @@ step_packages() {
     fail packages "apt-get update failed (see $log)"
   fi
   # shellcheck disable=SC2086 # word splitting of the package list is intended
-  if ! apt_get install $missing >>"$log" 2>&1; then
+  if ! apt_get install --no-install-recommends $missing >>"$log" 2>&1; then
     tail -n 20 "$log"
     fail packages "apt-get install$missing failed (see $log)"
   fi
