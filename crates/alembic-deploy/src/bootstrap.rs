@@ -66,49 +66,6 @@ pub(crate) fn bootstrap_op(t: &Topology, login: &Login, host: &str) -> (SshTarge
     (target, op)
 }
 
-/// Wait, over ssh, until cloud-init has finished the first boot (the bootstrap it runs
-/// included), at most `max_secs`; fail when it ended in error or is still running then.
-/// Read-only. A server without cloud-init (one bootstrapped with `alembic bootstrap`) has
-/// nothing to wait for.
-///
-/// It polls `cloud-init status` rather than using `--wait`: as a non-root user on a server
-/// without D-Bus (minimal images), `status --wait` cannot ask systemd and never returns,
-/// although plain `status` reports `done`. Each `cloud-init status` is a Python start-up that
-/// takes the CPU from the bootstrap it waits for (7 s of CPU each in the emulated test VM,
-/// where asking every 5 s doubled the bootstrap's time), so between asks the loop only looks
-/// for `/run/cloud-init/result.json`, which cloud-init writes when its last stage ends; it
-/// still asks at the start, once a minute (a disabled cloud-init, one stopped before its last
-/// stage) and at the deadline.
-pub(crate) fn cloud_init_wait_op(ssh: &SshTarget, max_secs: u32) -> Op {
-    const SCRIPT: &str = r#"command -v cloud-init >/dev/null 2>&1 || exit 0
-waited=0
-ask_at=0
-while :; do
-  if [ "$waited" -ge "$ask_at" ] || [ "$waited" -ge "$1" ] || [ -e /run/cloud-init/result.json ]; then
-    st=$(cloud-init status 2>/dev/null | sed -n 's/^status: //p')
-    case $st in
-      done | disabled) exit 0 ;;
-      error) cloud-init status --long; exit 1 ;;
-    esac
-    ask_at=$((waited + 60))
-  fi
-  if [ "$waited" -ge "$1" ]; then
-    echo "cloud-init still ${st:-starting} after $1 s"
-    exit 1
-  fi
-  sleep 5
-  waited=$((waited + 5))
-done
-"#;
-    ssh.script(
-        PLANE,
-        "wait for cloud-init",
-        SCRIPT,
-        &[max_secs.to_string()],
-    )
-    .read_only()
-}
-
 /// How a bootstrap run ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -236,7 +193,7 @@ mod tests {
     #[test]
     fn the_cloud_init_wait_is_a_read_only_remote_script() {
         let (target, _) = bootstrap_op(&topology(), &Login::Sudo("deploy".into()), "192.0.2.1");
-        let op = cloud_init_wait_op(&target, 600);
+        let op = crate::droplet::wait_bootstrap_op(&target, 600);
         assert!(!op.mutating);
         let words = shlex::split(op.args.last().unwrap()).unwrap();
         assert_eq!(words[..2], ["sh", "-c"]);

@@ -473,12 +473,15 @@ pub fn wait_for_cloud_init(login: &SshLogin, max_secs: u32) -> Result<Waited, Fa
             exit::RUNTIME,
         )
     })?;
-    let wait = bootstrap::cloud_init_wait_op(&target, max_secs);
+    let wait = crate::droplet::wait_bootstrap_op(&target, u64::from(max_secs));
     let out = crate::exec::run_op(&wait, &ProcessEnv);
     let _ = crate::exec::run_op(&target.close_master(bootstrap::PLANE), &ProcessEnv);
     let out = out.map_err(|e| Failed::new("cloud_init_wait_failed", e, exit::RUNTIME))?;
+    // A server without cloud-init (one bootstrapped by `alembic bootstrap`) has nothing to
+    // wait for.
+    let no_cloud_init = out.status == 127 && out.stderr_text().contains("cloud-init is not on");
     Ok(Waited {
-        success: out.success(),
+        success: out.success() || no_cloud_init,
         stdout: out.stdout_text(),
         stderr: out.stderr_text(),
     })

@@ -1,5 +1,5 @@
 //! A provisioned droplet is bootstrapped by alembic's cloud-init, so `apply` waits for it to
-//! finish (`cloud-init status --wait`, over the same ssh) before the droplet stage deploys:
+//! finish (`cloud-init status`, polled over the same ssh) before the droplet stage deploys:
 //!
 //! - the plan of a provisioned topology shows the wait as a step, after the infra stage and
 //!   first among the droplet's steps that reach the droplet (after reading its address from
@@ -8,7 +8,8 @@
 //!   state, the provider-free fixture standing in for the DigitalOcean apply), a cloud-init that
 //!   reports an error stops the apply before the droplet stage touches anything (exit 3, with
 //!   cloud-init's status in the message: no lease, no release directory, no ledger); one that
-//!   reports "done with recoverable errors" (exit 2) or "done" lets the deploy go on.
+//!   reports "done with recoverable errors" (exit 2) or "done" lets the deploy go on; one still
+//!   running at `ALEMBIC_BOOTSTRAP_TIMEOUT` stops it with the status it had.
 //!
 //! - the first run (the ledger has no release yet) ends with what the user must do outside
 //!   alembic: point the domain's nameservers at DigitalOcean's. The lookup (`dig`, through the
@@ -27,7 +28,7 @@ use std::process::Command;
 use alembic_deploy::facade::{self, Env, Goal, Record, Selection, Stage};
 use support::droplet::{world, World, CANARY, HOSTILE};
 
-const WAIT_STEP: &str = "wait for bootstrap (cloud-init status --wait)";
+const WAIT_STEP: &str = "wait for bootstrap (cloud-init status)";
 
 fn env(w: &World) -> Env {
     let vars: BTreeMap<String, String> = [
@@ -51,8 +52,8 @@ fn env(w: &World) -> Env {
     Env::with_vars(w.dir.path(), vars)
 }
 
-/// The stand-in: `cloud-init status [--wait|--long]` prints a status like cloud-init's and
-/// exits with cloud-init's code for it (0 done, 1 error, 2 done with recoverable errors).
+/// The stand-in: `cloud-init status [--long]` prints a status like cloud-init's and exits with
+/// cloud-init's code for it (0 done or running, 1 error, 2 done with recoverable errors).
 fn install_cloud_init(w: &mut World) {
     let bin = w.path("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -62,6 +63,7 @@ fn install_cloud_init(w: &mut World) {
 state=$(cat '{state}')
 case "$state" in
 done) echo "status: done"; echo "extended_status: done"; exit 0 ;;
+running) echo "status: running"; echo "extended_status: running"; exit 0 ;;
 degraded) echo "status: done"; echo "extended_status: degraded done"
   echo "recoverable_errors:"; echo "WARNING:"; echo "  - apt mirror slow"; exit 2 ;;
 *) echo "status: error"; echo "extended_status: error - done"
@@ -199,7 +201,7 @@ fn apply_waits_for_the_droplets_bootstrap_and_stops_when_it_failed() {
     assert!(!wait.mutating, "the wait changes nothing");
     assert_eq!(wait.program, "ssh");
     assert!(
-        wait.command_line().contains("cloud-init status --wait"),
+        wait.command_line().contains("cloud-init status --long"),
         "{wait}"
     );
     assert!(
@@ -217,6 +219,24 @@ fn apply_waits_for_the_droplets_bootstrap_and_stops_when_it_failed() {
     assert_eq!(dry.stages[0].0, Stage::Droplet);
     assert_eq!(dry.stages[0].1[0], plan.document().planes[0].ops[1]);
     assert_eq!(dry.stages[0].1[0].step, WAIT_STEP);
+
+    // cloud-init still running at the limit (30 s here): the apply stops at the wait, exit 3,
+    // saying so with the status it had.
+    std::fs::write(w.path("cloud-init-state"), "running\n").unwrap();
+    let real = facade::apply(&plan, Goal::Apply, &mut Record::default(), &opts());
+    let err = real
+        .error
+        .as_ref()
+        .expect("an unfinished bootstrap fails the apply");
+    assert_eq!(real.exit_code(), 3, "{}", err.message);
+    assert!(
+        err.message
+            .contains("cloud-init had not finished after 30 s")
+            && err.message.contains("status: running"),
+        "{}",
+        err.message
+    );
+    assert!(!w.root().join("releases").exists());
 
     // cloud-init failed: the apply stops at the wait, exit 3, with cloud-init's own status;
     // nothing reached the droplet's root.

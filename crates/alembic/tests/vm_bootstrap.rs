@@ -8,7 +8,7 @@
 //! process dies without unwinding); the temp dir goes after it.
 //!
 //! - `cloud_init_journey`: the NoCloud seed is the rendered `infra/droplet/cloud-init.yaml`
-//!   (plus only the meta-data). After `cloud-init status --wait` the deploy user runs docker
+//!   (plus only the meta-data). After the wait apply runs (`cloud-init status`, polled) the deploy user runs docker
 //!   without sudo, sshd refuses root and passwords (`sshd -T`, and real login attempts), the
 //!   release root belongs to the deploy user, Docker rotates logs, and a second run of the
 //!   script changes nothing. Then the deploy: `alembic apply --plane droplet` ships the two

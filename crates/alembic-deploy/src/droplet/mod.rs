@@ -60,14 +60,50 @@ if [ -d "$1/releases" ]; then ls -1 "$1/releases"; fi"#;
 /// Seconds a deploy waits for a provisioned droplet's cloud-init (default 900).
 pub(crate) const BOOTSTRAP_TIMEOUT_ENV: &str = "ALEMBIC_BOOTSTRAP_TIMEOUT";
 pub(crate) const BOOTSTRAP_TIMEOUT_DEFAULT: u64 = 900;
-/// `$1`: seconds. cloud-init's own exit codes pass through: 0 done, 1 error, 2 done with
-/// recoverable errors (cloud-init 23.4 and later, "return codes" in its docs); `timeout` adds
-/// 124 when cloud-init had not finished in time, and 127 says cloud-init is missing.
+/// `$1`: seconds. Waits until cloud-init has finished, then prints `cloud-init status --long`
+/// and exits with its code: 0 done, 1 error, 2 done with recoverable errors (cloud-init 23.4
+/// and later, "return codes" in its docs); 124 when it had not finished in time, 127 when
+/// cloud-init is missing.
+///
+/// It polls `cloud-init status` rather than using `--wait`: as a non-root user on a server
+/// without D-Bus (minimal images), `status --wait` cannot ask systemd and never returns,
+/// although plain `status` reports `done`. Each `cloud-init status` is a Python start-up that
+/// takes the CPU from the bootstrap it waits for (7 s of CPU each in the emulated test VM,
+/// where asking every 5 s doubled the bootstrap's time), so between asks the loop only looks
+/// for `/run/cloud-init/result.json`, which cloud-init writes when its last stage ends; it
+/// still asks at the start, once a minute (a disabled cloud-init, one stopped before its last
+/// stage) and at the deadline.
 pub(crate) const WAIT_BOOTSTRAP: &str = r#"if ! command -v cloud-init >/dev/null 2>&1; then echo "cloud-init is not on the droplet's PATH" >&2; exit 127; fi
-timeout "$1" cloud-init status --wait >/dev/null 2>&1
-s=$?
-cloud-init status --long 2>&1
-exit "$s""#;
+waited=0
+ask_at=0
+while :; do
+  if [ "$waited" -ge "$ask_at" ] || [ "$waited" -ge "$1" ] || [ -e /run/cloud-init/result.json ]; then
+    case $(cloud-init status 2>/dev/null | sed -n 's/^status: //p') in
+      done | disabled | error) break ;;
+    esac
+    ask_at=$((waited + 60))
+  fi
+  if [ "$waited" -ge "$1" ]; then
+    cloud-init status --long 2>&1
+    exit 124
+  fi
+  sleep 5
+  waited=$((waited + 5))
+done
+cloud-init status --long 2>&1"#;
+
+/// The read-only wait for a droplet's cloud-init ([`WAIT_BOOTSTRAP`]), at most `secs`: what
+/// apply runs before a provisioned droplet's first deploy, and what
+/// [`crate::session::wait_for_cloud_init`] runs.
+pub(crate) fn wait_bootstrap_op(ssh: &crate::ssh::SshTarget, secs: u64) -> crate::ops::Op {
+    ssh.script(
+        PLANE,
+        "wait for bootstrap (cloud-init status)",
+        WAIT_BOOTSTRAP,
+        &[secs.to_string()],
+    )
+    .read_only()
+}
 /// cloud-init's exit code for "done, with recoverable errors": tolerated, with a warning.
 pub(crate) const CLOUD_INIT_RECOVERABLE: i32 = 2;
 pub(crate) const READ_FILE: &str = r#"cat "$1/releases/$2/$3""#;

@@ -177,16 +177,11 @@ impl Target {
         self.fenced(step, fence, &compose_fenced_script(), &args)
     }
 
-    /// Wait for the droplet's cloud-init to finish (`cloud-init status --wait`, bounded by
-    /// `timeout` on the droplet), then print `cloud-init status --long`; exits with cloud-init's
-    /// status (see [`WAIT_BOOTSTRAP`]). Read-only: it changes nothing on the droplet.
+    /// Wait for the droplet's cloud-init to finish, at most `timeout` seconds, then print
+    /// `cloud-init status --long`; exits with cloud-init's status (see [`WAIT_BOOTSTRAP`]).
+    /// Read-only: it changes nothing on the droplet.
     pub(crate) fn wait_bootstrap_op(&self, timeout: u64) -> Op {
-        self.script(
-            "wait for bootstrap (cloud-init status --wait)",
-            WAIT_BOOTSTRAP,
-            &[timeout.to_string()],
-        )
-        .read_only()
+        super::wait_bootstrap_op(&self.ssh, timeout)
     }
 
     pub(crate) fn state_op(&self) -> Op {

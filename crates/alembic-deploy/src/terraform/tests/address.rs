@@ -155,7 +155,7 @@ fn address_is_unknown_before_infra_and_the_reserved_ip_after() {
     );
     assert_eq!(
         planned.plane.ops[1].step,
-        "wait for bootstrap (cloud-init status --wait)"
+        "wait for bootstrap (cloud-init status)"
     );
     assert!(planned
         .plane
