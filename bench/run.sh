@@ -83,7 +83,7 @@ bench() {
   python3 - "$json" "$label" "$rss" >> "$out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
-ms = lambda s: f"{s*1000:.1f} ms" if s < 10 else f"{s:.2f} s"
+ms = lambda s: f"{s*1000:.1f} ms" if s < 1 else f"{s:.2f} s"
 cpu = (r.get("user") or 0) + (r.get("system") or 0)
 print(f"| {sys.argv[2]} | {ms(r['mean'])} | {ms(r['median'])} | {ms(r['stddev'] or 0)} | {ms(r['min'])} | {ms(cpu)} | {int(sys.argv[3])/1024:.1f} MB |")
 PY
