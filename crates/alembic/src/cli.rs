@@ -176,9 +176,8 @@ pub enum Command {
     /// Restore a previous release whole
     #[command(after_help = examples![
         ("alembic rollback", "show how the release before current would be restored"),
-        ("alembic rollback --yes", "restore it"),
         ("alembic rollback --to 3 --yes", "restore release 3"),
-        ("alembic rollback --droplet 203.0.113.21 --yes", "one droplet of several"),
+        ("alembic rollback --droplet 203.0.113.21 --yes", "restore the release before current on one droplet of several"),
     ])]
     Rollback {
         /// Only the droplet keeps releases to roll back to
@@ -227,9 +226,8 @@ pub enum Command {
     /// idempotent; a dry run without --yes
     #[command(after_help = examples![
         ("alembic bootstrap", "a dry run: the script, nothing executed"),
-        ("alembic bootstrap --yes", "prepare the server as root"),
-        ("alembic bootstrap --user admin --yes", "as a sudo user"),
-        ("alembic bootstrap --droplet 203.0.113.21 --yes", "one droplet of several"),
+        ("alembic bootstrap --user admin --yes", "prepare the server, as a sudo user"),
+        ("alembic bootstrap --droplet 203.0.113.21 --yes", "prepare one droplet of several, as root"),
     ])]
     Bootstrap {
         /// Log in as this sudo user (the script runs under `sudo -n`) instead of root
