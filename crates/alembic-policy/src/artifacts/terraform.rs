@@ -428,15 +428,13 @@ fn inbound_from(
             ))
         })
         .collect();
-    Inbound {
-        owner: owner.to_owned(),
+    Inbound::new(
+        owner,
         ordinal,
-        ports,
-        ports_text,
-        ports_span,
+        (ports, ports_text, ports_span),
         sources,
         other_sources,
-    }
+    )
 }
 
 fn labels(b: &Block) -> Vec<&str> {

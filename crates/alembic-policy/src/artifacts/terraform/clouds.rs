@@ -3,6 +3,28 @@
 
 use super::*;
 
+impl Inbound {
+    /// The rule `ordinal` of `owner`: its ports (what they are, as written, where) and its
+    /// address and named sources. Every firewall form builds its rules with it.
+    pub(super) fn new(
+        owner: &str,
+        ordinal: usize,
+        (ports, ports_text, ports_span): (Ports, String, Range<usize>),
+        sources: Vec<Source>,
+        other_sources: Vec<(String, Range<usize>)>,
+    ) -> Inbound {
+        Inbound {
+            owner: owner.to_owned(),
+            ordinal,
+            ports,
+            ports_text,
+            ports_span,
+            sources,
+            other_sources,
+        }
+    }
+}
+
 /// A Google Cloud firewall: one rule per port entry of each `allow` block (an `allow` without
 /// `ports` opens every port of its protocol), all from the resource's `source_ranges`. Egress
 /// and disabled firewalls open nothing.
@@ -54,17 +76,15 @@ pub(super) fn gcp_firewall(
                 vec![(Ports::Unknown, "?".to_owned(), at)]
             }
         };
-        for (ports, ports_text, ports_span) in entries {
+        for entry in entries {
             ordinal += 1;
-            out.push(Inbound {
-                owner: owner.to_owned(),
+            out.push(Inbound::new(
+                owner,
                 ordinal,
-                ports,
-                ports_text,
-                ports_span,
-                sources: sources.clone(),
-                other_sources: other_sources.clone(),
-            });
+                entry,
+                sources.clone(),
+                other_sources.clone(),
+            ));
         }
     }
 }
@@ -132,15 +152,13 @@ pub(super) fn azure_rule(
                 Some(t) => (parse_ports(protocol.as_deref(), Some(&t), None), t),
                 None => (Ports::Unknown, "?".to_owned()),
             };
-            Inbound {
-                owner: owner.to_owned(),
+            Inbound::new(
+                owner,
                 ordinal,
-                ports,
-                ports_text,
-                ports_span,
-                sources: sources.clone(),
-                other_sources: other_sources.clone(),
-            }
+                (ports, ports_text, ports_span),
+                sources.clone(),
+                other_sources.clone(),
+            )
         })
         .collect()
 }
