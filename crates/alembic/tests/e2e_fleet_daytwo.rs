@@ -24,9 +24,10 @@ use std::process::Command;
 
 use support::droplet::{code, ok, text, CANARY};
 use support::fleet::{
-    apply, current_link, fleet_world, ledger, outcomes, project_of, respond, root_of, run,
-    write_config, DROPLETS,
+    apply, current_link, fleet_world, ledger, project_of, respond, root_of, run, write_config,
+    DROPLETS,
 };
+use support::ledger::outcomes;
 
 fn json(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(o)))

@@ -23,6 +23,7 @@ mod support;
 use std::process::Command;
 
 use support::droplet::{code, ok, text, world, World};
+use support::ledger::outcomes;
 
 /// Removes the named volume this test's `web` mounts, by its unique name, even on failure (the
 /// world's guard removes the compose project's resources).
@@ -55,20 +56,6 @@ fn snapshot(w: &World) -> (Vec<u8>, u64, u64, Vec<u64>) {
         w.link("active"),
         w.release_dirs(),
     )
-}
-
-fn numbers(ledger: &serde_json::Value) -> Vec<(u64, String)> {
-    ledger["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["number"].as_u64().unwrap(),
-                r["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 fn deployed(ns: &[u64]) -> Vec<(u64, String)> {
@@ -169,7 +156,7 @@ fn saved_plans_pruning_and_rollback_to_a_release() {
         assert_eq!(w.release_dirs(), dirs, "after release {rev}");
         let ledger = w.ledger();
         assert_eq!(
-            numbers(&ledger),
+            outcomes(&ledger),
             deployed(&(1..=u64::from(rev)).collect::<Vec<_>>()),
             "the ledger keeps every entry"
         );
@@ -203,7 +190,7 @@ fn saved_plans_pruning_and_rollback_to_a_release() {
     let ledger = w.ledger();
     let mut want = deployed(&[1, 2, 3, 4, 5]);
     want.push((3, "rolled_back".to_owned()));
-    assert_eq!(numbers(&ledger), want);
+    assert_eq!(outcomes(&ledger), want);
     assert_eq!(ledger["current"], 3);
     assert_eq!(w.release_dirs(), [3, 4, 5], "a rollback prunes nothing");
     assert_eq!(marker(&w), seed, "the volume's data after the rollback");
@@ -217,7 +204,7 @@ fn saved_plans_pruning_and_rollback_to_a_release() {
     assert_eq!(w.release_dirs(), [4, 5, 6]);
     let ledger = w.ledger();
     want.push((6, "deployed".to_owned()));
-    assert_eq!(numbers(&ledger), want);
+    assert_eq!(outcomes(&ledger), want);
     for e in ledger["releases"].as_array().unwrap() {
         assert_eq!(e["volumes"], serde_json::json!([volume.0]), "{e}");
     }

@@ -38,9 +38,10 @@ use std::time::{Duration, Instant};
 
 use support::droplet::{code, free_port, ok, run_bounded, text, World};
 use support::fleet::{
-    apply, config, current_link, fleet_world, ledger, outcomes, project_of, respond, root_of,
-    write_config, DROPLETS,
+    apply, config, current_link, fleet_world, ledger, project_of, respond, root_of, write_config,
+    DROPLETS,
 };
+use support::ledger::outcomes;
 
 /// The stand-in balancer: Caddy on 127.0.0.1 proxying plain HTTP to the three edges, with
 /// active health checks as `[droplet.lb]` configures them and no retries, so a request sent

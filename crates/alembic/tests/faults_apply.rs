@@ -520,17 +520,7 @@ fn a_stalled_holder_is_taken_over_and_changes_nothing_after() {
     w.assert_hostile_secret_intact("after the takeover");
     // Append-only: B's release 2 recorded once, A's release 1 never.
     let ledger = w.ledger();
-    let recorded: Vec<(u64, String)> = ledger["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["number"].as_u64().unwrap(),
-                r["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let recorded = support::ledger::outcomes(&ledger);
     assert_eq!(recorded, [(2, "deployed".to_owned())]);
     assert_eq!(ledger["current"], 2);
     lease_released(&w);

@@ -72,21 +72,6 @@ pub fn current_link(w: &World, ip: &str) -> u64 {
     link.file_name().unwrap().to_str().unwrap().parse().unwrap()
 }
 
-/// Every ledger entry as (release, outcome), oldest first.
-pub fn outcomes(l: &serde_json::Value) -> Vec<(u64, String)> {
-    l["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["number"].as_u64().unwrap(),
-                r["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 /// One sshd on the three addresses instead of the world's 127.0.0.1, with the client config
 /// and known_hosts to match.
 pub fn listen_on_droplets(w: &mut World) {

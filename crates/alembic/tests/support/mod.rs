@@ -7,5 +7,6 @@
 pub mod cli;
 pub mod droplet;
 pub mod fleet;
+pub mod ledger;
 pub mod shims;
 pub mod template;
